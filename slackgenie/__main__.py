@@ -1,0 +1,3 @@
+from slackgenie.cli import main
+
+raise SystemExit(main())

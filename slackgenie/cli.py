@@ -1,0 +1,102 @@
+"""Commands and exit codes; nothing else.
+
+Exit codes: 0 every group in sync; 1 at least one group could not be fully synced;
+2 usage or configuration error, reported before any API call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from datetime import datetime, timezone
+
+from slackgenie import __version__
+from slackgenie.config import Config, ConfigError, environment, load
+from slackgenie.observe import configure_logging
+from slackgenie.report import render
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="slackgenie",
+        description="Keep Slack user groups holding exactly the people on call in Opsgenie.",
+        epilog="Exit codes: 0 all groups in sync, 1 some group could not be synced, 2 usage or config error.",
+    )
+    parser.add_argument("--version", action="version", version=f"slackgenie {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def with_config(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+        p.add_argument("--config", metavar="PATH",
+                       help="YAML configuration (default: $SLACKGENIE_CONFIG or slackgenie.yaml)")
+        return p
+
+    sync = with_config(sub.add_parser("sync", help="one reconciliation pass, then exit (for cron)",
+                                      description="Run one reconciliation pass and exit."))
+    sync.add_argument("--dry-run", action="store_true", help="print the plan; make no Slack write call")
+    sync.add_argument("--at", metavar="TIME", type=_timestamp,
+                      help="plan for this instant (ISO-8601, e.g. 2026-12-24T18:00:00Z); implies --dry-run")
+    with_config(sub.add_parser("run", help="the daemon: sync at start, then every interval",
+                               description="Sync at start and then every `interval` seconds until SIGTERM/SIGINT."))
+    sub.add_parser("demo", help="run against local emulators with a sample organisation",
+                   description="Start the Opsgenie and Slack emulators with a sample organisation, sync, "
+                               "move the clock across a handoff, sync again, and show the groups.")
+    return parser
+
+
+def _timestamp(value: str) -> datetime:
+    try:
+        dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time such as 2026-12-24T18:00:00Z") from None
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "demo":
+        from slackgenie.demo import run_demo
+
+        configure_logging(level="error")
+        return run_demo()
+    try:
+        config = load(args.config, environment())
+    except ConfigError as exc:
+        print(f"slackgenie: configuration error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    configure_logging(config.secrets.values())
+    if args.command == "sync":
+        return _sync(config, dry_run=args.dry_run or args.at is not None, at=args.at)
+    return _run(config)
+
+
+def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
+    from slackgenie.service import build
+
+    service = build(config)
+    try:
+        report = service.reconciler.run_pass(dry_run=dry_run, at=at)
+    finally:
+        service.close()
+    print(render(report), flush=True)
+    return report.exit_code
+
+
+def _run(config: Config) -> int:
+    from slackgenie.daemon import Daemon
+    from slackgenie.service import build
+
+    service = build(config)
+    daemon = Daemon(lambda: service.reconciler.run_pass(), config.file.interval,
+                    on_report=lambda r: print(render(r), flush=True))
+    daemon.install_signal_handlers()
+    try:
+        return daemon.run()
+    finally:
+        service.close()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,248 @@
+"""YAML + environment -> one validated ``Config``.
+
+Every error names the file, the key and the fix, and is raised before any API call.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from dotenv import dotenv_values
+from slackgenie.retry import RetryPolicy
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+
+DEFAULT_CONFIG = "slackgenie.yaml"
+DEFAULT_OPSGENIE_URL = "https://api.opsgenie.com"
+DEFAULT_SLACK_URL = "https://slack.com/api/"
+
+HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
+SLACK_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
+
+
+class ConfigError(Exception):
+    """A usage or configuration problem: exit code 2, reported before any API call."""
+
+    def __init__(self, source: str, key: str, problem: str, fix: str):
+        self.source, self.key, self.problem, self.fix = source, key, problem, fix
+        super().__init__(f"{source}: {key}: {problem}\n  fix: {fix}")
+
+
+def is_slack_id(identity: str) -> bool:
+    return bool(SLACK_ID_RE.match(identity))
+
+
+def _check_identity(value: str) -> str:
+    value = value.strip()
+    if "@" in value or is_slack_id(value):
+        return value
+    raise ValueError(f"{value!r} is neither an e-mail address nor a Slack user id (U…/W…)")
+
+
+class GroupSync(BaseModel):
+    """One Slack user group and where its members come from."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    usergroup: str = Field(description="Slack user group handle, without @")
+    schedules: list[str] = Field(default_factory=list, description="Opsgenie schedule names or ids")
+    users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
+    when_empty: Literal["keep", "fallback"] = "keep"
+    fallback: list[str] = Field(default_factory=list)
+
+    @field_validator("usergroup")
+    @classmethod
+    def _handle(cls, value: str) -> str:
+        handle = value.strip().lstrip("@")
+        if not HANDLE_RE.match(handle):
+            raise ValueError(
+                f"{value!r} is not a Slack user group handle (lower-case letters, digits, '.', '_', '-')"
+            )
+        return handle
+
+    @field_validator("schedules")
+    @classmethod
+    def _schedules(cls, values: list[str]) -> list[str]:
+        cleaned = [v.strip() for v in values]
+        if any(not v for v in cleaned):
+            raise ValueError("a schedule name is empty")
+        return cleaned
+
+    @field_validator("users", "fallback")
+    @classmethod
+    def _identities(cls, values: list[str]) -> list[str]:
+        return [_check_identity(v) for v in values]
+
+    @model_validator(mode="after")
+    def _coherent(self) -> GroupSync:
+        if not self.schedules and not self.users:
+            raise ValueError("give at least one schedule (or static users)")
+        if self.when_empty == "fallback" and not self.fallback:
+            raise ValueError("when_empty is 'fallback' but no fallback members are listed")
+        return self
+
+
+class FileConfig(BaseModel):
+    """The YAML file."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    interval: int = Field(60, ge=5, le=86400, description="daemon period in seconds")
+    concurrency: int = Field(8, ge=1, le=64, description="parallel API reads")
+    cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
+    retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    syncs: list[GroupSync] = Field(min_length=1)
+    users: dict[str, str] = Field(default_factory=dict, description="Opsgenie username -> Slack e-mail or id")
+
+    @field_validator("users")
+    @classmethod
+    def _user_map(cls, mapping: dict[str, str]) -> dict[str, str]:
+        return {k.strip(): _check_identity(v) for k, v in mapping.items()}
+
+    @model_validator(mode="after")
+    def _unique_groups(self) -> FileConfig:
+        seen: set[str] = set()
+        for sync in self.syncs:
+            if sync.usergroup in seen:
+                raise ValueError(f"user group {sync.usergroup!r} is listed twice; merge the two entries")
+            seen.add(sync.usergroup)
+        return self
+
+
+@dataclass(frozen=True)
+class Secrets:
+    opsgenie_api_key: SecretStr
+    opsgenie_api_url: str
+    slack_bot_token: SecretStr
+    slack_api_url: str
+
+    def values(self) -> list[str]:
+        return [self.opsgenie_api_key.get_secret_value(), self.slack_bot_token.get_secret_value()]
+
+
+@dataclass(frozen=True)
+class Config:
+    path: Path
+    file: FileConfig
+    secrets: Secrets
+
+    @property
+    def syncs(self) -> list[GroupSync]:
+        return self.file.syncs
+
+
+def environment(cwd: Path | None = None) -> dict[str, str]:
+    """The process environment over a ``.env`` file in the working directory (real variables win)."""
+    env_file = (cwd or Path.cwd()) / ".env"
+    merged: dict[str, str] = {}
+    if env_file.is_file():
+        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
+    merged.update(os.environ)
+    return merged
+
+
+def config_path(cli_value: str | None, env: Mapping[str, str]) -> Path:
+    return Path(cli_value or env.get("SLACKGENIE_CONFIG") or DEFAULT_CONFIG)
+
+
+def _key_path(loc: tuple[Any, ...]) -> str:
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += ("." if out else "") + str(part)
+    return out or "(top level)"
+
+
+_FIXES = {
+    "extra_forbidden": "remove this key or correct its spelling",
+    "missing": "add this key",
+    "literal_error": "use one of the values named above",
+    "int_parsing": "write a whole number",
+    "greater_than_equal": "raise the value",
+    "less_than_equal": "lower the value",
+    "too_short": "add at least one entry",
+    "list_type": "write a YAML list, e.g. [a, b]",
+    "dict_type": "write a YAML mapping of key: value",
+    "string_type": "write a string",
+}
+
+
+def parse_file(path: Path, text: str) -> FileConfig:
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(str(path), where, f"invalid YAML: {problem}", "correct the YAML syntax") from None
+    if not isinstance(raw, dict):
+        raise ConfigError(str(path), "(top level)", "expected a mapping with a 'syncs' list",
+                          "see the configuration reference in README.md")
+    try:
+        return FileConfig.model_validate(raw)
+    except ValidationError as exc:
+        err = exc.errors(include_url=False)[0]
+        fix = _FIXES.get(err["type"], "see the configuration reference in README.md")
+        if err["type"] == "extra_forbidden":
+            allowed = _allowed_keys(err["loc"])
+            if allowed:
+                fix = f"{fix}; allowed keys here: {', '.join(allowed)}"
+        message = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(str(path), _key_path(err["loc"]), message, fix) from None
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = FileConfig
+    if loc and loc[0] == "syncs":
+        model = GroupSync
+    elif loc and loc[0] == "retry":
+        model = RetryPolicy
+    return list(model.model_fields)
+
+
+def load_secrets(env: Mapping[str, str]) -> Secrets:
+    def required(name: str, hint: str) -> str:
+        value = (env.get(name) or "").strip()
+        if not value:
+            raise ConfigError("environment", name, "is not set",
+                              f"set {name} in the environment or in .env ({hint}; see .env.example)")
+        return value
+
+    key = required("OPSGENIE_API_KEY", "an Opsgenie API key with read access")
+    token = required("SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
+    if not token.startswith(("xoxb-", "xoxp-")):
+        raise ConfigError("environment", "SLACK_BOT_TOKEN", "does not look like a bot or user token",
+                          "use the Bot User OAuth Token (xoxb-…) or a user token (xoxp-…)")
+    og_url = _url(env, "OPSGENIE_API_URL", DEFAULT_OPSGENIE_URL)
+    slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
+    if not slack_url.endswith("/"):
+        slack_url += "/"
+    return Secrets(SecretStr(key), og_url.rstrip("/"), SecretStr(token), slack_url)
+
+
+def _url(env: Mapping[str, str], name: str, default: str) -> str:
+    value = (env.get(name) or default).strip()
+    if not re.match(r"^https?://[^\s/]+", value):
+        raise ConfigError("environment", name, f"{value!r} is not an http(s) URL", f"set {name} to e.g. {default}")
+    return value
+
+
+def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
+    env = environment() if env is None else env
+    path = config_path(cli_path, env)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(str(path), "(file)", "not found",
+                          "create it (see README.md) or pass --config PATH / set SLACKGENIE_CONFIG") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}", "check the path and its permissions") from None
+    file = parse_file(path, text)
+    return Config(path=path, file=file, secrets=load_secrets(env))

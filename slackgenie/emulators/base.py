@@ -1,0 +1,265 @@
+"""What both emulators share: a loopback HTTP server, a settable clock, a request log and faults.
+
+The emulators are real HTTP servers on 127.0.0.1 so that the real clients (slack_sdk's
+WebClient, our httpx Opsgenie client) talk to them over real sockets.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class Clock:
+    """The emulator's idea of now: real time, optionally frozen or shifted. Thread-safe."""
+
+    def __init__(self, frozen_at: datetime | None = None):
+        self._lock = threading.Lock()
+        self._frozen = frozen_at
+        self._offset = timedelta()
+
+    def now(self) -> datetime:
+        with self._lock:
+            if self._frozen is not None:
+                return self._frozen
+            return datetime.now(timezone.utc) + self._offset
+
+    def set(self, at: datetime, *, frozen: bool = True) -> None:
+        with self._lock:
+            if frozen:
+                self._frozen = at
+            else:
+                self._frozen = None
+                self._offset = at - datetime.now(timezone.utc)
+
+    def advance(self, seconds: float) -> datetime:
+        with self._lock:
+            if self._frozen is not None:
+                self._frozen += timedelta(seconds=seconds)
+            else:
+                self._offset += timedelta(seconds=seconds)
+        return self.now()
+
+
+@dataclass
+class Fault:
+    """One injected misbehaviour for requests whose path matches ``pattern``.
+
+    kind: ``status`` (answer ``status`` with ``retry_after``), ``drop`` (close the connection
+    without answering) or ``latency`` (sleep ``delay`` seconds, then answer normally).
+    ``times`` is how many requests it hits (None: until removed).
+    """
+
+    pattern: str
+    kind: str = "status"
+    status: int = 503
+    retry_after: float | None = None
+    delay: float = 0.0
+    times: int | None = None
+    hits: int = 0
+
+    def matches(self, path: str) -> bool:
+        return re.search(self.pattern, path) is not None
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    query: dict[str, str]
+    form: dict[str, str]
+    json: Any
+    headers: dict[str, str]
+    raw_body: bytes
+
+    def arg(self, name: str, default: str | None = None) -> str | None:
+        """A parameter from the JSON body, the form body or the query string (Slack takes all three)."""
+        if isinstance(self.json, dict) and name in self.json:
+            value = self.json[name]
+            if isinstance(value, bool):
+                return "true" if value else "false"
+            if isinstance(value, list):
+                return ",".join(str(v) for v in value)
+            return value if isinstance(value, str) else json.dumps(value)
+        if name in self.form:
+            return self.form[name]
+        return self.query.get(name, default)
+
+
+@dataclass
+class Response:
+    status: int = 200
+    body: Any = None
+    headers: dict[str, str] = field(default_factory=dict)
+    content_type: str = "application/json; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class LoggedRequest:
+    method: str
+    path: str
+    params: dict[str, str]
+    status: int
+    at: float
+
+
+class EmulatorServer:
+    """Base class: subclasses implement ``handle(request) -> Response``."""
+
+    name = "emulator"
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 0, clock: Clock | None = None):
+        self.clock = clock or Clock()
+        self._faults: list[Fault] = []
+        self._log: list[LoggedRequest] = []
+        self._lock = threading.RLock()
+        self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
+        self._httpd.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------
+    @property
+    def port(self) -> int:
+        return self._httpd.server_address[1]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> EmulatorServer:
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.name, daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def __enter__(self) -> EmulatorServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- faults and the request log ---------------------------------------------------
+    def inject(self, pattern: str, **kwargs: Any) -> Fault:
+        fault = Fault(pattern=pattern, **kwargs)
+        with self._lock:
+            self._faults.append(fault)
+        return fault
+
+    def clear_faults(self) -> None:
+        with self._lock:
+            self._faults.clear()
+
+    def _take_fault(self, path: str) -> Fault | None:
+        with self._lock:
+            for fault in self._faults:
+                if fault.matches(path) and (fault.times is None or fault.hits < fault.times):
+                    fault.hits += 1
+                    return fault
+        return None
+
+    @property
+    def requests(self) -> list[LoggedRequest]:
+        with self._lock:
+            return list(self._log)
+
+    def reset_log(self) -> None:
+        with self._lock:
+            self._log.clear()
+
+    def calls(self, pattern: str = "") -> int:
+        """How many requests reached the server whose path matches ``pattern`` (a regex)."""
+        return sum(1 for r in self.requests if re.search(pattern, r.path))
+
+    def _record(self, request: Request, status: int) -> None:
+        params = {**request.query, **request.form}
+        if isinstance(request.json, dict):
+            params.update({k: str(v) for k, v in request.json.items()})
+        with self._lock:
+            self._log.append(LoggedRequest(request.method, request.path, params, status, time.time()))
+
+    # --- subclasses ---------------------------------------------------------------------
+    def handle(self, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def fault_response(self, fault: Fault, request: Request) -> Response:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, format: str, *args: Any) -> None:  # keep test output quiet
+            pass
+
+        def _serve(self) -> None:
+            parsed = urllib.parse.urlsplit(self.path)
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            ctype = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+            form: dict[str, str] = {}
+            body_json: Any = None
+            if ctype == "application/x-www-form-urlencoded":
+                form = dict(urllib.parse.parse_qsl(raw.decode("utf-8"), keep_blank_values=True))
+            elif ctype == "application/json" and raw:
+                try:
+                    body_json = json.loads(raw)
+                except ValueError:
+                    body_json = None
+            request = Request(
+                method=self.command,
+                path=parsed.path,
+                query=dict(urllib.parse.parse_qsl(parsed.query, keep_blank_values=True)),
+                form=form,
+                json=body_json,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                raw_body=raw,
+            )
+            fault = server._take_fault(parsed.path)
+            if fault is not None and fault.kind == "drop":
+                server._record(request, 0)
+                self.close_connection = True
+                return
+            if fault is not None and fault.kind == "latency":
+                time.sleep(fault.delay)
+                fault = None
+            response = server.fault_response(fault, request) if fault else server.handle(request)
+            server._record(request, response.status)
+            self._write(response)
+
+        def _write(self, response: Response) -> None:
+            if isinstance(response.body, (bytes, str)):
+                payload = response.body.encode() if isinstance(response.body, str) else response.body
+            else:
+                payload = json.dumps(response.body).encode()
+            self.send_response(response.status)
+            self.send_header("Content-Type", response.content_type)
+            self.send_header("Content-Length", str(len(payload)))
+            for key, value in response.headers.items():
+                self.send_header(key, value)
+            self.end_headers()
+            self.wfile.write(payload)
+
+        do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+    return Handler
+
+
+def parse_time(value: str) -> datetime:
+    """ISO-8601 with 'Z' or an offset ('+02:00'); naive values are taken as UTC."""
+    dt = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def iso(dt: datetime) -> str:
+    return dt.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

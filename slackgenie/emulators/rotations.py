@@ -1,0 +1,179 @@
+"""Opsgenie rotation maths, pure: who a schedule puts on call at an instant, and when that changes.
+
+Models what the Opsgenie API documents for a schedule: rotations (hourly/daily/weekly turns of
+``length`` units through ordered participants from ``startDate`` until an optional ``endDate``),
+time restrictions (``time-of-day`` and ``weekday-and-time-of-day``, read in the schedule's time
+zone) and overrides (a user, or nobody, standing in for some or all rotations for a window).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+TURN = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+WEEK_MINUTES = 7 * 24 * 60
+
+
+@dataclass
+class Rotation:
+    id: str
+    name: str
+    start: datetime
+    type: str
+    participants: list[dict[str, Any]]
+    length: int = 1
+    end: datetime | None = None
+    time_restriction: dict[str, Any] | None = None
+
+    @property
+    def turn(self) -> timedelta:
+        return TURN[self.type] * self.length
+
+    def turn_participant(self, at: datetime) -> dict[str, Any] | None:
+        """Whose turn it is at ``at``, ignoring time restrictions."""
+        if at < self.start or (self.end is not None and at >= self.end) or not self.participants:
+            return None
+        index = int((at - self.start) // self.turn)
+        return self.participants[index % len(self.participants)]
+
+    def allowed(self, at: datetime, tz: ZoneInfo) -> bool:
+        """Whether the time restriction lets this rotation put anyone on call at ``at``."""
+        r = self.time_restriction
+        if not r:
+            return True
+        local = at.astimezone(tz)
+        if r.get("type") == "time-of-day":
+            spec = r.get("restriction") or {}
+            start = spec.get("startHour", 0) * 60 + spec.get("startMin", 0)
+            end = spec.get("endHour", 0) * 60 + spec.get("endMin", 0)
+            minute = local.hour * 60 + local.minute
+            if start == end:
+                return True
+            if start < end:
+                return start <= minute < end
+            return minute >= start or minute < end  # the window crosses midnight
+        if r.get("type") == "weekday-and-time-of-day":
+            minute = local.weekday() * 1440 + local.hour * 60 + local.minute
+            for spec in r.get("restrictions") or []:
+                start = WEEKDAYS.index(spec["startDay"]) * 1440 + spec.get("startHour", 0) * 60 + spec.get("startMin", 0)
+                end = WEEKDAYS.index(spec["endDay"]) * 1440 + spec.get("endHour", 0) * 60 + spec.get("endMin", 0)
+                if start < end and start <= minute < end:
+                    return True
+                if start >= end and (minute >= start or minute < end):  # wraps past Sunday night
+                    return True
+            return False
+        return True
+
+    def edges(self, after: datetime, until: datetime, tz: ZoneInfo) -> list[datetime]:
+        """Every instant in (after, until] at which this rotation's answer may change."""
+        out: list[datetime] = []
+        for boundary in (self.start, self.end):
+            if boundary is not None and after < boundary <= until:
+                out.append(boundary)
+        if after < self.start:
+            k = 1
+        else:
+            k = int((after - self.start) // self.turn) + 1
+        while True:
+            t = self.start + self.turn * k
+            if t > until or (self.end is not None and t > self.end):
+                break
+            out.append(t)
+            k += 1
+        r = self.time_restriction
+        if r:
+            marks: list[tuple[int | None, int, int]] = []  # (weekday or None, hour, minute)
+            if r.get("type") == "time-of-day":
+                spec = r.get("restriction") or {}
+                marks += [(None, spec.get("startHour", 0), spec.get("startMin", 0)),
+                          (None, spec.get("endHour", 0), spec.get("endMin", 0))]
+            else:
+                for spec in r.get("restrictions") or []:
+                    marks += [(WEEKDAYS.index(spec["startDay"]), spec.get("startHour", 0), spec.get("startMin", 0)),
+                              (WEEKDAYS.index(spec["endDay"]), spec.get("endHour", 0), spec.get("endMin", 0))]
+            day = after.astimezone(tz).date()
+            last = until.astimezone(tz).date()
+            while day <= last:
+                for weekday, hour, minute in marks:
+                    if weekday is not None and day.weekday() != weekday:
+                        continue
+                    local = datetime(day.year, day.month, day.day, hour % 24, minute, tzinfo=tz)
+                    if hour == 24:
+                        local += timedelta(days=1)
+                    if after < local <= until:
+                        out.append(local)
+                day += timedelta(days=1)
+        return out
+
+
+@dataclass
+class Override:
+    alias: str
+    user: dict[str, Any]  # {"type": "user", "username": ...} or {"type": "none"}
+    start: datetime
+    end: datetime
+    rotations: list[str] = field(default_factory=list)  # rotation ids or names; empty: all
+
+    def covers(self, rotation: Rotation, at: datetime) -> bool:
+        if not (self.start <= at < self.end):
+            return False
+        return not self.rotations or rotation.id in self.rotations or rotation.name in self.rotations
+
+
+@dataclass
+class ScheduleModel:
+    id: str
+    name: str
+    timezone: str = "UTC"
+    enabled: bool = True
+    rotations: list[Rotation] = field(default_factory=list)
+    overrides: list[Override] = field(default_factory=list)
+    description: str = ""
+    owner_team: dict[str, str] | None = None
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def on_call(self, at: datetime) -> list[tuple[Rotation, dict[str, Any], Override | None]]:
+        """(rotation, participant, override that put them there) for everyone on call at ``at``."""
+        if not self.enabled:
+            return []
+        out = []
+        for rotation in self.rotations:
+            override = next((o for o in self.overrides if o.covers(rotation, at)), None)
+            if override is not None:
+                if override.user.get("type") != "none":
+                    out.append((rotation, override.user, override))
+                continue
+            participant = rotation.turn_participant(at)
+            if participant is None or participant.get("type") == "none":
+                continue
+            if rotation.allowed(at, self.tz):
+                out.append((rotation, participant, None))
+        return out
+
+    def next_change(self, at: datetime, horizons: tuple[int, ...] = (2, 16, 93)) -> datetime | None:
+        """The first instant after ``at`` at which the set of people on call changes."""
+        current = _key(self.on_call(at))
+        searched = at
+        for days in horizons:
+            until = at + timedelta(days=days)
+            candidates: set[datetime] = set()
+            for rotation in self.rotations:
+                candidates.update(rotation.edges(searched, until, self.tz))
+            for o in self.overrides:
+                candidates.update(t for t in (o.start, o.end) if searched < t <= until)
+            for t in sorted(candidates):
+                if _key(self.on_call(t)) != current:
+                    return t
+            searched = until
+        return None
+
+
+def _key(entries: list[tuple[Rotation, dict[str, Any], Override | None]]) -> frozenset[str]:
+    return frozenset(p.get("username") or p.get("name") or p.get("id", "") for _, p, _ in entries)

@@ -1,0 +1,463 @@
+"""A loopback emulator of the Slack Web API methods Slackgenie uses.
+
+Wire contract as documented: ``/api/<method>``; GET query, POST form and POST JSON all accepted;
+token as ``Authorization: Bearer`` or a ``token`` field; HTTP 200 with ``{"ok": false, "error"}``
+for API errors; HTTP 429 + ``Retry-After`` for throttling, per method tier; cursor pagination
+with ``""`` as the end marker; ``x-oauth-scopes`` on authenticated answers.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response
+
+TEAM_ID = "T0EMULATE1"
+
+# method -> (rate tier as requests per minute, scope a bot token needs or None)
+METHODS: dict[str, tuple[int, str | None]] = {
+    "auth.test": (600, None),
+    "users.list": (20, "users:read"),
+    "users.info": (100, "users:read"),
+    "users.lookupByEmail": (50, "users:read.email"),
+    "usergroups.list": (20, "usergroups:read"),
+    "usergroups.users.list": (20, "usergroups:read"),
+    "usergroups.users.update": (20, "usergroups:write"),
+    "usergroups.create": (20, "usergroups:write"),
+    "usergroups.update": (20, "usergroups:write"),
+    "usergroups.enable": (20, "usergroups:write"),
+    "usergroups.disable": (20, "usergroups:write"),
+    "chat.postMessage": (60, "chat:write"),
+    "chat.postEphemeral": (100, "chat:write"),
+    "conversations.setTopic": (20, "channels:write.topic"),
+    "conversations.info": (50, "channels:read"),
+}
+
+DEFAULT_SCOPES = [
+    "usergroups:read", "usergroups:write", "users:read", "users:read.email",
+    "chat:write", "channels:read", "channels:write.topic", "commands", "app_mentions:read",
+]
+
+
+@dataclass
+class SlackUserRecord:
+    id: str
+    name: str
+    email: str | None
+    real_name: str
+    deleted: bool = False
+    is_bot: bool = False
+    tz: str = "Europe/London"
+
+    def as_json(self) -> dict[str, Any]:
+        profile: dict[str, Any] = {"real_name": self.real_name, "display_name": self.name,
+                                   "real_name_normalized": self.real_name, "display_name_normalized": self.name,
+                                   "team": TEAM_ID}
+        if self.email:
+            profile["email"] = self.email
+        return {"id": self.id, "team_id": TEAM_ID, "name": self.name, "deleted": self.deleted,
+                "real_name": self.real_name, "tz": self.tz, "tz_label": self.tz, "tz_offset": 0,
+                "profile": profile, "is_bot": self.is_bot, "is_app_user": False,
+                "is_admin": False, "is_owner": False, "is_restricted": False,
+                "is_ultra_restricted": False, "updated": 1700000000, "color": "9f69e7"}
+
+
+@dataclass
+class UserGroupRecord:
+    id: str
+    handle: str
+    name: str
+    users: list[str] = field(default_factory=list)
+    description: str = ""
+    date_delete: int = 0
+    date_update: int = 1700000000
+    updated_by: str = "U0000ADMIN"
+
+    def as_json(self, include_users: bool, include_count: bool = True) -> dict[str, Any]:
+        data: dict[str, Any] = {
+            "id": self.id, "team_id": TEAM_ID, "is_usergroup": True, "is_subteam": True,
+            "name": self.name, "description": self.description, "handle": self.handle,
+            "is_external": False, "date_create": 1700000000, "date_update": self.date_update,
+            "date_delete": self.date_delete, "auto_type": None, "auto_provision": False,
+            "enterprise_subteam_id": "", "created_by": "U0000ADMIN", "updated_by": self.updated_by,
+            "deleted_by": None, "prefs": {"channels": [], "groups": []},
+        }
+        if include_users:
+            data["users"] = list(self.users)
+        if include_count:
+            data["user_count"] = len(self.users)
+        return data
+
+
+@dataclass
+class ChannelRecord:
+    id: str
+    name: str
+    topic: str = ""
+    members: list[str] = field(default_factory=list)
+    is_archived: bool = False
+
+
+@dataclass
+class TokenRecord:
+    kind: str  # bot | user | app
+    user_id: str
+    scopes: list[str]
+
+
+class SlackState:
+    """The workspace the emulator serves."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.users: dict[str, SlackUserRecord] = {}
+        self.groups: dict[str, UserGroupRecord] = {}
+        self.channels: dict[str, ChannelRecord] = {}
+        self.messages: list[dict[str, Any]] = []
+        self.tokens: dict[str, TokenRecord] = {}
+        self.admins_only_edit_groups = False  # a workspace setting: only admins (user tokens) edit groups
+        self._ids = itertools.count(1)
+        self.bot_user_id = self.add_user("slackgenie", None, "Slackgenie", is_bot=True).id
+
+    def _next_id(self, prefix: str) -> str:
+        return f"{prefix}{next(self._ids):08d}"
+
+    def add_token(self, token: str, kind: str = "bot", scopes: list[str] | None = None, user_id: str | None = None) -> None:
+        with self.lock:
+            self.tokens[token] = TokenRecord(kind, user_id or self.bot_user_id,
+                                             list(DEFAULT_SCOPES if scopes is None else scopes))
+
+    def add_user(self, name: str, email: str | None, real_name: str = "", *, deleted: bool = False,
+                 is_bot: bool = False, tz: str = "Europe/London") -> SlackUserRecord:
+        with self.lock:
+            user = SlackUserRecord(self._next_id("U"), name, email, real_name or name, deleted, is_bot, tz)
+            self.users[user.id] = user
+            return user
+
+    def add_group(self, handle: str, name: str | None = None, users: list[str] | None = None,
+                  disabled: bool = False) -> UserGroupRecord:
+        with self.lock:
+            group = UserGroupRecord(self._next_id("S"), handle, name or handle, list(users or []),
+                                    date_delete=1700000001 if disabled else 0)
+            self.groups[group.id] = group
+            return group
+
+    def add_channel(self, name: str, topic: str = "") -> ChannelRecord:
+        with self.lock:
+            channel = ChannelRecord(self._next_id("C"), name, topic)
+            self.channels[channel.id] = channel
+            return channel
+
+    def user_by_email(self, email: str) -> SlackUserRecord | None:
+        with self.lock:
+            return next((u for u in self.users.values() if u.email and u.email.lower() == email.lower()), None)
+
+    def group_by_handle(self, handle: str) -> UserGroupRecord | None:
+        with self.lock:
+            return next((g for g in self.groups.values() if g.handle == handle), None)
+
+    def members_of(self, handle: str) -> list[str]:
+        group = self.group_by_handle(handle)
+        return sorted(group.users) if group else []
+
+    def emails_of(self, handle: str) -> list[str]:
+        return sorted((self.users[u].email or self.users[u].name) for u in self.members_of(handle))
+
+    def channel(self, ref: str) -> ChannelRecord | None:
+        with self.lock:
+            ref = ref.lstrip("#")
+            return self.channels.get(ref) or next((c for c in self.channels.values() if c.name == ref), None)
+
+
+class _Window:
+    def __init__(self, per_minute: int, window: float = 60.0):
+        self.limit, self.window = per_minute, window
+        self.times: deque[float] = deque()
+        self.lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if allowed, else the seconds until the next request would be."""
+        now = time.monotonic()
+        with self.lock:
+            while self.times and now - self.times[0] >= self.window:
+                self.times.popleft()
+            if len(self.times) >= self.limit:
+                return self.window - (now - self.times[0])
+            self.times.append(now)
+            return 0.0
+
+
+class ApiError(Exception):
+    def __init__(self, code: str, **extra: Any):
+        super().__init__(code)
+        self.code, self.extra = code, extra
+
+
+class SlackEmulator(EmulatorServer):
+    name = "slack-emulator"
+
+    def __init__(self, state: SlackState | None = None, clock: Clock | None = None,
+                 host: str = "127.0.0.1", port: int = 0, rate_limits: bool = False, window: float = 60.0):
+        super().__init__(host, port, clock)
+        self.state = state or SlackState()
+        self._windows: dict[str, _Window] = {}
+        if rate_limits:
+            self.enable_rate_limits(window=window)
+        self._handlers: dict[str, Callable[[Request, TokenRecord], dict[str, Any]]] = {
+            "auth.test": self._auth_test,
+            "users.list": self._users_list,
+            "users.info": self._users_info,
+            "users.lookupByEmail": self._lookup_by_email,
+            "usergroups.list": self._usergroups_list,
+            "usergroups.users.list": self._usergroups_users_list,
+            "usergroups.users.update": self._usergroups_users_update,
+            "usergroups.create": self._usergroups_create,
+            "usergroups.update": self._usergroups_update,
+            "usergroups.enable": lambda r, t: self._set_enabled(r, True),
+            "usergroups.disable": lambda r, t: self._set_enabled(r, False),
+            "chat.postMessage": self._post_message,
+            "chat.postEphemeral": self._post_ephemeral,
+            "conversations.setTopic": self._set_topic,
+            "conversations.info": self._conversation_info,
+        }
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    def enable_rate_limits(self, window: float = 60.0, per_minute: dict[str, int] | None = None) -> None:
+        """Throttle each method to its documented tier (requests per ``window`` seconds)."""
+        for method, (tier, _) in METHODS.items():
+            self._windows[method] = _Window((per_minute or {}).get(method, tier), window)
+
+    def set_rate_limit(self, method: str, limit: int, window: float = 60.0) -> None:
+        self._windows[method] = _Window(limit, window)
+
+    def fault_response(self, fault: Fault, request: Request) -> Response:
+        if fault.status == 429:
+            return Response(429, {"ok": False, "error": "ratelimited"},
+                            {"Retry-After": str(int(fault.retry_after if fault.retry_after is not None else 1))})
+        return Response(fault.status, "<html><body>Service Unavailable</body></html>", content_type="text/html")
+
+    def handle(self, request: Request) -> Response:
+        if not request.path.startswith("/api/"):
+            return Response(404, {"ok": False, "error": "unknown_method"})
+        method = request.path[len("/api/"):]
+        handler = self._handlers.get(method)
+        if handler is None:
+            return Response(200, {"ok": False, "error": "unknown_method",
+                                  "response_metadata": {"messages": [f"[ERROR] unknown method: {method}"]}})
+        token_value = _bearer(request) or request.arg("token")
+        if not token_value:
+            return Response(200, {"ok": False, "error": "not_authed"})
+        with self.state.lock:
+            token = self.state.tokens.get(token_value)
+        if token is None:
+            return Response(200, {"ok": False, "error": "invalid_auth"})
+        headers = {"x-oauth-scopes": ",".join(token.scopes), "x-accepted-oauth-scopes": METHODS[method][1] or ""}
+        window = self._windows.get(method)
+        if window is not None:
+            wait = window.take()
+            if wait > 0:
+                return Response(429, {"ok": False, "error": "ratelimited"},
+                                {"Retry-After": str(max(1, int(wait + 0.999))), **headers})
+        needed = METHODS[method][1]
+        if needed and needed not in token.scopes:
+            return Response(200, {"ok": False, "error": "missing_scope", "needed": needed,
+                                  "provided": ",".join(token.scopes)}, headers)
+        try:
+            body = handler(request, token)
+        except ApiError as exc:
+            body = {"ok": False, "error": exc.code, **exc.extra}
+        return Response(200, body, headers)
+
+    # --- methods -------------------------------------------------------------------------
+    def _auth_test(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        user = self.state.users.get(token.user_id)
+        body = {"ok": True, "url": "https://emulated.slack.com/", "team": "Emulated Workspace",
+                "user": user.name if user else "unknown", "team_id": TEAM_ID, "user_id": token.user_id,
+                "is_enterprise_install": False}
+        if token.kind == "bot":
+            body["bot_id"] = "B0EMULATE1"
+        return body
+
+    def _users_list(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        limit = _int(req.arg("limit"), 0)
+        cursor = req.arg("cursor") or ""
+        with self.state.lock:
+            users = sorted(self.state.users.values(), key=lambda u: u.id)
+        start = 0
+        if cursor:
+            try:
+                start = int(base64.b64decode(cursor).decode().removeprefix("offset:"))
+            except ValueError:
+                raise ApiError("invalid_cursor") from None
+        size = min(limit, 1000) if limit > 0 else len(users)
+        page = users[start:start + size]
+        nxt = start + size
+        next_cursor = base64.b64encode(f"offset:{nxt}".encode()).decode() if nxt < len(users) else ""
+        return {"ok": True, "members": [u.as_json() for u in page], "cache_ts": int(self.clock.now().timestamp()),
+                "response_metadata": {"next_cursor": next_cursor}}
+
+    def _users_info(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        uid = _required(req, "user")
+        user = self.state.users.get(uid)
+        if user is None:
+            raise ApiError("user_not_found")
+        return {"ok": True, "user": user.as_json()}
+
+    def _lookup_by_email(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        email = _required(req, "email")
+        user = self.state.user_by_email(email)
+        if user is None or user.deleted:  # deactivated accounts are not found by e-mail
+            raise ApiError("users_not_found")
+        return {"ok": True, "user": user.as_json()}
+
+    def _usergroups_list(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        include_users = _flag(req.arg("include_users"))
+        include_disabled = _flag(req.arg("include_disabled"))
+        include_count = _flag(req.arg("include_count"))
+        with self.state.lock:
+            groups = [g.as_json(include_users, include_count) for g in self.state.groups.values()
+                      if include_disabled or not g.date_delete]
+        return {"ok": True, "usergroups": groups}
+
+    def _group(self, req: Request) -> UserGroupRecord:
+        gid = _required(req, "usergroup")
+        group = self.state.groups.get(gid)
+        if group is None:
+            raise ApiError("no_such_subteam")
+        return group
+
+    def _usergroups_users_list(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        group = self._group(req)
+        if group.date_delete and not _flag(req.arg("include_disabled")):
+            raise ApiError("no_such_subteam")
+        return {"ok": True, "users": list(group.users)}
+
+    def _check_may_edit(self, token: TokenRecord) -> None:
+        if self.state.admins_only_edit_groups and token.kind != "user":
+            raise ApiError("permission_denied")
+
+    def _usergroups_users_update(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        group = self._group(req)
+        self._check_may_edit(token)
+        raw = req.arg("users")
+        ids = [u.strip() for u in (raw or "").split(",") if u.strip()]
+        if not ids:
+            raise ApiError("no_users_provided")
+        with self.state.lock:
+            bad = [u for u in ids if u not in self.state.users or self.state.users[u].deleted]
+            if bad:
+                raise ApiError("invalid_users")
+            group.users = list(dict.fromkeys(ids))
+            group.date_update = int(self.clock.now().timestamp())
+            group.updated_by = token.user_id
+            return {"ok": True, "usergroup": group.as_json(True, _flag(req.arg("include_count")))}
+
+    def _usergroups_create(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        name = _required(req, "name")
+        handle = req.arg("handle") or name.lower().replace(" ", "-")
+        self._check_may_edit(token)
+        with self.state.lock:
+            if any(g.name == name for g in self.state.groups.values()):
+                raise ApiError("name_already_exists")
+            if self.state.group_by_handle(handle):
+                raise ApiError("handle_already_exists")
+            group = self.state.add_group(handle, name)
+            group.description = req.arg("description") or ""
+            return {"ok": True, "usergroup": group.as_json(False)}
+
+    def _usergroups_update(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        group = self._group(req)
+        self._check_may_edit(token)
+        with self.state.lock:
+            for key in ("name", "handle", "description"):
+                if req.arg(key) is not None:
+                    setattr(group, key, req.arg(key))
+            return {"ok": True, "usergroup": group.as_json(False)}
+
+    def _set_enabled(self, req: Request, enabled: bool) -> dict[str, Any]:
+        group = self._group(req)
+        with self.state.lock:
+            group.date_delete = 0 if enabled else int(self.clock.now().timestamp())
+            return {"ok": True, "usergroup": group.as_json(False)}
+
+    def _channel(self, req: Request) -> ChannelRecord:
+        channel = self.state.channel(_required(req, "channel"))
+        if channel is None:
+            raise ApiError("channel_not_found")
+        if channel.is_archived:
+            raise ApiError("is_archived")
+        return channel
+
+    def _post_message(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        channel = self._channel(req)
+        text, blocks = req.arg("text"), req.arg("blocks")
+        if not text and not blocks:
+            raise ApiError("no_text")
+        ts = f"{self.clock.now().timestamp():.6f}"
+        message = {"type": "message", "user": token.user_id, "text": text or "", "ts": ts}
+        with self.state.lock:
+            self.state.messages.append({"channel": channel.id, "thread_ts": req.arg("thread_ts"), **message})
+        return {"ok": True, "channel": channel.id, "ts": ts, "message": message}
+
+    def _post_ephemeral(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        channel = self._channel(req)
+        user = _required(req, "user")
+        if not req.arg("text") and not req.arg("blocks"):
+            raise ApiError("no_text")
+        ts = f"{self.clock.now().timestamp():.6f}"
+        with self.state.lock:
+            self.state.messages.append({"channel": channel.id, "ephemeral_to": user, "text": req.arg("text"), "ts": ts})
+        return {"ok": True, "message_ts": ts}
+
+    def _set_topic(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        channel = self._channel(req)
+        topic = req.arg("topic")
+        if topic is None:
+            raise ApiError("invalid_arguments",
+                           response_metadata={"messages": ["[ERROR] missing required field: topic"]})
+        if len(topic) > 250:
+            raise ApiError("too_long")
+        with self.state.lock:
+            channel.topic = topic
+        return {"ok": True, "channel": self._channel_json(channel)}
+
+    def _conversation_info(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        return {"ok": True, "channel": self._channel_json(self._channel(req))}
+
+    def _channel_json(self, c: ChannelRecord) -> dict[str, Any]:
+        return {"id": c.id, "name": c.name, "is_channel": True, "is_archived": c.is_archived,
+                "created": 1700000000, "creator": "U0000ADMIN",
+                "topic": {"value": c.topic, "creator": "U0000ADMIN", "last_set": int(self.clock.now().timestamp())},
+                "purpose": {"value": "", "creator": "", "last_set": 0}}
+
+
+def _bearer(req: Request) -> str | None:
+    auth = req.headers.get("authorization", "")
+    return auth[7:].strip() if auth.lower().startswith("bearer ") else None
+
+
+def _required(req: Request, name: str) -> str:
+    value = req.arg(name)
+    if not value:
+        raise ApiError("invalid_arguments", response_metadata={"messages": [f"[ERROR] missing required field: {name}"]})
+    return value
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").lower() in ("1", "true", "yes")
+
+
+def _int(value: str | None, default: int) -> int:
+    try:
+        return int(value) if value else default
+    except ValueError:
+        return default

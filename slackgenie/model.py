@@ -1,0 +1,145 @@
+"""Small value types every stage shares. No I/O here."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class SlackUser:
+    id: str
+    name: str
+    email: str | None = None
+    real_name: str = ""
+    deleted: bool = False
+    is_bot: bool = False
+    tz: str | None = None
+
+    @property
+    def label(self) -> str:
+        """How a person is named in plans and logs: a name people recognise, never a secret."""
+        return self.email or self.name or self.id
+
+
+@dataclass(frozen=True)
+class OnCall:
+    """Who one schedule says is on call (Opsgenie usernames), at one instant."""
+
+    schedule: str  # the reference as written in the config (a name or an id)
+    schedule_id: str
+    schedule_name: str
+    usernames: frozenset[str]
+    enabled: bool = True
+
+
+@dataclass(frozen=True)
+class ReadFailure:
+    """A read that failed after retries. Never to be mistaken for 'nobody'."""
+
+    subject: str
+    error: str
+
+
+@dataclass(frozen=True)
+class Resolution:
+    """The Slack user behind one identity (an e-mail or a Slack user id), or why there is none."""
+
+    identity: str
+    user: SlackUser | None = None
+    problem: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.user is not None
+
+
+@dataclass(frozen=True)
+class ActualGroup:
+    """A Slack user group as Slack reports it."""
+
+    id: str
+    handle: str
+    members: frozenset[str]
+    disabled: bool = False
+
+
+class Action(str, enum.Enum):
+    IN_SYNC = "in sync"
+    UPDATE = "update"
+    KEEP = "keep"  # deliberately left alone (nobody on call, when_empty: keep)
+    FAILED = "failed"  # left alone because the desired state is not trustworthy
+
+
+@dataclass(frozen=True)
+class Desired:
+    """Who should be in a group, before Slack ids are known.
+
+    ``identities`` are e-mails or Slack ids; ``on_call`` the Opsgenie usernames behind them.
+    ``errors`` non-empty means the desired state is not trustworthy and the group must not change.
+    """
+
+    identities: frozenset[str] = frozenset()
+    on_call: frozenset[str] = frozenset()
+    nobody_on_call: bool = False
+    used_fallback: bool = False
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class GroupPlan:
+    """What to do to one group, and why. Printable, testable, no network needed."""
+
+    handle: str
+    action: Action
+    group_id: str | None = None
+    current: frozenset[str] = frozenset()
+    desired: frozenset[str] = frozenset()
+    errors: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    on_call: frozenset[str] = frozenset()
+
+    @property
+    def add(self) -> frozenset[str]:
+        return self.desired - self.current if self.action is Action.UPDATE else frozenset()
+
+    @property
+    def remove(self) -> frozenset[str]:
+        return self.current - self.desired if self.action is Action.UPDATE else frozenset()
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class GroupOutcome:
+    """A plan and what became of it when applied."""
+
+    plan: GroupPlan
+    applied: bool = False
+    apply_error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.plan.ok and self.apply_error is None
+
+
+@dataclass
+class PassReport:
+    outcomes: list[GroupOutcome]
+    dry_run: bool
+    started: datetime
+    at: datetime | None = None  # the instant previewed, when not "now"
+    names: dict[str, str] = field(default_factory=dict)  # Slack id -> label, for printing
+    api_calls: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(o.ok for o in self.outcomes)
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.ok else 1

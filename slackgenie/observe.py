@@ -1,0 +1,81 @@
+"""Logging in one place: structlog, configured once, with secrets redacted by one processor."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import sys
+from collections.abc import Iterable, MutableMapping
+from typing import Any
+
+import structlog
+
+TOKEN_RE = re.compile(r"\b(xox[abprse]-[A-Za-z0-9-]+|xapp-[A-Za-z0-9-]+)")
+GENIEKEY_RE = re.compile(r"(GenieKey\s+)\S+", re.I)
+REDACTED = "[REDACTED]"
+
+
+class Redactor:
+    """A structlog processor that removes known secret values and anything shaped like a token."""
+
+    def __init__(self, secrets: Iterable[str] = ()):
+        self.secrets = [s for s in secrets if s and len(s) >= 6]
+
+    def add(self, *secrets: str) -> None:
+        self.secrets += [s for s in secrets if s and len(s) >= 6]
+
+    def scrub(self, value: Any) -> Any:
+        if isinstance(value, str):
+            for secret in self.secrets:
+                value = value.replace(secret, REDACTED)
+            value = TOKEN_RE.sub(REDACTED, value)
+            return GENIEKEY_RE.sub(r"\1" + REDACTED, value)
+        if isinstance(value, dict):
+            return {k: self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple, set, frozenset)):
+            return type(value)(self.scrub(v) for v in value) if not isinstance(value, (set, frozenset)) else [self.scrub(v) for v in value]
+        if isinstance(value, BaseException):
+            return self.scrub(f"{type(value).__name__}: {value}")
+        return value
+
+    def __call__(self, logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+        return {k: self.scrub(v) for k, v in event_dict.items()}
+
+
+REDACTOR = Redactor()
+
+
+def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt: str | None = None) -> None:
+    """LOG_LEVEL (default info) and LOG_FORMAT (json | console; default: console on a terminal)."""
+    REDACTOR.add(*secrets)
+    level_name = (level or os.environ.get("LOG_LEVEL") or "info").upper()
+    numeric = getattr(logging, level_name, logging.INFO)
+    fmt = (fmt or os.environ.get("LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")).lower()
+    renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
+                     else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            REDACTOR,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    # Libraries log through the standard library: keep them quiet and scrubbed too.
+    logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
+                        format="%(levelname)s %(name)s %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(_StdlibRedaction())
+
+
+class _StdlibRedaction(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = REDACTOR.scrub(record.getMessage())
+        record.args = ()
+        return True

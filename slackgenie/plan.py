@@ -1,0 +1,135 @@
+"""Pure planning: desired + actual + policies -> what to change, group by group.
+
+Nothing here does I/O. Two steps, because Slack ids are only known after the identities
+are resolved:
+
+1. ``desired_for``: schedule reads + static users + the ``when_empty`` policy -> identities.
+2. ``plan_group``: identities resolved to Slack users + the group Slack has -> a ``GroupPlan``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+
+from slackgenie.config import GroupSync
+from slackgenie.model import Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure, Resolution
+
+
+def map_identity(username: str, user_map: Mapping[str, str]) -> str:
+    """An Opsgenie username (an e-mail) -> the Slack identity to look up (e-mail or Slack id)."""
+    return user_map.get(username, user_map.get(username.lower(), username))
+
+
+# --- when nobody is on call -------------------------------------------------------------
+# Slack refuses an empty user group, so "nobody" needs a deliberate answer. Each policy is a
+# tiny function from the group's config to the desired state for that case.
+
+def _keep(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
+    return Desired(
+        nobody_on_call=True,
+        warnings=("nobody is on call; members left as they are (when_empty: keep)",),
+    )
+
+
+def _fallback(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
+    return Desired(
+        identities=frozenset(map_identity(u, user_map) for u in sync.fallback),
+        nobody_on_call=True,
+        used_fallback=True,
+        warnings=("nobody is on call; using the fallback members (when_empty: fallback)",),
+    )
+
+
+WHEN_EMPTY: dict[str, Callable[[GroupSync, Mapping[str, str]], Desired]] = {
+    "keep": _keep,
+    "fallback": _fallback,
+}
+
+
+def desired_for(
+    sync: GroupSync,
+    reads: Mapping[str, OnCall | ReadFailure],
+    user_map: Mapping[str, str],
+) -> Desired:
+    """Who should be in the group. Any failed read makes the whole answer untrustworthy."""
+    errors: list[str] = []
+    warnings: list[str] = []
+    on_call: set[str] = set()
+    for ref in sync.schedules:
+        read = reads.get(ref)
+        if read is None:
+            errors.append(f"schedule {ref!r} was not read")
+        elif isinstance(read, ReadFailure):
+            errors.append(f"schedule {ref!r} could not be read: {read.error}")
+        else:
+            if not read.enabled:
+                warnings.append(f"schedule {read.schedule_name!r} is disabled in Opsgenie")
+            on_call |= read.usernames
+    if errors:
+        return Desired(errors=tuple(errors), warnings=tuple(warnings))
+
+    identities = {map_identity(u, user_map) for u in on_call} | set(sync.users)
+    if not identities:
+        empty = WHEN_EMPTY[sync.when_empty](sync, user_map)
+        return Desired(
+            identities=empty.identities | frozenset(sync.users),
+            nobody_on_call=True,
+            used_fallback=empty.used_fallback,
+            warnings=tuple(warnings) + empty.warnings,
+        )
+    return Desired(identities=frozenset(identities), on_call=frozenset(on_call), warnings=tuple(warnings))
+
+
+def plan_group(
+    sync: GroupSync,
+    desired: Desired,
+    resolutions: Mapping[str, Resolution],
+    actual: ActualGroup | None,
+) -> GroupPlan:
+    handle = sync.usergroup
+    base = dict(handle=handle, on_call=desired.on_call)
+    if actual is None:
+        return GroupPlan(
+            action=Action.FAILED, warnings=desired.warnings,
+            errors=(f"user group @{handle} does not exist in Slack: create it, or correct 'usergroup'",),
+            **base,
+        )
+    base.update(group_id=actual.id, current=actual.members)
+    if actual.disabled:
+        return GroupPlan(
+            action=Action.FAILED, desired=actual.members, warnings=desired.warnings,
+            errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",),
+            **base,
+        )
+    if desired.errors:
+        return GroupPlan(action=Action.FAILED, desired=actual.members, errors=desired.errors,
+                         warnings=desired.warnings, **base)
+    if not desired.identities:
+        # when_empty: keep. Never send Slack an empty list; never guess.
+        return GroupPlan(action=Action.KEEP, desired=actual.members, warnings=desired.warnings, **base)
+
+    members, unresolved = resolve_all(desired.identities, resolutions)
+    errors = tuple(f"{identity} has no usable Slack account: {problem}" for identity, problem in unresolved)
+    if not members:
+        errors += ("no on-call person could be matched to a Slack user; group left as it is",)
+        return GroupPlan(action=Action.FAILED, desired=actual.members, errors=errors,
+                         warnings=desired.warnings, **base)
+    action = Action.IN_SYNC if members == actual.members else Action.UPDATE
+    return GroupPlan(action=action, desired=members, errors=errors, warnings=desired.warnings, **base)
+
+
+def resolve_all(
+    identities: Iterable[str], resolutions: Mapping[str, Resolution]
+) -> tuple[frozenset[str], list[tuple[str, str]]]:
+    """Slack ids for the identities that resolve; (identity, problem) for those that do not."""
+    members: set[str] = set()
+    unresolved: list[tuple[str, str]] = []
+    for identity in sorted(identities):
+        res = resolutions.get(identity)
+        if res is None:
+            unresolved.append((identity, "not looked up"))
+        elif res.user is None:
+            unresolved.append((identity, res.problem or "unknown"))
+        else:
+            members.add(res.user.id)
+    return frozenset(members), unresolved

@@ -1,0 +1,131 @@
+"""One pass: read both sides concurrently -> plan -> apply -> report.
+
+Level-triggered, like a Kubernetes controller: each pass computes the whole desired state,
+reads the whole actual state, and writes only the difference. A pass that finds nothing to
+change writes nothing.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime, timezone
+from typing import Protocol
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from slackgenie.config import Config
+from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCall, PassReport, ReadFailure
+from slackgenie.plan import desired_for, plan_group
+from slackgenie.slack.directory import Directory
+from slackgenie.slack.usergroups import list_groups, set_members
+
+log = structlog.get_logger("slackgenie.reconcile")
+
+
+class OnCallSource(Protocol):
+    """Where the desired state comes from. Opsgenie today; another provider is one more class."""
+
+    def on_calls(self, refs: list[str], pool: ThreadPoolExecutor, at: datetime | None = None
+                 ) -> dict[str, OnCall | ReadFailure]: ...
+
+
+class Reconciler:
+    def __init__(self, config: Config, source: OnCallSource, slack: WebClient, directory: Directory):
+        self.config = config
+        self.source = source
+        self.slack = slack
+        self.directory = directory
+
+    def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
+        started = datetime.now(timezone.utc)
+        syncs = self.config.syncs
+        refs = sorted({ref for s in syncs for ref in s.schedules})
+        with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
+            groups_future: Future[dict[str, ActualGroup]] = pool.submit(list_groups, self.slack)
+            reads = self.source.on_calls(refs, pool, at) if refs else {}
+            slack_error: str | None = None
+            try:
+                actual = groups_future.result()
+            except SlackApiError as exc:
+                slack_error = _slack_error(exc)
+                actual = {}
+            except Exception as exc:  # connection failures after retries
+                slack_error = f"{type(exc).__name__}: {exc}"
+                actual = {}
+
+            user_map = self.config.file.users
+            desired = {s.usergroup: desired_for(s, reads, user_map) for s in syncs}
+            identities = {i for d in desired.values() if not d.errors for i in d.identities}
+            resolutions = self.directory.resolve_many(identities, pool) if identities and not slack_error else {}
+
+            plans: list[GroupPlan] = []
+            for sync in syncs:
+                if slack_error:
+                    plans.append(GroupPlan(handle=sync.usergroup, action=Action.FAILED,
+                                           errors=(f"could not read Slack user groups: {slack_error}",)))
+                    continue
+                plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
+
+            if dry_run:
+                outcomes = [GroupOutcome(p) for p in plans]
+            else:
+                futures = [pool.submit(self._apply, p) for p in plans]
+                outcomes = [f.result() for f in futures]
+            names = self._names(outcomes, pool)
+        self.directory.save()
+        report = PassReport(outcomes=outcomes, dry_run=dry_run, started=started, at=at, names=names)
+        for outcome in outcomes:
+            _log_outcome(outcome, names, dry_run)
+        log.info("pass.done", groups=len(outcomes), ok=report.ok, dry_run=dry_run,
+                 changed=sum(1 for o in outcomes if o.applied),
+                 failed=sum(1 for o in outcomes if not o.ok))
+        return report
+
+    def _apply(self, plan: GroupPlan) -> GroupOutcome:
+        if plan.action is not Action.UPDATE or plan.group_id is None:
+            return GroupOutcome(plan)
+        try:
+            set_members(self.slack, plan.group_id, plan.desired)
+        except SlackApiError as exc:
+            code = _slack_error(exc)
+            if "invalid_users" in code:
+                # A cached id went stale (account deactivated since): look everyone up afresh next pass.
+                self.directory.forget(plan.desired)
+            return GroupOutcome(plan, apply_error=f"Slack refused the update: {code}")
+        except Exception as exc:
+            return GroupOutcome(plan, apply_error=f"update failed: {type(exc).__name__}: {exc}")
+        return GroupOutcome(plan, applied=True)
+
+    def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor) -> dict[str, str]:
+        ids = sorted({i for o in outcomes for i in (o.plan.add | o.plan.remove)})
+        return dict(zip(ids, pool.map(self.directory.label, ids)))
+
+
+def _slack_error(exc: SlackApiError) -> str:
+    response = exc.response
+    if response is not None and response.status_code == 429:
+        return "ratelimited (HTTP 429) after retries"
+    code = response.get("error") if response is not None else None
+    if code == "missing_scope":
+        return f"missing_scope (needs {response.get('needed')})"
+    return str(code or exc)
+
+
+def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) -> None:
+    plan = outcome.plan
+    fields = dict(group=plan.handle, action=plan.action.value, dry_run=dry_run)
+    if plan.action is Action.UPDATE:
+        fields.update(add=sorted(names.get(i, i) for i in plan.add),
+                      remove=sorted(names.get(i, i) for i in plan.remove),
+                      applied=outcome.applied)
+    for warning in plan.warnings:
+        log.warning("group.warning", group=plan.handle, warning=warning)
+    errors = list(plan.errors) + ([outcome.apply_error] if outcome.apply_error else [])
+    if errors:
+        log.error("group.problem", errors=errors, **fields)
+    elif plan.action is Action.UPDATE:
+        log.info("group.changed" if outcome.applied else "group.would_change", **fields)
+    else:
+        log.info("group.unchanged", **fields)

@@ -1,0 +1,111 @@
+"""The slack_sdk WebClient, with slack_sdk's own retry handlers bounded by our retry budget."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from http.client import RemoteDisconnected
+from typing import Any
+from urllib.error import URLError
+
+from pydantic import SecretStr
+from slack_sdk import WebClient
+from slack_sdk.http_retry import RetryHandler, RetryState
+from slack_sdk.http_retry.builtin_handlers import (
+    ConnectionErrorRetryHandler,
+    RateLimitErrorRetryHandler,
+    ServerErrorRetryHandler,
+)
+from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryIntervalCalculator
+from slack_sdk.http_retry.request import HttpRequest
+from slack_sdk.http_retry.response import HttpResponse
+
+from slackgenie.retry import RetryPolicy
+
+
+def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
+    """slack_sdk makes a fresh RetryState per call: the budget runs from the call's first failure."""
+    if state.custom_values is None:
+        state.custom_values = {}
+    first = state.custom_values.setdefault("first_failure", time.monotonic())
+    return (time.monotonic() - first) + wait <= policy.budget
+
+
+class _RateLimited(RateLimitErrorRetryHandler):
+    """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget."""
+
+    def __init__(self, policy: RetryPolicy):
+        super().__init__(max_retry_count=policy.attempts - 1)
+        self.policy = policy
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code != 429:
+            return False
+        return _within_budget(state, self.policy, _retry_after(response))
+
+
+class _ServerError(ServerErrorRetryHandler):
+    def __init__(self, policy: RetryPolicy):
+        super().__init__(max_retry_count=policy.attempts - 1,
+                         interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff))
+        self.policy = policy
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if response is None or response.status_code not in (500, 502, 503, 504):
+            return False
+        wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
+        return _within_budget(state, self.policy, min(wait, self.policy.max_backoff))
+
+
+class _ConnectionError(ConnectionErrorRetryHandler):
+    def __init__(self, policy: RetryPolicy):
+        super().__init__(
+            max_retry_count=policy.attempts - 1,
+            interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff),
+            error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
+        )
+        self.policy = policy
+
+    def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
+                   error: Exception | None = None) -> bool:
+        if not super()._can_retry(state=state, request=request, response=response, error=error):
+            return False
+        wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
+        return _within_budget(state, self.policy, wait)
+
+
+def _retry_after(response: HttpResponse) -> float:
+    for key, values in response.headers.items():
+        if key.lower() == "retry-after":
+            try:
+                return float(values[0] if isinstance(values, list) else values)
+            except (ValueError, IndexError):
+                return 1.0
+    return 1.0
+
+
+class CountingWebClient(WebClient):
+    """A WebClient that reports each API call (method and outcome) to a callback, for metrics."""
+
+    def __init__(self, *args: Any, on_call: Callable[[str, str], None] | None = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._on_call = on_call
+
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        outcome = "error"
+        try:
+            response = super().api_call(api_method, **kwargs)
+            outcome = "ok"
+            return response
+        finally:
+            if self._on_call:
+                self._on_call(api_method, outcome)
+
+
+def make_web_client(token: SecretStr, base_url: str, policy: RetryPolicy,
+                    on_call: Callable[[str, str], None] | None = None) -> WebClient:
+    handlers: list[RetryHandler] = [_ConnectionError(policy), _RateLimited(policy), _ServerError(policy)]
+    return CountingWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(max(1, policy.timeout)),
+                             retry_handlers=handlers, on_call=on_call)

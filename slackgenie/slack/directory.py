@@ -1,0 +1,141 @@
+"""Identities (e-mail or Slack id) -> Slack users, with a cache so steady state looks nobody up again."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import Executor
+from pathlib import Path
+
+import structlog
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from slackgenie.config import is_slack_id
+from slackgenie.model import Resolution, SlackUser
+
+log = structlog.get_logger("slackgenie.directory")
+
+CACHE_TTL = 24 * 3600.0
+
+
+class Directory:
+    """Looks people up in Slack (``users.lookupByEmail``, ``users.info``) and remembers them.
+
+    Only usable people are cached: a miss, a deactivated account or a bot is asked again next
+    time, so fixing it in Slack is picked up without a restart. Entries expire after a day, and
+    ``forget`` drops them at once when Slack says a cached id is no longer valid.
+    """
+
+    def __init__(self, client: WebClient, cache_file: Path | None = None, ttl: float = CACHE_TTL):
+        self.client = client
+        self.cache_file = cache_file
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._by_identity: dict[str, tuple[SlackUser, float]] = {}
+        self._dirty = False
+        self._load()
+
+    # --- lookups -------------------------------------------------------------------------
+    def resolve_many(self, identities: Iterable[str], pool: Executor) -> dict[str, Resolution]:
+        wanted = sorted(set(identities))
+        futures = {i: pool.submit(self.resolve, i) for i in wanted}
+        return {i: f.result() for i, f in futures.items()}
+
+    def resolve(self, identity: str) -> Resolution:
+        key = identity.lower() if "@" in identity else identity
+        cached = self._cached(key)
+        if cached is not None:
+            return Resolution(identity, cached)
+        try:
+            if is_slack_id(identity):
+                raw = self.client.users_info(user=identity)["user"]
+            else:
+                raw = self.client.users_lookupByEmail(email=identity)["user"]
+        except SlackApiError as exc:
+            code = exc.response.get("error") if exc.response is not None else None
+            if code in ("users_not_found", "user_not_found"):
+                return Resolution(identity, problem="no Slack user with this " +
+                                  ("id" if is_slack_id(identity) else "e-mail (or the account is deactivated)"))
+            return Resolution(identity, problem=f"Slack lookup failed: {code or exc}")
+        except Exception as exc:  # connection errors after retries
+            return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}")
+        user = _user(raw)
+        if user.deleted:
+            return Resolution(identity, problem=f"Slack account {user.id} is deactivated")
+        if user.is_bot:
+            return Resolution(identity, problem=f"Slack account {user.id} is a bot")
+        self._remember(key, user)
+        return Resolution(identity, user)
+
+    def label(self, user_id: str) -> str:
+        """A readable name for a Slack id, from the cache or one ``users.info``; the id if all fails."""
+        with self._lock:
+            for user, _ in self._by_identity.values():
+                if user.id == user_id:
+                    return user.label
+        try:
+            user = _user(self.client.users_info(user=user_id)["user"])
+        except Exception:
+            return user_id
+        self._remember(user.id, user)
+        return user.label
+
+    def forget(self, user_ids: Iterable[str]) -> None:
+        ids = set(user_ids)
+        with self._lock:
+            for key in [k for k, (u, _) in self._by_identity.items() if u.id in ids]:
+                del self._by_identity[key]
+                self._dirty = True
+
+    # --- the cache -----------------------------------------------------------------------
+    def _cached(self, key: str) -> SlackUser | None:
+        with self._lock:
+            entry = self._by_identity.get(key)
+            if entry is None:
+                return None
+            user, at = entry
+            if time.time() - at > self.ttl:
+                del self._by_identity[key]
+                return None
+            return user
+
+    def _remember(self, key: str, user: SlackUser) -> None:
+        with self._lock:
+            self._by_identity[key] = (user, time.time())
+            self._dirty = True
+
+    def _load(self) -> None:
+        if not self.cache_file or not self.cache_file.is_file():
+            return
+        try:
+            raw = json.loads(self.cache_file.read_text())
+            for key, entry in raw.get("users", {}).items():
+                self._by_identity[key] = (SlackUser(**entry["user"]), float(entry["at"]))
+        except (ValueError, KeyError, TypeError) as exc:
+            log.warning("directory.cache_unreadable", file=str(self.cache_file), error=str(exc))
+
+    def save(self) -> None:
+        if not self.cache_file or not self._dirty:
+            return
+        with self._lock:
+            data = {"version": 1, "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()}}
+            self._dirty = False
+        try:
+            tmp = self.cache_file.with_suffix(".tmp")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps(data, indent=1))
+            tmp.replace(self.cache_file)
+        except OSError as exc:
+            log.warning("directory.cache_not_saved", file=str(self.cache_file), error=exc.strerror)
+
+
+def _user(raw: dict) -> SlackUser:
+    profile = raw.get("profile") or {}
+    return SlackUser(
+        id=raw["id"], name=raw.get("name", ""), email=profile.get("email"),
+        real_name=raw.get("real_name") or profile.get("real_name", ""),
+        deleted=bool(raw.get("deleted")), is_bot=bool(raw.get("is_bot")), tz=raw.get("tz"),
+    )

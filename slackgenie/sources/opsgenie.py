@@ -1,0 +1,227 @@
+"""The Opsgenie client (httpx), its retry policy and typed errors, and the on-call source built on it."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Sequence
+from concurrent.futures import Executor
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+import structlog
+from pydantic import SecretStr
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+
+from slackgenie.model import OnCall, ReadFailure
+from slackgenie.retry import RetryPolicy
+
+log = structlog.get_logger("slackgenie.opsgenie")
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+class OpsgenieError(Exception):
+    """Any failure to get an answer from Opsgenie."""
+
+    def __init__(self, message: str, status: int | None = None, request_id: str | None = None):
+        super().__init__(message)
+        self.status, self.request_id = status, request_id
+
+
+class OpsgenieAuthError(OpsgenieError):
+    """401/403: the key is wrong, disabled, or lacks the rights."""
+
+
+class OpsgenieNotFound(OpsgenieError):
+    """404: no such schedule (or user, or team)."""
+
+
+class OpsgenieUnavailable(OpsgenieError):
+    """Timeouts, dropped connections, 5xx and 429 that outlasted the retries."""
+
+
+class _Transient(OpsgenieError):
+    """A retryable answer (429, 5xx); becomes OpsgenieUnavailable when retries run out."""
+
+    def __init__(self, message: str, status: int, retry_after: float | None):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_Transient, httpx.TransportError))
+
+
+class OpsgenieClient:
+    """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
+
+    def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None,
+                 on_request: Callable[[str, int | None], None] | None = None):
+        self.policy = policy or RetryPolicy()
+        self._api_key = api_key
+        self._http = httpx.Client(
+            base_url=base_url, timeout=self.policy.timeout, transport=transport,
+            headers={"Authorization": f"GenieKey {api_key.get_secret_value()}", "Accept": "application/json"},
+        )
+        self._on_request = on_request
+
+    def __repr__(self) -> str:
+        return f"OpsgenieClient(base_url={str(self._http.base_url)!r})"
+
+    def close(self) -> None:
+        self._http.close()
+
+    # --- the calls -----------------------------------------------------------------------
+    def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Who is on call in every schedule, flattened to usernames: one request."""
+        return self._get("/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+
+    def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
+        params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
+        return self._get(f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+
+    def next_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
+        params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
+        return self._get(f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
+
+    def list_schedules(self) -> list[dict[str, Any]]:
+        return self._get("/v2/schedules", {})["data"]
+
+    def get_user(self, ident: str) -> dict[str, Any]:
+        return self._get(f"/v2/users/{_quote(ident)}", {})["data"]
+
+    # --- transport, retries and errors ----------------------------------------------------
+    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget),
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._get_once, path, params)
+        except _Transient as exc:
+            raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
+        except httpx.TimeoutException:
+            raise OpsgenieUnavailable(f"timed out after retries ({self.policy.timeout:g}s per attempt)") from None
+        except httpx.TransportError as exc:
+            raise OpsgenieUnavailable(f"connection failed after retries: {type(exc).__name__}") from None
+
+    def _get_once(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+        status: int | None = None
+        try:
+            response = self._http.get(path, params=params)
+            status = response.status_code
+        finally:
+            if self._on_request:
+                self._on_request(path, status)
+        body: Any
+        try:
+            body = response.json()
+        except ValueError:
+            body = {}
+        message = body.get("message") if isinstance(body, dict) else None
+        request_id = response.headers.get("X-Request-ID")
+        if status == 200 or status == 201:
+            return body
+        text = f"HTTP {status}: {message or response.reason_phrase}"
+        if status == 429 or (status >= 500 and status != 501):
+            raise _Transient(text, status, _retry_after(response))
+        if status in (401, 403):
+            raise OpsgenieAuthError(text + " (check OPSGENIE_API_KEY and its access rights)", status, request_id)
+        if status == 404:
+            raise OpsgenieNotFound(text, status, request_id)
+        raise OpsgenieError(text, status, request_id)
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = wait_exponential_jitter(initial=self.policy.backoff, max=self.policy.max_backoff)(state)
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return min(max(exc.retry_after, 0.0), self.policy.max_backoff)
+        return backoff
+
+    @staticmethod
+    def _before_sleep(state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning("opsgenie.retry", attempt=state.attempt_number, error=str(exc) or type(exc).__name__,
+                    wait=round(state.next_action.sleep, 2) if state.next_action else None)
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _ident_type(ref: str) -> str:
+    return "id" if UUID_RE.match(ref) else "name"
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _date(at: datetime | None) -> dict[str, str]:
+    if at is None:
+        return {}
+    return {"date": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+
+
+class OpsgenieSource:
+    """Who should be on call: one bulk read, per-schedule reads only where the bulk read falls short."""
+
+    def __init__(self, client: OpsgenieClient):
+        self.client = client
+
+    def on_calls(self, refs: Sequence[str], pool: Executor, at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        wanted = list(dict.fromkeys(refs))
+        results: dict[str, OnCall | ReadFailure] = {}
+        try:
+            entries = self.client.list_on_calls(at)
+        except OpsgenieError as exc:
+            log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
+            entries = []
+        by_id = {e["_parent"]["id"]: e for e in entries if e.get("_parent")}
+        by_name = {e["_parent"]["name"]: e for e in entries if e.get("_parent")}
+        missing = []
+        for ref in wanted:
+            entry = by_id.get(ref) or by_name.get(ref)
+            if entry is None:
+                missing.append(ref)
+            else:
+                results[ref] = _on_call(ref, entry)
+        futures = {ref: pool.submit(self._one, ref, at) for ref in missing}
+        for ref, future in futures.items():
+            results[ref] = future.result()
+        return results
+
+    def _one(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
+        try:
+            return _on_call(ref, self.client.schedule_on_calls(ref, at))
+        except OpsgenieNotFound:
+            return ReadFailure(ref, "no such schedule in Opsgenie (check the name or id)")
+        except OpsgenieError as exc:
+            return ReadFailure(ref, str(exc))
+
+
+def _on_call(ref: str, entry: dict[str, Any]) -> OnCall | ReadFailure:
+    parent = entry.get("_parent") or {}
+    recipients = entry.get("onCallRecipients")
+    if not isinstance(recipients, list):
+        return ReadFailure(ref, "Opsgenie's answer has no onCallRecipients list")
+    return OnCall(schedule=ref, schedule_id=parent.get("id", ""), schedule_name=parent.get("name", ref),
+                  usernames=frozenset(str(r) for r in recipients), enabled=bool(parent.get("enabled", True)))
