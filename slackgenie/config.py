@@ -92,7 +92,7 @@ class FileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interval: int = Field(60, ge=5, le=86400, description="daemon period in seconds")
+    interval: int = Field(60, ge=1, le=86400, description="daemon period in seconds")
     concurrency: int = Field(8, ge=1, le=64, description="parallel API reads")
     cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)

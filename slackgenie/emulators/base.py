@@ -123,6 +123,8 @@ class EmulatorServer:
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
         self._thread: threading.Thread | None = None
+        self._in_flight = 0
+        self.max_in_flight = 0  # the most requests served at once: shows whether a client reads concurrently
 
     # --- lifecycle ---------------------------------------------------------------------
     @property
@@ -175,6 +177,16 @@ class EmulatorServer:
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self.max_in_flight = 0
+
+    def _enter(self) -> None:
+        with self._lock:
+            self._in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self._in_flight)
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def calls(self, pattern: str = "") -> int:
         """How many requests reached the server whose path matches ``pattern`` (a regex)."""
@@ -203,6 +215,13 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
+            server._enter()
+            try:
+                self._serve_one()
+            finally:
+                server._leave()
+
+        def _serve_one(self) -> None:
             parsed = urllib.parse.urlsplit(self.path)
             length = int(self.headers.get("Content-Length") or 0)
             raw = self.rfile.read(length) if length else b""

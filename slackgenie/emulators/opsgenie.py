@@ -16,6 +16,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import unquote
 
 from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response, iso, parse_time
 from slackgenie.emulators.rotations import Override, Rotation, ScheduleModel
@@ -240,7 +241,7 @@ class OpsgenieEmulator(EmulatorServer):
             return self._ok(data, started)
         m = re.fullmatch(r"/v2/schedules/([^/]+)/(on-calls|next-on-calls|overrides)(?:/([^/]+))?", path)
         if m:
-            schedule = self._find_schedule(m.group(1), req.query.get("scheduleIdentifierType", "id"))
+            schedule = self._find_schedule(unquote(m.group(1)), req.query.get("scheduleIdentifierType", "id"))
             if schedule is None:
                 return self._error(404, "Schedule with identifier [%s] does not exist" % m.group(1), "NotFound")
             what, alias = m.group(2), m.group(3)
@@ -252,7 +253,7 @@ class OpsgenieEmulator(EmulatorServer):
                 return self._overrides(req, schedule, alias, started)
         m = re.fullmatch(r"/v2/schedules/([^/]+)", path)
         if m and req.method == "GET":
-            schedule = self._find_schedule(m.group(1), req.query.get("identifierType", "id"))
+            schedule = self._find_schedule(unquote(m.group(1)), req.query.get("identifierType", "id"))
             if schedule is None:
                 return self._error(404, "Schedule with identifier [%s] does not exist" % m.group(1), "NotFound")
             return self._ok(self._schedule_json(schedule, True), started)
@@ -260,7 +261,7 @@ class OpsgenieEmulator(EmulatorServer):
             return self._list_users(req, started)
         m = re.fullmatch(r"/v2/users/([^/]+)", path)
         if m and req.method == "GET":
-            user = self.state.user(m.group(1))
+            user = self.state.user(unquote(m.group(1)))
             if user is None:
                 return self._error(404, "No user exists with username [%s]" % m.group(1), "NotFound")
             return self._ok(user.as_json(), started, expandable=["contact"])
@@ -271,7 +272,7 @@ class OpsgenieEmulator(EmulatorServer):
         m = re.fullmatch(r"/v2/teams/([^/]+)", path)
         if m and req.method == "GET":
             by = req.query.get("identifierType", "id")
-            team = self.state.team(m.group(1)) if by in ("id", "name") else None
+            team = self.state.team(unquote(m.group(1))) if by in ("id", "name") else None
             if team is None:
                 return self._error(404, "No team exists with identifier [%s]" % m.group(1), "NotFound")
             members = [{"user": {"id": u.id, "username": u.username}, "role": "user"}

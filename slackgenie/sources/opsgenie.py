@@ -145,7 +145,8 @@ class OpsgenieClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_exponential_jitter(initial=self.policy.backoff, max=self.policy.max_backoff)(state)
+        backoff = wait_exponential_jitter(initial=self.policy.backoff, max=self.policy.max_backoff,
+                                          jitter=self.policy.backoff)(state)
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return min(max(exc.retry_after, 0.0), self.policy.max_backoff)
         return backoff
@@ -192,6 +193,11 @@ class OpsgenieSource:
         results: dict[str, OnCall | ReadFailure] = {}
         try:
             entries = self.client.list_on_calls(at)
+        except OpsgenieAuthError as exc:
+            if exc.status == 401:  # a bad key fails every read alike: do not try each schedule too
+                return {ref: ReadFailure(ref, str(exc)) for ref in wanted}
+            log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
+            entries = []
         except OpsgenieError as exc:
             log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
             entries = []

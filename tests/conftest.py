@@ -1,0 +1,65 @@
+"""Shared fixtures: the emulators on loopback, and a way to run the real CLI against them."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from slackgenie.emulators import Emulators
+from slackgenie.emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
+
+SECRETS = (BOT_TOKEN, OPSGENIE_KEY)
+FAST_RETRY = "retry: {attempts: 4, budget: 6, backoff: 0.05, max_backoff: 0.5, timeout: 3}\n"
+
+
+@dataclass
+class CliResult:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def both(self) -> str:
+        return self.out + self.err
+
+
+@pytest.fixture
+def emulators() -> Iterator[Emulators]:
+    with Emulators(sample_org(), at=DEMO_START) as emu:
+        yield emu
+
+
+def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("SLACK", "OPSGENIE", "SLACKGENIE", "LOG_"))}
+    env.update(extra or {})
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> CliResult:
+    proc = subprocess.run([sys.executable, "-m", "slackgenie", *args], cwd=cwd, env=clean_env(env),
+                          capture_output=True, text=True, timeout=timeout)
+    return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def write_config(tmp_path: Path, text: str, fast_retry: bool = True) -> Path:
+    path = tmp_path / "slackgenie.yaml"
+    path.write_text(text + (FAST_RETRY if fast_retry else ""))
+    return path
+
+
+@pytest.fixture
+def sync_cli(emulators: Emulators, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """Run `slackgenie ARGS` against the emulators with the sample config (or another)."""
+
+    def run(*args: str, config: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        write_config(tmp_path, config if config is not None else emulators.org.config_yaml)
+        return run_cli(list(args), {**emulators.env(), **(env or {})}, tmp_path)
+
+    return run

@@ -1,0 +1,109 @@
+"""The edges: bad configuration (exit 2, zero API calls), --help everywhere, the daemon and signals."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from slackgenie.emulators import Emulators
+
+from conftest import SECRETS, clean_env, run_cli, write_config
+
+
+def no_calls(emu: Emulators) -> bool:
+    return emu.opsgenie.calls("") == 0 and emu.slack.calls("") == 0
+
+
+@pytest.mark.parametrize("text, key, fix", [
+    ("syncs:\n  - usergroup: a\n    schedule: [X]\n", "syncs[0].schedule", "remove this key or correct its spelling"),
+    ("syncs:\n  - usergroup: a\n    schedules: [X]\n    when_empty: maybe\n", "syncs[0].when_empty", "use one of"),
+    ("syncs:\n  - usergroup: a\n    schedules: [X]\n    when_empty: fallback\n", "syncs[0]", "fallback"),
+    ("syncs: []\n", "syncs", "add at least one entry"),
+    ("interval: soon\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "interval", "whole number"),
+    ("syncs:\n  - usergroup: a\n    schedules: [X\n", "line ", "correct the YAML syntax"),
+    ("syncs:\n  - usergroup: '@Bad Handle'\n    schedules: [X]\n", "syncs[0].usergroup", "README"),
+    ("syncs:\n  - usergroup: a\n    users: [not-an-email]\n", "syncs[0].users", "README"),
+    ("retry: {attempts: 0}\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "retry.attempts", "raise the value"),
+])
+def test_bad_config_exits_2_naming_file_key_and_fix(emulators: Emulators, tmp_path: Path, text: str, key: str, fix: str) -> None:
+    write_config(tmp_path, text, fast_retry=False)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 2, result.both
+    assert "slackgenie.yaml" in result.err and key in result.err and fix in result.err
+    assert no_calls(emulators)
+
+
+@pytest.mark.parametrize("missing", ["OPSGENIE_API_KEY", "SLACK_BOT_TOKEN"])
+def test_missing_secret_exits_2_before_any_call(emulators: Emulators, tmp_path: Path, missing: str) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    env = {k: v for k, v in emulators.env().items() if k != missing}
+    result = run_cli(["sync"], env, tmp_path)
+    assert result.code == 2
+    assert missing in result.err and ".env" in result.err
+    assert no_calls(emulators)
+    assert not any(s in result.both for s in SECRETS)
+
+
+def test_missing_config_file_and_config_flag(emulators: Emulators, tmp_path: Path) -> None:
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 2 and "slackgenie.yaml" in result.err and "--config" in result.err
+    other = tmp_path / "elsewhere.yaml"
+    other.write_text(emulators.org.config_yaml)
+    assert run_cli(["sync", "--dry-run", "--config", str(other)], emulators.env(), tmp_path).code == 0
+    assert run_cli(["sync", "--dry-run"], {**emulators.env(), "SLACKGENIE_CONFIG": str(other)}, tmp_path).code == 0
+
+
+def test_dotenv_is_read_and_real_environment_wins(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    env = emulators.env()
+    (tmp_path / ".env").write_text("\n".join(f"{k}={v}" for k, v in env.items()) + "\n")
+    assert run_cli(["sync", "--dry-run"], {}, tmp_path).code == 0
+    result = run_cli(["sync", "--dry-run"], {"SLACK_BOT_TOKEN": "xoxb-wrong-token"}, tmp_path)
+    assert result.code == 1 and "invalid_auth" in result.out
+
+
+def test_wrong_token_kind_is_a_config_error(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    result = run_cli(["sync"], {**emulators.env(), "SLACK_BOT_TOKEN": "xapp-1-abc"}, tmp_path)
+    assert result.code == 2 and "SLACK_BOT_TOKEN" in result.err and "xapp" not in result.err
+    assert no_calls(emulators)
+
+
+@pytest.mark.parametrize("args", [[], ["sync"], ["run"], ["demo"]])
+def test_every_command_has_help(tmp_path: Path, args: list[str]) -> None:
+    result = run_cli([*args, "--help"], {}, tmp_path)
+    assert result.code == 0 and "usage: slackgenie" in result.out
+
+
+def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
+    emulators.slack.inject(r"usergroups\.list", status=500, times=4)  # the first pass fails after 4 attempts
+    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run"], cwd=tmp_path,
+                            env=clean_env(emulators.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 20
+        while (emulators.slack.state.emails_of("platform-oncall") != ["ivan@example.com"]
+               and time.monotonic() < deadline):
+            time.sleep(0.1)
+        assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]
+        assert proc.poll() is None, "the daemon died"
+        emulators.slack.inject(r"usergroups\.list", kind="latency", delay=2.0)  # SIGTERM mid-pass
+        time.sleep(1.5)
+        sent = time.monotonic()
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=10)
+        stopped_in = time.monotonic() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = proc.communicate(timeout=5)
+    assert code == 0, err
+    assert stopped_in < 5
+    assert "daemon.stopped" in err
+    assert "FAILED" in out and "updated" in out
+    assert not any(s in out + err for s in SECRETS)
