@@ -64,7 +64,8 @@ class Reconciler:
             for sync in syncs:
                 if slack_error:
                     plans.append(GroupPlan(handle=sync.usergroup, action=Action.FAILED,
-                                           errors=(f"could not read Slack user groups: {slack_error}",)))
+                                           errors=(f"could not read Slack user groups: {slack_error}",)
+                                           + desired[sync.usergroup].errors))
                     continue
                 plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
 

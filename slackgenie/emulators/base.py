@@ -122,6 +122,7 @@ class EmulatorServer:
         self._lock = threading.RLock()
         self._httpd = ThreadingHTTPServer((host, port), _make_handler(self))
         self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False  # idle keep-alive connections must not hold up stop()
         self._thread: threading.Thread | None = None
         self._in_flight = 0
         self.max_in_flight = 0  # the most requests served at once: shows whether a client reads concurrently
@@ -136,7 +137,8 @@ class EmulatorServer:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> EmulatorServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name=self.name, daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        name=self.name, daemon=True)
         self._thread.start()
         return self
 

@@ -268,7 +268,7 @@ class OpsgenieEmulator(EmulatorServer):
         if path == "/v2/teams" and req.method == "GET":
             with self.state.lock:
                 data = [{"id": t.id, "name": t.name, "description": t.description} for t in self.state.teams.values()]
-            return self._ok(data, started)
+            return self._ok(data, started, expandable=["member"])
         m = re.fullmatch(r"/v2/teams/([^/]+)", path)
         if m and req.method == "GET":
             by = req.query.get("identifierType", "id")

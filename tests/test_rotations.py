@@ -1,0 +1,90 @@
+"""Rotation maths (pure): turns, restrictions, overrides and the next handoff."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+from slackgenie.emulators.rotations import Override, Rotation, ScheduleModel
+
+UTC = timezone.utc
+A, B, C = ({"type": "user", "id": n, "username": f"{n}@x.io"} for n in "abc")
+
+
+def t(day: int, hour: int = 0, minute: int = 0) -> datetime:
+    return datetime(2026, 11, day, hour, minute, tzinfo=UTC)  # 2026-11-02 is a Monday
+
+
+def who(s: ScheduleModel, at: datetime) -> set[str]:
+    return {p["username"] for _, p, _ in s.on_call(at)}
+
+
+def rot(kind: str, length: int = 1, start: datetime | None = None, restriction: dict | None = None,
+        participants: list | None = None, end: datetime | None = None) -> Rotation:
+    return Rotation("r1", "R1", start or t(2, 9), kind, participants or [A, B, C], length, end, restriction)
+
+
+def test_daily_weekly_hourly_turns() -> None:
+    daily = ScheduleModel("s", "S", rotations=[rot("daily")])
+    assert [who(daily, t(d, 10)) for d in (2, 3, 4, 5)] == [{"a@x.io"}, {"b@x.io"}, {"c@x.io"}, {"a@x.io"}]
+    assert who(daily, t(3, 8, 59)) == {"a@x.io"}  # handoff at 09:00, not midnight
+    weekly = ScheduleModel("s", "S", rotations=[rot("weekly", length=2)])
+    assert who(weekly, t(15, 8)) == {"a@x.io"} and who(weekly, t(16, 9)) == {"b@x.io"}
+    hourly = ScheduleModel("s", "S", rotations=[rot("hourly", length=3)])
+    assert who(hourly, t(2, 11, 59)) == {"a@x.io"} and who(hourly, t(2, 12)) == {"b@x.io"}
+
+
+def test_before_start_and_after_end_nobody() -> None:
+    s = ScheduleModel("s", "S", rotations=[rot("daily", end=t(4, 9))])
+    assert who(s, t(2, 8)) == set() and who(s, t(4, 9)) == set() and who(s, t(3, 9)) == {"b@x.io"}
+
+
+def test_time_of_day_restriction_including_across_midnight() -> None:
+    night = {"type": "time-of-day", "restriction": {"startHour": 22, "startMin": 0, "endHour": 6, "endMin": 30}}
+    s = ScheduleModel("s", "S", rotations=[rot("weekly", restriction=night)])
+    assert who(s, t(3, 23)) == {"a@x.io"} and who(s, t(4, 6, 29)) == {"a@x.io"}
+    assert who(s, t(4, 6, 30)) == set() and who(s, t(4, 12)) == set()
+
+
+def test_weekday_restriction_in_the_schedule_time_zone() -> None:
+    weekdays = {"type": "weekday-and-time-of-day", "restrictions": [
+        {"startDay": "monday", "startHour": 9, "startMin": 0, "endDay": "friday", "endHour": 17, "endMin": 0}]}
+    s = ScheduleModel("s", "S", timezone="America/New_York", rotations=[rot("weekly", restriction=weekdays)])
+    assert who(s, t(2, 13, 59)) == set()  # 08:59 in New York
+    assert who(s, t(2, 14)) == {"a@x.io"}  # 09:00 in New York
+    assert who(s, t(6, 21, 59)) == {"a@x.io"} and who(s, t(6, 22)) == set()  # Friday 17:00 NY
+    assert who(s, t(7, 15)) == set()  # Saturday
+
+
+def test_override_replaces_one_rotation_or_all() -> None:
+    r2 = Rotation("r2", "Backup", t(2, 9), "daily", [C])
+    s = ScheduleModel("s", "S", rotations=[rot("daily"), r2])
+    s.overrides.append(Override("o1", {"type": "user", "username": "z@x.io"}, t(3, 12), t(3, 14), ["R1"]))
+    assert who(s, t(3, 13)) == {"z@x.io", "c@x.io"}
+    assert who(s, t(3, 14)) == {"b@x.io", "c@x.io"}
+    s.overrides.append(Override("o2", {"type": "none"}, t(4, 0), t(4, 1)))
+    assert who(s, t(4, 0, 30)) == set()
+
+
+def test_next_change_finds_rotation_restriction_and_override_edges() -> None:
+    s = ScheduleModel("s", "S", rotations=[rot("daily")])
+    assert s.next_change(t(3, 8)) == t(3, 9)
+    s.overrides.append(Override("o", {"type": "user", "username": "z@x.io"}, t(3, 8, 30), t(3, 8, 45)))
+    assert s.next_change(t(3, 8)) == t(3, 8, 30)
+    assert s.next_change(t(3, 8, 30)) == t(3, 8, 45)
+    hours = {"type": "time-of-day", "restriction": {"startHour": 9, "startMin": 0, "endHour": 17, "endMin": 0}}
+    same = ScheduleModel("s", "S", rotations=[rot("weekly", participants=[A], restriction=hours)])
+    assert same.next_change(t(3, 12)) == t(3, 17)
+    assert same.next_change(t(3, 17)) == t(4, 9)
+    assert ScheduleModel("s", "S", rotations=[rot("daily", participants=[A])]).next_change(t(3, 12)) is None
+
+
+def test_next_change_is_consistent_with_on_call() -> None:
+    s = ScheduleModel("s", "S", timezone="Europe/Berlin", rotations=[rot("daily", restriction={
+        "type": "time-of-day", "restriction": {"startHour": 8, "startMin": 30, "endHour": 18, "endMin": 0}})])
+    at = t(2, 0)
+    for _ in range(20):
+        nxt = s.next_change(at)
+        assert nxt is not None and nxt > at
+        assert who(s, nxt) != who(s, at)
+        assert who(s, nxt - timedelta(minutes=1)) == who(s, at)
+        at = nxt
