@@ -1,0 +1,72 @@
+"""Calls per pass stay flat as groups grow: 2 for a no-change pass, one write per changed group."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from slackgenie.config import load
+from slackgenie.emulators import Emulators
+from slackgenie.emulators.sample import DEMO_START, sample_org, scaled_org
+from slackgenie.model import Action
+from slackgenie.service import build
+
+from conftest import run_cli, write_config
+
+
+def test_200_groups_full_then_no_change_pass(tmp_path: Path) -> None:
+    org = scaled_org(200)
+    with Emulators(org, at=datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)) as emu:
+        write_config(tmp_path, org.config_yaml + "cache_file: cache.json\n")
+        first = run_cli(["sync"], emu.env(), tmp_path)
+        assert first.code == 0, first.both[-2000:]
+        assert emu.slack.calls(r"usergroups\.users\.update$") == 200
+        assert emu.slack.calls(r"usergroups\.list$") == 1 and emu.opsgenie.calls("") == 1
+        assert emu.slack.calls(r"users\.lookupByEmail$") == 60  # each person once, not once per group
+        emu.reset_logs()
+        second = run_cli(["sync"], emu.env(), tmp_path)
+        assert second.code == 0
+        assert emu.opsgenie.calls("") + emu.slack.calls("") == 2
+        assert "200 in sync" in second.out
+
+
+def test_stale_cached_user_is_looked_up_again_after_invalid_users(tmp_path: Path) -> None:
+    with Emulators(sample_org(), at=DEMO_START) as emu:
+        path = write_config(tmp_path, emu.org.config_yaml)
+        service = build(load(str(path), emu.env()))
+        try:
+            assert service.reconciler.run_pass().ok
+            # Carol's account is replaced: the old id is deactivated, a new one has her e-mail.
+            slack = emu.slack.state
+            old = slack.user_by_email("carol@example.com")
+            old.deleted, old.email = True, "carol.old@example.com"
+            new = slack.add_user("carol2", "carol@example.com", "Carol Chen")
+            slack.group_by_handle("delivery-support").users = [slack.user_by_email("bob@example.com").id]
+            report = service.reconciler.run_pass()
+            assert not report.ok and "invalid_users" in str(report.outcomes[0].apply_error)
+            healed = service.reconciler.run_pass()
+            assert healed.ok and healed.outcomes[0].applied
+            assert new.id in slack.group_by_handle("delivery-support").users
+        finally:
+            service.close()
+
+
+def test_preview_at_a_given_time_uses_opsgenie_date(tmp_path: Path) -> None:
+    with Emulators(sample_org(), at=DEMO_START) as emu:
+        path = write_config(tmp_path, emu.org.config_yaml)
+        service = build(load(str(path), emu.env()))
+        try:
+            at = DEMO_START + timedelta(days=1, hours=2)  # Tuesday 10:58
+            report = service.reconciler.run_pass(dry_run=True, at=at)
+            assert any("date" in r.params for r in emu.opsgenie.requests)
+            slack = emu.slack.state
+            for outcome in report.outcomes:
+                schedule = emu.opsgenie.state.schedule(outcome.plan.handle.split("-")[0].title()
+                                                       .replace("Delivery", "Delivery Support") + "_schedule", "name")
+                on_call = {p["username"].replace("frank.og", "frank") for _, p, _ in schedule.on_call(at)}
+                expected = on_call | ({"dana.lead@example.com"} if outcome.plan.handle == "delivery-support" else set())
+                assert {slack.users[i].email for i in outcome.plan.desired} == expected
+            assert {o.plan.handle for o in report.outcomes if o.plan.action is Action.UPDATE} == {"payments-oncall"}
+            assert emu.slack.calls(r"usergroups\.users\.update$") == 0
+        finally:
+            service.close()
