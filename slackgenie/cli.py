@@ -61,12 +61,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         configure_logging(level="error")
         return run_demo()
+    env = environment()
     try:
-        config = load(args.config, environment())
+        config = load(args.config, env)
     except ConfigError as exc:
         print(f"slackgenie: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.secrets.values())
+    configure_logging(config.secrets.values(), env=env)
     if args.command == "sync":
         return _sync(config, dry_run=args.dry_run or args.at is not None, at=args.at)
     return _run(config)

@@ -6,7 +6,7 @@ import logging
 import os
 import re
 import sys
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import Any
 
 import structlog
@@ -34,7 +34,7 @@ class Redactor:
         if isinstance(value, dict):
             return {k: self.scrub(v) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
-            return type(value)(self.scrub(v) for v in value) if not isinstance(value, (set, frozenset)) else [self.scrub(v) for v in value]
+            return [self.scrub(v) for v in value]
         if isinstance(value, BaseException):
             return self.scrub(f"{type(value).__name__}: {value}")
         return value
@@ -46,12 +46,14 @@ class Redactor:
 REDACTOR = Redactor()
 
 
-def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt: str | None = None) -> None:
+def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt: str | None = None,
+                      env: Mapping[str, str] | None = None) -> None:
     """LOG_LEVEL (default info) and LOG_FORMAT (json | console; default: console on a terminal)."""
+    env = os.environ if env is None else env
     REDACTOR.add(*secrets)
-    level_name = (level or os.environ.get("LOG_LEVEL") or "info").upper()
+    level_name = (level or env.get("LOG_LEVEL") or "info").upper()
     numeric = getattr(logging, level_name, logging.INFO)
-    fmt = (fmt or os.environ.get("LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")).lower()
+    fmt = (fmt or env.get("LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")).lower()
     renderer: Any = (structlog.processors.JSONRenderer() if fmt == "json"
                      else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()))
     structlog.configure(

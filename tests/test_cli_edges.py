@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -107,3 +108,20 @@ def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emula
     assert "daemon.stopped" in err
     assert "FAILED" in out and "updated" in out
     assert not any(s in out + err for s in SECRETS)
+
+
+def test_example_config_is_valid() -> None:
+    from slackgenie.config import parse_file
+
+    path = Path(__file__).resolve().parents[1] / "slackgenie.example.yaml"
+    config = parse_file(path, path.read_text())
+    assert [s.usergroup for s in config.syncs] == ["delivery-support", "payments-oncall"]
+
+
+def test_log_settings_from_dotenv_apply(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    (tmp_path / ".env").write_text("LOG_FORMAT=json\nLOG_LEVEL=warning\n")
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 0
+    lines = [line for line in result.err.splitlines() if line.strip()]
+    assert lines and all(json.loads(line)["level"] in ("warning", "error") for line in lines)
