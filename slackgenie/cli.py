@@ -11,12 +11,17 @@ import sys
 from collections.abc import Sequence
 from datetime import datetime, timezone
 
+import structlog
+
 from slackgenie import __version__
 from slackgenie.config import Config, ConfigError, environment, load
 from slackgenie.observe import configure_logging
+from slackgenie.model import PassReport
 from slackgenie.report import render
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+log = structlog.get_logger("slackgenie")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -38,8 +43,15 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="print the plan; make no Slack write call")
     sync.add_argument("--at", metavar="TIME", type=_timestamp,
                       help="plan for this instant (ISO-8601, e.g. 2026-12-24T18:00:00Z); implies --dry-run")
-    with_config(sub.add_parser("run", help="the daemon: sync at start, then every interval",
-                               description="Sync at start and then every `interval` seconds until SIGTERM/SIGINT."))
+    run = with_config(sub.add_parser("run", help="the daemon: sync at start, then every interval",
+                                     description="Sync at start and then every `interval` seconds until "
+                                                 "SIGTERM/SIGINT. Serves /metrics, /healthz and /readyz."))
+    run.add_argument("--metrics-port", type=int, metavar="PORT",
+                     help="port for /metrics, /healthz, /readyz (default: $METRICS_PORT or 9102; 0 disables)")
+    run.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: $BIND_ADDRESS or 0.0.0.0)")
+    with_config(sub.add_parser("check", help="pre-flight checklist: config, tokens, scopes, schedules, groups, users",
+                                       description="Check the configuration, both credentials, the Slack scopes, and "
+                                                   "that every schedule, user group and user exists. One line per item."))
     sub.add_parser("demo", help="run against local emulators with a sample organisation",
                    description="Start the Opsgenie and Slack emulators with a sample organisation, sync, "
                                "move the clock across a handoff, sync again, and show the groups.")
@@ -70,7 +82,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(config.secrets.values(), env=env)
     if args.command == "sync":
         return _sync(config, dry_run=args.dry_run or args.at is not None, at=args.at)
-    return _run(config)
+    if args.command == "check":
+        from slackgenie.check import run_check
+
+        return run_check(config)
+    port = args.metrics_port if args.metrics_port is not None else int(env.get("METRICS_PORT") or 9102)
+    return _run(config, bind=args.bind or env.get("BIND_ADDRESS") or "0.0.0.0", port=port)
 
 
 def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
@@ -78,24 +95,41 @@ def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
 
     service = build(config)
     try:
-        report = service.reconciler.run_pass(dry_run=dry_run, at=at)
+        report = service.run_pass(dry_run=dry_run, at=at)
     finally:
         service.close()
     print(render(report), flush=True)
     return report.exit_code
 
 
-def _run(config: Config) -> int:
+def _run(config: Config, bind: str, port: int) -> int:
     from slackgenie.daemon import Daemon
     from slackgenie.service import build
+    from slackgenie.web import Health, WebServer, make_app
 
     service = build(config)
-    daemon = Daemon(lambda: service.reconciler.run_pass(), config.file.interval,
-                    on_report=lambda r: print(render(r), flush=True))
+    health = Health(interval=config.file.interval)
+
+    def on_report(report: PassReport) -> None:
+        health.record(report)
+        print(render(report), flush=True)
+
+    daemon = Daemon(service.run_pass, config.file.interval, on_report=on_report, heartbeat=health.beat)
     daemon.install_signal_handlers()
+    web = None
+    if port:
+        try:
+            web = WebServer(make_app(service.metrics, health), bind, port).start()
+        except OSError as exc:
+            print(f"slackgenie: cannot listen on {bind}:{port}: {exc.strerror}", file=sys.stderr)
+            service.close()
+            return EXIT_USAGE
+        log.info("web.listening", address=bind, port=web.port, paths=["/metrics", "/healthz", "/readyz"])
     try:
         return daemon.run()
     finally:
+        if web is not None:
+            web.stop()
         service.close()
 
 

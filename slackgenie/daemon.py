@@ -23,10 +23,11 @@ STOP_GRACE = 3.0
 
 class Daemon:
     def __init__(self, run_pass: Callable[[], PassReport], interval: float,
-                 on_report: Callable[[PassReport], None] | None = None):
+                 on_report: Callable[[PassReport], None] | None = None, heartbeat: Callable[[], None] | None = None):
         self.run_pass = run_pass
         self.interval = interval
         self.on_report = on_report
+        self.heartbeat = heartbeat
         self.stop_event = threading.Event()
         self._scheduler = schedule.Scheduler()
         self._worker: threading.Thread | None = None
@@ -63,6 +64,8 @@ class Daemon:
         self._scheduler.every(self.interval).seconds.do(self._start_pass)
         self._start_pass()
         while not self.stop_event.is_set():
+            if self.heartbeat:
+                self.heartbeat()
             self._scheduler.run_pending()
             idle = self._scheduler.idle_seconds
             self.stop_event.wait(timeout=max(0.05, min(idle if idle is not None else 1.0, 1.0)))

@@ -100,7 +100,8 @@ class Reconciler:
         return GroupOutcome(plan, applied=True)
 
     def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor) -> dict[str, str]:
-        ids = sorted({i for o in outcomes for i in (o.plan.add | o.plan.remove)})
+        """Readable names for everyone in a changed group (mostly from the cache)."""
+        ids = sorted({i for o in outcomes if o.plan.action is Action.UPDATE for i in (o.plan.current | o.plan.desired)})
         return dict(zip(ids, pool.map(self.directory.label, ids)))
 
 
@@ -120,6 +121,8 @@ def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) ->
     if plan.action is Action.UPDATE:
         fields.update(add=sorted(names.get(i, i) for i in plan.add),
                       remove=sorted(names.get(i, i) for i in plan.remove),
+                      before=sorted(names.get(i, i) for i in plan.current),
+                      after=sorted(names.get(i, i) for i in plan.desired),
                       applied=outcome.applied)
     for warning in plan.warnings:
         log.warning("group.warning", group=plan.handle, warning=warning)

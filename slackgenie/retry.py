@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from pydantic import BaseModel, ConfigDict, Field
+
+
+class ApiObserver(Protocol):
+    """Told of every API request and retry (the metrics implement it)."""
+
+    def api_request(self, api: str, method: str, status: str | int | None) -> None: ...
+
+    def api_retry(self, api: str, reason: str, wait: float) -> None: ...
 
 
 class RetryPolicy(BaseModel):

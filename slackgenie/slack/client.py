@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 from slack_sdk.http_retry import RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -20,7 +20,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
-from slackgenie.retry import RetryPolicy
+from slackgenie.retry import ApiObserver, RetryPolicy
 
 
 def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
@@ -34,46 +34,53 @@ def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
 class _RateLimited(RateLimitErrorRetryHandler):
     """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget."""
 
-    def __init__(self, policy: RetryPolicy):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
         super().__init__(max_retry_count=policy.attempts - 1)
-        self.policy = policy
+        self.policy, self.observer = policy, observer
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         if response is None or response.status_code != 429:
             return False
-        return _within_budget(state, self.policy, _retry_after(response))
+        wait = _retry_after(response)
+        return _report(self.observer, "rate_limited", wait, _within_budget(state, self.policy, wait))
 
 
 class _ServerError(ServerErrorRetryHandler):
-    def __init__(self, policy: RetryPolicy):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
         super().__init__(max_retry_count=policy.attempts - 1,
                          interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff))
-        self.policy = policy
+        self.policy, self.observer = policy, observer
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         if response is None or response.status_code not in (500, 502, 503, 504):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        return _within_budget(state, self.policy, min(wait, self.policy.max_backoff))
+        return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait))
 
 
 class _ConnectionError(ConnectionErrorRetryHandler):
-    def __init__(self, policy: RetryPolicy):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
         super().__init__(
             max_retry_count=policy.attempts - 1,
             interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff),
             error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
         )
-        self.policy = policy
+        self.policy, self.observer = policy, observer
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         if not super()._can_retry(state=state, request=request, response=response, error=error):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        return _within_budget(state, self.policy, wait)
+        return _report(self.observer, "connection", wait, _within_budget(state, self.policy, wait))
+
+
+def _report(observer: ApiObserver | None, reason: str, wait: float, retrying: bool) -> bool:
+    if retrying and observer is not None:
+        observer.api_retry("slack", reason, wait)
+    return retrying
 
 
 def _retry_after(response: HttpResponse) -> float:
@@ -86,12 +93,13 @@ def _retry_after(response: HttpResponse) -> float:
     return 1.0
 
 
-class CountingWebClient(WebClient):
-    """A WebClient that reports each API call (method and outcome) to a callback, for metrics."""
+class ObservedWebClient(WebClient):
+    """A WebClient that reports each API call (method and outcome: ok, an error code, or an HTTP
+    status) to an observer, for metrics."""
 
-    def __init__(self, *args: Any, on_call: Callable[[str, str], None] | None = None, **kwargs: Any):
+    def __init__(self, *args: Any, observer: ApiObserver | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
-        self._on_call = on_call
+        self._observer = observer
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
         outcome = "error"
@@ -99,13 +107,18 @@ class CountingWebClient(WebClient):
             response = super().api_call(api_method, **kwargs)
             outcome = "ok"
             return response
+        except SlackApiError as exc:
+            status = exc.response.status_code if exc.response is not None else None
+            outcome = str(status) if status and status != 200 else str(exc.response.get("error") or "error")
+            raise
         finally:
-            if self._on_call:
-                self._on_call(api_method, outcome)
+            if self._observer is not None:
+                self._observer.api_request("slack", api_method, outcome)
 
 
 def make_web_client(token: SecretStr, base_url: str, policy: RetryPolicy,
-                    on_call: Callable[[str, str], None] | None = None) -> WebClient:
-    handlers: list[RetryHandler] = [_ConnectionError(policy), _RateLimited(policy), _ServerError(policy)]
-    return CountingWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(max(1, policy.timeout)),
-                             retry_handlers=handlers, on_call=on_call)
+                    observer: ApiObserver | None = None) -> WebClient:
+    handlers: list[RetryHandler] = [_ConnectionError(policy, observer), _RateLimited(policy, observer),
+                                    _ServerError(policy, observer)]
+    return ObservedWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(max(1, policy.timeout)),
+                             retry_handlers=handlers, observer=observer)

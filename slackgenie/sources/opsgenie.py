@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timezone
 from typing import Any
@@ -21,7 +21,7 @@ from tenacity import (
 )
 
 from slackgenie.model import OnCall, ReadFailure
-from slackgenie.retry import RetryPolicy
+from slackgenie.retry import ApiObserver, RetryPolicy
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
@@ -64,15 +64,14 @@ class OpsgenieClient:
     """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
 
     def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None,
-                 on_request: Callable[[str, int | None], None] | None = None):
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
         self.policy = policy or RetryPolicy()
         self._api_key = api_key
         self._http = httpx.Client(
             base_url=base_url, timeout=self.policy.timeout, transport=transport,
             headers={"Authorization": f"GenieKey {api_key.get_secret_value()}", "Accept": "application/json"},
         )
-        self._on_request = on_request
+        self._observer = observer
 
     def __repr__(self) -> str:
         return f"OpsgenieClient(base_url={str(self._http.base_url)!r})"
@@ -83,24 +82,24 @@ class OpsgenieClient:
     # --- the calls -----------------------------------------------------------------------
     def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Who is on call in every schedule, flattened to usernames: one request."""
-        return self._get("/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+        return self._get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
 
     def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return self._get(f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+        return self._get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
 
     def next_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return self._get(f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
+        return self._get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
 
     def list_schedules(self) -> list[dict[str, Any]]:
-        return self._get("/v2/schedules", {})["data"]
+        return self._get("listSchedules", "/v2/schedules", {})["data"]
 
     def get_user(self, ident: str) -> dict[str, Any]:
-        return self._get(f"/v2/users/{_quote(ident)}", {})["data"]
+        return self._get("getUser", f"/v2/users/{_quote(ident)}", {})["data"]
 
     # --- transport, retries and errors ----------------------------------------------------
-    def _get(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    def _get(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             wait=self._wait,
@@ -109,7 +108,7 @@ class OpsgenieClient:
             reraise=True,
         )
         try:
-            return retrying(self._get_once, path, params)
+            return retrying(self._get_once, op, path, params)
         except _Transient as exc:
             raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
         except httpx.TimeoutException:
@@ -117,14 +116,14 @@ class OpsgenieClient:
         except httpx.TransportError as exc:
             raise OpsgenieUnavailable(f"connection failed after retries: {type(exc).__name__}") from None
 
-    def _get_once(self, path: str, params: dict[str, str]) -> dict[str, Any]:
+    def _get_once(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         status: int | None = None
         try:
             response = self._http.get(path, params=params)
             status = response.status_code
         finally:
-            if self._on_request:
-                self._on_request(path, status)
+            if self._observer is not None:
+                self._observer.api_request("opsgenie", op, status)
         body: Any
         try:
             body = response.json()
@@ -151,9 +150,13 @@ class OpsgenieClient:
             return min(max(exc.retry_after, 0.0), self.policy.max_backoff)
         return backoff
 
-    @staticmethod
-    def _before_sleep(state: RetryCallState) -> None:
+    def _before_sleep(self, state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if self._observer is not None:
+            reason = ("rate_limited" if isinstance(exc, _Transient) and exc.status == 429 else
+                      "server_error" if isinstance(exc, _Transient) else "connection")
+            self._observer.api_retry("opsgenie", reason, wait)
         log.warning("opsgenie.retry", attempt=state.attempt_number, error=str(exc) or type(exc).__name__,
                     wait=round(state.next_action.sleep, 2) if state.next_action else None)
 
