@@ -1,0 +1,47 @@
+"""Run both emulators with the sample organisation until SIGTERM/SIGINT (for docker-compose and try-outs).
+
+    python -m slackgenie.emulators --host 127.0.0.1 --opsgenie-port 8081 --slack-port 8082
+"""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import threading
+
+from slackgenie.emulators import Emulators
+from slackgenie.emulators.opsgenie import OpsgenieEmulator
+from slackgenie.emulators.sample import BOT_TOKEN, OPSGENIE_KEY, sample_org, scaled_org
+from slackgenie.emulators.slack import SlackEmulator
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m slackgenie.emulators", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    parser.add_argument("--opsgenie-port", type=int, default=8081)
+    parser.add_argument("--slack-port", type=int, default=8082)
+    parser.add_argument("--groups", type=int, default=0, help="serve a scaled sample with this many groups")
+    parser.add_argument("--print-config", action="store_true", help="print the matching slackgenie.yaml and exit")
+    args = parser.parse_args()
+    org = scaled_org(args.groups) if args.groups else sample_org()
+    if args.print_config:
+        print(org.config_yaml, end="")
+        return 0
+    emulators = Emulators(org)  # the real clock
+    emulators.opsgenie = OpsgenieEmulator(org.opsgenie, api_keys={OPSGENIE_KEY}, clock=emulators.clock,
+                                          host=args.host, port=args.opsgenie_port)
+    emulators.slack = SlackEmulator(org.slack, clock=emulators.clock, host=args.host, port=args.slack_port)
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    with emulators:
+        print(f"Opsgenie emulator: http://{args.host}:{emulators.opsgenie.port}  (OPSGENIE_API_KEY={OPSGENIE_KEY})")
+        print(f"Slack emulator:    http://{args.host}:{emulators.slack.port}/api/  (SLACK_BOT_TOKEN={BOT_TOKEN})",
+              flush=True)
+        stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,124 @@
+"""deploy/: manifests validate against the Kubernetes schemas (Kustomize output included), the
+Dockerfile passes hadolint, systemd units pass systemd-analyze where it exists, and the alert
+rules and compose file refer to things that exist."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+from slackgenie.config import parse_file
+from slackgenie.metrics import Metrics
+
+ROOT = Path(__file__).resolve().parents[1]
+DEPLOY = ROOT / "deploy"
+K8S = DEPLOY / "kubernetes"
+
+
+def _validate(docs: list[dict]) -> None:
+    import kubernetes_validate
+
+    assert docs
+    for doc in docs:
+        kubernetes_validate.validate(doc, "1.33", strict=True)
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in K8S.glob("*.yaml") if p.name != "kustomization.yaml"))
+def test_each_manifest_validates(name: str) -> None:
+    _validate([d for d in yaml.safe_load_all((K8S / name).read_text()) if d])
+
+
+@pytest.mark.skipif(shutil.which("kubectl") is None and shutil.which("kustomize") is None,
+                    reason="neither kubectl nor kustomize is installed")
+def test_kustomize_output_validates_and_holds_what_production_needs(tmp_path: Path) -> None:
+    cmd = ["kubectl", "kustomize", str(K8S)] if shutil.which("kubectl") else ["kustomize", "build", str(K8S)]
+    built = subprocess.run(cmd, capture_output=True, text=True, timeout=60, check=True).stdout
+    docs = [d for d in yaml.safe_load_all(built) if d]
+    _validate(docs)
+    kinds = {d["kind"]: d for d in docs}
+    assert set(kinds) >= {"Namespace", "ConfigMap", "Deployment", "Service", "CronJob"}
+    deploy = kinds["Deployment"]
+    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"]["type"] == "Recreate"
+    pod = deploy["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert container["resources"]["requests"]
+    assert kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["sync"]
+    assert all(d["metadata"].get("namespace") == "slackgenie" for d in docs if d["kind"] != "Namespace")
+    # The ConfigMap's YAML is a valid Slackgenie configuration.
+    parse_file(Path("configmap.yaml"), kinds["ConfigMap"]["data"]["slackgenie.yaml"])
+
+
+def test_dockerfile_passes_hadolint() -> None:
+    hadolint = shutil.which("hadolint") or str(Path(__import__("sys").executable).parent / "hadolint")
+    if not Path(hadolint).exists():
+        pytest.skip("hadolint is not installed")
+    result = subprocess.run([hadolint, str(DEPLOY / "Dockerfile")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert "HEALTHCHECK" in text and re.search(r"^USER \d+", text, re.M) and text.count("FROM ") == 2
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+def test_systemd_units_verify(tmp_path: Path) -> None:
+    slackgenie = shutil.which("slackgenie") or str(Path(__import__("sys").executable).parent / "slackgenie")
+    for unit in (DEPLOY / "systemd").iterdir():  # point ExecStart at a binary that exists here
+        (tmp_path / unit.name).write_text(unit.read_text().replace("/usr/local/bin/slackgenie", slackgenie))
+    units = sorted(str(p) for p in tmp_path.iterdir())
+    result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert not [l for l in result.stderr.splitlines() if "slackgenie" in l], result.stderr
+
+
+def test_alert_rules_use_real_metrics() -> None:
+    rules = yaml.safe_load((DEPLOY / "prometheus" / "slackgenie-alerts.yaml").read_text())
+    exported = set(re.findall(r"^# TYPE (\w+)", Metrics().exposition().decode(), re.M))
+    exported |= {n + "_total" for n in exported} | {"slackgenie_group_seconds_since_in_sync"}
+    used = {m for g in rules["groups"] for r in g["rules"] for m in re.findall(r"slackgenie_\w+", r["expr"])}
+    assert used and used <= exported, used - exported
+    names = {r["alert"] for g in rules["groups"] for r in g["rules"]}
+    assert {"SlackgenieGroupNotInSync", "SlackgeniePassesFailing"} <= names
+
+
+def test_compose_file_runs_the_daemon_against_the_emulators() -> None:
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    services = compose["services"]
+    assert services["emulators"]["entrypoint"][-1] == "slackgenie.emulators"
+    env = services["slackgenie"]["environment"]
+    assert env["SLACK_API_URL"].startswith("http://emulators:") and env["OPSGENIE_API_URL"].startswith("http://emulators:")
+    parse_file(DEPLOY / "compose" / "slackgenie.yaml", (DEPLOY / "compose" / "slackgenie.yaml").read_text())
+
+
+def test_standalone_emulators_serve_until_sigterm(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import sys
+
+    import httpx
+
+    from conftest import clean_env
+
+    ports = []
+    for _ in range(2):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            ports.append(s.getsockname()[1])
+    proc = subprocess.Popen([sys.executable, "-m", "slackgenie.emulators", "--opsgenie-port", str(ports[0]),
+                             "--slack-port", str(ports[1])], env=clean_env(), stdout=subprocess.PIPE, text=True)
+    try:
+        line = proc.stdout.readline()  # type: ignore[union-attr]
+        assert f"127.0.0.1:{ports[0]}" in line
+        proc.stdout.readline()  # type: ignore[union-attr]
+        r = httpx.post(f"http://127.0.0.1:{ports[1]}/api/auth.test", timeout=5)
+        assert r.json() == {"ok": False, "error": "not_authed"}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0

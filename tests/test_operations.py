@@ -1,0 +1,135 @@
+"""Running it in production: metrics, health, readiness, JSON logs and `check`, end to end."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from slackgenie.emulators import Emulators
+
+from conftest import SECRETS, clean_env, run_cli, write_config
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def metric(text: str, name: str, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition (0 if absent)."""
+    for line in text.splitlines():
+        if not line.startswith(name + "{") and not line.startswith(name + " "):
+            continue
+        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
+        if all(found.get(k) == v for k, v in labels.items()):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def wait_for(predicate, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.1)
+    return False
+
+
+def test_daemon_exposes_metrics_health_and_readiness(emulators: Emulators, tmp_path: Path) -> None:
+    port = free_port()
+    write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
+    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run", "--bind", "127.0.0.1", "--metrics-port", str(port)],
+                            cwd=tmp_path, env=clean_env({**emulators.env(), "LOG_FORMAT": "json"}),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+
+    def get(path: str) -> httpx.Response | None:
+        try:
+            return httpx.get(base + path, timeout=2)
+        except httpx.TransportError:
+            return None
+
+    try:
+        assert wait_for(lambda: (r := get("/readyz")) is not None and r.status_code == 200)
+        assert get("/healthz").status_code == 200  # type: ignore[union-attr]
+        text = get("/metrics").text  # type: ignore[union-attr]
+        assert metric(text, "slackgenie_passes_total", result="ok") >= 1
+        assert metric(text, "slackgenie_api_requests_total", api="slack", method="usergroups.list", status="ok") >= 1
+        assert metric(text, "slackgenie_api_requests_total", api="opsgenie", method="listOnCalls", status="200") >= 1
+        assert metric(text, "slackgenie_group_membership_changes_total", group="delivery-support", change="added") == 1
+        assert metric(text, "slackgenie_group_in_sync", group="payments-oncall") == 1
+        assert metric(text, "slackgenie_group_seconds_since_in_sync", group="payments-oncall") < 5
+        assert metric(text, "slackgenie_pass_duration_seconds_count") >= 1
+
+        # Opsgenie starts refusing the key: every group fails, readiness drops, failures are counted.
+        emulators.opsgenie.api_keys.clear()
+        assert wait_for(lambda: get("/readyz").status_code == 503)  # type: ignore[union-attr]
+        text = get("/metrics").text  # type: ignore[union-attr]
+        assert metric(text, "slackgenie_passes_total", result="failed") >= 1
+        assert metric(text, "slackgenie_group_in_sync", group="payments-oncall") == 0
+        assert metric(text, "slackgenie_api_requests_total", api="opsgenie", method="listOnCalls", status="401") >= 1
+        ready = get("/readyz").json()  # type: ignore[union-attr]
+        assert ready["ok"] is False and "every group failed" in ready["reason"]
+        assert get("/healthz").status_code == 200  # still alive: a failing pass is not a dead process
+
+        # Rate limits show up as retries and waiting time.
+        emulators.opsgenie.api_keys.add(emulators.env()["OPSGENIE_API_KEY"])
+        emulators.slack.inject(r"usergroups\.list", status=429, retry_after=0, times=1)
+        assert wait_for(lambda: metric(get("/metrics").text, "slackgenie_api_retries_total",  # type: ignore[union-attr]
+                                       api="slack", reason="rate_limited") >= 1)
+        assert wait_for(lambda: get("/readyz").status_code == 200)  # type: ignore[union-attr]
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=10)
+    assert proc.returncode == 0
+    events = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line is JSON
+    changed = [e for e in events if e["event"] == "group.changed" and e["group"] == "delivery-support"]
+    assert changed and changed[0]["before"] == ["bob@example.com", "dana.lead@example.com"]
+    assert changed[0]["after"] == ["carol@example.com", "dana.lead@example.com"]
+    assert all({"level", "timestamp", "event"} <= set(e) for e in events)
+    assert not any(s in out + err for s in SECRETS)
+
+
+def test_check_all_good(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    result = sync_cli("check")
+    assert result.code == 0, result.both
+    assert "\u2717" not in result.out
+    assert "\u2713 Slack scope usergroups:write" in result.out
+    assert "\u2713 Opsgenie schedule 'Payments_schedule' exists" in result.out
+    assert emulators.slack.calls(r"usergroups\.users\.update") == 0  # check never writes
+
+
+def test_check_names_missing_scope_schedule_group_and_user(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.slack.state.add_token("xoxb-narrow-scopes", "bot",
+                                    scopes=["usergroups:read", "users:read", "users:read.email"])
+    config = (emulators.org.config_yaml.replace("[Payments_schedule]", "[Paymnts_schedule]")
+              .replace("usergroup: platform-oncall", "usergroup: platfrm-oncall")
+              .replace("fallback: [ivan@example.com]", "fallback: [ivan@exmaple.com]"))
+    result = sync_cli("check", config=config, env={"SLACK_BOT_TOKEN": "xoxb-narrow-scopes"})
+    assert result.code == 1
+    out = result.out
+    assert "\u2717 Slack scope usergroups:write is missing" in out and "reinstall the app" in out
+    assert "\u2717 Opsgenie schedule 'Paymnts_schedule' not found (did you mean 'Payments_schedule'?)" in out
+    assert "\u2717 user group @platfrm-oncall does not exist in Slack" in out
+    assert "\u2717 user ivan@exmaple.com" in out
+    assert out.count("fix:") == 4
+    assert "\u2713 user group @delivery-support exists" in out
+
+
+def test_check_bad_credentials_and_bad_config(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = sync_cli("check", env={"SLACK_BOT_TOKEN": "xoxb-not-valid", "OPSGENIE_API_KEY": "wrong-key-123"})
+    assert result.code == 1
+    assert "\u2717 Slack token rejected: invalid_auth" in result.out
+    assert "\u2717 Opsgenie key rejected" in result.out
+    assert not any(s in result.both for s in ("xoxb-not-valid", "wrong-key-123", *SECRETS))
+    write_config(tmp_path, "syncs: nope\n")
+    bad = run_cli(["check"], emulators.env(), tmp_path)
+    assert bad.code == 2 and "syncs" in bad.err
