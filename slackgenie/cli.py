@@ -52,6 +52,9 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("check", help="pre-flight checklist: config, tokens, scopes, schedules, groups, users",
                                        description="Check the configuration, both credentials, the Slack scopes, and "
                                                    "that every schedule, user group and user exists. One line per item."))
+    with_config(sub.add_parser("status", help="a table of every group: members now, in sync, who is next and when",
+                               description="Show every configured group: its members now, whether it is in sync, "
+                                           "who is on call next and when the handoff is. Makes no write."))
     sub.add_parser("demo", help="run against local emulators with a sample organisation",
                    description="Start the Opsgenie and Slack emulators with a sample organisation, sync, "
                                "move the clock across a handoff, sync again, and show the groups.")
@@ -79,9 +82,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"slackgenie: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    configure_logging(config.secrets.values(), env=env)
+    quiet = "warning" if args.command in ("status", "check") and not env.get("LOG_LEVEL") else None
+    configure_logging(config.secrets.values(), level=quiet, env=env)
     if args.command == "sync":
         return _sync(config, dry_run=args.dry_run or args.at is not None, at=args.at)
+    if args.command == "status":
+        from slackgenie.status import run_status
+
+        return run_status(config)
     if args.command == "check":
         from slackgenie.check import run_check
 
@@ -114,7 +122,9 @@ def _run(config: Config, bind: str, port: int) -> int:
         health.record(report)
         print(render(report), flush=True)
 
-    daemon = Daemon(service.run_pass, config.file.interval, on_report=on_report, heartbeat=health.beat)
+    daemon = Daemon(service.run_pass, config.file.interval, on_report=on_report, heartbeat=health.beat,
+                    next_handoff=service.next_handoff if config.file.handoffs else None,
+                    guard=config.file.handoff_guard)
     daemon.install_signal_handlers()
     web = None
     if port:

@@ -54,6 +54,18 @@ class GroupSync(BaseModel):
     users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
     when_empty: Literal["keep", "fallback"] = "keep"
     fallback: list[str] = Field(default_factory=list)
+    announce: str | None = Field(None, description="channel to tell of every change (#name or id)")
+    topic: str | None = Field(None, description="channel whose topic shows who is on call (#name or id)")
+
+    @field_validator("announce", "topic")
+    @classmethod
+    def _channel(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.strip()
+        if not re.match(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,})$", value):
+            raise ValueError(f"{value!r} is not a channel: write '#channel-name' (quoted in YAML) or a channel id (C…)")
+        return value
 
     @field_validator("usergroup")
     @classmethod
@@ -96,6 +108,10 @@ class FileConfig(BaseModel):
     concurrency: int = Field(8, ge=1, le=64, description="parallel API reads")
     cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
+    state_file: str = Field(".slackgenie-state.json",
+                            description="what was announced, so nothing is announced twice across restarts")
+    handoffs: bool = Field(True, description="wake up at each predicted handoff, not only every interval")
+    handoff_guard: float = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
     syncs: list[GroupSync] = Field(min_length=1)
     users: dict[str, str] = Field(default_factory=dict, description="Opsgenie username -> Slack e-mail or id")
 

@@ -1,8 +1,14 @@
-"""The loop: a pass at start, then one every ``interval`` seconds, until SIGTERM or SIGINT.
+"""The loop: a pass at start, then one at each predicted handoff (plus a guard delay) and at the
+latest ``interval`` seconds after the previous pass, until SIGTERM or SIGINT.
 
-Passes run in a worker thread so a signal is answered within a second or two even while a
-pass is waiting on a slow API; reconciliation is level-triggered, so a pass cut short is
-simply completed by the next one.
+Passes run in a worker thread so a signal is answered within a second or two even while a pass
+waits on a slow API; reconciliation is level-triggered, so a pass cut short is simply completed
+by the next one.
+
+Why not the ``schedule`` library here: its jobs run at fixed periods, and this loop's next
+wake-up moves with every pass (the interval restarts) and with every forecast handoff. The
+wait itself is a few lines over ``threading.Event``, behind a ``Clock`` that tests replace with
+a simulated one.
 """
 
 from __future__ import annotations
@@ -10,10 +16,12 @@ from __future__ import annotations
 import signal
 import threading
 from collections.abc import Callable
+from datetime import datetime
 
-import schedule
 import structlog
 
+from slackgenie.clock import Clock, RealClock
+from slackgenie.handoffs import next_wake
 from slackgenie.model import PassReport
 
 log = structlog.get_logger("slackgenie.daemon")
@@ -22,16 +30,21 @@ STOP_GRACE = 3.0
 
 
 class Daemon:
-    def __init__(self, run_pass: Callable[[], PassReport], interval: float,
-                 on_report: Callable[[PassReport], None] | None = None, heartbeat: Callable[[], None] | None = None):
+    def __init__(self, run_pass: Callable[[], PassReport], interval: float, *,
+                 next_handoff: Callable[[datetime], datetime | None] | None = None, guard: float = 2.0,
+                 clock: Clock | None = None, on_report: Callable[[PassReport], None] | None = None,
+                 heartbeat: Callable[[], None] | None = None, max_passes: int | None = None):
         self.run_pass = run_pass
         self.interval = interval
+        self.next_handoff = next_handoff
+        self.guard = guard
+        self.clock = clock or RealClock()
         self.on_report = on_report
         self.heartbeat = heartbeat
+        self.max_passes = max_passes
         self.stop_event = threading.Event()
-        self._scheduler = schedule.Scheduler()
-        self._worker: threading.Thread | None = None
         self.passes = 0
+        self.wakes: list[tuple[datetime, str]] = []  # (when, why): for tests and the benchmark
 
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
         if not self.stop_event.is_set():
@@ -52,24 +65,40 @@ class Daemon:
         finally:
             self.passes += 1
 
-    def _start_pass(self) -> None:
-        if self._worker is not None and self._worker.is_alive():
-            log.warning("daemon.pass_overrun", detail="the previous pass is still running; skipping this tick")
-            return
-        self._worker = threading.Thread(target=self._pass, name="pass", daemon=True)
-        self._worker.start()
-
-    def run(self) -> int:
-        log.info("daemon.started", interval=self.interval)
-        self._scheduler.every(self.interval).seconds.do(self._start_pass)
-        self._start_pass()
-        while not self.stop_event.is_set():
+    def _run_one(self) -> bool:
+        """Run a pass in a worker; False if a stop was requested meanwhile."""
+        worker = threading.Thread(target=self._pass, name="pass", daemon=True)
+        worker.start()
+        while worker.is_alive():
             if self.heartbeat:
                 self.heartbeat()
-            self._scheduler.run_pending()
-            idle = self._scheduler.idle_seconds
-            self.stop_event.wait(timeout=max(0.05, min(idle if idle is not None else 1.0, 1.0)))
-        if self._worker is not None and self._worker.is_alive():
-            self._worker.join(timeout=STOP_GRACE)
+            worker.join(timeout=0.2)
+            if self.stop_event.is_set():
+                worker.join(timeout=STOP_GRACE)
+                return False
+        return True
+
+    def _next(self, last: datetime) -> tuple[datetime, str]:
+        handoff = None
+        if self.next_handoff is not None:
+            try:
+                handoff = self.next_handoff(self.clock.now())
+            except Exception as exc:
+                log.warning("daemon.forecast_failed", error=f"{type(exc).__name__}: {exc}")
+        return next_wake(last, self.interval, handoff, self.guard)
+
+    def run(self) -> int:
+        log.info("daemon.started", interval=self.interval, handoffs=self.next_handoff is not None)
+        reason = "start"
+        while not self.stop_event.is_set():
+            started = self.clock.now()
+            self.wakes.append((started, reason))
+            if not self._run_one():
+                break
+            if self.max_passes is not None and self.passes >= self.max_passes:
+                break
+            wake, reason = self._next(started)
+            log.debug("daemon.next_pass", at=wake.isoformat(), reason=reason)
+            self.clock.wait_until(wake, self.stop_event, self.heartbeat)
         log.info("daemon.stopped", passes=self.passes)
         return 0

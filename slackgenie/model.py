@@ -134,6 +134,8 @@ class PassReport:
     started: datetime
     at: datetime | None = None  # the instant previewed, when not "now"
     names: dict[str, str] = field(default_factory=dict)  # Slack id -> label, for printing
+    reads: dict[str, OnCall | ReadFailure] = field(default_factory=dict)  # schedule ref -> what Opsgenie said
+    notes: list[str] = field(default_factory=list)  # announcements and topic edits made, or why not
     api_calls: dict[str, int] = field(default_factory=dict)
 
     @property

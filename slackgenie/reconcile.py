@@ -7,6 +7,7 @@ change writes nothing.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Protocol
@@ -19,6 +20,7 @@ from slackgenie.config import Config
 from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCall, PassReport, ReadFailure
 from slackgenie.plan import desired_for, plan_group
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.notify import Notifier
 from slackgenie.slack.usergroups import list_groups, set_members
 
 log = structlog.get_logger("slackgenie.reconcile")
@@ -32,14 +34,17 @@ class OnCallSource(Protocol):
 
 
 class Reconciler:
-    def __init__(self, config: Config, source: OnCallSource, slack: WebClient, directory: Directory):
+    def __init__(self, config: Config, source: OnCallSource, slack: WebClient, directory: Directory,
+                 notifier: Notifier | None = None, now: Callable[[], datetime] | None = None):
         self.config = config
         self.source = source
         self.slack = slack
         self.directory = directory
+        self.notifier = notifier
+        self.now = now or (lambda: datetime.now(timezone.utc))
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
-        started = datetime.now(timezone.utc)
+        started = self.now()
         syncs = self.config.syncs
         refs = sorted({ref for s in syncs for ref in s.schedules})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
@@ -75,8 +80,13 @@ class Reconciler:
                 futures = [pool.submit(self._apply, p) for p in plans]
                 outcomes = [f.result() for f in futures]
             names = self._names(outcomes, pool)
+        notes: list[str] = []
+        if self.notifier is not None and not dry_run and at is None:
+            for sync, outcome in zip(syncs, outcomes):
+                notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
         self.directory.save()
-        report = PassReport(outcomes=outcomes, dry_run=dry_run, started=started, at=at, names=names)
+        report = PassReport(outcomes=outcomes, dry_run=dry_run, started=started, at=at, names=names,
+                            reads=dict(reads), notes=notes)
         for outcome in outcomes:
             _log_outcome(outcome, names, dry_run)
         log.info("pass.done", groups=len(outcomes), ok=report.ok, dry_run=dry_run,

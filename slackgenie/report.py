@@ -14,6 +14,7 @@ def render(report: PassReport) -> str:
     width = max([len(o.plan.handle) for o in report.outcomes] + [8]) + 1
     for outcome in report.outcomes:
         lines.extend(_group_lines(outcome, report, width))
+    lines.extend(f"  * {note}" for note in report.notes)
     lines.append(summary(report))
     return "\n".join(lines)
 

@@ -9,12 +9,16 @@ from pathlib import Path
 
 from slack_sdk import WebClient
 
+from slackgenie.clock import Clock, RealClock
 from slackgenie.config import Config
+from slackgenie.handoffs import Forecast
 from slackgenie.metrics import Metrics
 from slackgenie.model import PassReport
 from slackgenie.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.notify import Notifier
+from slackgenie.state import StateStore
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
 
 
@@ -25,21 +29,33 @@ class Service:
     slack: WebClient
     metrics: Metrics
     reconciler: Reconciler
+    forecast: Forecast
+    clock: Clock
+
+    @property
+    def schedule_refs(self) -> list[str]:
+        return sorted({ref for s in self.config.syncs for ref in s.schedules})
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
-        """One pass, measured."""
+        """One pass, measured; its on-call answers also check the handoff forecast."""
         began = time.monotonic()
         report = self.reconciler.run_pass(dry_run=dry_run, at=at)
         self.metrics.observe_pass(report, time.monotonic() - began)
+        if at is None:
+            self.forecast.observe(report.reads, report.started)
         return report
+
+    def next_handoff(self, after: datetime) -> datetime | None:
+        return self.forecast.next_handoff(self.schedule_refs, after)
 
     def close(self) -> None:
         self.opsgenie.close()
 
 
-def build(config: Config, metrics: Metrics | None = None) -> Service:
+def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:
     policy = config.file.retry
     secrets = config.secrets
+    clock = clock or RealClock()
     metrics = metrics or Metrics()
     metrics.expect_groups(s.usergroup for s in config.syncs)
     opsgenie = OpsgenieClient(secrets.opsgenie_api_url, secrets.opsgenie_api_key, policy, observer=metrics)
@@ -48,4 +64,10 @@ def build(config: Config, metrics: Metrics | None = None) -> Service:
     if cache is not None and not cache.is_absolute():
         cache = config.path.parent / cache
     directory = Directory(slack, cache)
-    return Service(config, opsgenie, slack, metrics, Reconciler(config, OpsgenieSource(opsgenie), slack, directory))
+    source = OpsgenieSource(opsgenie)
+    forecast = Forecast(source.schedules, clock.now)
+    state_path = Path(config.file.state_file)
+    notifier = Notifier(slack, directory, StateStore(state_path),
+                        lambda refs: forecast.next_handoff(refs, clock.now()))
+    reconciler = Reconciler(config, source, slack, directory, notifier, clock.now)
+    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock)

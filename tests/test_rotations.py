@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.emulators.rotations import Override, Rotation, ScheduleModel
+from slackgenie.rotation import Override, Rotation, ScheduleModel
 
 UTC = timezone.utc
 A, B, C = ({"type": "user", "id": n, "username": f"{n}@x.io"} for n in "abc")

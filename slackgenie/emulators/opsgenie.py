@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response, iso, parse_time
-from slackgenie.emulators.rotations import Override, Rotation, ScheduleModel
+from slackgenie.rotation import Override, Rotation, ScheduleModel
 
 THROTTLE_MESSAGE = "You are making too many requests! To avoid errors, we recommend you limit requests."
 

@@ -37,6 +37,7 @@ METHODS: dict[str, tuple[int, str | None]] = {
     "chat.postEphemeral": (100, "chat:write"),
     "conversations.setTopic": (20, "channels:write.topic"),
     "conversations.info": (50, "channels:read"),
+    "conversations.list": (20, "channels:read"),
 }
 
 DEFAULT_SCOPES = [
@@ -120,6 +121,7 @@ class SlackState:
         self.groups: dict[str, UserGroupRecord] = {}
         self.channels: dict[str, ChannelRecord] = {}
         self.messages: list[dict[str, Any]] = []
+        self.group_updates: list[tuple[float, str, list[str]]] = []  # (emulator time, group id, users)
         self.tokens: dict[str, TokenRecord] = {}
         self.admins_only_edit_groups = False  # a workspace setting: only admins (user tokens) edit groups
         self._ids = itertools.count(1)
@@ -225,6 +227,7 @@ class SlackEmulator(EmulatorServer):
             "chat.postEphemeral": self._post_ephemeral,
             "conversations.setTopic": self._set_topic,
             "conversations.info": self._conversation_info,
+            "conversations.list": self._conversations_list,
         }
 
     @property
@@ -357,7 +360,9 @@ class SlackEmulator(EmulatorServer):
             if bad:
                 raise ApiError("invalid_users")
             group.users = list(dict.fromkeys(ids))
-            group.date_update = int(self.clock.now().timestamp())
+            now = self.clock.now().timestamp()
+            self.state.group_updates.append((now, group.id, list(group.users)))
+            group.date_update = int(now)
             group.updated_by = token.user_id
             return {"ok": True, "usergroup": group.as_json(True, _flag(req.arg("include_count")))}
 
@@ -432,6 +437,23 @@ class SlackEmulator(EmulatorServer):
 
     def _conversation_info(self, req: Request, token: TokenRecord) -> dict[str, Any]:
         return {"ok": True, "channel": self._channel_json(self._channel(req))}
+
+    def _conversations_list(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        limit = min(max(_int(req.arg("limit"), 100), 1), 1000)
+        cursor = req.arg("cursor") or ""
+        try:
+            start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
+        except ValueError:
+            raise ApiError("invalid_cursor") from None
+        with self.state.lock:
+            channels = sorted(self.state.channels.values(), key=lambda c: c.id)
+            if _flag(req.arg("exclude_archived")):
+                channels = [c for c in channels if not c.is_archived]
+        page = channels[start:start + limit]
+        nxt = start + limit
+        return {"ok": True, "channels": [self._channel_json(c) for c in page],
+                "response_metadata": {"next_cursor": base64.b64encode(f"offset:{nxt}".encode()).decode()
+                                      if nxt < len(channels) else ""}}
 
     def _channel_json(self, c: ChannelRecord) -> dict[str, Any]:
         return {"id": c.id, "name": c.name, "is_channel": True, "is_archived": c.is_archived,

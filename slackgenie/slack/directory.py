@@ -72,16 +72,20 @@ class Directory:
 
     def label(self, user_id: str) -> str:
         """A readable name for a Slack id, from the cache or one ``users.info``; the id if all fails."""
+        try:
+            return self.user_by_id(user_id).label
+        except Exception:
+            return user_id
+
+    def user_by_id(self, user_id: str) -> SlackUser:
+        """The Slack user with this id, from the cache or one ``users.info``."""
         with self._lock:
             for user, _ in self._by_identity.values():
                 if user.id == user_id:
-                    return user.label
-        try:
-            user = _user(self.client.users_info(user=user_id)["user"])
-        except Exception:
-            return user_id
+                    return user
+        user = _user(self.client.users_info(user=user_id)["user"])
         self._remember(user.id, user)
-        return user.label
+        return user
 
     def forget(self, user_ids: Iterable[str]) -> None:
         ids = set(user_ids)

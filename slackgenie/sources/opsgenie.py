@@ -22,6 +22,7 @@ from tenacity import (
 
 from slackgenie.model import OnCall, ReadFailure
 from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.rotation import ScheduleModel, schedule_from_api
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
@@ -92,8 +93,8 @@ class OpsgenieClient:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
         return self._get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
 
-    def list_schedules(self) -> list[dict[str, Any]]:
-        return self._get("listSchedules", "/v2/schedules", {})["data"]
+    def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
+        return self._get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
 
     def get_user(self, ident: str) -> dict[str, Any]:
         return self._get("getUser", f"/v2/users/{_quote(ident)}", {})["data"]
@@ -217,6 +218,10 @@ class OpsgenieSource:
         for ref, future in futures.items():
             results[ref] = future.result()
         return results
+
+    def schedules(self) -> list[ScheduleModel]:
+        """Every schedule with its rotations: one request, for forecasting handoffs."""
+        return [schedule_from_api(s) for s in self.client.list_schedules(rotations=True)]
 
     def _one(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
         try:

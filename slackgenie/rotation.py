@@ -1,5 +1,10 @@
 """Opsgenie rotation maths, pure: who a schedule puts on call at an instant, and when that changes.
 
+Used twice: the Opsgenie emulator answers with it, and the daemon predicts each schedule's next
+handoff with it (from one ``GET /v2/schedules?expand=rotation``) so it can wake up just then.
+A prediction only decides *when* to look; what a pass writes always comes from Opsgenie's own
+on-call answer, so a wrong prediction costs latency, never correctness.
+
 Models what the Opsgenie API documents for a schedule: rotations (hourly/daily/weekly turns of
 ``length`` units through ordered participants from ``startDate`` until an optional ``endDate``),
 time restrictions (``time-of-day`` and ``weekday-and-time-of-day``, read in the schedule's time
@@ -9,7 +14,7 @@ zone) and overrides (a user, or nobody, standing in for some or all rotations fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -173,6 +178,25 @@ class ScheduleModel:
                     return t
             searched = until
         return None
+
+
+def _parse(value: str) -> datetime:
+    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+
+
+def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
+    """A ``ScheduleModel`` from Opsgenie's schedule JSON (``GET /v2/schedules?expand=rotation``)."""
+    rotations = []
+    for r in data.get("rotations") or []:
+        rotations.append(Rotation(
+            id=r.get("id", ""), name=r.get("name", ""), start=_parse(r["startDate"]),
+            end=_parse(r["endDate"]) if r.get("endDate") else None, type=r.get("type", "weekly"),
+            participants=list(r.get("participants") or []), length=int(r.get("length") or 1),
+            time_restriction=r.get("timeRestriction"),
+        ))
+    return ScheduleModel(id=data.get("id", ""), name=data.get("name", ""), timezone=data.get("timezone") or "UTC",
+                         enabled=bool(data.get("enabled", True)), rotations=rotations)
 
 
 def _key(entries: list[tuple[Rotation, dict[str, Any], Override | None]]) -> frozenset[str]:

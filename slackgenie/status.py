@@ -1,0 +1,60 @@
+"""`slackgenie status`: every group, its members now, whether it is in sync, who is next and when."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+from slackgenie.config import Config
+from slackgenie.model import Action, OnCall, ReadFailure
+from slackgenie.plan import desired_for
+from slackgenie.service import build
+
+
+def _when(t: datetime | None, now: datetime) -> str:
+    if t is None:
+        return "none foreseen"
+    minutes = int((t - now).total_seconds() // 60)
+    rel = f"in {minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"in {minutes // 60}h {minutes % 60:02d}m"
+    return f"{t:%Y-%m-%d %H:%M} UTC ({rel})"
+
+
+def run_status(config: Config) -> int:
+    service = build(config)
+    try:
+        report = service.run_pass(dry_run=True)
+        now = service.clock.now()
+        reconciler = service.reconciler
+        nexts = {s.usergroup: service.forecast.next_handoff(s.schedules, now) for s in config.syncs}
+        future: dict[datetime, dict[str, OnCall | ReadFailure]] = {}
+        with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:
+            for t in sorted({t for t in nexts.values() if t is not None}):
+                refs = [r for s in config.syncs if nexts[s.usergroup] == t for r in s.schedules]
+                future[t] = reconciler.source.on_calls(refs, pool, t)
+            members = {i for o in report.outcomes for i in o.plan.current}
+            labels = dict(zip(sorted(members), pool.map(reconciler.directory.label, sorted(members))))
+    finally:
+        service.close()
+
+    rows = [("GROUP", "IN SYNC", "MEMBERS NOW", "NEXT HANDOFF", "NEXT ON CALL")]
+    ok = True
+    for sync, outcome in zip(config.syncs, report.outcomes):
+        plan = outcome.plan
+        if plan.action is Action.FAILED:
+            state, ok = "FAILED: " + (plan.errors[0] if plan.errors else "?"), False
+        elif plan.action is Action.UPDATE:
+            state, ok = f"no (+{len(plan.add)} -{len(plan.remove)})", False
+        else:
+            state = "yes" if plan.action is Action.IN_SYNC else "yes (nobody on call: kept)"
+        now_members = ", ".join(sorted(labels.get(i, i) for i in plan.current)) or "(empty)"
+        t = nexts[sync.usergroup]
+        upcoming = "-"
+        if t is not None:
+            desired = desired_for(sync, future[t], config.file.users)
+            upcoming = ("(cannot read: " + desired.errors[0] + ")" if desired.errors
+                        else ", ".join(sorted(desired.identities)) or "(nobody)")
+        rows.append((f"@{sync.usergroup}", state, now_members, _when(t, now), upcoming))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])
+    return 0 if ok else 1

@@ -1,0 +1,155 @@
+"""Handoff-aware sync: wake at each handoff, announce once, keep topics current, preview with --at."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from slackgenie.clock import SteppedClock
+from slackgenie.config import load
+from slackgenie.daemon import Daemon
+from slackgenie.emulators import Emulators
+from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
+from slackgenie.handoffs import next_wake
+from slackgenie.service import Service, build
+
+from conftest import run_cli, write_config
+
+UTC = timezone.utc
+HANDOFF = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ANNOUNCE = """\
+syncs:
+  - usergroup: delivery-support
+    schedules: [Delivery Support_schedule]
+    users: [dana.lead@example.com]
+    announce: '#delivery'
+    topic: '#delivery'
+state_file: state.json
+"""
+
+
+def test_next_wake_rules() -> None:
+    last = datetime(2026, 1, 1, 12, 0, tzinfo=UTC)
+    assert next_wake(last, 60, None, 2) == (last + timedelta(seconds=60), "interval")
+    assert next_wake(last, 60, last + timedelta(seconds=30), 2) == (last + timedelta(seconds=32), "handoff")
+    assert next_wake(last, 60, last + timedelta(seconds=59), 2)[1] == "interval"  # the tick comes first anyway
+    assert next_wake(last, 300, last + timedelta(hours=2), 2)[1] == "interval"
+
+
+def service_at(emu: Emulators, tmp_path: Path, text: str, **overrides: object) -> Service:
+    extra = "".join(f"{k}: {v}\n" for k, v in overrides.items())
+    path = write_config(tmp_path, text + extra)
+    return build(load(str(path), emu.env()), clock=SteppedClock(emu.clock))
+
+
+def update_times(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
+    gid = emu.slack.state.group_by_handle(handle).id
+    users = emu.slack.state.users
+    return [(datetime.fromtimestamp(t, UTC), sorted(users[u].email for u in ids))
+            for t, ids, in [(t, ids) for t, g, ids in emu.slack.state.group_updates if g == gid]]
+
+
+def test_a_handoff_at_t_is_reflected_by_t_plus_5s(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_at(emulators, tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 300"))
+    daemon = Daemon(service.run_pass, 300, next_handoff=service.next_handoff, guard=2.0,
+                    clock=service.clock, max_passes=3)
+    try:
+        daemon.run()
+    finally:
+        service.close()
+    assert [why for _, why in daemon.wakes] == ["start", "handoff", "interval"]
+    assert daemon.wakes[1][0] == HANDOFF + timedelta(seconds=2)
+    after = [(t, who) for t, who in update_times(emulators, "delivery-support") if t >= HANDOFF]
+    assert after and after[0][0] <= HANDOFF + timedelta(seconds=5)
+    assert after[0][1] == ["alice@example.com", "dana.lead@example.com"]
+    assert service.forecast.fetches == 1  # one GET /v2/schedules?expand=rotation for all schedules
+
+
+def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_at(emulators, tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 300"))
+    daemon = Daemon(service.run_pass, 300, next_handoff=None, clock=service.clock, max_passes=2)
+    try:
+        daemon.run()
+    finally:
+        service.close()
+    after = [t for t, _ in update_times(emulators, "delivery-support") if t >= HANDOFF]
+    assert after == [DEMO_START + timedelta(seconds=300)]  # three minutes late
+
+
+def test_announcement_and_topic_exactly_once_per_change_across_restart(emulators: Emulators, tmp_path: Path) -> None:
+    slack = emulators.slack.state
+    channel = slack.channel("delivery")
+    channel.topic = "Deploys on Tuesdays | on call: @nobody | runbook: go/oncall"
+
+    def messages() -> list[str]:
+        return [m["text"] for m in slack.messages if m["channel"] == channel.id]
+
+    service = service_at(emulators, tmp_path, ANNOUNCE)
+    try:
+        dry = service.run_pass(dry_run=True)
+        assert dry.outcomes[0].plan.add and messages() == [] and emulators.slack.calls("conversations") == 0
+        first = service.run_pass()
+        assert first.outcomes[0].applied
+        assert len(messages()) == 1
+        carol, bob = slack.user_by_email("carol@example.com").id, slack.user_by_email("bob@example.com").id
+        assert f"On call: <@{carol}>" in messages()[0] and f"Off call: <@{bob}>" in messages()[0]
+        assert "Next handoff: <!date^" in messages()[0] and "2026-11-23 09:00 UTC" in messages()[0]
+        assert channel.topic == "Deploys on Tuesdays | on call: @carol, @dana.lead | runbook: go/oncall"
+        emulators.reset_logs()
+        assert service.run_pass().ok  # no change: no message, no topic call
+        assert len(messages()) == 1 and emulators.slack.calls("conversations|chat") == 0
+        emulators.clock.set(DEMO_AFTER_HANDOFF)
+        service.run_pass()
+        assert len(messages()) == 2 and "@alice" in channel.topic
+    finally:
+        service.close()
+
+    # Someone puts Carol back by hand; the daemon restarts and puts Alice back: the group is
+    # written again, but that membership was announced already, so nothing is posted twice.
+    slack.group_by_handle("delivery-support").users = [slack.user_by_email("carol@example.com").id]
+    emulators.reset_logs()
+    restarted = service_at(emulators, tmp_path, ANNOUNCE)
+    try:
+        report = restarted.run_pass()
+        assert report.outcomes[0].applied
+        assert len(messages()) == 2
+        assert emulators.slack.calls(r"conversations\.setTopic") == 0
+    finally:
+        restarted.close()
+
+
+def test_at_previews_what_the_rotation_says(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    at = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)
+    result = run_cli(["sync", "--at", "2026-12-24T18:00:00Z"], emulators.env(), tmp_path)
+    assert result.code == 0, result.both
+    assert "dry run" in result.out and "2026-12-24T18:00:00+00:00" in result.out
+    og = emulators.opsgenie.state
+    expected = {s: sorted(p["username"] for _, p, _ in og.schedule(s, "name").on_call(at))
+                for s in ("Delivery Support_schedule", "Payments_schedule")}
+    assert expected["Delivery Support_schedule"] and expected["Payments_schedule"]
+    slack = emulators.slack.state
+    for handle, schedule in (("delivery-support", "Delivery Support_schedule"), ("payments-oncall", "Payments_schedule")):
+        current = set(slack.emails_of(handle))
+        for person in expected[schedule]:
+            assert person in current or f"+{person}" in result.out
+    assert emulators.slack.calls(r"usergroups\.users\.update") == 0
+    assert all(r.params.get("date", "").startswith("2026-12-24T18:00:00") for r in emulators.opsgenie.requests
+               if "on-calls" in r.path)
+
+
+def test_status_table(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.clock.set(datetime.now(UTC), frozen=False)  # the CLI forecasts from the real clock
+    write_config(tmp_path, emulators.org.config_yaml)
+    assert run_cli(["sync"], emulators.env(), tmp_path).code == 0
+    writes = emulators.slack.calls(r"usergroups\.users\.update")
+    result = run_cli(["status"], emulators.env(), tmp_path)
+    assert result.code == 0, result.both
+    lines = result.out.splitlines()
+    assert lines[0].split()[:3] == ["GROUP", "IN", "SYNC"]
+    row = next(l for l in lines if l.startswith("@delivery-support"))
+    assert " yes " in row and "dana.lead@example.com" in row and " UTC (in " in row
+    emulators.slack.state.group_by_handle("payments-oncall").users = []
+    stale = run_cli(["status"], emulators.env(), tmp_path)
+    assert stale.code == 1 and "no (+1 -0)" in stale.out
+    assert emulators.slack.calls(r"usergroups\.users\.update") == writes  # status itself never writes
