@@ -112,7 +112,8 @@ def scaled_org(groups: int, people: int = 60) -> Org:
     for g in range(groups):
         trio = [emails[(g + k * 7) % people] for k in range(3)]
         og.add_schedule(f"Team {g:03d}_schedule", "UTC", rotations=[{
-            "name": "Daily", "type": "daily", "startDate": f"2026-11-{1 + g % 7:02d}T{g % 24:02d}:00:00Z",
+            "name": "Daily", "type": "daily",
+            "startDate": f"2026-11-{1 + g % 7:02d}T{g % 24:02d}:{30 if g % 5 == 0 else 0:02d}:00Z",
             "participants": [{"type": "user", "username": u} for u in trio],
         }])
         slack.add_group(f"team-{g:03d}-oncall", f"Team {g:03d} on-call")
