@@ -43,12 +43,20 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="print the plan; make no Slack write call")
     sync.add_argument("--at", metavar="TIME", type=_timestamp,
                       help="plan for this instant (ISO-8601, e.g. 2026-12-24T18:00:00Z); implies --dry-run")
-    run = with_config(sub.add_parser("run", help="the daemon: sync at start, then every interval",
-                                     description="Sync at start and then every `interval` seconds until "
-                                                 "SIGTERM/SIGINT. Serves /metrics, /healthz and /readyz."))
-    run.add_argument("--metrics-port", type=int, metavar="PORT",
-                     help="port for /metrics, /healthz, /readyz (default: $METRICS_PORT or 9102; 0 disables)")
-    run.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: $BIND_ADDRESS or 0.0.0.0)")
+    run = with_config(sub.add_parser("run", help="the daemon: sync at start, at each handoff and every interval",
+                                     description="Sync at start, at each predicted handoff and at least every "
+                                                 "`interval` seconds until SIGTERM/SIGINT. Serves /metrics, /healthz "
+                                                 "and /readyz, and the Slack app when SLACK_SIGNING_SECRET (HTTP) or "
+                                                 "SLACK_APP_TOKEN (Socket Mode) is set."))
+    serve = with_config(sub.add_parser("serve", help="the Slack app alone (/oncall), without changing any group",
+                                       description="Answer /oncall, mentions and the App Home from read-only passes; "
+                                                   "never writes to user groups. Needs SLACK_SIGNING_SECRET (HTTP) "
+                                                   "or SLACK_APP_TOKEN (Socket Mode)."))
+    for p in (run, serve):
+        p.add_argument("--port", "--metrics-port", dest="port", type=int, metavar="PORT",
+                       help="the one port for /slack/events, /metrics, /healthz, /readyz "
+                            "(default: $PORT, $METRICS_PORT or 3000; 0: none)")
+        p.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: $BIND_ADDRESS or 0.0.0.0)")
     with_config(sub.add_parser("check", help="pre-flight checklist: config, tokens, scopes, schedules, groups, users",
                                        description="Check the configuration, both credentials, the Slack scopes, and "
                                                    "that every schedule, user group and user exists. One line per item."))
@@ -94,8 +102,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         from slackgenie.check import run_check
 
         return run_check(config)
-    port = args.metrics_port if args.metrics_port is not None else int(env.get("METRICS_PORT") or 9102)
-    return _run(config, bind=args.bind or env.get("BIND_ADDRESS") or "0.0.0.0", port=port)
+    port = args.port if args.port is not None else int(env.get("PORT") or env.get("METRICS_PORT") or 3000)
+    bind = args.bind or env.get("BIND_ADDRESS") or "0.0.0.0"
+    if args.command == "serve" and not (config.secrets.slack_signing_secret or config.secrets.slack_app_token):
+        print("slackgenie: configuration error: environment: SLACK_SIGNING_SECRET / SLACK_APP_TOKEN: neither is set\n"
+              "  fix: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-…)", file=sys.stderr)
+        return EXIT_USAGE
+    return _run(config, bind=bind, port=port, read_only=args.command == "serve")
 
 
 def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
@@ -110,34 +123,57 @@ def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
     return report.exit_code
 
 
-def _run(config: Config, bind: str, port: int) -> int:
+def _run(config: Config, bind: str, port: int, read_only: bool) -> int:
     from slackgenie.daemon import Daemon
     from slackgenie.service import build
     from slackgenie.web import Health, WebServer, make_app
 
     service = build(config)
     health = Health(interval=config.file.interval)
+    secrets = config.secrets
+    app = None
+    if secrets.slack_signing_secret or secrets.slack_app_token:
+        from slack_bolt.error import BoltError
+
+        from slackgenie.app.runner import SlackApp
+
+        try:
+            app = SlackApp(service)
+        except BoltError as exc:
+            print(f"slackgenie: the Slack app cannot start: {exc}", file=sys.stderr)
+            service.close()
+            return EXIT_PARTIAL
 
     def on_report(report: PassReport) -> None:
-        health.record(report)
+        if app is not None:
+            try:
+                app.refresh(report)
+            except Exception as exc:  # the app's snapshot must never stop the sync
+                log.warning("app.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
+        health.record(report)  # ready only once the app can answer from this pass
         print(render(report), flush=True)
 
-    daemon = Daemon(service.run_pass, config.file.interval, on_report=on_report, heartbeat=health.beat,
-                    next_handoff=service.next_handoff if config.file.handoffs else None,
-                    guard=config.file.handoff_guard)
+    daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
+                    heartbeat=health.beat, guard=config.file.handoff_guard,
+                    next_handoff=service.next_handoff if config.file.handoffs else None)
     daemon.install_signal_handlers()
     web = None
     if port:
+        mounts = {"/slack/events": app.wsgi()} if app is not None and not secrets.slack_app_token else {}
         try:
-            web = WebServer(make_app(service.metrics, health), bind, port).start()
+            web = WebServer(make_app(service.metrics, health, mounts), bind, port).start()
         except OSError as exc:
             print(f"slackgenie: cannot listen on {bind}:{port}: {exc.strerror}", file=sys.stderr)
             service.close()
             return EXIT_USAGE
-        log.info("web.listening", address=bind, port=web.port, paths=["/metrics", "/healthz", "/readyz"])
+        log.info("web.listening", address=bind, port=web.port, paths=[*mounts, "/metrics", "/healthz", "/readyz"])
+    if app is not None and secrets.slack_app_token:
+        app.start_socket_mode(secrets.slack_app_token.get_secret_value())
     try:
         return daemon.run()
     finally:
+        if app is not None:
+            app.stop()
         if web is not None:
             web.stop()
         service.close()

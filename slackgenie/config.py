@@ -136,9 +136,12 @@ class Secrets:
     opsgenie_api_url: str
     slack_bot_token: SecretStr
     slack_api_url: str
+    slack_signing_secret: SecretStr | None = None  # the Slack app over HTTP
+    slack_app_token: SecretStr | None = None  # the Slack app over Socket Mode (xapp-…)
 
     def values(self) -> list[str]:
-        return [self.opsgenie_api_key.get_secret_value(), self.slack_bot_token.get_secret_value()]
+        optional = [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token) if s]
+        return [self.opsgenie_api_key.get_secret_value(), self.slack_bot_token.get_secret_value(), *optional]
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,13 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
     slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
     if not slack_url.endswith("/"):
         slack_url += "/"
-    return Secrets(SecretStr(key), og_url.rstrip("/"), SecretStr(token), slack_url)
+    signing = (env.get("SLACK_SIGNING_SECRET") or "").strip()
+    app_token = (env.get("SLACK_APP_TOKEN") or "").strip()
+    if app_token and not app_token.startswith("xapp-"):
+        raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
+                          "use the app-level token (xapp-…) with connections:write from Basic Information")
+    return Secrets(SecretStr(key), og_url.rstrip("/"), SecretStr(token), slack_url,
+                   SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None)
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

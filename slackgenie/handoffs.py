@@ -58,6 +58,12 @@ class Forecast:
         times = [t for ref in set(refs) if (s := self._schedules.get(ref)) and (t := s.next_change(after))]
         return min(times) if times else None
 
+    def models(self) -> dict[str, ScheduleModel]:
+        """Every schedule the forecast knows, by id and by name."""
+        self._ensure()
+        with self._lock:
+            return dict(self._schedules)
+
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         """Mark the forecast stale when Opsgenie's answer differs from its prediction."""
         for ref, read in reads.items():

@@ -42,6 +42,11 @@ class Metrics:
         self._groups: set[str] = set()
         r.register(_SinceConfirmed(self))
 
+    def __deepcopy__(self, memo: dict) -> Metrics:
+        # One sink per process: Bolt deep-copies requests (and the client that reports here)
+        # for lazy listeners, and the copies must keep reporting to the same registry.
+        return self
+
     def expect_groups(self, groups: Iterable[str]) -> None:
         with self._lock:
             self._groups = set(groups)

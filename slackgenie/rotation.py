@@ -196,7 +196,8 @@ def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
             time_restriction=r.get("timeRestriction"),
         ))
     return ScheduleModel(id=data.get("id", ""), name=data.get("name", ""), timezone=data.get("timezone") or "UTC",
-                         enabled=bool(data.get("enabled", True)), rotations=rotations)
+                         enabled=bool(data.get("enabled", True)), rotations=rotations,
+                         owner_team=data.get("ownerTeam"))
 
 
 def _key(entries: list[tuple[Rotation, dict[str, Any], Override | None]]) -> frozenset[str]:

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import base64
 import itertools
+import json
+import uuid
 import threading
 import time
 from collections import deque
@@ -17,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response
+from slackgenie.emulators.socket_mode import SocketModeServer
 
 TEAM_ID = "T0EMULATE1"
 
@@ -38,6 +41,8 @@ METHODS: dict[str, tuple[int, str | None]] = {
     "conversations.setTopic": (20, "channels:write.topic"),
     "conversations.info": (50, "channels:read"),
     "conversations.list": (20, "channels:read"),
+    "views.publish": (100, None),
+    "apps.connections.open": (100, None),
 }
 
 DEFAULT_SCOPES = [
@@ -122,6 +127,8 @@ class SlackState:
         self.channels: dict[str, ChannelRecord] = {}
         self.messages: list[dict[str, Any]] = []
         self.group_updates: list[tuple[float, str, list[str]]] = []  # (emulator time, group id, users)
+        self.views: dict[str, dict[str, Any]] = {}  # user id -> published App Home view
+        self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> what was posted there
         self.tokens: dict[str, TokenRecord] = {}
         self.admins_only_edit_groups = False  # a workspace setting: only admins (user tokens) edit groups
         self._ids = itertools.count(1)
@@ -228,7 +235,10 @@ class SlackEmulator(EmulatorServer):
             "conversations.setTopic": self._set_topic,
             "conversations.info": self._conversation_info,
             "conversations.list": self._conversations_list,
+            "views.publish": self._views_publish,
+            "apps.connections.open": self._connections_open,
         }
+        self._socket = SocketModeServer(host)
 
     @property
     def api_url(self) -> str:
@@ -248,7 +258,29 @@ class SlackEmulator(EmulatorServer):
                             {"Retry-After": str(int(fault.retry_after if fault.retry_after is not None else 1))})
         return Response(fault.status, "<html><body>Service Unavailable</body></html>", content_type="text/html")
 
+    def start(self) -> SlackEmulator:
+        super().start()
+        self._socket.start()
+        return self
+
+    def stop(self) -> None:
+        self._socket.stop()
+        super().stop()
+
+    @property
+    def socket(self) -> SocketModeServer:
+        return self._socket
+
+    def response_url(self, key: str) -> str:
+        """A local stand-in for a slash command's response_url; what is posted there lands in state.responses."""
+        return f"{self.url}/commands/{key}"
+
     def handle(self, request: Request) -> Response:
+        if request.path.startswith("/commands/") and request.method == "POST":
+            key = request.path[len("/commands/"):]
+            with self.state.lock:
+                self.state.responses.setdefault(key, []).append(request.json if isinstance(request.json, dict) else {})
+            return Response(200, "ok", content_type="text/plain")
         if not request.path.startswith("/api/"):
             return Response(404, {"ok": False, "error": "unknown_method"})
         method = request.path[len("/api/"):]
@@ -454,6 +486,28 @@ class SlackEmulator(EmulatorServer):
         return {"ok": True, "channels": [self._channel_json(c) for c in page],
                 "response_metadata": {"next_cursor": base64.b64encode(f"offset:{nxt}".encode()).decode()
                                       if nxt < len(channels) else ""}}
+
+    def _views_publish(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        user = _required(req, "user_id")
+        raw = req.arg("view")
+        try:
+            view = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            raise ApiError("invalid_arguments") from None
+        if not isinstance(view, dict) or view.get("type") != "home":
+            raise ApiError("invalid_arguments")
+        if len(view.get("blocks") or []) > 100:
+            raise ApiError("view_too_large")
+        with self.state.lock:
+            self.state.views[user] = view
+        return {"ok": True, "view": {"id": "V0EMULATE1", "type": "home", "blocks": view.get("blocks", [])}}
+
+    def _connections_open(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        if token.kind != "app":
+            raise ApiError("not_allowed_token_type")
+        if req.method != "POST":
+            raise ApiError("insecure_request")
+        return {"ok": True, "url": self._socket.issue_url()}
 
     def _channel_json(self, c: ChannelRecord) -> dict[str, Any]:
         return {"id": c.id, "name": c.name, "is_channel": True, "is_archived": c.is_archived,

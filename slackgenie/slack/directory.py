@@ -77,6 +77,10 @@ class Directory:
         except Exception:
             return user_id
 
+    def peek(self, identity: str) -> SlackUser | None:
+        """The cached Slack user for an identity, without asking Slack."""
+        return self._cached(identity.lower() if "@" in identity else identity)
+
     def user_by_id(self, user_id: str) -> SlackUser:
         """The Slack user with this id, from the cache or one ``users.info``."""
         with self._lock:

@@ -1,0 +1,95 @@
+"""Carrying the app: keeping its snapshot fresh after each pass, and serving it over HTTP or Socket Mode."""
+
+from __future__ import annotations
+
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+
+import structlog
+from slack_bolt.adapter.socket_mode import SocketModeHandler
+from slack_bolt.adapter.wsgi import SlackRequestHandler
+
+from slackgenie.app.bolt import create_app
+from slackgenie.app.live import LiveLookup
+from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
+from slackgenie.model import OnCall, PassReport, ReadFailure
+from slackgenie.plan import map_identity
+from slackgenie.service import Service
+
+log = structlog.get_logger("slackgenie.app")
+
+NEXT_TTL = 3600.0
+
+
+class SlackApp:
+    def __init__(self, service: Service):
+        self.service = service
+        config = service.config
+        self.keeper = SnapshotKeeper(config.syncs, config.file.users)
+        self.bolt = create_app(service.slack, self.keeper, LiveLookup(service.opsgenie, service.reconciler.directory, config.file.users), service.clock.now,
+                               config.secrets.slack_signing_secret.get_secret_value()
+                               if config.secrets.slack_signing_secret else None)
+        self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
+        self._lock = threading.Lock()
+        self._socket: SocketModeHandler | None = None
+
+    # --- the snapshot -------------------------------------------------------------------
+    def refresh(self, report: PassReport) -> Snapshot:
+        """Fold a pass into the snapshot, with each schedule's next handoff and who comes on then.
+
+        Who comes on is Opsgenie's own answer at that instant (overrides included): one bulk
+        read per distinct handoff instant, remembered for an hour.
+        """
+        service = self.service
+        refs = service.schedule_refs
+        forecast = service.forecast
+        models = forecast.models()
+        until = {ref: forecast.next_handoff([ref], report.started) for ref in refs}
+        next_reads: dict[str, OnCall | ReadFailure] = {}
+        with self._lock:
+            now = time.monotonic()
+            self._next = {t: v for t, v in self._next.items() if now - v[0] < NEXT_TTL and t > report.started}
+            wanted = sorted({t for t in until.values() if t is not None and t not in self._next})
+        if wanted:
+            with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
+                for t in wanted:
+                    reads = service.reconciler.source.on_calls([r for r in refs if until[r] == t], pool, t)
+                    if not any(isinstance(r, ReadFailure) for r in reads.values()):
+                        with self._lock:
+                            self._next[t] = (time.monotonic(), reads)
+                    next_reads.update(reads)
+        with self._lock:
+            for ref, t in until.items():
+                if t is not None and t in self._next and ref in self._next[t][1]:
+                    next_reads[ref] = self._next[t][1][ref]
+        people = {u for r in list(report.reads.values()) + list(next_reads.values()) if isinstance(r, OnCall)
+                  for u in r.usernames} | {u for s in service.config.syncs for u in s.users}
+        directory = service.reconciler.directory
+        user_map = service.config.file.users
+        unknown = {map_identity(u, user_map) for u in people} - {i for i in map(lambda u: map_identity(u, user_map), people)
+                                                                  if directory.peek(i)}
+        if unknown:  # people coming on call next: look them up now, off the request path (cached)
+            with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
+                directory.resolve_many(unknown, pool)
+        slack_ids = {}
+        for username in people:
+            user = directory.peek(map_identity(username, user_map))
+            if user is not None:
+                slack_ids[username] = user.id
+        return self.keeper.update(report, models, next_reads, until, slack_ids)
+
+    # --- transports -------------------------------------------------------------------
+    def wsgi(self) -> SlackRequestHandler:
+        """The HTTP endpoint (``/slack/events``): Bolt verifies each request's signature."""
+        return SlackRequestHandler(self.bolt, path="/slack/events")
+
+    def start_socket_mode(self, app_token: str) -> None:
+        self._socket = SocketModeHandler(self.bolt, app_token)
+        self._socket.connect()
+        log.info("app.socket_mode_connected")
+
+    def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()

@@ -1,0 +1,118 @@
+"""What the sync loop knows, kept for the app: who is on call in each schedule, until when, and who is next.
+
+Rebuilt after every pass. A schedule whose latest read failed keeps its last good answer, with
+the failure and the answer's age, so the app can be honest instead of saying "nobody".
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+
+from slackgenie.config import GroupSync
+from slackgenie.model import OnCall, PassReport, ReadFailure
+from slackgenie.plan import map_identity
+from slackgenie.rotation import ScheduleModel
+
+
+@dataclass(frozen=True)
+class ScheduleState:
+    ref: str
+    name: str
+    team: str | None = None
+    on_call: tuple[str, ...] = ()  # Opsgenie usernames
+    as_of: datetime | None = None  # when Opsgenie last answered for it
+    until: datetime | None = None  # the next handoff, if one is foreseen
+    next_on_call: tuple[str, ...] | None = None
+    error: str | None = None  # why the latest read failed; on_call is then the last known answer
+    configured: bool = True
+
+
+@dataclass(frozen=True)
+class GroupState:
+    handle: str
+    schedules: tuple[str, ...]
+    static: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    taken_at: datetime | None = None
+    groups: tuple[GroupState, ...] = ()
+    schedules: Mapping[str, ScheduleState] = field(default_factory=dict)  # by ref, and by name for the rest
+    teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # team name -> schedule names
+    slack_ids: Mapping[str, str] = field(default_factory=dict)  # Opsgenie username or e-mail -> Slack id
+    user_map: Mapping[str, str] = field(default_factory=dict)
+
+    def schedule(self, ref: str) -> ScheduleState | None:
+        return self.schedules.get(ref)
+
+    def mention(self, username: str) -> str:
+        uid = self.slack_ids.get(username) or self.slack_ids.get(map_identity(username, self.user_map))
+        return f"<@{uid}>" if uid else username
+
+
+class SnapshotKeeper:
+    """Holds the latest Snapshot; updated by the loop's thread, read by the app's threads."""
+
+    def __init__(self, syncs: list[GroupSync], user_map: Mapping[str, str]):
+        self._syncs = syncs
+        self._user_map = dict(user_map)
+        self._lock = threading.Lock()
+        self._snapshot = Snapshot(groups=tuple(GroupState(s.usergroup, tuple(s.schedules), tuple(s.users))
+                                               for s in syncs), user_map=self._user_map)
+
+    def get(self) -> Snapshot:
+        with self._lock:
+            return self._snapshot
+
+    def update(self, report: PassReport, models: Mapping[str, ScheduleModel],
+               next_reads: Mapping[str, OnCall | ReadFailure], until: Mapping[str, datetime | None],
+               slack_ids: Mapping[str, str]) -> Snapshot:
+        """Fold one pass into the snapshot. ``next_reads`` holds Opsgenie's answers at each ``until``."""
+        with self._lock:
+            old = self._snapshot
+        at = report.at or report.started
+        schedules: dict[str, ScheduleState] = {}
+        refs = {ref for s in self._syncs for ref in s.schedules}
+        for ref in sorted(refs):
+            model = models.get(ref)
+            previous = old.schedules.get(ref) or ScheduleState(ref, model.name if model else ref)
+            team = (model.owner_team or {}).get("name") if model and model.owner_team else previous.team
+            read = report.reads.get(ref)
+            nxt = next_reads.get(ref)
+            next_on = tuple(sorted(nxt.usernames)) if isinstance(nxt, OnCall) else previous.next_on_call
+            if isinstance(read, OnCall):
+                schedules[ref] = ScheduleState(ref, read.schedule_name, team, tuple(sorted(read.usernames)), at,
+                                               until.get(ref), next_on, None)
+            else:
+                error = read.error if isinstance(read, ReadFailure) else "not read"
+                schedules[ref] = replace(previous, team=team, error=error)
+        teams: dict[str, list[str]] = {}
+        for key, model in models.items():
+            if key != model.id:
+                continue
+            owner = (model.owner_team or {}).get("name")
+            if owner:
+                teams.setdefault(owner, []).append(model.name)
+            if model.name not in schedules and model.id not in schedules:
+                schedules[model.name] = ScheduleState(model.name, model.name, owner, configured=False)
+        snapshot = Snapshot(taken_at=at, groups=old.groups, schedules=schedules,
+                            teams={t: tuple(sorted(n)) for t, n in teams.items()},
+                            slack_ids={**old.slack_ids, **slack_ids}, user_map=self._user_map)
+        with self._lock:
+            self._snapshot = snapshot
+        return snapshot
+
+
+def age_text(then: datetime | None, now: datetime) -> str:
+    if then is None:
+        return "never"
+    seconds = max(0, int((now - then) / timedelta(seconds=1)))
+    if seconds < 90:
+        return f"{seconds} s ago"
+    if seconds < 5400:
+        return f"{seconds // 60} min ago"
+    return f"{seconds // 3600} h ago"

@@ -1,0 +1,173 @@
+"""The Slack app end to end: signed requests over HTTP, and envelopes over Socket Mode, to `slackgenie run`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from datetime import datetime, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+
+from slackgenie.emulators import Emulators
+from slackgenie.emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,
+                                           slash_command)
+
+from conftest import SECRETS, clean_env, write_config
+from test_operations import free_port, wait_for
+
+SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
+APP_TOKEN = "xapp-1-A0EMULATE1-1111-emulatorapptoken"
+
+
+class Daemon:
+    def __init__(self, emu: Emulators, tmp_path: Path, env: dict[str, str], command: str = "run"):
+        self.emu = emu
+        self.port = free_port()
+        write_config(tmp_path, emu.org.config_yaml.replace("interval: 60", "interval: 1"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "slackgenie", command, "--bind", "127.0.0.1", "--port", str(self.port)],
+            cwd=tmp_path, env=clean_env({**emu.env(), **env}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.base = f"http://127.0.0.1:{self.port}"
+        assert wait_for(self._ready, 30), self.stop()
+
+    def _ready(self) -> bool:
+        try:
+            return httpx.get(self.base + "/readyz", timeout=2).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        out, err = self.proc.communicate(timeout=15)
+        return out + err
+
+    def command(self, text: str, key: str = "k", secret: str = SIGNING_SECRET, timestamp: int | None = None,
+                user: str = "U00000002") -> httpx.Response:
+        body = form_body(slash_command(text, user, self.emu.slack.response_url(key)))
+        headers = signed_headers(secret, body, "application/x-www-form-urlencoded", timestamp)
+        return httpx.post(self.base + "/slack/events", content=body, headers=headers, timeout=10)
+
+    def event(self, payload: dict) -> httpx.Response:
+        body = json_body(payload)
+        return httpx.post(self.base + "/slack/events", content=body,
+                          headers=signed_headers(SIGNING_SECRET, body, "application/json"), timeout=10)
+
+
+@pytest.fixture
+def http_app(emulators: Emulators, tmp_path: Path) -> Iterator[Daemon]:
+    emulators.opsgenie.state.add_schedule("Security_schedule", "UTC", team="Platform", rotations=[{
+        "name": "Weekly", "type": "weekly", "startDate": "2026-11-02T09:00:00Z",
+        "participants": [{"type": "user", "username": "heidi@example.com"}]}])
+    daemon = Daemon(emulators, tmp_path, {"SLACK_SIGNING_SECRET": SIGNING_SECRET})
+    yield daemon
+    output = daemon.stop()
+    assert not any(s in output for s in (*SECRETS, SIGNING_SECRET))
+
+
+def uid(emu: Emulators, email: str) -> str:
+    return emu.slack.state.user_by_email(email).id
+
+
+def test_oncall_answers_now_and_next_from_the_snapshot(http_app: Daemon, emulators: Emulators) -> None:
+    r = http_app.command("delivery-support")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["response_type"] == "ephemeral"
+    assert f"<@{uid(emulators, 'carol@example.com')}>" in body["text"]  # on call now
+    assert f"<@{uid(emulators, 'dana.lead@example.com')}>" in body["text"]  # always a member
+    assert body["blocks"][0]["type"] == "section"
+
+    nxt = http_app.command("next @Delivery-Suport").json()  # '@', case and a typo forgiven
+    assert f"<@{uid(emulators, 'alice@example.com')}>" in nxt["text"]
+    handoff = int(datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc).timestamp())
+    assert f"<!date^{handoff}^" in nxt["text"]  # rendered in the asker's own time zone by Slack
+
+    payments = http_app.command("next payments").json()["text"]  # by Opsgenie team name
+    assert f"<@{uid(emulators, 'grace@example.com')}>" in payments  # the override that starts at 09:00
+
+    everything = http_app.command("").json()["text"]
+    assert all(f"@{h}" in everything for h in ("delivery-support", "payments-oncall", "platform-oncall"))
+    assert "public" in http_app.command("help").json()["text"]
+    assert http_app.command("public payments-oncall").json()["response_type"] == "in_channel"
+    unknown = http_app.command("nosuchteam").json()["text"]
+    assert "I don't know *nosuchteam*" in unknown and "@delivery-support" in unknown
+    assert emulators.opsgenie.calls(r"/on-calls") >= 1
+
+
+def test_a_name_outside_the_snapshot_is_looked_up_in_a_lazy_listener(http_app: Daemon, emulators: Emulators) -> None:
+    r = http_app.command("security", key="lazy")
+    assert r.status_code == 200 and "Looking up *Security_schedule*" in r.json()["text"]
+    assert wait_for(lambda: emulators.slack.state.responses.get("lazy"), 10)
+    reply = emulators.slack.state.responses["lazy"][0]
+    assert f"<@{uid(emulators, 'heidi@example.com')}>" in reply["text"] and reply["replace_original"] is True
+
+
+def test_forged_or_stale_signatures_are_refused(http_app: Daemon, emulators: Emulators) -> None:
+    forged = http_app.command("delivery-support", key="forged", secret="not-the-secret")
+    stale = http_app.command("delivery-support", key="stale", timestamp=int(time.time()) - 600)
+    assert forged.status_code == 401 and stale.status_code == 401
+    assert "carol" not in forged.text + stale.text
+    time.sleep(0.5)
+    assert "forged" not in emulators.slack.state.responses and "stale" not in emulators.slack.state.responses
+
+
+def test_an_opsgenie_outage_gives_an_honest_stale_answer(http_app: Daemon, emulators: Emulators) -> None:
+    emulators.opsgenie.inject(r".", status=503)
+    before = emulators.opsgenie.calls("")
+    assert wait_for(lambda: emulators.opsgenie.calls("") > before + 4, 20)  # a pass ran into the outage
+    assert wait_for(lambda: "could not be read" in http_app.command("delivery-support").json()["text"], 20)
+    text = http_app.command("delivery-support").json()["text"]
+    assert f"<@{uid(emulators, 'carol@example.com')}>" in text and "last known answer" in text
+    assert "nobody" not in text
+
+
+def test_mentions_answer_in_the_thread_and_home_tab_lists_groups(http_app: Daemon, emulators: Emulators) -> None:
+    channel = emulators.slack.state.channel("payments").id
+    r = http_app.event(app_mention("<@U00000001> who is on call for payments?", "U00000002", channel, ts="1700000000.000100"))
+    assert r.status_code == 200
+    assert wait_for(lambda: any(m.get("thread_ts") == "1700000000.000100" for m in emulators.slack.state.messages), 10)
+    reply = next(m for m in emulators.slack.state.messages if m.get("thread_ts") == "1700000000.000100")
+    assert f"<@{uid(emulators, 'dave@example.com')}>" in reply["text"]
+    assert http_app.event(app_home_opened("U00000003")).status_code == 200
+    assert wait_for(lambda: "U00000003" in emulators.slack.state.views, 10)
+    home = str(emulators.slack.state.views["U00000003"]["blocks"])
+    assert all(f"@{h}" in home for h in ("delivery-support", "payments-oncall", "platform-oncall"))
+
+
+def test_socket_mode_answers_the_same(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.slack.state.add_token(APP_TOKEN, "app")
+    daemon = Daemon(emulators, tmp_path, {"SLACK_APP_TOKEN": APP_TOKEN}, command="serve")
+    try:
+        socket = emulators.slack.socket
+        assert socket.wait_connected(10)
+        ack = socket.send("slash_commands", slash_command("delivery-support", "U00000002",
+                                                          emulators.slack.response_url("sm")))
+        assert ack is not None and f"<@{uid(emulators, 'carol@example.com')}>" in ack["payload"]["text"]
+        socket.disconnect_all()  # Slack asks for a refresh: the client reconnects with a new URL
+        assert wait_for(lambda: socket.connects >= 2, 15)
+        ack = socket.send("slash_commands", slash_command("next payments", "U00000002",
+                                                          emulators.slack.response_url("sm2")))
+        assert ack is not None and f"<@{uid(emulators, 'grace@example.com')}>" in ack["payload"]["text"]
+        channel = emulators.slack.state.channel("delivery").id
+        assert socket.send("events_api", app_mention("<@U00000001> who's on call for delivery?", "U00000002",
+                                                     channel, ts="1700000001.000200")) is not None
+        assert wait_for(lambda: any(m.get("thread_ts") == "1700000001.000200" for m in emulators.slack.state.messages), 10)
+        assert emulators.slack.calls(r"usergroups\.users\.update") == 0  # serve never writes
+        assert emulators.slack.calls(r"apps\.connections\.open") >= 2
+    finally:
+        output = daemon.stop()
+    assert APP_TOKEN not in output
+
+
+def test_serve_without_app_credentials_is_a_config_error(emulators: Emulators, tmp_path: Path) -> None:
+    from conftest import run_cli
+
+    write_config(tmp_path, emulators.org.config_yaml)
+    result = run_cli(["serve"], emulators.env(), tmp_path)
+    assert result.code == 2 and "SLACK_SIGNING_SECRET" in result.err
+    assert emulators.slack.calls("") == 0
