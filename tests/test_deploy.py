@@ -122,3 +122,16 @@ def test_standalone_emulators_serve_until_sigterm(tmp_path: Path) -> None:
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
+
+
+def test_slack_app_manifest_declares_what_the_app_uses() -> None:
+    manifest = yaml.safe_load((DEPLOY / "slack-app-manifest.yaml").read_text())
+    commands = manifest["features"]["slash_commands"]
+    assert [c["command"] for c in commands] == ["/oncall"]
+    assert commands[0]["url"].endswith("/slack/events")
+    scopes = set(manifest["oauth_config"]["scopes"]["bot"])
+    assert {"usergroups:read", "usergroups:write", "users:read", "users:read.email", "commands",
+            "app_mentions:read", "chat:write"} <= scopes
+    assert set(manifest["settings"]["event_subscriptions"]["bot_events"]) == {"app_mention", "app_home_opened"}
+    assert manifest["settings"]["socket_mode_enabled"] is True
+    assert manifest["features"]["app_home"]["home_tab_enabled"] is True

@@ -111,7 +111,7 @@ def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
     words = re.findall(r"[@\w.-]+", text.lower())
     stop = {"who", "is", "on", "call", "for", "the", "next", "now", "oncall", "on-call", "whos", "s", "right", "in"}
     candidates = [w for w in words if w not in stop]
-    spans = candidates + [" ".join(candidates[i:i + 2]) for i in range(len(candidates) - 1)]
+    spans = [" ".join(candidates[i:i + 2]) for i in range(len(candidates) - 1)] + candidates  # longer first
     table = names_in(snapshot)
     best: tuple[float, Match | None] = (0.0, None)
     for span in spans:
