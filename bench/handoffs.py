@@ -25,7 +25,7 @@ from slackgenie.emulators.sample import scaled_org
 from slackgenie.observe import configure_logging
 from slackgenie.service import build
 
-START = datetime(2026, 11, 23, 0, 0, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 23, 0, 0, 0, tzinfo=timezone.utc)  # on the handoff grid: phases are offsets from it
 DAY = timedelta(days=1)
 
 

@@ -9,7 +9,7 @@ from slackgenie.clock import SteppedClock
 from slackgenie.config import load
 from slackgenie.daemon import Daemon
 from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
+from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
 from slackgenie.handoffs import next_wake
 from slackgenie.service import Service, build
 

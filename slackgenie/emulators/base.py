@@ -11,6 +11,7 @@ import re
 import threading
 import time
 import urllib.parse
+from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -46,6 +47,26 @@ class Clock:
             else:
                 self._offset += timedelta(seconds=seconds)
         return self.now()
+
+
+class RateWindow:
+    """A rolling-window rate limit: at most ``limit`` requests per ``window`` seconds."""
+
+    def __init__(self, limit: int, window: float = 60.0):
+        self.limit, self.window = limit, window
+        self._times: deque[float] = deque()
+        self._lock = threading.Lock()
+
+    def take(self) -> float:
+        """0 if this request is allowed, else the seconds until one would be."""
+        now = time.monotonic()
+        with self._lock:
+            while self._times and now - self._times[0] >= self.window:
+                self._times.popleft()
+            if len(self._times) >= self.limit:
+                return self.window - (now - self._times[0])
+            self._times.append(now)
+            return 0.0
 
 
 @dataclass

@@ -12,13 +12,12 @@ import re
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response, iso, parse_time
+from slackgenie.emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response, iso, parse_time
 from slackgenie.rotation import Override, Rotation, ScheduleModel
 
 THROTTLE_MESSAGE = "You are making too many requests! To avoid errors, we recommend you limit requests."
@@ -140,25 +139,6 @@ class OpsgenieState:
             schedule.name = name
 
 
-class _Bucket:
-    """A rolling-window limit: at most ``limit`` requests per ``period`` seconds."""
-
-    def __init__(self, limit: int, period: float):
-        self.limit, self.period = limit, period
-        self.times: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def take(self) -> bool:
-        now = time.monotonic()
-        with self.lock:
-            while self.times and now - self.times[0] >= self.period:
-                self.times.popleft()
-            if len(self.times) >= self.limit:
-                return False
-            self.times.append(now)
-            return True
-
-
 def _domain(path: str) -> str:
     if "/on-calls" in path or "/next-on-calls" in path:
         return "Schedule-oncalls"
@@ -175,11 +155,11 @@ class OpsgenieEmulator(EmulatorServer):
         super().__init__(host, port, clock)
         self.state = state or OpsgenieState()
         self.api_keys = set(api_keys or {"og-emulator-key"})
-        self._limits: dict[str, _Bucket] = {}
+        self._limits: dict[str, RateWindow] = {}
 
     def set_rate_limit(self, domain: str, limit: int, period: float = 60.0) -> None:
         """Throttle a request domain (Configuration, Search, Schedule-oncalls) to ``limit`` per ``period``."""
-        self._limits[domain] = _Bucket(limit, period)
+        self._limits[domain] = RateWindow(limit, period)
 
     # --- envelopes -----------------------------------------------------------------------
     def _ok(self, data: Any, started: float, **extra: Any) -> Response:
@@ -218,7 +198,7 @@ class OpsgenieEmulator(EmulatorServer):
         if not auth.startswith("GenieKey ") or auth[len("GenieKey "):].strip() not in self.api_keys:
             return self._error(401, "Could not authenticate", "Unauthorized")
         bucket = self._limits.get(_domain(request.path))
-        if bucket is not None and not bucket.take():
+        if bucket is not None and bucket.take() > 0:
             return self._throttled()
         try:
             return self._route(request, started)

@@ -11,14 +11,11 @@ from __future__ import annotations
 import base64
 import itertools
 import json
-import uuid
 import threading
-import time
-from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from slackgenie.emulators.base import Clock, EmulatorServer, Fault, Request, Response
+from slackgenie.emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response
 from slackgenie.emulators.socket_mode import SocketModeServer
 
 TEAM_ID = "T0EMULATE1"
@@ -184,24 +181,6 @@ class SlackState:
             return self.channels.get(ref) or next((c for c in self.channels.values() if c.name == ref), None)
 
 
-class _Window:
-    def __init__(self, per_minute: int, window: float = 60.0):
-        self.limit, self.window = per_minute, window
-        self.times: deque[float] = deque()
-        self.lock = threading.Lock()
-
-    def take(self) -> float:
-        """0 if allowed, else the seconds until the next request would be."""
-        now = time.monotonic()
-        with self.lock:
-            while self.times and now - self.times[0] >= self.window:
-                self.times.popleft()
-            if len(self.times) >= self.limit:
-                return self.window - (now - self.times[0])
-            self.times.append(now)
-            return 0.0
-
-
 class ApiError(Exception):
     def __init__(self, code: str, **extra: Any):
         super().__init__(code)
@@ -215,7 +194,7 @@ class SlackEmulator(EmulatorServer):
                  host: str = "127.0.0.1", port: int = 0, rate_limits: bool = False, window: float = 60.0):
         super().__init__(host, port, clock)
         self.state = state or SlackState()
-        self._windows: dict[str, _Window] = {}
+        self._windows: dict[str, RateWindow] = {}
         if rate_limits:
             self.enable_rate_limits(window=window)
         self._handlers: dict[str, Callable[[Request, TokenRecord], dict[str, Any]]] = {
@@ -247,10 +226,10 @@ class SlackEmulator(EmulatorServer):
     def enable_rate_limits(self, window: float = 60.0, per_minute: dict[str, int] | None = None) -> None:
         """Throttle each method to its documented tier (requests per ``window`` seconds)."""
         for method, (tier, _) in METHODS.items():
-            self._windows[method] = _Window((per_minute or {}).get(method, tier), window)
+            self._windows[method] = RateWindow((per_minute or {}).get(method, tier), window)
 
     def set_rate_limit(self, method: str, limit: int, window: float = 60.0) -> None:
-        self._windows[method] = _Window(limit, window)
+        self._windows[method] = RateWindow(limit, window)
 
     def fault_response(self, fault: Fault, request: Request) -> Response:
         if fault.status == 429:
