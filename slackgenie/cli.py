@@ -102,7 +102,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         from slackgenie.check import run_check
 
         return run_check(config)
-    port = args.port if args.port is not None else int(env.get("PORT") or env.get("METRICS_PORT") or 3000)
+    raw_port = args.port if args.port is not None else (env.get("PORT") or env.get("METRICS_PORT") or 3000)
+    try:
+        port = int(raw_port)
+        if not 0 <= port <= 65535:
+            raise ValueError
+    except ValueError:
+        print(f"slackgenie: configuration error: environment: PORT: {raw_port!r} is not a port number\n"
+              "  fix: set PORT (or --port) to a number from 1 to 65535, or 0 to serve nothing", file=sys.stderr)
+        return EXIT_USAGE
     bind = args.bind or env.get("BIND_ADDRESS") or "0.0.0.0"
     if args.command == "serve" and not (config.secrets.slack_signing_secret or config.secrets.slack_app_token):
         print("slackgenie: configuration error: environment: SLACK_SIGNING_SECRET / SLACK_APP_TOKEN: neither is set\n"

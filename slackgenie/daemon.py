@@ -44,6 +44,7 @@ class Daemon:
         self.max_passes = max_passes
         self.stop_event = threading.Event()
         self.passes = 0
+        self._handoff: datetime | None = None
         self.wakes: list[tuple[datetime, str]] = []  # (when, why): for tests and the benchmark
 
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
@@ -64,6 +65,14 @@ class Daemon:
             log.exception("daemon.pass_crashed", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.passes += 1
+        # The forecast may need Opsgenie: ask here, in the worker, so the main thread stays
+        # free to answer signals and keep the heartbeat.
+        self._handoff = None
+        if self.next_handoff is not None:
+            try:
+                self._handoff = self.next_handoff(self.clock.now())
+            except Exception as exc:
+                log.warning("daemon.forecast_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _run_one(self) -> bool:
         """Run a pass in a worker; False if a stop was requested meanwhile."""
@@ -79,13 +88,7 @@ class Daemon:
         return True
 
     def _next(self, last: datetime) -> tuple[datetime, str]:
-        handoff = None
-        if self.next_handoff is not None:
-            try:
-                handoff = self.next_handoff(self.clock.now())
-            except Exception as exc:
-                log.warning("daemon.forecast_failed", error=f"{type(exc).__name__}: {exc}")
-        return next_wake(last, self.interval, handoff, self.guard)
+        return next_wake(last, self.interval, self._handoff, self.guard)
 
     def run(self) -> int:
         log.info("daemon.started", interval=self.interval, handoffs=self.next_handoff is not None)

@@ -45,10 +45,11 @@ class Forecast:
                 self._fetched_at = now
                 return
             self.fetches += 1
-            self._schedules = {}
+            fresh: dict[str, ScheduleModel] = {}
             for s in schedules:
-                self._schedules[s.id] = s
-                self._schedules[s.name] = s
+                fresh[s.id] = s
+                fresh[s.name] = s
+            self._schedules = fresh  # one assignment: readers see the old map or the new one
             self._fetched_at, self._stale = now, False
 
     def next_handoff(self, refs: Iterable[str], after: datetime | None = None) -> datetime | None:

@@ -49,6 +49,7 @@ class Resolution:
     identity: str
     user: SlackUser | None = None
     problem: str | None = None
+    transient: bool = False  # the lookup itself failed (rate limit, outage): not an answer about the person
 
     @property
     def ok(self) -> bool:

@@ -108,6 +108,12 @@ def plan_group(
         # when_empty: keep. Never send Slack an empty list; never guess.
         return GroupPlan(action=Action.KEEP, desired=actual.members, warnings=desired.warnings, **base)
 
+    failed_lookups = sorted(i for i in desired.identities if (r := resolutions.get(i)) is not None and r.transient)
+    if failed_lookups:
+        # Not knowing who someone is in Slack is a read error, not a verdict: change nothing.
+        problems = tuple(f"{i}: {resolutions[i].problem}" for i in failed_lookups)
+        return GroupPlan(action=Action.FAILED, desired=actual.members, warnings=desired.warnings,
+                         errors=("could not look up every member in Slack; group left as it is",) + problems, **base)
     members, unresolved = resolve_all(desired.identities, resolutions)
     errors = tuple(f"{identity} has no usable Slack account: {problem}" for identity, problem in unresolved)
     if not members:

@@ -46,6 +46,8 @@ def run_status(config: Config) -> int:
             state, ok = f"no (+{len(plan.add)} -{len(plan.remove)})", False
         else:
             state = "yes" if plan.action is Action.IN_SYNC else "yes (nobody on call: kept)"
+            if not plan.ok:
+                state, ok = state + f", but {plan.errors[0]}", False
         now_members = ", ".join(sorted(labels.get(i, i) for i in plan.current)) or "(empty)"
         t = nexts[sync.usergroup]
         upcoming = "-"

@@ -125,3 +125,10 @@ def test_log_settings_from_dotenv_apply(emulators: Emulators, tmp_path: Path) ->
     assert result.code == 0
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] in ("warning", "error") for line in lines)
+
+
+def test_a_bad_port_is_a_config_error_before_any_call(emulators: Emulators, tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    result = run_cli(["run"], {**emulators.env(), "PORT": "http"}, tmp_path)
+    assert result.code == 2 and "PORT" in result.err and "Traceback" not in result.err
+    assert no_calls(emulators)

@@ -102,6 +102,13 @@ def test_opsgenie_next_on_calls_inverted_names(emulators: Emulators) -> None:
     assert nested["exactNextOnCallRecipients"][0]["name"] == "alice@example.com"
 
 
+def test_opsgenie_teams_honour_identifier_type(emulators: Emulators) -> None:
+    team = emulators.opsgenie.state.team("Payments")
+    assert og(emulators, "/v2/teams/Payments").status_code == 404  # the default type is id
+    assert og(emulators, "/v2/teams/Payments", identifierType="name").status_code == 200
+    assert og(emulators, f"/v2/teams/{team.id}").json()["data"]["name"] == "Payments"
+
+
 def test_opsgenie_rate_limit_is_429_throttled_without_retry_after(emulators: Emulators) -> None:
     emulators.opsgenie.set_rate_limit("Schedule-oncalls", 2, period=60)
     statuses = [og(emulators, "/v2/schedules/on-calls").status_code for _ in range(3)]

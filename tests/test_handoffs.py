@@ -153,3 +153,15 @@ def test_status_table(emulators: Emulators, tmp_path: Path) -> None:
     stale = run_cli(["status"], emulators.env(), tmp_path)
     assert stale.code == 1 and "no (+1 -0)" in stale.out
     assert emulators.slack.calls(r"usergroups\.users\.update") == writes  # status itself never writes
+
+
+def test_a_notification_failure_does_not_lose_the_pass(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.slack.inject(r"conversations\.info", kind="drop")
+    service = service_at(emulators, tmp_path, ANNOUNCE)
+    try:
+        report = service.run_pass()
+    finally:
+        service.close()
+    assert report.outcomes[0].applied  # the group was written and the report survives
+    assert any("topic of #delivery not updated" in n or "notification failed" in n for n in report.notes)
+    assert len([m for m in emulators.slack.state.messages if "is now" in m["text"]]) == 1

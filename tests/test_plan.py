@@ -14,9 +14,9 @@ def on_call(ref: str, *usernames: str, enabled: bool = True) -> OnCall:
     return OnCall(ref, "id-" + ref, ref, frozenset(usernames), enabled)
 
 
-def res(identity: str, uid: str | None, problem: str | None = None) -> Resolution:
+def res(identity: str, uid: str | None, problem: str | None = None, transient: bool = False) -> Resolution:
     user = SlackUser(uid, identity.split("@")[0], identity) if uid else None
-    return Resolution(identity, user, problem)
+    return Resolution(identity, user, problem, transient)
 
 
 def group(*members: str, disabled: bool = False) -> ActualGroup:
@@ -78,6 +78,14 @@ def test_unresolvable_person_is_named_and_the_rest_still_sync() -> None:
     assert not plan.ok and "ghost@x.io" in plan.errors[0]
 
 
+def test_a_failed_slack_lookup_is_a_read_error_not_a_missing_person() -> None:
+    desired = desired_for(SYNC, {"A": on_call("A", "a@x.io", "b@x.io"), "B": on_call("B")}, {})
+    resolutions = {"a@x.io": res("a@x.io", "UA"), "b@x.io": res("b@x.io", None, "ratelimited", transient=True)}
+    plan = plan_group(SYNC, desired, resolutions, group("UOLD"))
+    assert plan.action is Action.FAILED and plan.add == plan.remove == frozenset()
+    assert any("b@x.io" in e and "ratelimited" in e for e in plan.errors)
+
+
 def test_nobody_resolvable_leaves_group_untouched() -> None:
     desired = desired_for(SYNC, {"A": on_call("A", "ghost@x.io"), "B": on_call("B")}, {})
     plan = plan_group(SYNC, desired, {"ghost@x.io": res("ghost@x.io", None, "gone")}, group("U1"))
@@ -106,13 +114,17 @@ read = st.one_of(st.frozensets(emails, max_size=4).map(lambda s: on_call("A", *s
 
 @given(read=read, static=st.lists(emails, max_size=2, unique=True),
        current=st.frozensets(st.sampled_from(sorted(ids.values())), max_size=5),
-       policy=st.sampled_from(["keep", "fallback"]), unresolvable=st.frozensets(emails, max_size=3))
-def test_planner_properties(read, static, current, policy, unresolvable) -> None:  # type: ignore[no-untyped-def]
+       policy=st.sampled_from(["keep", "fallback"]), unresolvable=st.frozensets(emails, max_size=3),
+       lookup_failed=st.frozensets(emails, max_size=2))
+def test_planner_properties(read, static, current, policy, unresolvable, lookup_failed) -> None:  # type: ignore[no-untyped-def]
     sync = GroupSync(usergroup="oncall", schedules=["A"], users=static, when_empty=policy,
                      fallback=["p7@x.io"] if policy == "fallback" else [])
     desired = desired_for(sync, {"A": read}, {})
-    resolutions = {e: res(e, None, "gone") if e in unresolvable else res(e, uid) for e, uid in ids.items()}
+    resolutions = {e: res(e, None, "ratelimited", transient=True) if e in lookup_failed
+                   else res(e, None, "gone") if e in unresolvable else res(e, uid) for e, uid in ids.items()}
     plan = plan_group(sync, desired, resolutions, group(*current))
+    if desired.identities & lookup_failed and not desired.errors:
+        assert plan.action is Action.FAILED  # a failed lookup never shrinks a group
 
     # Never an empty write; never a write from an untrustworthy read.
     if plan.action is Action.UPDATE:
@@ -127,4 +139,4 @@ def test_planner_properties(read, static, current, policy, unresolvable) -> None
     after = plan_group(sync, desired, resolutions, group(*plan.desired)) if plan.action is Action.UPDATE else plan
     assert after.action is not Action.UPDATE
     # Everyone who is added resolved to a usable account; nobody unresolvable is added.
-    assert all(uid in {ids[e] for e in ids if e not in unresolvable} for uid in plan.add)
+    assert all(uid in {ids[e] for e in ids if e not in unresolvable | lookup_failed} for uid in plan.add)

@@ -31,7 +31,8 @@ def test_no_change_pass_makes_two_calls_and_no_writes(emulators: Emulators, sync
     result = sync_cli("sync", config=config)
     assert result.code == 0, result.both
     assert writes(emulators) == 0
-    assert emulators.opsgenie.calls("") + emulators.slack.calls("") == 2
+    calls = [(r.method, r.path) for r in emulators.opsgenie.requests + emulators.slack.requests]
+    assert sorted(calls) == [("GET", "/v2/schedules/on-calls"), ("POST", "/api/usergroups.list")]
     assert (tmp_path / "users-cache.json").is_file()
 
 
@@ -181,3 +182,31 @@ def test_secrets_never_reach_output(emulators: Emulators, sync_cli) -> None:  # 
     for text in outputs:
         for secret in SECRETS:
             assert secret not in text
+
+
+def test_a_failed_slack_lookup_never_shrinks_a_group(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    assert sync_cli("sync").code == 0
+    emulators.clock.set(DEMO_AFTER_HANDOFF)  # Alice comes on call; nobody has looked her up yet
+    emulators.slack.inject(r"users\.lookupByEmail", status=429, retry_after=120)
+    result = sync_cli("sync")
+    assert result.code == 1
+    slack = emulators.slack.state
+    assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]  # untouched
+    assert "could not look up every member in Slack" in result.out and "ratelimited" in result.out
+    assert "has no usable Slack account" not in result.out
+
+
+def test_a_malformed_opsgenie_answer_is_a_failed_read(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.opsgenie.inject(r"on-calls", status=200, body="<html>Please log in</html>")  # a proxy's page
+    result = sync_cli("sync")
+    assert result.code == 1 and "Traceback" not in result.err
+    assert "without an Opsgenie envelope" in result.out
+    assert writes(emulators) == 0
+
+
+def test_a_throttled_bulk_read_does_not_fan_out(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.opsgenie.inject(r"on-calls", status=429)
+    result = sync_cli("sync")
+    assert result.code == 1 and "429" in result.out
+    assert emulators.opsgenie.calls(r"_schedule/on-calls") == 0  # no per-schedule reads on the same limit
+    assert writes(emulators) == 0

@@ -73,8 +73,9 @@ class RateWindow:
 class Fault:
     """One injected misbehaviour for requests whose path matches ``pattern``.
 
-    kind: ``status`` (answer ``status`` with ``retry_after``), ``drop`` (close the connection
-    without answering) or ``latency`` (sleep ``delay`` seconds, then answer normally).
+    kind: ``status`` (answer ``status`` with ``retry_after``; with ``body``, that raw text
+    instead of the API's own error, as a misbehaving proxy would), ``drop`` (close the
+    connection without answering) or ``latency`` (sleep ``delay`` seconds, then answer normally).
     ``times`` is how many requests it hits (None: until removed).
     """
 
@@ -83,6 +84,7 @@ class Fault:
     status: int = 503
     retry_after: float | None = None
     delay: float = 0.0
+    body: str | None = None
     times: int | None = None
     hits: int = 0
 
@@ -275,7 +277,12 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "latency":
                 time.sleep(fault.delay)
                 fault = None
-            response = server.fault_response(fault, request) if fault else server.handle(request)
+            if fault is None:
+                response = server.handle(request)
+            elif fault.body is not None:
+                response = Response(fault.status, fault.body, content_type="text/html; charset=utf-8")
+            else:
+                response = server.fault_response(fault, request)
             server._record(request, response.status)
             self._write(response)
 

@@ -177,10 +177,10 @@ class OpsgenieEmulator(EmulatorServer):
             headers["X-Opsgenie-Errortype"] = errtype
         return Response(status, {"message": message, **extra, "took": 0.0, "requestId": rid}, headers)
 
-    def _throttled(self) -> Response:
+    def _throttled(self, period: float = 60.0) -> Response:
         resp = self._error(429, THROTTLE_MESSAGE, "RateLimitExceeded")
         resp.headers.update({"X-RateLimit-State": "THROTTLED", "X-RateLimit-Reason": "OrganizationLimit",
-                             "X-RateLimit-Period-In-Sec": "60"})
+                             "X-RateLimit-Period-In-Sec": str(int(period))})
         return resp
 
     def fault_response(self, fault: Fault, request: Request) -> Response:
@@ -199,7 +199,7 @@ class OpsgenieEmulator(EmulatorServer):
             return self._error(401, "Could not authenticate", "Unauthorized")
         bucket = self._limits.get(_domain(request.path))
         if bucket is not None and bucket.take() > 0:
-            return self._throttled()
+            return self._throttled(bucket.window)
         try:
             return self._route(request, started)
         except _BadRequest as exc:
@@ -252,7 +252,11 @@ class OpsgenieEmulator(EmulatorServer):
         m = re.fullmatch(r"/v2/teams/([^/]+)", path)
         if m and req.method == "GET":
             by = req.query.get("identifierType", "id")
-            team = self.state.team(unquote(m.group(1))) if by in ("id", "name") else None
+            ident = unquote(m.group(1))
+            team = self.state.team(ident)
+            if team is not None and ((by == "id" and team.id != ident) or (by == "name" and team.name != ident)
+                                     or by not in ("id", "name")):
+                team = None
             if team is None:
                 return self._error(404, "No team exists with identifier [%s]" % m.group(1), "NotFound")
             members = [{"user": {"id": u.id, "username": u.username}, "role": "user"}

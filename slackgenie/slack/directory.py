@@ -59,9 +59,9 @@ class Directory:
             if code in ("users_not_found", "user_not_found"):
                 return Resolution(identity, problem="no Slack user with this " +
                                   ("id" if is_slack_id(identity) else "e-mail (or the account is deactivated)"))
-            return Resolution(identity, problem=f"Slack lookup failed: {code or exc}")
+            return Resolution(identity, problem=f"Slack lookup failed: {code or exc}", transient=True)
         except Exception as exc:  # connection errors after retries
-            return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}")
+            return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}", transient=True)
         user = _user(raw)
         if user.deleted:
             return Resolution(identity, problem=f"Slack account {user.id} is deactivated")

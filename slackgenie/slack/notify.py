@@ -63,7 +63,17 @@ class Notifier:
         self._channels: dict[str, str] = {}
 
     def after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
-        """Announce and update the topic for one group; returns what was done or went wrong."""
+        """Announce and update the topic for one group; returns what was done or went wrong.
+
+        Never raises: the group is already written, and a notification problem must not cost
+        the pass its report."""
+        try:
+            return self._after_pass(sync, outcome)
+        except Exception as exc:
+            log.warning("notify.failed", group=sync.usergroup, error=f"{type(exc).__name__}: {exc}")
+            return [f"notification failed: {type(exc).__name__}"]
+
+    def _after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
         notes: list[str] = []
         plan = outcome.plan
         members = plan.desired if outcome.applied else plan.current

@@ -83,11 +83,17 @@ class OpsgenieClient:
     # --- the calls -----------------------------------------------------------------------
     def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Who is on call in every schedule, flattened to usernames: one request."""
-        return self._get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+        data = self._get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+        if not isinstance(data, list):
+            raise OpsgenieError("list on-calls answered without a list")
+        return data
 
     def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return self._get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+        data = self._get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+        if not isinstance(data, dict):
+            raise OpsgenieError(f"on-calls of {ref!r} answered without an object")
+        return data
 
     def next_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
@@ -104,7 +110,7 @@ class OpsgenieClient:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             wait=self._wait,
-            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget),
+            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget) | self._beyond_budget,
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -133,6 +139,8 @@ class OpsgenieClient:
         message = body.get("message") if isinstance(body, dict) else None
         request_id = response.headers.get("X-Request-ID")
         if status == 200 or status == 201:
+            if not isinstance(body, dict) or "data" not in body:
+                raise OpsgenieError(f"HTTP {status} without an Opsgenie envelope (is OPSGENIE_API_URL right?)", status)
             return body
         text = f"HTTP {status}: {message or response.reason_phrase}"
         if status == 429 or (status >= 500 and status != 501):
@@ -143,12 +151,18 @@ class OpsgenieClient:
             raise OpsgenieNotFound(text, status, request_id)
         raise OpsgenieError(text, status, request_id)
 
+    def _beyond_budget(self, state: RetryCallState) -> bool:
+        """Stop at once when the API asks us to wait longer than the budget has left."""
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(exc, "retry_after", None)
+        return wait is not None and wait > self.policy.budget - state.seconds_since_start
+
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
         backoff = wait_exponential_jitter(initial=self.policy.backoff, max=self.policy.max_backoff,
                                           jitter=self.policy.backoff)(state)
         if isinstance(exc, _Transient) and exc.retry_after is not None:
-            return min(max(exc.retry_after, 0.0), self.policy.max_backoff)
+            return max(exc.retry_after, 0.0)
         return backoff
 
     def _before_sleep(self, state: RetryCallState) -> None:
@@ -197,16 +211,19 @@ class OpsgenieSource:
         results: dict[str, OnCall | ReadFailure] = {}
         try:
             entries = self.client.list_on_calls(at)
-        except OpsgenieAuthError as exc:
-            if exc.status == 401:  # a bad key fails every read alike: do not try each schedule too
+        except (OpsgenieAuthError, OpsgenieUnavailable) as exc:
+            # A bad key, or a rate limit that outlasted the retries, fails every read alike:
+            # asking each schedule too would only add load on the same limit.
+            if exc.status in (401, 429):
                 return {ref: ReadFailure(ref, str(exc)) for ref in wanted}
             log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
             entries = []
         except OpsgenieError as exc:
             log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
             entries = []
-        by_id = {e["_parent"]["id"]: e for e in entries if e.get("_parent")}
-        by_name = {e["_parent"]["name"]: e for e in entries if e.get("_parent")}
+        parents = [(e, e.get("_parent") or {}) for e in entries if isinstance(e, dict)]
+        by_id = {p["id"]: e for e, p in parents if p.get("id")}
+        by_name = {p["name"]: e for e, p in parents if p.get("name")}
         missing = []
         for ref in wanted:
             entry = by_id.get(ref) or by_name.get(ref)
@@ -230,6 +247,8 @@ class OpsgenieSource:
             return ReadFailure(ref, "no such schedule in Opsgenie (check the name or id)")
         except OpsgenieError as exc:
             return ReadFailure(ref, str(exc))
+        except Exception as exc:  # a malformed answer is a failed read, never "nobody"
+            return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
 
 
 def _on_call(ref: str, entry: dict[str, Any]) -> OnCall | ReadFailure:
