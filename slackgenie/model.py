@@ -83,8 +83,6 @@ class Desired:
 
     identities: frozenset[str] = frozenset()
     on_call: frozenset[str] = frozenset()
-    nobody_on_call: bool = False
-    used_fallback: bool = False
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
@@ -137,7 +135,6 @@ class PassReport:
     names: dict[str, str] = field(default_factory=dict)  # Slack id -> label, for printing
     reads: dict[str, OnCall | ReadFailure] = field(default_factory=dict)  # schedule ref -> what Opsgenie said
     notes: list[str] = field(default_factory=list)  # announcements and topic edits made, or why not
-    api_calls: dict[str, int] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

@@ -25,17 +25,12 @@ def map_identity(username: str, user_map: Mapping[str, str]) -> str:
 # tiny function from the group's config to the desired state for that case.
 
 def _keep(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
-    return Desired(
-        nobody_on_call=True,
-        warnings=("nobody is on call; members left as they are (when_empty: keep)",),
-    )
+    return Desired(warnings=("nobody is on call; members left as they are (when_empty: keep)",))
 
 
 def _fallback(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
     return Desired(
         identities=frozenset(map_identity(u, user_map) for u in sync.fallback),
-        nobody_on_call=True,
-        used_fallback=True,
         warnings=("nobody is on call; using the fallback members (when_empty: fallback)",),
     )
 
@@ -69,14 +64,9 @@ def desired_for(
         return Desired(errors=tuple(errors), warnings=tuple(warnings))
 
     identities = {map_identity(u, user_map) for u in on_call} | set(sync.users)
-    if not identities:
+    if not identities:  # nobody on call and no static members: the policy decides
         empty = WHEN_EMPTY[sync.when_empty](sync, user_map)
-        return Desired(
-            identities=empty.identities | frozenset(sync.users),
-            nobody_on_call=True,
-            used_fallback=empty.used_fallback,
-            warnings=tuple(warnings) + empty.warnings,
-        )
+        return Desired(identities=empty.identities, warnings=tuple(warnings) + empty.warnings)
     return Desired(identities=frozenset(identities), on_call=frozenset(on_call), warnings=tuple(warnings))
 
 
