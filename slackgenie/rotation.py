@@ -162,6 +162,25 @@ class ScheduleModel:
                 out.append((rotation, participant, None))
         return out
 
+    def holder(self, rotation: Rotation, at: datetime) -> dict[str, Any] | None:
+        """Who one rotation puts on call at ``at`` (overrides included), or None."""
+        return next((p for r, p, _ in self.on_call(at) if r is rotation), None)
+
+    def next_per_rotation(self, at: datetime, days: int = 93) -> list[tuple[Rotation, dict[str, Any]]]:
+        """For each rotation, the next person it puts on call after ``at`` (the next turn's holder)."""
+        out = []
+        until = at + timedelta(days=days)
+        for rotation in self.rotations:
+            now = self.holder(rotation, at)
+            edges = set(rotation.edges(at, until, self.tz))
+            edges.update(t for o in self.overrides for t in (o.start, o.end) if at < t <= until)
+            for t in sorted(edges):
+                later = self.holder(rotation, t)
+                if later is not None and later != now:
+                    out.append((rotation, later))
+                    break
+        return out
+
     def next_change(self, at: datetime, horizons: tuple[int, ...] = (2, 16, 93)) -> datetime | None:
         """The first instant after ``at`` at which the set of people on call changes."""
         current = _key(self.on_call(at))

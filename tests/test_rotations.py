@@ -88,3 +88,11 @@ def test_next_change_is_consistent_with_on_call() -> None:
         assert who(s, nxt) != who(s, at)
         assert who(s, nxt - timedelta(minutes=1)) == who(s, at)
         at = nxt
+
+
+def test_next_per_rotation_and_exact_next() -> None:
+    backup = Rotation("r2", "Backup", t(2, 9), "weekly", [C, A])
+    s = ScheduleModel("s", "S", rotations=[rot("daily"), backup])
+    at = t(3, 12)  # daily: b; weekly: c
+    assert {r.name: p["username"] for r, p in s.next_per_rotation(at)} == {"R1": "c@x.io", "Backup": "a@x.io"}
+    assert who(s, s.next_change(at)) == {"c@x.io"}  # exact next: Tuesday 09:00 (c on both rotations)

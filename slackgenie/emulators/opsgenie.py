@@ -323,8 +323,8 @@ class OpsgenieEmulator(EmulatorServer):
     def _next_json(self, s: ScheduleModel, at: datetime, flat: bool) -> dict[str, Any]:
         change = s.next_change(at)
         exact = s.on_call(change) if change else []
-        # "next" per rotation: whoever holds each rotation right after the next change.
-        per_rotation = exact
+        # "next" per rotation: whoever each rotation puts on call next, whenever that is.
+        per_rotation = [(r, p, None) for r, p in s.next_per_rotation(at)]
         if flat:
             exact_names: list[str] = []
             for _, p, _ in exact:
