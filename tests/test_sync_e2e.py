@@ -210,3 +210,11 @@ def test_a_throttled_bulk_read_does_not_fan_out(emulators: Emulators, sync_cli) 
     assert result.code == 1 and "429" in result.out
     assert emulators.opsgenie.calls(r"_schedule/on-calls") == 0  # no per-schedule reads on the same limit
     assert writes(emulators) == 0
+
+
+def test_a_long_rate_limit_is_not_hammered(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.slack.inject(r"usergroups\.users\.update", status=429, retry_after=120)
+    result = sync_cli("sync", config=emulators.org.config_yaml + "concurrency: 1\n")
+    assert result.code == 1
+    assert result.out.count("ratelimited") == 2  # both groups that needed a write report it
+    assert writes(emulators) == 1  # the second write waited out the limit locally instead of asking again

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from http.client import RemoteDisconnected
 from typing import Any
@@ -10,6 +11,7 @@ from urllib.error import URLError
 from pydantic import SecretStr
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 from slack_sdk.http_retry import RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
     ConnectionErrorRetryHandler,
@@ -83,6 +85,18 @@ def _report(observer: ApiObserver | None, reason: str, wait: float, retrying: bo
     return retrying
 
 
+def _header(headers: Any, name: str) -> str | None:
+    for key, value in (headers or {}).items():
+        if key.lower() == name:
+            value = value[0] if isinstance(value, list) else value
+            try:
+                float(value)
+                return str(value)
+            except (TypeError, ValueError):
+                return None
+    return None
+
+
 def _retry_after(response: HttpResponse) -> float:
     for key, values in response.headers.items():
         if key.lower() == "retry-after":
@@ -95,13 +109,30 @@ def _retry_after(response: HttpResponse) -> float:
 
 class ObservedWebClient(WebClient):
     """A WebClient that reports each API call (method and outcome: ok, an error code, or an HTTP
-    status) to an observer, for metrics."""
+    status) to an observer, for metrics, and that respects a rate limit it ran into.
+
+    Once a method's 429 outlasts the retry budget, further calls to that method fail here,
+    without a request, until Slack's Retry-After has passed: hammering a limit only prolongs it.
+    """
 
     def __init__(self, *args: Any, observer: ApiObserver | None = None, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._observer = observer
+        self._blocked: dict[str, float] = {}  # method -> monotonic time it may be called again
+        self._blocked_lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict) -> ObservedWebClient:
+        return self  # thread-safe and shared: Bolt's lazy listeners may keep using it
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+        with self._blocked_lock:
+            until = self._blocked.get(api_method, 0.0)
+        if until > time.monotonic():
+            wait = until - time.monotonic()
+            raise SlackApiError(f"{api_method} is rate-limited for {wait:.0f} s more (not sent)", SlackResponse(
+                client=self, http_verb="POST", api_url=self.base_url + api_method, req_args={},
+                data={"ok": False, "error": "ratelimited"}, headers={"Retry-After": str(int(wait) + 1)},
+                status_code=429))
         outcome = "error"
         try:
             response = super().api_call(api_method, **kwargs)
@@ -110,6 +141,10 @@ class ObservedWebClient(WebClient):
         except SlackApiError as exc:
             status = exc.response.status_code if exc.response is not None else None
             outcome = str(status) if status and status != 200 else str(exc.response.get("error") or "error")
+            if status == 429:
+                retry_after = _header(exc.response.headers, "retry-after")
+                with self._blocked_lock:
+                    self._blocked[api_method] = time.monotonic() + float(retry_after or 1)
             raise
         finally:
             if self._observer is not None:
