@@ -56,7 +56,7 @@ class Daemon:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def _pass(self) -> None:
+    def _pass(self, started: datetime) -> None:
         try:
             report = self.run_pass()
             if self.on_report:
@@ -70,13 +70,14 @@ class Daemon:
         self._handoff = None
         if self.next_handoff is not None:
             try:
-                self._handoff = self.next_handoff(self.clock.now())
+                # From the pass's start: a handoff that fell during the pass still gets its wake-up.
+                self._handoff = self.next_handoff(started)
             except Exception as exc:
                 log.warning("daemon.forecast_failed", error=f"{type(exc).__name__}: {exc}")
 
-    def _run_one(self) -> bool:
+    def _run_one(self, started: datetime) -> bool:
         """Run a pass in a worker; False if a stop was requested meanwhile."""
-        worker = threading.Thread(target=self._pass, name="pass", daemon=True)
+        worker = threading.Thread(target=self._pass, args=(started,), name="pass", daemon=True)
         worker.start()
         while worker.is_alive():
             if self.heartbeat:
@@ -96,7 +97,7 @@ class Daemon:
         while not self.stop_event.is_set():
             started = self.clock.now()
             self.wakes.append((started, reason))
-            if not self._run_one():
+            if not self._run_one(started):
                 break
             if self.max_passes is not None and self.passes >= self.max_passes:
                 break

@@ -21,7 +21,8 @@ log = structlog.get_logger("slackgenie.handoffs")
 
 class Forecast:
     def __init__(self, fetch: Callable[[], list[ScheduleModel]], now: Callable[[], datetime],
-                 max_age: timedelta = timedelta(hours=6), min_age: timedelta = timedelta(hours=1)):
+                 max_age: timedelta = timedelta(hours=6), min_age: timedelta = timedelta(hours=1),
+                 retry_after: timedelta = timedelta(minutes=2)):
         self._fetch = fetch
         self._now = now
         self.max_age, self.min_age = max_age, min_age
@@ -29,6 +30,8 @@ class Forecast:
         self._schedules: dict[str, ScheduleModel] = {}
         self._fetched_at: datetime | None = None
         self._stale = False
+        self._failed_at: datetime | None = None
+        self.retry_after = retry_after
         self.fetches = 0
 
     def _ensure(self) -> None:
@@ -36,14 +39,16 @@ class Forecast:
         with self._lock:
             age = None if self._fetched_at is None else now - self._fetched_at
             due = age is None or age > self.max_age or (self._stale and age > self.min_age)
-            if not due:
+            if not due or (self._failed_at is not None and now - self._failed_at < self.retry_after):
                 return
             try:
                 schedules = self._fetch()
             except Exception as exc:  # a forecast is an optimisation: never let it stop a pass
-                log.warning("handoffs.forecast_failed", error=f"{type(exc).__name__}: {exc}")
-                self._fetched_at = now
+                log.warning("handoffs.forecast_failed", error=f"{type(exc).__name__}: {exc}",
+                            retry_in=self.retry_after.total_seconds())
+                self._failed_at = now  # try again soon; keep what we knew meanwhile
                 return
+            self._failed_at = None
             self.fetches += 1
             fresh: dict[str, ScheduleModel] = {}
             for s in schedules:

@@ -38,11 +38,24 @@ class Rotation:
     def turn(self) -> timedelta:
         return TURN[self.type] * self.length
 
-    def turn_participant(self, at: datetime) -> dict[str, Any] | None:
+    # Daily and weekly turns hand over at the same wall-clock time in the schedule's zone, so
+    # across a DST change they are an hour longer or shorter; hourly turns are plain hours.
+    def _turn_index(self, at: datetime, tz: ZoneInfo) -> int:
+        if self.type == "hourly":
+            return int((at - self.start) // self.turn)
+        return int((_wall(at, tz) - _wall(self.start, tz)) // self.turn)
+
+    def boundary(self, k: int, tz: ZoneInfo) -> datetime:
+        """The instant the k-th turn begins."""
+        if self.type == "hourly":
+            return self.start + self.turn * k
+        return (_wall(self.start, tz) + self.turn * k).replace(tzinfo=tz).astimezone(timezone.utc)
+
+    def turn_participant(self, at: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, Any] | None:
         """Whose turn it is at ``at``, ignoring time restrictions."""
         if at < self.start or (self.end is not None and at >= self.end) or not self.participants:
             return None
-        index = int((at - self.start) // self.turn)
+        index = self._turn_index(at, tz)
         return self.participants[index % len(self.participants)]
 
     def allowed(self, at: datetime, tz: ZoneInfo) -> bool:
@@ -79,15 +92,13 @@ class Rotation:
         for boundary in (self.start, self.end):
             if boundary is not None and after < boundary <= until:
                 out.append(boundary)
-        if after < self.start:
-            k = 1
-        else:
-            k = int((after - self.start) // self.turn) + 1
+        k = 1 if after < self.start else self._turn_index(after, tz) + 1
         while True:
-            t = self.start + self.turn * k
+            t = self.boundary(k, tz)
             if t > until or (self.end is not None and t > self.end):
                 break
-            out.append(t)
+            if t > after:
+                out.append(t)
             k += 1
         r = self.time_restriction
         if r:
@@ -106,12 +117,13 @@ class Rotation:
                 for weekday, hour, minute in marks:
                     if weekday is not None and day.weekday() != weekday:
                         continue
-                    local = datetime(day.year, day.month, day.day, hour % 24, minute, tzinfo=tz)
-                    if hour == 24:
-                        local += timedelta(days=1)
-                    if after < local <= until:
-                        out.append(local)
+                    wall = datetime(day.year, day.month, day.day, hour % 24, minute) + timedelta(days=hour // 24)
+                    for fold in (0, 1):  # an hour that happens twice (autumn) has two instants
+                        local = wall.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc)
+                        if after < local <= until:
+                            out.append(local)
                 day += timedelta(days=1)
+            out += _offset_changes(tz, after, until)  # a window can open or close by the clock jumping
         return out
 
 
@@ -155,7 +167,7 @@ class ScheduleModel:
                 if override.user.get("type") != "none":
                     out.append((rotation, override.user, override))
                 continue
-            participant = rotation.turn_participant(at)
+            participant = rotation.turn_participant(at, self.tz)
             if participant is None or participant.get("type") == "none":
                 continue
             if rotation.allowed(at, self.tz):
@@ -197,6 +209,24 @@ class ScheduleModel:
                     return t
             searched = until
         return None
+
+
+def _wall(dt: datetime, tz: ZoneInfo) -> datetime:
+    return dt.astimezone(tz).replace(tzinfo=None)
+
+
+def _offset_changes(tz: ZoneInfo, after: datetime, until: datetime) -> list[datetime]:
+    """The instants in (after, until] at which the zone's UTC offset changes (DST), to the hour."""
+    out = []
+    t = after.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
+    previous = t.astimezone(tz).utcoffset()
+    while t < until:
+        t += timedelta(hours=1)
+        offset = t.astimezone(tz).utcoffset()
+        if offset != previous and after < t <= until:
+            out.append(t)
+        previous = offset
+    return out
 
 
 def _parse(value: str) -> datetime:

@@ -30,15 +30,14 @@ class StateStore:
     def put(self, key: str, value: str) -> None:
         """Record and save at once: callers record *before* acting, so a crash can lose an
         announcement but never repeat one."""
-        with self._lock:
+        with self._lock:  # held while writing too: a newer state never loses to an older one
             self._data[key] = value
-            snapshot = dict(self._data)
-        if self.path is None:
-            return
-        try:
-            tmp = self.path.with_name(self.path.name + ".tmp")
-            tmp.parent.mkdir(parents=True, exist_ok=True)
-            tmp.write_text(json.dumps({"version": 1, "facts": snapshot}, indent=1, sort_keys=True))
-            tmp.replace(self.path)
-        except OSError as exc:
-            log.warning("state.not_saved", file=str(self.path), error=exc.strerror)
+            if self.path is None:
+                return
+            try:
+                tmp = self.path.with_name(self.path.name + ".tmp")
+                tmp.parent.mkdir(parents=True, exist_ok=True)
+                tmp.write_text(json.dumps({"version": 1, "facts": self._data}, indent=1, sort_keys=True))
+                tmp.replace(self.path)
+            except OSError as exc:
+                log.warning("state.not_saved", file=str(self.path), error=exc.strerror)

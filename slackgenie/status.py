@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import datetime, timezone
 
 from slackgenie.config import Config
 from slackgenie.model import Action, OnCall, ReadFailure
@@ -14,6 +14,7 @@ from slackgenie.service import build
 def _when(t: datetime | None, now: datetime) -> str:
     if t is None:
         return "none foreseen"
+    t = t.astimezone(timezone.utc)
     minutes = int((t - now).total_seconds() // 60)
     rel = f"in {minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"in {minutes // 60}h {minutes % 60:02d}m"
     return f"{t:%Y-%m-%d %H:%M} UTC ({rel})"

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.app.answers import Message, NeedsLookup, Query, answer, find, find_in_sentence, home_blocks, parse
+from slackgenie.app.answers import (Message, NeedsLookup, Query, Unknown, answer, find, find_in_sentence,
+                                    home_blocks, parse)
 from slackgenie.app.snapshot import GroupState, ScheduleState, Snapshot
 
 NOW = datetime(2026, 11, 23, 8, 58, tzinfo=timezone.utc)
@@ -38,7 +39,7 @@ def test_find_forgives_case_at_and_typos_and_suggests() -> None:
     assert find("payments", SNAP).kind == "team"  # type: ignore[union-attr]
     assert find("Payments_schedule", SNAP).kind == "schedule"  # type: ignore[union-attr]
     suggestions = find("zzz", SNAP)
-    assert isinstance(suggestions, list) and "@delivery-support" in suggestions
+    assert isinstance(suggestions, Unknown) and not suggestions.ambiguous and "@delivery-support" in suggestions.names
 
 
 def test_now_and_next_with_mentions_where_known() -> None:
@@ -78,3 +79,39 @@ def test_find_in_sentence() -> None:
     assert find_in_sentence("who is on call for payments?", SNAP).key == "Payments"  # type: ignore[union-attr]
     assert find_in_sentence("who's next for delivery support", SNAP).key == "delivery-support"  # type: ignore[union-attr]
     assert find_in_sentence("hello there", SNAP) is None
+
+
+def test_never_read_schedules_are_unknown_not_nobody() -> None:
+    from dataclasses import replace
+
+    fresh = replace(SNAP, schedules={**SNAP.schedules, "Payments_schedule": ScheduleState(
+        "Payments_schedule", "Payments_schedule", "Payments", error="HTTP 503")})
+    text = answer(Query("one", "payments-oncall"), fresh, NOW).text  # type: ignore[union-attr]
+    assert "nobody" not in text and "unknown" in text and "no earlier answer" in text
+
+
+def test_ambiguous_names_ask_instead_of_guessing() -> None:
+    from dataclasses import replace
+
+    two = replace(SNAP, groups=(GroupState("payments-eu", ()), GroupState("payments-us", ())), teams={}, schedules={})
+    for name in ("payments", "payments-uk"):
+        msg = answer(Query("one", name), two, NOW)
+        assert isinstance(msg, Message) and "could be more than one" in msg.text
+        assert "@payments-eu" in msg.text and "@payments-us" in msg.text
+    assert find_in_sentence("who is on call for payments?", two) is None
+
+
+def test_large_configurations_stay_within_block_kit_limits() -> None:
+    from dataclasses import replace
+
+    many = tuple(GroupState(f"team-{i:02d}", ("Delivery_schedule",) * 8) for i in range(60))
+    big = replace(SNAP, groups=many)
+    msg = answer(Query("all"), big, NOW)
+    assert isinstance(msg, Message) and len(msg.blocks) <= 50
+    assert msg.blocks[-1]["type"] == "context" and "As of" in msg.blocks[-1]["elements"][0]["text"]
+    assert "more: ask" in str(msg.blocks)
+    home = home_blocks(big, NOW)
+    assert len(home) <= 100 and "As of" in str(home[-1])
+    for block in msg.blocks + home:
+        if block["type"] == "section":
+            assert len(block["text"]["text"]) <= 3000

@@ -165,3 +165,37 @@ def test_a_notification_failure_does_not_lose_the_pass(emulators: Emulators, tmp
     assert report.outcomes[0].applied  # the group was written and the report survives
     assert any("topic of #delivery not updated" in n or "notification failed" in n for n in report.notes)
     assert len([m for m in emulators.slack.state.messages if "is now" in m["text"]]) == 1
+
+
+def test_topic_segment_is_replaced_in_place_and_names_shortened() -> None:
+    from slackgenie.slack.notify import topic_with
+
+    assert topic_with("Deploys Tue | on call: @old | docs: go/x", ["a", "b"]) == "Deploys Tue | on call: @a, @b | docs: go/x"
+    assert topic_with("On call: @old | docs", ["a"]) == "on call: @a | docs"  # case-insensitive, one segment
+    assert topic_with("If nobody is on call: page #ops", ["a"]) == "If nobody is on call: page #ops | on call: @a"
+    assert topic_with("", ["a"]) == "on call: @a"
+    runbook = " | Runbook: https://wiki.example.com/payments/runbook"
+    long_topic = topic_with("x" * 150 + " | on call: @old" + runbook, [f"person{i:02d}" for i in range(20)])
+    assert len(long_topic) <= 250 and long_topic.endswith(runbook) and "+" in long_topic
+
+
+def test_a_failed_forecast_is_retried_soon() -> None:
+    from slackgenie.handoffs import Forecast
+
+    now = [datetime(2026, 11, 23, 6, 0, tzinfo=UTC)]
+    calls = []
+
+    def fetch():  # type: ignore[no-untyped-def]
+        calls.append(now[0])
+        if len(calls) == 1:
+            raise RuntimeError("Opsgenie down")
+        return []
+
+    forecast = Forecast(fetch, lambda: now[0])
+    forecast.next_handoff(["x"])
+    now[0] += timedelta(minutes=1)
+    forecast.next_handoff(["x"])
+    assert len(calls) == 1  # not hammered
+    now[0] += timedelta(minutes=2)
+    forecast.next_handoff(["x"])
+    assert len(calls) == 2  # but not given up on for hours either

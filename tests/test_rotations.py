@@ -96,3 +96,23 @@ def test_next_per_rotation_and_exact_next() -> None:
     at = t(3, 12)  # daily: b; weekly: c
     assert {r.name: p["username"] for r, p in s.next_per_rotation(at)} == {"R1": "c@x.io", "Backup": "a@x.io"}
     assert who(s, s.next_change(at)) == {"c@x.io"}  # exact next: Tuesday 09:00 (c on both rotations)
+
+
+def test_daily_handoffs_keep_their_wall_clock_time_across_dst() -> None:
+    london = ScheduleModel("s", "S", timezone="Europe/London",
+                           rotations=[Rotation("r", "R", datetime(2027, 3, 1, 9, 0, tzinfo=UTC), "daily", [A, B, C])])
+    # After the clocks go forward (2027-03-28) the 09:00 London handoff is 08:00 UTC.
+    assert london.next_change(datetime(2027, 4, 5, 7, 0, tzinfo=UTC)) == datetime(2027, 4, 5, 8, 0, tzinfo=UTC)
+    before = {p["username"] for _, p, _ in london.on_call(datetime(2027, 4, 5, 7, 59, tzinfo=UTC))}
+    after = {p["username"] for _, p, _ in london.on_call(datetime(2027, 4, 5, 8, 0, tzinfo=UTC))}
+    assert before != after and len(before) == len(after) == 1
+
+
+def test_a_window_opened_by_the_clock_jumping_is_an_edge() -> None:
+    night = {"type": "time-of-day", "restriction": {"startHour": 1, "startMin": 30, "endHour": 6, "endMin": 0}}
+    s = ScheduleModel("s", "S", timezone="Europe/London",
+                      rotations=[Rotation("r", "R", datetime(2027, 3, 1, 0, 0, tzinfo=UTC), "weekly", [A], 1, None, night)])
+    # 2027-03-28: at 01:00 UTC London jumps from 00:59 GMT to 02:00 BST, inside the window.
+    start = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
+    assert who(s, start) == set()
+    assert s.next_change(start) == datetime(2027, 3, 28, 1, 0, tzinfo=UTC)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text
@@ -52,6 +52,14 @@ class Message:
 
 
 @dataclass(frozen=True)
+class Unknown:
+    """No single name matched: ``names`` are the close ones (``ambiguous``) or all there are."""
+
+    names: list[str]
+    ambiguous: bool = False
+
+
+@dataclass(frozen=True)
 class NeedsLookup:
     """The snapshot knows the name but not who is on call there: look it up live, off the ack path."""
 
@@ -91,19 +99,29 @@ def names_in(snapshot: Snapshot) -> dict[str, Match]:
     return out
 
 
-def find(name: str, snapshot: Snapshot) -> Match | list[str]:
+def find(name: str, snapshot: Snapshot) -> Match | Unknown:
     """The best match for a name (case, '@' and small typos forgiven), or suggestions."""
     table = names_in(snapshot)
     key = _norm(name)
     if key in table:
         return table[key]
-    close = difflib.get_close_matches(key, list(table), n=1, cutoff=0.75)
+
+    def label(m: Match) -> str:
+        return "@" + m.key if m.kind == "group" else m.key
+
+    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in table), reverse=True)
+    close = [(score, k) for score, k in scored if score >= 0.75]
     if close:
-        return table[close[0]]
-    prefixed = [k for k in table if k.startswith(key) or key.startswith(k)] if len(key) >= 3 else []
+        rivals = {table[k].key for score, k in close if close[0][0] - score < 0.05}
+        if len(rivals) == 1:
+            return table[close[0][1]]
+        return Unknown(sorted({label(table[k]) for score, k in close if close[0][0] - score < 0.05}), True)
+    prefixed = {table[k].key: table[k] for k in table if len(key) >= 3 and (k.startswith(key) or key.startswith(k))}
     if len(prefixed) == 1:
-        return table[prefixed[0]]
-    return sorted({m.key if m.kind != "group" else "@" + m.key for m in table.values()})
+        return next(iter(prefixed.values()))
+    if prefixed:
+        return Unknown(sorted(label(m) for m in prefixed.values()), True)
+    return Unknown(sorted({label(m) for m in table.values()}))
 
 
 def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
@@ -114,26 +132,34 @@ def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
     spans = [" ".join(candidates[i:i + 2]) for i in range(len(candidates) - 1)] + candidates  # longer first
     table = names_in(snapshot)
     best: tuple[float, Match | None] = (0.0, None)
+    runner_up = 0.0
     for span in spans:
         key = _norm(span)
         if not key:
             continue
         for name, match in table.items():
             score = 1.0 if name == key else difflib.SequenceMatcher(None, key, name).ratio()
-            if name.startswith(key) and len(key) >= 4:
+            if name.startswith(key) and len(key) >= 4 and name != key:
                 score = max(score, 0.9)
             if score > best[0]:
+                if best[1] is not None and best[1].key != match.key:
+                    runner_up = best[0]
                 best = (score, match)
-    return best[1] if best[0] >= 0.75 else None
+            elif best[1] is not None and match.key != best[1].key:
+                runner_up = max(runner_up, score)
+    if best[0] < 0.75 or (best[0] < 1.0 and best[0] - runner_up < 0.05):
+        return None  # nothing, or two names equally likely: better to show everything than guess
+    return best[1]
 
 
 def _when(t: datetime) -> str:
-    return f"<!date^{int(t.timestamp())}^{{date_short_pretty}} {{time}}|{t:%Y-%m-%d %H:%M} UTC>"
+    utc = t.astimezone(timezone.utc)
+    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{utc:%Y-%m-%d %H:%M} UTC>"
 
 
 def _people(usernames: tuple[str, ...] | None, snapshot: Snapshot) -> str:
     if usernames is None:
-        return "unknown"
+        return "unknown (no answer from Opsgenie yet)"
     return ", ".join(snapshot.mention(u) for u in usernames) or "nobody"
 
 
@@ -146,7 +172,9 @@ def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too
             line += f"\n      next: {_people(s.next_on_call, snapshot)} from {_when(s.until)}"
         else:
             line += "\n      next: no handoff foreseen"
-    if s.error:
+    if s.error and s.as_of is None:
+        line += f"\n      :warning: Opsgenie could not be read ({s.error}); there is no earlier answer"
+    elif s.error:
         line += (f"\n      :warning: Opsgenie could not be read ({s.error}); this is the last known answer, "
                  f"from {age_text(s.as_of, now)}")
     elif s.as_of and now - s.as_of > STALE_AFTER:
@@ -154,13 +182,47 @@ def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too
     return line
 
 
+SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
+MESSAGE_BLOCKS = 50
+HOME_BLOCKS = 100
+
+
+def _sections(text: str) -> list[dict[str, Any]]:
+    """One or more section blocks, split at line ends to stay under Slack's size limit."""
+    chunks, current = [], ""
+    for line in text.split("\n"):
+        while len(line) > SECTION_LIMIT:
+            chunks.append(line[:SECTION_LIMIT - 1] + "…")
+            line = "  " + line[SECTION_LIMIT - 1:]
+        if current and len(current) + 1 + len(line) > SECTION_LIMIT:
+            chunks.append(current)
+            current = line
+        else:
+            current = f"{current}\n{line}" if current else line
+    if current:
+        chunks.append(current)
+    return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
+
+
+def _fit(blocks: list[dict[str, Any]], limit: int, tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """At most ``limit`` blocks, ``tail`` (the footer) always kept, and a note of what was left out."""
+    room = limit - len(tail)
+    if len(blocks) > room:
+        left = len(blocks) - (room - 1)
+        blocks = blocks[:room - 1] + [{"type": "context", "elements": [{"type": "mrkdwn", "text":
+                 f"…and {left} more: ask `/oncall <name>` for one group."}]}]
+    return blocks + tail
+
+
 def _message(title: str, lines: list[str], public: bool, footer: str | None = None) -> Message:
-    blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": title}}]
-    blocks += [{"type": "section", "text": {"type": "mrkdwn", "text": line}} for line in lines]
-    if footer:
-        blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]})
+    blocks = _sections(title)
+    for line in lines:
+        blocks += _sections(line)
+    tail = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}] if footer else []
     text = "\n".join([title, *lines] + ([footer] if footer else []))
-    return Message(text=text, blocks=blocks[:50], public=public)
+    if len(text) > 38000:  # Slack truncates message text near 40,000 characters
+        text = text[:38000] + "…"
+    return Message(text=text, blocks=_fit(blocks, MESSAGE_BLOCKS, tail), public=public)
 
 
 def answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLookup:
@@ -180,12 +242,17 @@ def answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLo
     if not query.name:
         return _message("Which one? Try `/oncall next delivery-support`.", [], query.public)
     found = find(query.name, snapshot)
-    if isinstance(found, list):
-        known = ", ".join(f"`{n}`" for n in found[:40])
+    if isinstance(found, Unknown):
+        names = found.names
+        known = ", ".join(f"`{n}`" for n in names[:40]) + (f" and {len(names) - 40} more" if len(names) > 40 else "")
+        if found.ambiguous:
+            return _message(f"*{query.name}* could be more than one: did you mean {known}?", [], query.public)
         return _message(f"I don't know *{query.name}*.", [f"I know: {known}", "Try `/oncall help`."],
                         query.public)
     states = [s for ref in found.schedules if (s := snapshot.schedule(ref))]
-    if not states or any(not s.configured and s.as_of is None for s in states):
+    if not states or any(not s.configured for s in states):
+        # Schedules no group uses are never read by the passes: always a live look-up, so the
+        # ack and the lazy listener agree whatever the snapshot does in between.
         return NeedsLookup(query, found)
     title = {"group": f"*@{found.key}*", "schedule": f"*{found.key}*", "team": f"*{found.key}* (team)"}[found.kind]
     lines = [_schedule_line(s, snapshot, now, query.kind == "next") for s in states]
@@ -198,14 +265,12 @@ def answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLo
 
 def home_blocks(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
     """The App Home tab: every group with its current and next on-call people."""
-    message = answer(Query("all"), snapshot, now)
-    assert isinstance(message, Message)
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": {"type": "plain_text", "text": "Who is on call"}}]
+    blocks: list[dict[str, Any]] = []
     for g in snapshot.groups:
         lines = [_schedule_line(s, snapshot, now, True) for ref in g.schedules if (s := snapshot.schedule(ref))]
-        blocks.append({"type": "section", "text": {"type": "mrkdwn",
-                                                   "text": f"*@{g.handle}*\n" + "\n".join(lines or ["(not read yet)"])}})
-        blocks.append({"type": "divider"})
-    blocks.append({"type": "context", "elements": [{"type": "mrkdwn", "text": message.blocks[-1]["elements"][0]["text"]
-                                                    if message.blocks[-1]["type"] == "context" else " "}]})
-    return blocks[:100]
+        blocks += _sections(f"*@{g.handle}*\n" + "\n".join(lines or ["(not read yet)"]))
+    footer = (f"As of {age_text(snapshot.taken_at, now)}." if snapshot.taken_at
+              else "Slackgenie has not finished its first sync yet.")
+    header = [{"type": "header", "text": {"type": "plain_text", "text": "Who is on call"}}]
+    tail = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]
+    return header + _fit(blocks, HOME_BLOCKS - 1, tail)

@@ -44,7 +44,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
     def lookup_oncall(command: dict[str, Any], respond: Respond) -> None:
         query = parse(command.get("text", ""))
         result = answer(query, keeper.get(), now())
-        if isinstance(result, NeedsLookup):
+        if isinstance(result, NeedsLookup):  # the same decision the ack made (see answers.answer)
             message = live.answer(result, keeper.get(), now())
             respond(replace_original=True, **message.as_ack())
 

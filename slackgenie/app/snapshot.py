@@ -22,7 +22,7 @@ class ScheduleState:
     ref: str
     name: str
     team: str | None = None
-    on_call: tuple[str, ...] = ()  # Opsgenie usernames
+    on_call: tuple[str, ...] | None = None  # Opsgenie usernames; None: no answer from Opsgenie yet
     as_of: datetime | None = None  # when Opsgenie last answered for it
     until: datetime | None = None  # the next handoff, if one is foreseen
     next_on_call: tuple[str, ...] | None = None
@@ -83,7 +83,10 @@ class SnapshotKeeper:
             team = (model.owner_team or {}).get("name") if model and model.owner_team else previous.team
             read = report.reads.get(ref)
             nxt = next_reads.get(ref)
-            next_on = tuple(sorted(nxt.usernames)) if isinstance(nxt, OnCall) else previous.next_on_call
+            if isinstance(nxt, OnCall):
+                next_on = tuple(sorted(nxt.usernames))
+            else:  # keep an older answer only if it is about the same handoff
+                next_on = previous.next_on_call if previous.until == until.get(ref) else None
             if isinstance(read, OnCall):
                 schedules[ref] = ScheduleState(ref, read.schedule_name, team, tuple(sorted(read.usernames)), at,
                                                until.get(ref), next_on, None)

@@ -76,8 +76,9 @@ class SocketModeServer:
                 eid = data.get("envelope_id") if isinstance(data, dict) else None
                 if eid:
                     with self._lock:
-                        self._acks[eid] = data
                         event = self._waiting.get(eid)
+                        if event is not None:  # a late ack for an abandoned envelope is dropped
+                            self._acks[eid] = data
                     if event:
                         event.set()
         except ConnectionClosed:
@@ -107,15 +108,26 @@ class SocketModeServer:
             conn = self._connections[-1]
         envelope = {"envelope_id": eid, "type": kind, "accepts_response_payload": kind == "slash_commands",
                     "payload": payload, "retry_attempt": 0, "retry_reason": ""}
-        conn.send(json.dumps(envelope))
-        event.wait(timeout)
-        with self._lock:
-            self._waiting.pop(eid, None)
-            return self._acks.pop(eid, None)
+        try:
+            conn.send(json.dumps(envelope))
+            event.wait(timeout)
+        except ConnectionClosed:
+            pass
+        finally:
+            with self._lock:
+                self._waiting.pop(eid, None)
+                ack = self._acks.pop(eid, None)
+        return ack
 
     def disconnect_all(self, reason: str = "refresh_requested") -> None:
         with self._lock:
             conns = list(self._connections)
         for conn in conns:
-            conn.send(json.dumps({"type": "disconnect", "reason": reason,
-                                  "debug_info": {"host": "applink-emulator"}}))
+            try:
+                conn.send(json.dumps({"type": "disconnect", "reason": reason,
+                                      "debug_info": {"host": "applink-emulator"}}))
+            except ConnectionClosed:
+                pass
+            with self._lock:  # the client is told to go: new envelopes go to its next connection
+                if conn in self._connections:
+                    self._connections.remove(conn)

@@ -21,19 +21,34 @@ from slackgenie.state import StateStore
 
 log = structlog.get_logger("slackgenie.notify")
 
-TOPIC_SEGMENT = re.compile(r"on call: [^|]*")
+TOPIC_SEGMENT = re.compile(r"(?:^|(?<=\|))\s*on call: [^|]*", re.IGNORECASE)
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 TOPIC_LIMIT = 250
 
 
 def topic_with(current: str, names: list[str]) -> str:
-    """``current`` with its "on call: …" part set to ``names``; the rest of the text left alone."""
-    segment = "on call: " + ", ".join(f"@{n}" for n in names)
-    if TOPIC_SEGMENT.search(current):
-        updated = TOPIC_SEGMENT.sub(lambda m: segment + (" " if m.group(0).endswith(" ") else ""), current, count=1)
+    """``current`` with its "on call: …" part (at the start, or right after a "|") set to
+    ``names``; the rest of the text left alone. Names are shortened, never the rest."""
+    match = TOPIC_SEGMENT.search(current)
+    if match:
+        lead = " " if match.group(0).startswith(" ") else ""
+        trail = " " if match.group(0).endswith(" ") else ""
+        before, after = current[:match.start()], current[match.end():]
     else:
-        updated = f"{current.rstrip()} | {segment}" if current.strip() else segment
-    return updated[:TOPIC_LIMIT]
+        lead, trail = (" ", "") if current.strip() else ("", "")
+        before, after = (current.rstrip() + " |") if current.strip() else "", ""
+    room = TOPIC_LIMIT - len(before) - len(after) - len(lead) - len(trail) - len("on call: ")
+    shown = [f"@{n}" for n in names]
+    while shown and len(", ".join(shown)) > room:  # drop names, say how many
+        shown = shown[:-1]
+        hidden = len(names) - len(shown)
+        while shown and len(", ".join(shown)) + len(f" +{hidden}") > room:
+            shown = shown[:-1]
+            hidden = len(names) - len(shown)
+        if shown:
+            shown[-1] += f" +{hidden}"
+            break
+    return f"{before}{lead}on call: {', '.join(shown)}{trail}{after}"[:TOPIC_LIMIT]
 
 
 def announcement(handle: str, added: list[str], removed: list[str], members: list[str],
