@@ -75,7 +75,7 @@ def test_wrong_token_kind_is_a_config_error(emulators: Emulators, tmp_path: Path
     assert no_calls(emulators)
 
 
-@pytest.mark.parametrize("args", [[], ["sync"], ["run"], ["demo"]])
+@pytest.mark.parametrize("args", [[], ["sync"], ["run"], ["serve"], ["status"], ["check"], ["demo"]])
 def test_every_command_has_help(tmp_path: Path, args: list[str]) -> None:
     result = run_cli([*args, "--help"], {}, tmp_path)
     assert result.code == 0 and "usage: slackgenie" in result.out
