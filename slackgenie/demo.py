@@ -2,14 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import re
 import tempfile
 from pathlib import Path
 
+from slack_bolt.request import BoltRequest
+
+from slackgenie.app.runner import SlackApp
+from slackgenie.clock import SteppedClock
 from slackgenie.config import load
 from slackgenie.emulators import Emulators
+from slackgenie.emulators.injector import form_body, signed_headers, slash_command
 from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
+from slackgenie.model import PassReport
 from slackgenie.report import render
-from slackgenie.service import build
+from slackgenie.service import Service, build
+
+DEMO_SIGNING_SECRET = "demo-signing-secret-not-a-real-one"
 
 
 def _groups(emulators: Emulators, title: str) -> None:
@@ -19,16 +29,34 @@ def _groups(emulators: Emulators, title: str) -> None:
         print(f"  @{handle:<18} {', '.join(state.emails_of(handle)) or '(empty)'}")
 
 
-def _pass(emulators: Emulators, service, title: str) -> bool:  # type: ignore[no-untyped-def]
+def _pass(emulators: Emulators, service: Service, app: SlackApp, title: str) -> PassReport:
     print(f"\n== {title} (emulator clock: {emulators.clock.now():%a %Y-%m-%d %H:%M} UTC)")
     emulators.reset_logs()
-    report = service.reconciler.run_pass()
+    report = service.run_pass()
     print(render(report))
     calls = emulators.calls()
     writes = sum(n for k, n in calls.items() if k.endswith("usergroups.users.update"))
     print(f"   API calls this pass: {sum(calls.values())} ({writes} write{'s' if writes != 1 else ''}): "
           + ", ".join(f"{k} x{n}" for k, n in sorted(calls.items())))
-    return report.ok
+    emulators.reset_logs()
+    app.refresh(report)  # as the daemon does: the Slack app answers from what this pass learnt
+    extra = sum(emulators.calls().values())
+    if extra:
+        print(f"   + {extra} call(s) for the Slack app's snapshot (forecast, who is next, their Slack ids)")
+    return report
+
+
+def _ask(emulators: Emulators, app: SlackApp, text: str) -> None:
+    """A signed /oncall request through Bolt, as Slack would send it; the answer shown as plain text."""
+    body = form_body(slash_command(text, "U00000002", emulators.slack.response_url("demo")))
+    response = app.bolt.dispatch(BoltRequest(body=body, headers=signed_headers(
+        DEMO_SIGNING_SECRET, body, "application/x-www-form-urlencoded")))
+    answer = json.loads(response.body)["text"]
+    users = emulators.slack.state.users
+    answer = re.sub(r"<@(\w+)>", lambda m: "@" + (users[m.group(1)].name if m.group(1) in users else m.group(1)), answer)
+    answer = re.sub(r"<!date\^\d+\^[^|]*\|([^>]*)>", r"\1", answer)
+    print(f"\n/oncall {text}".rstrip())
+    print("\n".join("  " + line for line in answer.splitlines()))
 
 
 def run_demo() -> int:
@@ -39,16 +67,21 @@ def run_demo() -> int:
         print("Slackgenie demo: Opsgenie emulator at", emulators.opsgenie.url, "and Slack emulator at",
               emulators.slack.url)
         print(f"\nConfiguration ({config_path.name}):\n" + "\n".join("  " + l for l in org.config_yaml.splitlines()))
-        service = build(load(str(config_path), emulators.env()))
+        env = {**emulators.env(), "SLACK_SIGNING_SECRET": DEMO_SIGNING_SECRET}
+        service = build(load(str(config_path), env), clock=SteppedClock(emulators.clock))
         try:
+            app = SlackApp(service)
             _groups(emulators, "Slack user groups before:")
-            ok = _pass(emulators, service, "First sync")
-            ok &= _pass(emulators, service, "Second sync, nothing changed")
+            ok = _pass(emulators, service, app, "First sync").ok
+            ok &= _pass(emulators, service, app, "Second sync, nothing changed").ok
             emulators.clock.set(DEMO_AFTER_HANDOFF)
             print("\n>> The clock moves across the 09:00 handoff: Delivery's daily rotation turns, "
                   "Grace's override starts on Payments, Platform's business hours begin.")
-            ok &= _pass(emulators, service, "Sync after the handoff")
+            ok &= _pass(emulators, service, app, "Sync after the handoff").ok
             _groups(emulators, "Slack user groups after:")
+            print("\n== And in Slack, the app answers from what the last pass learnt:")
+            _ask(emulators, app, "")
+            _ask(emulators, app, "next @Payments-Oncall")
         finally:
             service.close()
     print("\nDemo finished:", "all groups in sync." if ok else "some group could not be synced.")

@@ -1,8 +1,12 @@
 """When the next handoff is: schedules' rotations from Opsgenie, run forward with the rotation maths.
 
-One ``GET /v2/schedules?expand=rotation`` covers every schedule. The forecast is refreshed
-when it is old, or sooner (but at most hourly) when a pass sees Opsgenie disagree with it.
-Overrides are not in that answer: the regular ``interval`` pass is the safety net for them.
+One ``GET /v2/schedules?expand=rotation`` covers every schedule's rotations. Overrides are not
+in that answer, and reading them for every schedule would cost a call per schedule, so they are
+read only for a schedule whose on-call answer disagrees with the forecast (usually: an override
+has begun), one ``GET …/overrides`` for that schedule, at most every 10 minutes. An override
+that has not begun yet is therefore seen when it begins, by the regular ``interval`` pass: that
+pass stays the safety net. The rotations are refreshed every 6 hours, or sooner (at most
+hourly) when the disagreement remains after the overrides are known.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from slackgenie.model import OnCall, ReadFailure
-from slackgenie.rotation import ScheduleModel
+from slackgenie.rotation import Override, ScheduleModel
 
 log = structlog.get_logger("slackgenie.handoffs")
 
@@ -22,8 +26,14 @@ log = structlog.get_logger("slackgenie.handoffs")
 class Forecast:
     def __init__(self, fetch: Callable[[], list[ScheduleModel]], now: Callable[[], datetime],
                  max_age: timedelta = timedelta(hours=6), min_age: timedelta = timedelta(hours=1),
-                 retry_after: timedelta = timedelta(minutes=2)):
+                 retry_after: timedelta = timedelta(minutes=2),
+                 fetch_overrides: Callable[[str], list[Override]] | None = None,
+                 overrides_every: timedelta = timedelta(minutes=10)):
         self._fetch = fetch
+        self._fetch_overrides = fetch_overrides
+        self.overrides_every = overrides_every
+        self._overrides_at: dict[str, datetime] = {}  # schedule id -> when its overrides were read
+        self.override_fetches = 0
         self._now = now
         self.max_age, self.min_age = max_age, min_age
         self._lock = threading.Lock()
@@ -52,6 +62,9 @@ class Forecast:
             self.fetches += 1
             fresh: dict[str, ScheduleModel] = {}
             for s in schedules:
+                known = self._schedules.get(s.id)
+                if known is not None:
+                    s.overrides = known.overrides  # what we learnt of overrides outlives a refresh
                 fresh[s.id] = s
                 fresh[s.name] = s
             self._schedules = fresh  # one assignment: readers see the old map or the new one
@@ -71,21 +84,33 @@ class Forecast:
             return dict(self._schedules)
 
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
-        """Mark the forecast stale when Opsgenie's answer differs from its prediction."""
+        """Check the forecast against Opsgenie's answers: read the overrides of a schedule that
+        disagrees, and mark the rotations stale if it still disagrees."""
         for ref, read in reads.items():
             s = self._schedules.get(ref)
-            if s is None or isinstance(read, ReadFailure):
+            if s is None or isinstance(read, ReadFailure) or _agrees(s, read, at) is not False:
                 continue
-            entries = s.on_call(at)
-            if any(p.get("type") != "user" for _, p, _ in entries):
-                continue  # teams and escalations expand server-side: nothing to compare
-            predicted = {p.get("username") for _, p, _ in entries}
-            if predicted != set(read.usernames):
-                if not self._stale:
-                    log.info("handoffs.forecast_differs", schedule=ref, predicted=sorted(predicted),
-                             actual=sorted(read.usernames))
-                self._stale = True
-                return
+            last = self._overrides_at.get(s.id)
+            if self._fetch_overrides is not None and (last is None or at - last >= self.overrides_every):
+                self._overrides_at[s.id] = at
+                try:
+                    s.overrides = self._fetch_overrides(s.id)
+                    self.override_fetches += 1
+                except Exception as exc:
+                    log.warning("handoffs.overrides_failed", schedule=ref, error=f"{type(exc).__name__}: {exc}")
+                if _agrees(s, read, at) is not False:
+                    continue
+            if not self._stale:
+                log.info("handoffs.forecast_differs", schedule=ref, actual=sorted(read.usernames))
+            self._stale = True
+
+
+def _agrees(s: ScheduleModel, read: OnCall, at: datetime) -> bool | None:
+    """Whether the model predicts Opsgenie's answer; None when it cannot tell (teams, escalations)."""
+    entries = s.on_call(at)
+    if any(p.get("type") != "user" for _, p, _ in entries):
+        return None
+    return {p.get("username") for _, p, _ in entries} == set(read.usernames)
 
 
 def next_wake(last_pass: datetime, interval: float, handoff: datetime | None,

@@ -234,6 +234,19 @@ def _parse(value: str) -> datetime:
     return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
 
 
+def overrides_from_api(items: list[dict[str, Any]]) -> list[Override]:
+    """``Override``s from Opsgenie's ``GET /v2/schedules/{id}/overrides`` answer."""
+    out = []
+    for o in items:
+        user = o.get("user") or {}
+        participant = ({"type": "none"} if user.get("type") == "none" else
+                       {"type": "user", "id": user.get("id", ""), "username": user.get("username") or user.get("name", "")})
+        out.append(Override(alias=o.get("alias", ""), user=participant, start=_parse(o["startDate"]),
+                            end=_parse(o["endDate"]),
+                            rotations=[r.get("id") or r.get("name", "") for r in o.get("rotations") or []]))
+    return out
+
+
 def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
     """A ``ScheduleModel`` from Opsgenie's schedule JSON (``GET /v2/schedules?expand=rotation``)."""
     rotations = []

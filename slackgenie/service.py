@@ -69,7 +69,7 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     cache = _beside_config(config, config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
     source = OpsgenieSource(opsgenie)
-    forecast = Forecast(source.schedules, clock.now)
+    forecast = Forecast(source.schedules, clock.now, fetch_overrides=source.overrides)
     state_path = _beside_config(config, config.file.state_file)
     notifier = Notifier(slack, directory, StateStore(state_path),
                         lambda refs: forecast.next_handoff(refs, clock.now()))

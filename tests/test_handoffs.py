@@ -199,3 +199,19 @@ def test_a_failed_forecast_is_retried_soon() -> None:
     now[0] += timedelta(minutes=2)
     forecast.next_handoff(["x"])
     assert len(calls) == 2  # but not given up on for hours either
+
+
+def test_an_override_seen_in_a_pass_is_read_once_and_joins_the_forecast(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.clock.set(DEMO_AFTER_HANDOFF)  # Grace's override (09:00-18:00) is on
+    service = service_at(emulators, tmp_path, emulators.org.config_yaml)
+    try:
+        service.next_handoff(service.clock.now())  # the daemon asks this after every pass
+        assert service.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        service.run_pass()  # Opsgenie says Grace, the rotations say Erin: read that schedule's overrides
+        assert service.forecast.override_fetches == 1
+        assert emulators.opsgenie.calls(r"/overrides$") == 1
+        assert service.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+        service.run_pass()  # now they agree: nothing more to read
+        assert emulators.opsgenie.calls(r"/overrides$") == 1
+    finally:
+        service.close()

@@ -22,7 +22,7 @@ from tenacity import (
 
 from slackgenie.model import OnCall, ReadFailure
 from slackgenie.retry import ApiObserver, RetryPolicy
-from slackgenie.rotation import ScheduleModel, schedule_from_api
+from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
@@ -98,6 +98,13 @@ class OpsgenieClient:
     def next_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
         return self._get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
+
+    def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
+        params = {"scheduleIdentifierType": "id"}
+        data = self._get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
+        if not isinstance(data, list):
+            raise OpsgenieError("list overrides answered without a list")
+        return data
 
     def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
         return self._get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
@@ -239,6 +246,10 @@ class OpsgenieSource:
     def schedules(self) -> list[ScheduleModel]:
         """Every schedule with its rotations: one request, for forecasting handoffs."""
         return [schedule_from_api(s) for s in self.client.list_schedules(rotations=True)]
+
+    def overrides(self, schedule_id: str) -> list[Override]:
+        """One schedule's overrides: one request."""
+        return overrides_from_api(self.client.list_overrides(schedule_id))
 
     def _one(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
         try:
