@@ -42,6 +42,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--groups", type=int, default=200)
     parser.add_argument("--passes", type=int, default=60, help="passes to run (60 = one hour at interval 60 s)")
+    parser.add_argument("--with-app", action="store_true", help="also run the Slack app (HTTP mode)")
     args = parser.parse_args()
     org = scaled_org(args.groups)
     with socket.socket() as s:
@@ -51,6 +52,8 @@ def main() -> None:
         emu.clock.set(datetime(2026, 11, 23, 0, 0, tzinfo=timezone.utc), frozen=False)
         (Path(tmp) / "slackgenie.yaml").write_text(org.config_yaml.replace("interval: 60", "interval: 1"))
         env = {**os.environ, **emu.env(), "LOG_LEVEL": "warning", "LOG_FORMAT": "json"}
+        if args.with_app:
+            env["SLACK_SIGNING_SECRET"] = "bench-signing-secret-0123456789"
         proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run", "--bind", "127.0.0.1",
                                  "--metrics-port", str(port)], cwd=tmp, env=env,
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -75,7 +78,8 @@ def main() -> None:
         finally:
             proc.send_signal(signal.SIGTERM)
             proc.wait(timeout=15)
-    print(f"daemon over {args.groups} groups: {int(done)} passes (= {int(done)} min at interval 60 s)")
+    app = " with the Slack app" if args.with_app else ""
+    print(f"daemon{app} over {args.groups} groups: {int(done)} passes (= {int(done)} min at interval 60 s)")
     print(f"  VmRSS after first pass: {after_first:.1f} MiB")
     print(f"  VmRSS after {int(done)} passes: {end:.1f} MiB  (growth {end - after_first:+.1f} MiB)")
     print(f"  API calls in all: {calls}  ({calls / max(done, 1):.1f} per pass)")
