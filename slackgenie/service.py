@@ -52,12 +52,6 @@ class Service:
         self.opsgenie.close()
 
 
-def _beside_config(config: Config, name: str) -> Path:
-    """A relative path in the config is taken from the config file's folder, not the working directory."""
-    path = Path(name)
-    return path if path.is_absolute() else config.path.parent / path
-
-
 def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:
     policy = config.file.retry
     secrets = config.secrets
@@ -66,11 +60,13 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     metrics.expect_groups(s.usergroup for s in config.syncs)
     opsgenie = OpsgenieClient(secrets.opsgenie_api_url, secrets.opsgenie_api_key, policy, observer=metrics)
     slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics)
-    cache = _beside_config(config, config.file.cache_file) if config.file.cache_file else None
+    # Relative paths are taken from the working directory: the config often sits read-only in
+    # /etc or a ConfigMap, while the service runs in a writable state directory.
+    cache = Path(config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
     source = OpsgenieSource(opsgenie)
     forecast = Forecast(source.schedules, clock.now, fetch_overrides=source.overrides)
-    state_path = _beside_config(config, config.file.state_file)
+    state_path = Path(config.file.state_file)
     notifier = Notifier(slack, directory, StateStore(state_path),
                         lambda refs: forecast.next_handoff(refs, clock.now()))
     reconciler = Reconciler(config, source, slack, directory, notifier, clock.now)

@@ -29,6 +29,12 @@ class CliResult:
         return self.out + self.err
 
 
+@pytest.fixture(autouse=True)
+def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """State and cache files land in the working directory: keep them out of the repository."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def emulators() -> Iterator[Emulators]:
     with Emulators(sample_org(), at=DEMO_START) as emu:
