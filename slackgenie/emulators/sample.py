@@ -14,7 +14,6 @@ from slackgenie.emulators.opsgenie import OpsgenieState
 from slackgenie.emulators.slack import SlackState
 
 BOT_TOKEN = "xoxb-1111-2222-emulatortoken"
-USER_TOKEN = "xoxp-1111-2222-emulatoradmin"
 OPSGENIE_KEY = "0b7c1a2e-demo-4c1e-9d6f-emulatorkey1"
 
 # The demo's clock: Monday 2026-11-23, two minutes before the 09:00 UTC handoffs.

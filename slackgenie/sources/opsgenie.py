@@ -67,7 +67,6 @@ class OpsgenieClient:
     def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
         self.policy = policy or RetryPolicy()
-        self._api_key = api_key
         self._http = httpx.Client(
             base_url=base_url, timeout=self.policy.timeout, transport=transport,
             headers={"Authorization": f"GenieKey {api_key.get_secret_value()}", "Accept": "application/json"},
@@ -95,10 +94,6 @@ class OpsgenieClient:
             raise OpsgenieError(f"on-calls of {ref!r} answered without an object")
         return data
 
-    def next_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
-        params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return self._get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)["data"]
-
     def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
         params = {"scheduleIdentifierType": "id"}
         data = self._get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
@@ -108,9 +103,6 @@ class OpsgenieClient:
 
     def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
         return self._get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
-
-    def get_user(self, ident: str) -> dict[str, Any]:
-        return self._get("getUser", f"/v2/users/{_quote(ident)}", {})["data"]
 
     # --- transport, retries and errors ----------------------------------------------------
     def _get(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
