@@ -11,7 +11,6 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.config import Config
 from slackgenie.plan import map_identity
 from slackgenie.service import build
-from slackgenie.slack.directory import Directory
 from slackgenie.slack.usergroups import list_groups
 from slackgenie.sources.opsgenie import OpsgenieAuthError, OpsgenieError
 
@@ -88,7 +87,7 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
                 yield Item(False, f"user group @{sync.usergroup} is disabled in Slack", "enable it in Slack")
             else:
                 yield Item(True, f"user group @{sync.usergroup} exists ({len(group.members)} members)")
-    directory = Directory(slack)
+    directory = service.reconciler.directory
     identities = sorted({i for s in config.syncs for i in (*s.users, *s.fallback)}
                         | {map_identity(k, config.file.users) for k in config.file.users})
     with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:

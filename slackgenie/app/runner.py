@@ -28,9 +28,10 @@ class SlackApp:
         self.service = service
         config = service.config
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)
-        self.bolt = create_app(service.slack, self.keeper, LiveLookup(service.opsgenie, service.reconciler.directory, config.file.users), service.clock.now,
-                               config.secrets.slack_signing_secret.get_secret_value()
-                               if config.secrets.slack_signing_secret else None)
+        live = LiveLookup(service.opsgenie, service.reconciler.directory, config.file.users)
+        signing = config.secrets.slack_signing_secret
+        self.bolt = create_app(service.slack, self.keeper, live, service.clock.now,
+                               signing.get_secret_value() if signing else None)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
         self._lock = threading.Lock()
         self._socket: SocketModeHandler | None = None
@@ -64,13 +65,14 @@ class SlackApp:
             for ref, t in until.items():
                 if t is not None and t in self._next and ref in self._next[t][1]:
                     next_reads[ref] = self._next[t][1][ref]
-        people = {u for r in list(report.reads.values()) + list(next_reads.values()) if isinstance(r, OnCall)
-                  for u in r.usernames} | {u for s in service.config.syncs for u in s.users}
+        now_on = {u for r in report.reads.values() if isinstance(r, OnCall) for u in r.usernames}
+        next_on = {u for r in next_reads.values() if isinstance(r, OnCall) for u in r.usernames}
+        people = now_on | next_on | {u for s in service.config.syncs for u in s.users}
         directory = service.reconciler.directory
         user_map = service.config.file.users
-        unknown = {map_identity(u, user_map) for u in people} - {i for i in map(lambda u: map_identity(u, user_map), people)
-                                                                  if directory.peek(i)}
-        if unknown:  # people coming on call next: look them up now, off the request path (cached)
+        # The pass already looked up who is on call now; only who comes on next may be new.
+        unknown = {i for i in (map_identity(u, user_map) for u in next_on - now_on) if directory.peek(i) is None}
+        if unknown:  # off the request path, and cached for the passes to come
             with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
                 directory.resolve_many(unknown, pool)
         slack_ids = {}
