@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
+from slackgenie.clock import Clock
 from slackgenie.config import Config
 from slackgenie.plan import map_identity
 from slackgenie.service import build
@@ -33,9 +34,9 @@ class Item:
         return f"{mark} {self.what}" + ("" if self.ok else f"\n    fix: {self.fix}")
 
 
-def checklist(config: Config) -> Iterator[Item]:
+def checklist(config: Config, clock: Clock | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
-    service = build(config)
+    service = build(config, clock=clock)
     try:
         yield from _slack(config, service)
         yield from _opsgenie(config, service)
@@ -137,9 +138,9 @@ def _closest(name: str, names: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def run_check(config: Config) -> int:
+def run_check(config: Config, clock: Clock | None = None) -> int:
     ok = True
-    for item in checklist(config):
+    for item in checklist(config, clock):
         print(item.line(), flush=True)
         ok &= item.ok
     print("All checks passed." if ok else "Some checks failed.")

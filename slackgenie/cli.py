@@ -14,6 +14,7 @@ from datetime import datetime, timezone
 import structlog
 
 from slackgenie import __version__
+from slackgenie.clock import CLOCK_ENV, Clock, clock_from_env
 from slackgenie.config import Config, ConfigError, environment, load
 from slackgenie.observe import configure_logging
 from slackgenie.model import PassReport
@@ -90,18 +91,26 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"slackgenie: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    try:
+        clock = clock_from_env(env)
+    except ValueError as exc:
+        print(f"slackgenie: configuration error: environment: {CLOCK_ENV}: {exc}\n"
+              f"  fix: unset {CLOCK_ENV} (it is for tests and demos) or give an ISO-8601 time", file=sys.stderr)
+        return EXIT_USAGE
     quiet = "warning" if args.command in ("status", "check") and not env.get("LOG_LEVEL") else None
     configure_logging(config.secrets.values(), level=quiet, env=env)
+    if env.get(CLOCK_ENV):
+        log.info("clock.shifted", now=clock.now().isoformat(), variable=CLOCK_ENV)
     if args.command == "sync":
-        return _sync(config, dry_run=args.dry_run or args.at is not None, at=args.at)
+        return _sync(config, clock, dry_run=args.dry_run or args.at is not None, at=args.at)
     if args.command == "status":
         from slackgenie.status import run_status
 
-        return run_status(config)
+        return run_status(config, clock)
     if args.command == "check":
         from slackgenie.check import run_check
 
-        return run_check(config)
+        return run_check(config, clock)
     raw_port = args.port if args.port is not None else (env.get("PORT") or env.get("METRICS_PORT") or 3000)
     try:
         port = int(raw_port)
@@ -116,13 +125,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("slackgenie: configuration error: environment: SLACK_SIGNING_SECRET / SLACK_APP_TOKEN: neither is set\n"
               "  fix: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-…)", file=sys.stderr)
         return EXIT_USAGE
-    return _run(config, bind=bind, port=port, read_only=args.command == "serve")
+    return _run(config, clock, bind=bind, port=port, read_only=args.command == "serve")
 
 
-def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
+def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None) -> int:
     from slackgenie.service import build
 
-    service = build(config)
+    service = build(config, clock=clock)
     try:
         report = service.run_pass(dry_run=dry_run, at=at)
     finally:
@@ -131,12 +140,12 @@ def _sync(config: Config, dry_run: bool, at: datetime | None) -> int:
     return report.exit_code
 
 
-def _run(config: Config, bind: str, port: int, read_only: bool) -> int:
+def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) -> int:
     from slackgenie.daemon import Daemon
     from slackgenie.service import build
     from slackgenie.web import Health, WebServer, make_app
 
-    service = build(config)
+    service = build(config, clock=clock)
     health = Health(interval=config.file.interval)
     secrets = config.secrets
     app = None
@@ -162,7 +171,7 @@ def _run(config: Config, bind: str, port: int, read_only: bool) -> int:
         print(render(report), flush=True)
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
-                    heartbeat=health.beat, guard=config.file.handoff_guard,
+                    heartbeat=health.beat, guard=config.file.handoff_guard, clock=clock,
                     next_handoff=service.next_handoff if config.file.handoffs else None)
     daemon.install_signal_handlers()
     web = None

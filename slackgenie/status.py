@@ -5,6 +5,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
+from slackgenie.clock import Clock
 from slackgenie.config import Config
 from slackgenie.model import Action, OnCall, ReadFailure
 from slackgenie.plan import desired_for
@@ -20,8 +21,8 @@ def _when(t: datetime | None, now: datetime) -> str:
     return f"{t:%Y-%m-%d %H:%M} UTC ({rel})"
 
 
-def run_status(config: Config) -> int:
-    service = build(config)
+def run_status(config: Config, clock: Clock | None = None) -> int:
+    service = build(config, clock=clock)
     try:
         report = service.run_pass(dry_run=True)
         now = service.clock.now()

@@ -84,7 +84,7 @@ def test_every_command_has_help(tmp_path: Path, args: list[str]) -> None:
 def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
     emulators.slack.inject(r"usergroups\.list", status=500, times=4)  # the first pass fails after 4 attempts
-    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run"], cwd=tmp_path,
+    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run", "--port", "0"], cwd=tmp_path,
                             env=clean_env(emulators.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 20

@@ -35,8 +35,9 @@ class Emulators:
         self.stop()
 
     def env(self) -> dict[str, str]:
-        """The environment that points Slackgenie at these emulators."""
+        """The environment that points Slackgenie at these emulators, and starts its clock at theirs."""
         return {
+            "SLACKGENIE_NOW": self.clock.now().isoformat(),
             "OPSGENIE_API_KEY": OPSGENIE_KEY,
             "OPSGENIE_API_URL": self.opsgenie.url,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
