@@ -14,7 +14,7 @@ zone) and overrides (a user, or nobody, standing in for some or all rotations fo
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import date, datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -39,16 +39,22 @@ class Rotation:
 
     # Daily and weekly turns hand over at the same wall-clock time in the schedule's zone, so
     # across a DST change they are an hour longer or shorter; hourly turns are plain hours.
-    def _turn_index(self, at: datetime, tz: ZoneInfo) -> int:
-        if self.type == "hourly":
-            return int((at - self.start) // self.turn)
-        return int((_wall(at, tz) - _wall(self.start, tz)) // self.turn)
-
     def boundary(self, k: int, tz: ZoneInfo) -> datetime:
         """The instant the k-th turn begins."""
         if self.type == "hourly":
             return self.start + self.turn * k
-        return (_wall(self.start, tz) + self.turn * k).replace(tzinfo=tz).astimezone(timezone.utc)
+        return _instant(_wall(self.start, tz) + self.turn * k, tz)
+
+    def _turn_index(self, at: datetime, tz: ZoneInfo) -> int:
+        """The k whose turn holds at ``at``: boundary(k) <= at < boundary(k + 1)."""
+        if self.type == "hourly":
+            return int((at - self.start) // self.turn)
+        k = int((_wall(at, tz) - _wall(self.start, tz)) // self.turn)  # right but near a clock change
+        while k > 0 and self.boundary(k, tz) > at:
+            k -= 1
+        while self.boundary(k + 1, tz) <= at:
+            k += 1
+        return k
 
     def turn_participant(self, at: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, Any] | None:
         """Whose turn it is at ``at``, ignoring time restrictions."""
@@ -57,33 +63,41 @@ class Rotation:
         index = self._turn_index(at, tz)
         return self.participants[index % len(self.participants)]
 
+    def windows(self, first: date, last: date, tz: ZoneInfo) -> list[tuple[datetime, datetime]]:
+        """The (open, close) instants of the time-restriction windows that open on local days
+        ``first`` to ``last``; one endless window when the rotation is not restricted."""
+        r = self.time_restriction
+        everywhen = [(datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc))]
+        if not r or r.get("type") not in ("time-of-day", "weekday-and-time-of-day"):
+            return everywhen
+        spans: list[tuple[int | None, timedelta, int, timedelta]] = []  # (weekday, opens, days later, closes)
+        if r["type"] == "time-of-day":
+            spec = r.get("restriction") or {}
+            opens, closes = _time(spec, "start"), _time(spec, "end")
+            if opens == closes:
+                return everywhen
+            spans.append((None, opens, 0 if closes > opens else 1, closes))
+        else:
+            for spec in r.get("restrictions") or []:
+                day, opens = WEEKDAYS.index(spec["startDay"]), _time(spec, "start")
+                later, closes = (WEEKDAYS.index(spec["endDay"]) - day) % 7, _time(spec, "end")
+                if later == 0 and closes <= opens:
+                    later = 7  # wraps past Sunday night all the way round
+                spans.append((day, opens, later, closes))
+        out = []
+        day = first
+        while day <= last:
+            midnight = datetime(day.year, day.month, day.day)
+            for weekday, opens, later, closes in spans:
+                if weekday is None or weekday == day.weekday():
+                    out.append((_instant(midnight + opens, tz), _instant(midnight + timedelta(days=later) + closes, tz)))
+            day += timedelta(days=1)
+        return out
+
     def allowed(self, at: datetime, tz: ZoneInfo) -> bool:
         """Whether the time restriction lets this rotation put anyone on call at ``at``."""
-        r = self.time_restriction
-        if not r:
-            return True
-        local = at.astimezone(tz)
-        if r.get("type") == "time-of-day":
-            spec = r.get("restriction") or {}
-            start = spec.get("startHour", 0) * 60 + spec.get("startMin", 0)
-            end = spec.get("endHour", 0) * 60 + spec.get("endMin", 0)
-            minute = local.hour * 60 + local.minute
-            if start == end:
-                return True
-            if start < end:
-                return start <= minute < end
-            return minute >= start or minute < end  # the window crosses midnight
-        if r.get("type") == "weekday-and-time-of-day":
-            minute = local.weekday() * 1440 + local.hour * 60 + local.minute
-            for spec in r.get("restrictions") or []:
-                start = WEEKDAYS.index(spec["startDay"]) * 1440 + spec.get("startHour", 0) * 60 + spec.get("startMin", 0)
-                end = WEEKDAYS.index(spec["endDay"]) * 1440 + spec.get("endHour", 0) * 60 + spec.get("endMin", 0)
-                if start < end and start <= minute < end:
-                    return True
-                if start >= end and (minute >= start or minute < end):  # wraps past Sunday night
-                    return True
-            return False
-        return True
+        today = at.astimezone(tz).date()
+        return any(opens <= at < closes for opens, closes in self.windows(today - timedelta(days=8), today, tz))
 
     def edges(self, after: datetime, until: datetime, tz: ZoneInfo) -> list[datetime]:
         """Every instant in (after, until] at which this rotation's answer may change."""
@@ -99,30 +113,10 @@ class Rotation:
             if t > after:
                 out.append(t)
             k += 1
-        r = self.time_restriction
-        if r:
-            marks: list[tuple[int | None, int, int]] = []  # (weekday or None, hour, minute)
-            if r.get("type") == "time-of-day":
-                spec = r.get("restriction") or {}
-                marks += [(None, spec.get("startHour", 0), spec.get("startMin", 0)),
-                          (None, spec.get("endHour", 0), spec.get("endMin", 0))]
-            else:
-                for spec in r.get("restrictions") or []:
-                    marks += [(WEEKDAYS.index(spec["startDay"]), spec.get("startHour", 0), spec.get("startMin", 0)),
-                              (WEEKDAYS.index(spec["endDay"]), spec.get("endHour", 0), spec.get("endMin", 0))]
-            day = after.astimezone(tz).date()
-            last = until.astimezone(tz).date()
-            while day <= last:
-                for weekday, hour, minute in marks:
-                    if weekday is not None and day.weekday() != weekday:
-                        continue
-                    wall = datetime(day.year, day.month, day.day, hour % 24, minute) + timedelta(days=hour // 24)
-                    for fold in (0, 1):  # an hour that happens twice (autumn) has two instants
-                        local = wall.replace(tzinfo=tz, fold=fold).astimezone(timezone.utc)
-                        if after < local <= until:
-                            out.append(local)
-                day += timedelta(days=1)
-            out += _offset_changes(tz, after, until)  # a window can open or close by the clock jumping
+        if self.time_restriction:
+            first = after.astimezone(tz).date() - timedelta(days=8)
+            for opens, closes in self.windows(first, until.astimezone(tz).date(), tz):
+                out += [t for t in (opens, closes) if after < t <= until]
         return out
 
 
@@ -214,18 +208,16 @@ def _wall(dt: datetime, tz: ZoneInfo) -> datetime:
     return dt.astimezone(tz).replace(tzinfo=None)
 
 
-def _offset_changes(tz: ZoneInfo, after: datetime, until: datetime) -> list[datetime]:
-    """The instants in (after, until] at which the zone's UTC offset changes (DST), to the hour."""
-    out = []
-    t = after.astimezone(timezone.utc).replace(minute=0, second=0, microsecond=0)
-    previous = t.astimezone(tz).utcoffset()
-    while t < until:
-        t += timedelta(hours=1)
-        offset = t.astimezone(tz).utcoffset()
-        if offset != previous and after < t <= until:
-            out.append(t)
-        previous = offset
-    return out
+def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
+    """A wall-clock time in ``tz`` as an instant, as Opsgenie's rotations read it: a time that
+    happens twice (autumn) is its first occurrence; a time the clock skips (spring) is moved on
+    by the length of the skip (02:30 in a one-hour gap is 03:30 new time). PEP 495's fold=0
+    gives exactly that."""
+    return wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
+
+
+def _time(spec: dict[str, Any], which: str) -> timedelta:
+    return timedelta(hours=int(spec.get(f"{which}Hour", 0)), minutes=int(spec.get(f"{which}Min", 0)))
 
 
 def _parse(value: str) -> datetime:

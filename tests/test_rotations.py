@@ -108,11 +108,71 @@ def test_daily_handoffs_keep_their_wall_clock_time_across_dst() -> None:
     assert before != after and len(before) == len(after) == 1
 
 
-def test_a_window_opened_by_the_clock_jumping_is_an_edge() -> None:
+def test_a_window_opening_in_the_skipped_hour_opens_a_gap_later() -> None:
     night = {"type": "time-of-day", "restriction": {"startHour": 1, "startMin": 30, "endHour": 6, "endMin": 0}}
     s = ScheduleModel("s", "S", timezone="Europe/London",
                       rotations=[Rotation("r", "R", datetime(2027, 3, 1, 0, 0, tzinfo=UTC), "weekly", [A], 1, None, night)])
-    # 2027-03-28: at 01:00 UTC London jumps from 00:59 GMT to 02:00 BST, inside the window.
+    # 2027-03-28: at 01:00 UTC London jumps from 00:59 GMT to 02:00 BST, so 01:30 never happens.
+    # As java.time resolves a skipped time, it moves on by the gap: 02:30 BST = 01:30Z.
     start = datetime(2027, 3, 28, 0, 30, tzinfo=UTC)
     assert who(s, start) == set()
-    assert s.next_change(start) == datetime(2027, 3, 28, 1, 0, tzinfo=UTC)
+    assert who(s, datetime(2027, 3, 28, 1, 15, tzinfo=UTC)) == set()
+    assert s.next_change(start) == datetime(2027, 3, 28, 1, 30, tzinfo=UTC)
+    assert who(s, datetime(2027, 3, 28, 1, 30, tzinfo=UTC)) == {"a@x.io"}
+    # It closes at 06:00 BST = 05:00Z.
+    assert s.next_change(datetime(2027, 3, 28, 1, 30, tzinfo=UTC)) == datetime(2027, 3, 28, 5, 0, tzinfo=UTC)
+
+
+# --- Clock changes, worked out by hand from the zones' published rules -----------------------
+def z(*args: int) -> datetime:
+    return datetime(*args, tzinfo=UTC)
+
+
+def test_a_turn_never_flips_back_in_the_repeated_autumn_hour() -> None:
+    # New York, 2025-11-02: 02:00 EDT (06:00Z) falls back to 01:00 EST, so 01:00-02:00 happens twice.
+    # Daily hand-over at 01:30 local: Nov 1 05:30Z (EDT), Nov 2 05:30Z (first 01:30), Nov 3 06:30Z (EST).
+    s = ScheduleModel("s", "S", timezone="America/New_York",
+                      rotations=[Rotation("r", "R", z(2025, 11, 1, 5, 30), "daily", [A, B])])
+    assert who(s, z(2025, 11, 2, 5, 29)) == {"a@x.io"}
+    assert who(s, z(2025, 11, 2, 5, 30)) == {"b@x.io"}
+    assert who(s, z(2025, 11, 2, 6, 0)) == {"b@x.io"}  # 01:00 EST again: still b
+    assert who(s, z(2025, 11, 2, 6, 30)) == {"b@x.io"}  # the second 01:30: still b
+    assert s.next_change(z(2025, 11, 2, 0, 0)) == z(2025, 11, 2, 5, 30)
+    assert s.next_change(z(2025, 11, 2, 5, 30)) == z(2025, 11, 3, 6, 30)
+
+
+def test_a_hand_over_in_the_skipped_spring_hour_happens_when_next_change_says() -> None:
+    # New York, 2026-03-08: 02:00 EST (07:00Z) jumps to 03:00 EDT; 02:30 never happens and is
+    # read as 03:30 EDT = 07:30Z. Hand-overs: Mar 7 07:30Z (EST), Mar 8 07:30Z, Mar 9 06:30Z (EDT).
+    s = ScheduleModel("s", "S", timezone="America/New_York",
+                      rotations=[Rotation("r", "R", z(2026, 3, 6, 7, 30), "daily", [A, B])])
+    assert who(s, z(2026, 3, 8, 7, 0)) == {"b@x.io"}
+    assert who(s, z(2026, 3, 8, 7, 29)) == {"b@x.io"}
+    assert s.next_change(z(2026, 3, 8, 6, 0)) == z(2026, 3, 8, 7, 30)
+    assert who(s, z(2026, 3, 8, 7, 30)) == {"a@x.io"}
+    assert s.next_change(z(2026, 3, 8, 7, 30)) == z(2026, 3, 9, 6, 30)
+
+
+def test_half_hour_zone_window_closes_once() -> None:
+    # St John's, 2026-11-01: 02:00 NDT (-2:30, 04:30Z) falls back to 01:00 NST (-3:30).
+    # A 09:00-01:30 window opened Oct 31 09:00 NDT = 11:30Z and closes at the first 01:30 = 04:00Z;
+    # it must not open again in the repeated half hour; it opens next at Nov 1 09:00 NST = 12:30Z.
+    night = {"type": "time-of-day", "restriction": {"startHour": 9, "startMin": 0, "endHour": 1, "endMin": 30}}
+    s = ScheduleModel("s", "S", timezone="America/St_Johns",
+                      rotations=[Rotation("r", "R", z(2026, 10, 1), "weekly", [A], 1, None, night)])
+    assert who(s, z(2026, 11, 1, 3, 59)) == {"a@x.io"}
+    assert who(s, z(2026, 11, 1, 4, 0)) == set()
+    assert who(s, z(2026, 11, 1, 4, 45)) == set()  # 01:15 NST, the second time round
+    assert s.next_change(z(2026, 11, 1, 3, 0)) == z(2026, 11, 1, 4, 0)
+    assert s.next_change(z(2026, 11, 1, 4, 0)) == z(2026, 11, 1, 12, 30)
+
+
+def test_thirty_minute_dst_shift() -> None:
+    # Lord Howe, 2027-04-04: 02:00 (+11) at 15:00Z (Apr 3) goes back to 01:30 (+10:30).
+    # Daily hand-over at 01:45: Apr 3 14:45Z (+11, first occurrence), Apr 4 15:15Z (+10:30).
+    s = ScheduleModel("s", "S", timezone="Australia/Lord_Howe",
+                      rotations=[Rotation("r", "R", z(2027, 4, 2, 14, 45), "daily", [A, B])])
+    assert who(s, z(2027, 4, 3, 14, 44)) == {"a@x.io"}
+    assert who(s, z(2027, 4, 3, 14, 45)) == {"b@x.io"}
+    assert who(s, z(2027, 4, 3, 15, 5)) == {"b@x.io"}  # 01:35 again: no flip back
+    assert s.next_change(z(2027, 4, 3, 14, 45)) == z(2027, 4, 4, 15, 15)
