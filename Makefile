@@ -15,6 +15,7 @@ demo: $(BIN)/.installed
 	$(BIN)/slackgenie demo
 
 test: $(BIN)/.installed
+	$(BIN)/python -m mypy slackgenie
 	$(BIN)/python -m pytest
 
 bench: $(BIN)/.installed

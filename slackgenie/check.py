@@ -96,7 +96,7 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
     for identity in identities:
         r = resolved[identity]
         if r.ok:
-            yield Item(True, f"user {identity} is Slack user {r.user.id}")  # type: ignore[union-attr]
+            yield Item(True, f"user {identity} is Slack user {r.user.id}")
         elif "missing_scope" in (r.problem or ""):
             yield Item(False, f"user {identity} cannot be looked up: {r.problem}",
                        "grant users:read.email (and users:read), then reinstall the app")

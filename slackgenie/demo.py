@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from slack_bolt.request import BoltRequest
@@ -49,8 +50,9 @@ def _pass(emulators: Emulators, service: Service, app: SlackApp, title: str) -> 
 def _ask(emulators: Emulators, app: SlackApp, text: str) -> None:
     """A signed /oncall request through Bolt, as Slack would send it; the answer shown as plain text."""
     body = form_body(slash_command(text, "U00000002", emulators.slack.response_url("demo")))
-    response = app.bolt.dispatch(BoltRequest(body=body, headers=signed_headers(
-        DEMO_SIGNING_SECRET, body, "application/x-www-form-urlencoded")))
+    headers: dict[str, str | Sequence[str]] = {**signed_headers(DEMO_SIGNING_SECRET, body,
+                                                                "application/x-www-form-urlencoded")}
+    response = app.bolt.dispatch(BoltRequest(body=body, headers=headers))
     answer = json.loads(response.body)["text"]
     users = emulators.slack.state.users
     answer = re.sub(r"<@(\w+)>", lambda m: "@" + (users[m.group(1)].name if m.group(1) in users else m.group(1)), answer)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily
@@ -97,7 +97,7 @@ class _SinceConfirmed(Collector):
     def __init__(self, metrics: Metrics):
         self.metrics = metrics
 
-    def collect(self):  # type: ignore[no-untyped-def]
+    def collect(self) -> Iterator[GaugeMetricFamily]:
         family = GaugeMetricFamily(
             "slackgenie_group_seconds_since_in_sync",
             "Seconds since the group was last confirmed in sync (+Inf: never since start).", labels=["group"])

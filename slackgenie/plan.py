@@ -10,6 +10,7 @@ are resolved:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 
 from slackgenie.config import GroupSync
 from slackgenie.model import Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure, Resolution
@@ -77,41 +78,31 @@ def plan_group(
     actual: ActualGroup | None,
 ) -> GroupPlan:
     handle = sync.usergroup
-    base = dict(handle=handle, on_call=desired.on_call)
+    failed = GroupPlan(handle=handle, action=Action.FAILED, on_call=desired.on_call, warnings=desired.warnings)
     if actual is None:
-        return GroupPlan(
-            action=Action.FAILED, warnings=desired.warnings,
-            errors=(f"user group @{handle} does not exist in Slack: create it, or correct 'usergroup'",),
-            **base,
-        )
-    base.update(group_id=actual.id, current=actual.members)
+        return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, or correct 'usergroup'",))
+    # From here on, a plan that changes nothing keeps the group as it is.
+    failed = replace(failed, group_id=actual.id, current=actual.members, desired=actual.members)
     if actual.disabled:
-        return GroupPlan(
-            action=Action.FAILED, desired=actual.members, warnings=desired.warnings,
-            errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",),
-            **base,
-        )
+        return replace(failed, errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",))
     if desired.errors:
-        return GroupPlan(action=Action.FAILED, desired=actual.members, errors=desired.errors,
-                         warnings=desired.warnings, **base)
+        return replace(failed, errors=desired.errors)
     if not desired.identities:
         # when_empty: keep. Never send Slack an empty list; never guess.
-        return GroupPlan(action=Action.KEEP, desired=actual.members, warnings=desired.warnings, **base)
+        return replace(failed, action=Action.KEEP)
 
     failed_lookups = sorted(i for i in desired.identities if (r := resolutions.get(i)) is not None and r.transient)
     if failed_lookups:
         # Not knowing who someone is in Slack is a read error, not a verdict: change nothing.
         problems = tuple(f"{i}: {resolutions[i].problem}" for i in failed_lookups)
-        return GroupPlan(action=Action.FAILED, desired=actual.members, warnings=desired.warnings,
-                         errors=("could not look up every member in Slack; group left as it is",) + problems, **base)
+        return replace(failed, errors=("could not look up every member in Slack; group left as it is",) + problems)
     members, unresolved = resolve_all(desired.identities, resolutions)
     errors = tuple(f"{identity} has no usable Slack account: {problem}" for identity, problem in unresolved)
     if not members:
         errors += ("no on-call person could be matched to a Slack user; group left as it is",)
-        return GroupPlan(action=Action.FAILED, desired=actual.members, errors=errors,
-                         warnings=desired.warnings, **base)
+        return replace(failed, errors=errors)
     action = Action.IN_SYNC if members == actual.members else Action.UPDATE
-    return GroupPlan(action=action, desired=members, errors=errors, warnings=desired.warnings, **base)
+    return replace(failed, action=action, desired=members, errors=errors)
 
 
 def resolve_all(

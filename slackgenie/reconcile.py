@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
 from slack_sdk import WebClient
@@ -127,7 +127,7 @@ def _slack_error(exc: SlackApiError) -> str:
 
 def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) -> None:
     plan = outcome.plan
-    fields = dict(group=plan.handle, action=plan.action.value, dry_run=dry_run)
+    fields: dict[str, Any] = dict(group=plan.handle, action=plan.action.value, dry_run=dry_run)
     if plan.action is Action.UPDATE:
         fields.update(add=sorted(names.get(i, i) for i in plan.add),
                       remove=sorted(names.get(i, i) for i in plan.remove),

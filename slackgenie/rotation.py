@@ -79,17 +79,17 @@ class Rotation:
             spans.append((None, opens, 0 if closes > opens else 1, closes))
         else:
             for spec in r.get("restrictions") or []:
-                day, opens = WEEKDAYS.index(spec["startDay"]), _time(spec, "start")
-                later, closes = (WEEKDAYS.index(spec["endDay"]) - day) % 7, _time(spec, "end")
+                weekday, opens = WEEKDAYS.index(spec["startDay"]), _time(spec, "start")
+                later, closes = (WEEKDAYS.index(spec["endDay"]) - weekday) % 7, _time(spec, "end")
                 if later == 0 and closes <= opens:
                     later = 7  # wraps past Sunday night all the way round
-                spans.append((day, opens, later, closes))
-        out = []
+                spans.append((weekday, opens, later, closes))
+        out: list[tuple[datetime, datetime]] = []
         day = first
         while day <= last:
             midnight = datetime(day.year, day.month, day.day)
-            for weekday, opens, later, closes in spans:
-                if weekday is None or weekday == day.weekday():
+            for on_day, opens, later, closes in spans:
+                if on_day is None or on_day == day.weekday():
                     out.append((_instant(midnight + opens, tz), _instant(midnight + timedelta(days=later) + closes, tz)))
             day += timedelta(days=1)
         return out
@@ -153,7 +153,7 @@ class ScheduleModel:
         """(rotation, participant, override that put them there) for everyone on call at ``at``."""
         if not self.enabled:
             return []
-        out = []
+        out: list[tuple[Rotation, dict[str, Any], Override | None]] = []
         for rotation in self.rotations:
             override = next((o for o in self.overrides if o.covers(rotation, at)), None)
             if override is not None:

@@ -51,13 +51,13 @@ def run_status(config: Config, clock: Clock | None = None) -> int:
             if not plan.ok:
                 state, ok = state + f", but {plan.errors[0]}", False
         now_members = ", ".join(sorted(labels.get(i, i) for i in plan.current)) or "(empty)"
-        t = nexts[sync.usergroup]
+        handoff = nexts[sync.usergroup]
         upcoming = "-"
-        if t is not None:
-            desired = desired_for(sync, future[t], config.file.users)
+        if handoff is not None:
+            desired = desired_for(sync, future[handoff], config.file.users)
             upcoming = ("(cannot read: " + desired.errors[0] + ")" if desired.errors
                         else ", ".join(sorted(desired.identities)) or "(nobody)")
-        rows.append((f"@{sync.usergroup}", state, now_members, _when(t, now), upcoming))
+        rows.append((f"@{sync.usergroup}", state, now_members, _when(handoff, now), upcoming))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(r[i].ljust(widths[i]) for i in range(4)) + "  " + r[4])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -66,7 +66,7 @@ class Health:
             return True, info
 
 
-def make_app(metrics: Metrics, health: Health, mounts: dict[str, WSGIApp] | None = None) -> WSGIApp:
+def make_app(metrics: Metrics, health: Health, mounts: Mapping[str, WSGIApp] | None = None) -> WSGIApp:
     mounts = mounts or {}
 
     def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -100,7 +100,7 @@ class WebServer:
 
     @property
     def port(self) -> int:
-        return int(self._server.effective_port)  # type: ignore[attr-defined]
+        return int(self._server.effective_port)  # type: ignore[union-attr]
 
     def start(self) -> WebServer:
         self._thread.start()

@@ -55,14 +55,13 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         text = re.sub(r"<@[A-Z0-9]+(\|[^>]*)?>", " ", event.get("text", "")).strip()
         snapshot = keeper.get()
         if re.search(r"\bhelp\b", text, re.I):
-            message: Message | NeedsLookup = Message(text=HELP)
+            message = Message(text=HELP)
         else:
             match = find_in_sentence(text, snapshot)
             kind = "next" if re.search(r"\bnext\b", text, re.I) else "one"
             query = Query(kind, match.key) if match else Query("all")
-            message = answer(query, snapshot, now())
-            if isinstance(message, NeedsLookup):
-                message = live.answer(message, snapshot, now())
+            found = answer(query, snapshot, now())
+            message = live.answer(found, snapshot, now()) if isinstance(found, NeedsLookup) else found
         say(text=message.text, blocks=message.blocks or None, thread_ts=event.get("thread_ts") or event.get("ts"))
 
     @app.event("app_home_opened")

@@ -30,7 +30,7 @@ class LiveLookup:
                 state = replace(state, error=str(exc), configured=True)
             schedules[ref] = state
         slack_ids = dict(snapshot.slack_ids)
-        for username in {u for ref in need.match.schedules for u in schedules[ref].on_call} - set(slack_ids):
+        for username in {u for ref in need.match.schedules for u in schedules[ref].on_call or ()} - set(slack_ids):
             resolution = self.directory.resolve(map_identity(username, self.user_map))
             if resolution.user is not None:
                 slack_ids[username] = resolution.user.id

@@ -62,9 +62,9 @@ class SlackApp:
                             self._next[t] = (time.monotonic(), reads)
                     next_reads.update(reads)
         with self._lock:
-            for ref, t in until.items():
-                if t is not None and t in self._next and ref in self._next[t][1]:
-                    next_reads[ref] = self._next[t][1][ref]
+            for ref, handoff in until.items():
+                if handoff is not None and handoff in self._next and ref in self._next[handoff][1]:
+                    next_reads[ref] = self._next[handoff][1][ref]
         now_on = {u for r in report.reads.values() if isinstance(r, OnCall) for u in r.usernames}
         next_on = {u for r in next_reads.values() if isinstance(r, OnCall) for u in r.usernames}
         people = now_on | next_on | {u for s in service.config.syncs for u in s.users}

@@ -83,6 +83,7 @@ class SnapshotKeeper:
             team = (model.owner_team or {}).get("name") if model and model.owner_team else previous.team
             read = report.reads.get(ref)
             nxt = next_reads.get(ref)
+            next_on: tuple[str, ...] | None
             if isinstance(nxt, OnCall):
                 next_on = tuple(sorted(nxt.usernames))
             else:  # keep an older answer only if it is about the same handoff

@@ -124,7 +124,7 @@ class ObservedWebClient(WebClient):
     def __deepcopy__(self, memo: dict) -> ObservedWebClient:
         return self  # thread-safe and shared: Bolt's lazy listeners may keep using it
 
-    def api_call(self, api_method: str, **kwargs: Any) -> Any:  # type: ignore[override]
+    def api_call(self, api_method: str, **kwargs: Any) -> Any:
         with self._blocked_lock:
             until = self._blocked.get(api_method, 0.0)
         if until > time.monotonic():

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import structlog
 from pydantic import SecretStr
+from tenacity.stop import stop_base
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -61,6 +62,18 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (_Transient, httpx.TransportError))
 
 
+class _RetryAfterBeyondBudget(stop_base):
+    """Stop at once when the API asks us to wait longer than the budget has left."""
+
+    def __init__(self, budget: float):
+        self.budget = budget
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(exc, "retry_after", None)
+        return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
+
+
 class OpsgenieClient:
     """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
 
@@ -109,7 +122,8 @@ class OpsgenieClient:
         retrying = Retrying(
             retry=retry_if_exception(_retryable),
             wait=self._wait,
-            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget) | self._beyond_budget,
+            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget)
+            | _RetryAfterBeyondBudget(self.policy.budget),
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -150,11 +164,6 @@ class OpsgenieClient:
             raise OpsgenieNotFound(text, status, request_id)
         raise OpsgenieError(text, status, request_id)
 
-    def _beyond_budget(self, state: RetryCallState) -> bool:
-        """Stop at once when the API asks us to wait longer than the budget has left."""
-        exc = state.outcome.exception() if state.outcome else None
-        wait = getattr(exc, "retry_after", None)
-        return wait is not None and wait > self.policy.budget - state.seconds_since_start
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
