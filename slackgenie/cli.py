@@ -42,6 +42,9 @@ def _parser() -> argparse.ArgumentParser:
     sync = with_config(sub.add_parser("sync", help="one reconciliation pass, then exit (for cron)",
                                       description="Run one reconciliation pass and exit."))
     sync.add_argument("--dry-run", action="store_true", help="print the plan; make no Slack write call")
+    sync.add_argument("--metrics-file", metavar="PATH",
+                      help="also write this run's metrics for node_exporter's textfile collector (cron, CronJob); "
+                           "counters and last-in-sync times carry over from the file's previous contents")
     sync.add_argument("--at", metavar="TIME", type=_timestamp,
                       help="plan for this instant (ISO-8601, e.g. 2026-12-24T18:00:00Z); implies --dry-run")
     run = with_config(sub.add_parser("run", help="the daemon: sync at start, at each handoff and every interval",
@@ -102,7 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if env.get(CLOCK_ENV):
         log.info("clock.shifted", now=clock.now().isoformat(), variable=CLOCK_ENV)
     if args.command == "sync":
-        return _sync(config, clock, dry_run=args.dry_run or args.at is not None, at=args.at)
+        return _sync(config, clock, dry_run=args.dry_run or args.at is not None, at=args.at,
+                     metrics_file=args.metrics_file)
     if args.command == "status":
         from slackgenie.status import run_status
 
@@ -128,15 +132,23 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(config, clock, bind=bind, port=port, read_only=args.command == "serve")
 
 
-def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None) -> int:
+def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metrics_file: str | None) -> int:
     from slackgenie.service import build
 
     service = build(config, clock=clock)
+    if metrics_file:
+        service.metrics.carry_over(metrics_file)
     try:
         report = service.run_pass(dry_run=dry_run, at=at)
     finally:
         service.close()
     print(render(report), flush=True)
+    if metrics_file and not dry_run:
+        try:
+            service.metrics.write_textfile(metrics_file)
+        except OSError as exc:
+            print(f"slackgenie: cannot write the metrics file {metrics_file}: {exc.strerror}", file=sys.stderr)
+            return max(report.exit_code, EXIT_PARTIAL)
     return report.exit_code
 
 
@@ -146,7 +158,7 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
     from slackgenie.web import Health, WebServer, make_app
 
     service = build(config, clock=clock)
-    health = Health(interval=config.file.interval)
+    health = Health(interval=config.file.interval, pass_deadline=config.file.pass_deadline)
     secrets = config.secrets
     app = None
     if secrets.slack_signing_secret or secrets.slack_app_token:
@@ -171,7 +183,7 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
         print(render(report), flush=True)
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
-                    heartbeat=health.beat, guard=config.file.handoff_guard, clock=clock,
+                    guard=config.file.handoff_guard, clock=clock,
                     next_handoff=service.next_handoff if config.file.handoffs else None)
     daemon.install_signal_handlers()
     web = None

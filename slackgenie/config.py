@@ -106,6 +106,9 @@ class FileConfig(BaseModel):
 
     interval: int = Field(60, ge=1, le=86400, description="daemon period in seconds")
     concurrency: int = Field(8, ge=1, le=64, description="parallel API reads")
+    pass_deadline: int = Field(60, ge=5, le=3600,
+                               description="seconds a pass may take; /healthz fails after interval + 3 deadlines "
+                                           "without a completed pass")
     cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     state_file: str = Field(".slackgenie-state.json",

@@ -7,29 +7,34 @@ callbacks; the daemon reports each pass.
 
 from __future__ import annotations
 
-import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import GaugeMetricFamily
-from prometheus_client.registry import Collector
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, write_to_textfile
+from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.model import Action, PassReport
 
 
 class Metrics:
-    def __init__(self) -> None:
+    def __init__(self, interval: float = 60.0) -> None:
         self.registry = CollectorRegistry()
         r = self.registry
+        self.started = time.time()
         self.pass_duration = Histogram("slackgenie_pass_duration_seconds", "Duration of a reconciliation pass.",
                                        buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120), registry=r)
         self.passes = Counter("slackgenie_passes_total", "Reconciliation passes by result (ok, partial, failed).",
                               ["result"], registry=r)
+        for result in ("ok", "partial", "failed"):  # present from the start, so increase() sees the first one
+            self.passes.labels(result)
         self.changes = Counter("slackgenie_group_membership_changes_total",
                                "People added to or removed from a user group.", ["group", "change"], registry=r)
         self.group_ok = Gauge("slackgenie_group_in_sync", "1 if the group was confirmed in sync by the last pass.",
                               ["group"], registry=r)
+        self.group_confirmed = Gauge(
+            "slackgenie_group_last_in_sync_timestamp_seconds",
+            "When the group was last confirmed in sync (the process start until the first confirmation).",
+            ["group"], registry=r)
         self.api_requests = Counter("slackgenie_api_requests_total", "API requests by api, method and status.",
                                     ["api", "method", "status"], registry=r)
         self.retries = Counter("slackgenie_api_retries_total", "Retried API requests by api and reason.",
@@ -37,21 +42,20 @@ class Metrics:
         self.rate_limit_wait = Counter("slackgenie_rate_limit_wait_seconds_total",
                                        "Seconds spent waiting because an API rate-limited us.", ["api"], registry=r)
         self.last_pass = Gauge("slackgenie_last_pass_timestamp_seconds", "When the last pass finished.", registry=r)
-        self._lock = threading.Lock()
-        self._confirmed: dict[str, float] = {}  # group -> when last confirmed in sync
-        self._groups: set[str] = set()
-        r.register(_SinceConfirmed(self))
+        self.interval = Gauge("slackgenie_interval_seconds",
+                              "The configured interval: the longest expected gap between passes (alerts scale by it).",
+                              registry=r)
+        self.interval.set(interval)
 
-    def __deepcopy__(self, memo: dict) -> Metrics:
+    def __deepcopy__(self, memo: dict[int, object]) -> Metrics:
         # One sink per process: Bolt deep-copies requests (and the client that reports here)
         # for lazy listeners, and the copies must keep reporting to the same registry.
         return self
 
     def expect_groups(self, groups: Iterable[str]) -> None:
-        with self._lock:
-            self._groups = set(groups)
-        for group in self._groups:
+        for group in groups:
             self.group_ok.labels(group).set(0)
+            self.group_confirmed.labels(group).set(self.started)
 
     # --- reported by the clients ---------------------------------------------------------
     def api_request(self, api: str, method: str, status: str | int | None) -> None:
@@ -78,29 +82,27 @@ class Metrics:
                 self.changes.labels(plan.handle, "removed").inc(len(plan.remove))
             self.group_ok.labels(plan.handle).set(1 if confirmed else 0)
             if confirmed and not report.dry_run:
-                with self._lock:
-                    self._confirmed[plan.handle] = now
-
-    def seconds_since_confirmed(self) -> dict[str, float | None]:
-        now = time.time()
-        with self._lock:
-            return {g: (now - self._confirmed[g]) if g in self._confirmed else None
-                    for g in sorted(self._groups | set(self._confirmed))}
+                self.group_confirmed.labels(plan.handle).set(now)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
 
+    def carry_over(self, path: str) -> None:
+        """Continue from an earlier run's textfile: its pass counters and when each group was
+        last confirmed, so that a one-shot run every few minutes still reads as one series."""
+        try:
+            with open(path, encoding="utf-8") as f:
+                families = list(text_string_to_metric_families(f.read()))
+        except (OSError, ValueError, UnicodeDecodeError):
+            return  # first run, or an unreadable file: start afresh
+        for family in families:
+            for sample in family.samples:
+                if sample.name == "slackgenie_passes_total" and sample.labels.get("result") in ("ok", "partial", "failed"):
+                    self.passes.labels(sample.labels["result"]).inc(max(sample.value, 0.0))
+                elif sample.name == "slackgenie_group_last_in_sync_timestamp_seconds" and "group" in sample.labels:
+                    self.group_confirmed.labels(sample.labels["group"]).set(sample.value)
 
-class _SinceConfirmed(Collector):
-    """Seconds since each group was last confirmed in sync, computed at scrape time."""
-
-    def __init__(self, metrics: Metrics):
-        self.metrics = metrics
-
-    def collect(self) -> Iterator[GaugeMetricFamily]:
-        family = GaugeMetricFamily(
-            "slackgenie_group_seconds_since_in_sync",
-            "Seconds since the group was last confirmed in sync (+Inf: never since start).", labels=["group"])
-        for group, seconds in self.metrics.seconds_since_confirmed().items():
-            family.add_metric([group], float("inf") if seconds is None else seconds)
-        yield family
+    def write_textfile(self, path: str) -> None:
+        """The same numbers for node_exporter's textfile collector (cron and one-shot runs),
+        written to a temporary file and renamed, so a scrape never reads half a file."""
+        write_to_textfile(path, self.registry)

@@ -56,7 +56,7 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     policy = config.file.retry
     secrets = config.secrets
     clock = clock or RealClock()
-    metrics = metrics or Metrics()
+    metrics = metrics or Metrics(config.file.interval)
     metrics.expect_groups(s.usergroup for s in config.syncs)
     opsgenie = OpsgenieClient(secrets.opsgenie_api_url, secrets.opsgenie_api_key, policy, observer=metrics)
     slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics)

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import json
-import re
+
 import socket
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.emulators import Emulators
+from slackgenie.model import PassReport
+from slackgenie.web import Health
 
 from conftest import SECRETS, clean_env, run_cli, write_config
 
@@ -23,15 +27,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def metric(text: str, name: str, **labels: str) -> float:
-    """The value of one sample in a Prometheus exposition (0 if absent)."""
-    for line in text.splitlines():
-        if not line.startswith(name + "{") and not line.startswith(name + " "):
-            continue
-        found = dict(re.findall(r'(\w+)="([^"]*)"', line.split(" ")[0]))
-        if all(found.get(k) == v for k, v in labels.items()):
-            return float(line.rsplit(" ", 1)[1])
-    return 0.0
+def metric(text: str, name: str, missing: float | None = None, **labels: str) -> float:
+    """The value of one sample in a Prometheus exposition; a missing sample fails the test
+    unless ``missing`` says what it means (while waiting for it to appear)."""
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items()):
+                return float(sample.value)
+    if missing is not None:
+        return missing
+    raise AssertionError(f"no sample {name}{labels} in the exposition:\n{text}")
 
 
 def wait_for(predicate, seconds: float = 20.0) -> bool:  # type: ignore[no-untyped-def]
@@ -66,25 +71,27 @@ def test_daemon_exposes_metrics_health_and_readiness(emulators: Emulators, tmp_p
         assert metric(text, "slackgenie_api_requests_total", api="opsgenie", method="listOnCalls", status="200") >= 1
         assert metric(text, "slackgenie_group_membership_changes_total", group="delivery-support", change="added") == 1
         assert metric(text, "slackgenie_group_in_sync", group="payments-oncall") == 1
-        assert metric(text, "slackgenie_group_seconds_since_in_sync", group="payments-oncall") < 5
+        assert time.time() - metric(text, "slackgenie_group_last_in_sync_timestamp_seconds", group="payments-oncall") < 5
+        assert metric(text, "slackgenie_interval_seconds") == 1
         assert metric(text, "slackgenie_pass_duration_seconds_count") >= 1
 
-        # Opsgenie starts refusing the key: every group fails, readiness drops, failures are counted.
+        # Opsgenie starts refusing the key: every group fails and failures are counted, but the
+        # process stays ready (it answers from its last snapshot) and alive (its loop turns).
         emulators.opsgenie.api_keys.clear()
-        assert wait_for(lambda: get("/readyz").status_code == 503)  # type: ignore[union-attr]
+        assert wait_for(lambda: metric(get("/metrics").text,  # type: ignore[union-attr]
+                                       "slackgenie_passes_total", result="failed") >= 1)
         text = get("/metrics").text  # type: ignore[union-attr]
-        assert metric(text, "slackgenie_passes_total", result="failed") >= 1
         assert metric(text, "slackgenie_group_in_sync", group="payments-oncall") == 0
         assert metric(text, "slackgenie_api_requests_total", api="opsgenie", method="listOnCalls", status="401") >= 1
-        ready = get("/readyz").json()  # type: ignore[union-attr]
-        assert ready["ok"] is False and "every group failed" in ready["reason"]
-        assert get("/healthz").status_code == 200  # still alive: a failing pass is not a dead process
+        ready = get("/readyz")
+        assert ready is not None and ready.status_code == 200 and ready.json()["failed_groups"] == 3
+        assert get("/healthz").status_code == 200  # type: ignore[union-attr]
 
         # Rate limits show up as retries and waiting time.
         emulators.opsgenie.api_keys.add(emulators.env()["OPSGENIE_API_KEY"])
         emulators.slack.inject(r"usergroups\.list", status=429, retry_after=0, times=1)
         assert wait_for(lambda: metric(get("/metrics").text, "slackgenie_api_retries_total",  # type: ignore[union-attr]
-                                       api="slack", reason="rate_limited") >= 1)
+                                       missing=0, api="slack", reason="rate_limited") >= 1)
         assert wait_for(lambda: get("/readyz").status_code == 200)  # type: ignore[union-attr]
     finally:
         proc.terminate()
@@ -133,3 +140,32 @@ def test_check_bad_credentials_and_bad_config(emulators: Emulators, sync_cli, tm
     write_config(tmp_path, "syncs: nope\n")
     bad = run_cli(["check"], emulators.env(), tmp_path)
     assert bad.code == 2 and "syncs" in bad.err
+
+
+def test_health_fails_when_passes_stop_completing() -> None:
+    health = Health(interval=0.2, pass_deadline=0.1)  # live while a pass completes every 0.5 s
+    assert health.live()[0] and not health.ready()[0]
+    health.record(PassReport(started=datetime.now(timezone.utc), dry_run=False, outcomes=[]))
+    assert health.live()[0] and health.ready()[0]
+    time.sleep(0.6)
+    ok, info = health.live()
+    assert not ok and "stuck" in info["reason"]
+    assert health.ready()[0]  # still able to answer from its snapshot
+
+
+def test_cron_runs_export_a_textfile_that_carries_over(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    prom = tmp_path / "slackgenie.prom"
+    assert sync_cli("sync", "--metrics-file", str(prom)).code == 0
+    first = prom.read_text()
+    assert metric(first, "slackgenie_passes_total", result="ok") == 1
+    confirmed = metric(first, "slackgenie_group_last_in_sync_timestamp_seconds", group="payments-oncall")
+    assert abs(time.time() - confirmed) < 30
+    emulators.opsgenie.api_keys.clear()  # the next run cannot read Opsgenie
+    result = sync_cli("sync", "--metrics-file", str(prom))
+    assert result.code == 1, result.both
+    second = prom.read_text()
+    assert metric(second, "slackgenie_passes_total", result="ok") == 1  # carried over
+    assert metric(second, "slackgenie_passes_total", result="failed") == 1
+    # Not confirmed this time: the group keeps the time it was last confirmed, so alerts see it age.
+    assert metric(second, "slackgenie_group_last_in_sync_timestamp_seconds", group="payments-oncall") == confirmed
+    assert metric(second, "slackgenie_group_in_sync", group="payments-oncall") == 0
