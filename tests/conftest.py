@@ -29,6 +29,44 @@ class CliResult:
         return self.out + self.err
 
 
+# What each subprocess of the running test printed: shown beside any failure of that test, so
+# that an assertion about a subprocess always comes with its stdout and stderr.
+_OUTPUTS: list[tuple[str, str | Path]] = []
+
+
+def record_output(label: str, text: str | Path) -> None:
+    """Show ``text`` (or the file's contents at the time of the failure) if the test fails."""
+    _OUTPUTS.append((label, text))
+
+
+def spawn(args: list[str], env: dict[str, str], cwd: Path, label: str) -> subprocess.Popen[str]:
+    """Start a long-running subprocess whose stdout and stderr go to files (read them with
+    ``output``); they are shown beside any failure of the test."""
+    out, err = cwd / f"{label}.stdout", cwd / f"{label}.stderr"
+    with out.open("w") as o, err.open("w") as e:
+        proc = subprocess.Popen(args, cwd=cwd, env=clean_env(env), stdout=o, stderr=e, text=True)
+    record_output(f"{label} stdout", out)
+    record_output(f"{label} stderr", err)
+    return proc
+
+
+def output(cwd: Path, label: str) -> tuple[str, str]:
+    return (cwd / f"{label}.stdout").read_text(), (cwd / f"{label}.stderr").read_text()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    if report.when == "call":
+        if report.failed:
+            for label, text in _OUTPUTS:
+                if isinstance(text, Path):
+                    text = text.read_text(errors="replace") if text.exists() else "(no file)"
+                report.sections.append((f"subprocess {label}", text[-8000:] or "(nothing)"))
+        _OUTPUTS.clear()
+
+
 @pytest.fixture(autouse=True)
 def _work_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """State and cache files land in the working directory: keep them out of the repository."""
@@ -51,6 +89,9 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60) -> CliResult:
     proc = subprocess.run([sys.executable, "-m", "slackgenie", *args], cwd=cwd, env=clean_env(env),
                           capture_output=True, text=True, timeout=timeout)
+    label = "slackgenie " + " ".join(args)
+    record_output(f"{label}: exit {proc.returncode}, stdout", proc.stdout)
+    record_output(f"{label}: stderr", proc.stderr)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import time
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from slackgenie.emulators import Emulators
 from slackgenie.emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,
                                            slash_command)
 
-from conftest import SECRETS, clean_env, write_config
+from conftest import SECRETS, output, spawn, write_config
 from test_operations import free_port, wait_for
 
 SIGNING_SECRET = "8f742231b10e8888abcd99yyyzzz85a5"
@@ -27,10 +26,10 @@ class Daemon:
     def __init__(self, emu: Emulators, tmp_path: Path, env: dict[str, str], command: str = "run"):
         self.emu = emu
         self.port = free_port()
+        self.tmp_path = tmp_path
         write_config(tmp_path, emu.org.config_yaml.replace("interval: 60", "interval: 1"))
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "slackgenie", command, "--bind", "127.0.0.1", "--port", str(self.port)],
-            cwd=tmp_path, env=clean_env({**emu.env(), **env}), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = spawn([sys.executable, "-m", "slackgenie", command, "--bind", "127.0.0.1", "--port", str(self.port)],
+                          {**emu.env(), **env}, tmp_path, "daemon")
         self.base = f"http://127.0.0.1:{self.port}"
         assert wait_for(self._ready, 30), self.stop()
 
@@ -43,7 +42,8 @@ class Daemon:
     def stop(self) -> str:
         if self.proc.poll() is None:
             self.proc.terminate()
-        out, err = self.proc.communicate(timeout=15)
+        self.proc.wait(timeout=15)
+        out, err = output(self.tmp_path, "daemon")
         return out + err
 
     def command(self, text: str, key: str = "k", secret: str = SIGNING_SECRET, timestamp: int | None = None,

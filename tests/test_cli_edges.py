@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import signal
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -13,7 +12,7 @@ import pytest
 
 from slackgenie.emulators import Emulators
 
-from conftest import SECRETS, clean_env, run_cli, write_config
+from conftest import SECRETS, output, run_cli, spawn, write_config
 
 
 def no_calls(emu: Emulators) -> bool:
@@ -84,8 +83,7 @@ def test_every_command_has_help(tmp_path: Path, args: list[str]) -> None:
 def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
     emulators.slack.inject(r"usergroups\.list", status=500, times=4)  # the first pass fails after 4 attempts
-    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run", "--port", "0"], cwd=tmp_path,
-                            env=clean_env(emulators.env()), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn([sys.executable, "-m", "slackgenie", "run", "--port", "0"], emulators.env(), tmp_path, "daemon")
     try:
         deadline = time.monotonic() + 20
         while (emulators.slack.state.emails_of("platform-oncall") != ["ivan@example.com"]
@@ -102,7 +100,7 @@ def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emula
     finally:
         if proc.poll() is None:
             proc.kill()
-    out, err = proc.communicate(timeout=5)
+    out, err = output(tmp_path, "daemon")
     assert code == 0, err
     assert stopped_in < 5
     assert "daemon.stopped" in err

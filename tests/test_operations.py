@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import socket
-import subprocess
 import sys
 import time
 from datetime import datetime, timezone
@@ -18,7 +17,7 @@ from slackgenie.emulators import Emulators
 from slackgenie.model import PassReport
 from slackgenie.web import Health
 
-from conftest import SECRETS, clean_env, run_cli, write_config
+from conftest import SECRETS, output, run_cli, spawn, write_config
 
 
 def free_port() -> int:
@@ -51,9 +50,8 @@ def wait_for(predicate, seconds: float = 20.0) -> bool:  # type: ignore[no-untyp
 def test_daemon_exposes_metrics_health_and_readiness(emulators: Emulators, tmp_path: Path) -> None:
     port = free_port()
     write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
-    proc = subprocess.Popen([sys.executable, "-m", "slackgenie", "run", "--bind", "127.0.0.1", "--metrics-port", str(port)],
-                            cwd=tmp_path, env=clean_env({**emulators.env(), "LOG_FORMAT": "json"}),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = spawn([sys.executable, "-m", "slackgenie", "run", "--bind", "127.0.0.1", "--metrics-port", str(port)],
+                 {**emulators.env(), "LOG_FORMAT": "json"}, tmp_path, "daemon")
     base = f"http://127.0.0.1:{port}"
 
     def get(path: str) -> httpx.Response | None:
@@ -95,7 +93,8 @@ def test_daemon_exposes_metrics_health_and_readiness(emulators: Emulators, tmp_p
         assert wait_for(lambda: get("/readyz").status_code == 200)  # type: ignore[union-attr]
     finally:
         proc.terminate()
-        out, err = proc.communicate(timeout=10)
+        proc.wait(timeout=10)
+    out, err = output(tmp_path, "daemon")
     assert proc.returncode == 0
     events = [json.loads(line) for line in err.splitlines() if line.strip()]  # every line is JSON
     changed = [e for e in events if e["event"] == "group.changed" and e["group"] == "delivery-support"]
