@@ -17,6 +17,7 @@ from typing import Any
 from prometheus_client import CONTENT_TYPE_LATEST
 from waitress.server import create_server
 
+from slackgenie.app.signed import MAX_BODY
 from slackgenie.metrics import Metrics
 from slackgenie.model import PassReport
 
@@ -95,10 +96,18 @@ def make_app(metrics: Metrics, health: Health, mounts: Mapping[str, WSGIApp] | N
 
 
 class WebServer:
-    """waitress in a background thread."""
+    """waitress in a background thread, with limits set for what it serves: probes, a scrape and
+    Slack's small signed requests (a larger body is refused before it is read)."""
 
     def __init__(self, app: WSGIApp, host: str, port: int, threads: int = 8):
-        self._server = create_server(app, host=host, port=port, threads=threads, ident="slackgenie")
+        self._server = create_server(
+            app, host=host, port=port, threads=threads, ident="slackgenie",
+            max_request_body_size=MAX_BODY,  # waitress's default is 1 GiB
+            max_request_header_size=64 * 1024,
+            connection_limit=200,
+            channel_timeout=30,  # an idle or dripping client is dropped after 30 s
+            cleanup_interval=10,
+        )
         self._thread = threading.Thread(target=self._server.run, name="web", daemon=True)
 
     @property

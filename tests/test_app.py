@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sys
 import time
 from collections.abc import Iterator
@@ -171,3 +172,51 @@ def test_serve_without_app_credentials_is_a_config_error(emulators: Emulators, t
     result = run_cli(["serve"], emulators.env(), tmp_path)
     assert result.code == 2 and "SLACK_SIGNING_SECRET" in result.err
     assert emulators.slack.calls("") == 0
+
+
+def _peak_rss_kib(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise AssertionError("no VmHWM in /proc")
+
+
+def _raw_post(port: int, headers: dict[str, str], body_size: int, seconds: float = 20) -> str:
+    """POST ``body_size`` bytes as fast as the server takes them; the status line it answers."""
+    head = "POST /slack/events HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+    chunk = b"x" * 65536
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall((head + f"Content-Length: {body_size}\r\n\r\n").encode())
+        deadline = time.monotonic() + seconds
+        sent = 0
+        try:
+            while sent < body_size and time.monotonic() < deadline:
+                sent += conn.send(chunk[:body_size - sent])
+        except OSError:
+            pass  # the server stopped reading: expected
+        try:
+            return conn.recv(200).decode(errors="replace").split("\r\n")[0]
+        except OSError as exc:
+            return f"(connection closed: {exc})"
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs /proc to read peak memory")
+def test_unsigned_big_or_malformed_requests_are_refused_before_parsing(http_app: Daemon) -> None:
+    before = _peak_rss_kib(http_app.proc.pid)
+    status = _raw_post(http_app.port, {"Content-Type": "application/x-www-form-urlencoded"}, 60 * 1024 * 1024)
+    assert " 413 " in status or "closed" in status, status
+    grown_mib = (_peak_rss_kib(http_app.proc.pid) - before) / 1024
+    assert grown_mib < 16, f"peak memory grew by {grown_mib:.1f} MiB for an unsigned 60 MiB POST"
+    url = http_app.base + "/slack/events"
+    bad_stamp = httpx.post(url, content=b"token=x&text=hi", timeout=5, headers={
+        "Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": "abc",
+        "X-Slack-Signature": "v0=00"})
+    unsigned_json = httpx.post(url, content=b'{"type": "event_callback", ', timeout=5,
+                               headers={"Content-Type": "application/json"})
+    not_utf8 = httpx.post(url, content=b"\xff\xfe\xfd", timeout=5, headers={
+        "X-Slack-Request-Timestamp": str(int(time.time())), "X-Slack-Signature": "v0=" + "0" * 64})
+    assert bad_stamp.status_code == unsigned_json.status_code == not_utf8.status_code == 401
+    assert httpx.get(url, timeout=5).status_code == 405
+    assert http_app.command("delivery-support").status_code == 200  # Slack's own requests still work
+    log = http_app.stop()
+    assert "Traceback" not in log and "app.request_refused" in log

@@ -13,6 +13,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from slackgenie.app.bolt import create_app
 from slackgenie.app.live import LiveLookup
+from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.model import OnCall, PassReport, ReadFailure
 from slackgenie.plan import map_identity
@@ -83,9 +84,12 @@ class SlackApp:
         return self.keeper.update(report, models, next_reads, until, slack_ids)
 
     # --- transports -------------------------------------------------------------------
-    def wsgi(self) -> SlackRequestHandler:
-        """The HTTP endpoint (``/slack/events``): Bolt verifies each request's signature."""
-        return SlackRequestHandler(self.bolt, path="/slack/events")
+    def wsgi(self) -> WSGIApp:
+        """The HTTP endpoint (``/slack/events``): only small, correctly signed requests reach Bolt."""
+        secret = self.service.config.secrets.slack_signing_secret
+        if secret is None:
+            raise ValueError("the HTTP endpoint needs SLACK_SIGNING_SECRET")
+        return signed_only(SlackRequestHandler(self.bolt, path="/slack/events"), secret.get_secret_value())
 
     def start_socket_mode(self, app_token: str) -> None:
         self._socket = SocketModeHandler(self.bolt, app_token)
