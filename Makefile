@@ -23,3 +23,18 @@ bench: $(BIN)/.installed
 
 clean:
 	rm -rf $(VENV) .pytest_cache build *.egg-info
+
+# deploy/requirements.lock: the container image's exact dependencies with their hashes (runtime
+# dependencies from pyproject.toml plus the build backend). Regenerate after changing
+# [project].dependencies; `make lock LOCK_ARGS=--upgrade` also moves every pin to the newest release.
+# Run it on Linux with the image's Python minor version (3.11; LOCK_PYTHON=... to pick the
+# interpreter). pip-tools runs from a throwaway virtualenv, never from .venv.
+.PHONY: lock
+lock:
+	tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	$(or $(LOCK_PYTHON),python3.11) -m venv "$$tmp" && \
+	"$$tmp/bin/python" -m pip install --quiet pip-tools && \
+	CUSTOM_COMPILE_COMMAND="make lock" "$$tmp/bin/pip-compile" --quiet --generate-hashes $(LOCK_ARGS) \
+	  --strip-extras --all-build-deps --allow-unsafe \
+	  --no-emit-index-url --no-emit-trusted-host --no-emit-find-links \
+	  --output-file deploy/requirements.lock pyproject.toml

@@ -1,6 +1,7 @@
-"""deploy/: manifests validate against the Kubernetes schemas (Kustomize output included), the
-Dockerfile passes hadolint, systemd units pass systemd-analyze where it exists, and the alert
-rules and compose file refer to things that exist."""
+"""deploy/: manifests validate against the Kubernetes schemas (Kustomize output included) and keep
+state on a persistent volume, the Dockerfile passes hadolint and installs from a lock that covers
+pyproject.toml, systemd units pass systemd-analyze (verify, and security rated OK) where it exists,
+the crontab guards against overlap, and the alert rules and compose file refer to things that exist."""
 
 from __future__ import annotations
 
@@ -52,9 +53,37 @@ def test_kustomize_output_validates_and_holds_what_production_needs(tmp_path: Pa
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["resources"]["requests"]
     assert kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["sync"]
+    assert kinds["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert all(d["metadata"].get("namespace") == "slackgenie" for d in docs if d["kind"] != "Namespace")
     # The ConfigMap's YAML is a valid Slackgenie configuration.
     parse_file(Path("configmap.yaml"), kinds["ConfigMap"]["data"]["slackgenie.yaml"])
+
+
+def _pod_spec(doc: dict) -> dict:
+    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
+    return spec["template"]["spec"]
+
+
+@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml"])
+def test_workloads_keep_state_on_the_persistent_volume(name: str) -> None:
+    """With a read-only root filesystem, `run` and `sync` can only write state.json and the cache
+    if their working directory is a writable volume, and only keep them if it is persistent."""
+    claim = yaml.safe_load((K8S / "state-pvc.yaml").read_text())
+    assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteOnce"]
+    assert "state-pvc.yaml" in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    pod = _pod_spec(yaml.safe_load((K8S / name).read_text()))
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    container = pod["containers"][0]
+    mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    state = mounts[container["workingDir"]]
+    assert not state.get("readOnly")
+    assert volumes[state["name"]]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
+    assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
+    # The ConfigMap's paths are relative, so they land in the working directory.
+    config = yaml.safe_load(yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["slackgenie.yaml"])
+    assert not config["state_file"].startswith("/") and not config["cache_file"].startswith("/")
 
 
 def test_dockerfile_passes_hadolint() -> None:
@@ -67,6 +96,44 @@ def test_dockerfile_passes_hadolint() -> None:
     assert "HEALTHCHECK" in text and re.search(r"^USER \d+", text, re.M) and text.count("FROM ") == 2
 
 
+def test_dockerfile_pins_its_base_installs_from_the_lock_and_checks_its_port() -> None:
+    text = (DEPLOY / "Dockerfile").read_text()
+    assert re.search(r"^ARG PYTHON_IMAGE=python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}$", text, re.M)
+    assert re.findall(r"^FROM (\S+)", text, re.M) == ["${PYTHON_IMAGE}", "${PYTHON_IMAGE}"]
+    assert "--require-hashes -r requirements.lock" in text and "COPY deploy/requirements.lock" in text
+    assert re.search(r"pip install [^\n]*--no-deps [^\n]*\.$", text, re.M)
+    healthcheck = text[text.index("HEALTHCHECK"):text.index("ENTRYPOINT")]
+    assert "PORT" in healthcheck and "3000/" not in healthcheck
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_lock_covers_every_runtime_dependency() -> None:
+    """deploy/requirements.lock pins, with hashes, every dependency pyproject.toml declares (and the
+    build backend, for `pip install --no-deps --no-build-isolation .`), at a version pyproject allows:
+    change [project].dependencies without `make lock` and this fails."""
+    tomllib = pytest.importorskip("tomllib")
+    from packaging.requirements import Requirement
+
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    lock = (DEPLOY / "requirements.lock").read_text()
+    blocks = re.split(r"\n(?=[A-Za-z0-9])", lock[re.search(r"^[A-Za-z0-9]", lock, re.M).start():])
+    pins: dict[str, str] = {}
+    for block in blocks:
+        match = re.match(r"([A-Za-z0-9][A-Za-z0-9._-]*)==(\S+?)(?:\s|;|\\|$)", block)
+        assert match, f"not an exact pin: {block.splitlines()[0]!r}"
+        assert re.search(r"--hash=sha256:[0-9a-f]{64}", block), f"no hash for {match[1]}"
+        pins[_normalise(match[1])] = match[2]
+    wanted = [Requirement(r) for r in pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]]
+    missing = sorted(_normalise(r.name) for r in wanted if _normalise(r.name) not in pins)
+    assert not missing, f"not in deploy/requirements.lock (run `make lock`): {missing}"
+    outside = sorted(f"{r.name}=={pins[_normalise(r.name)]} (wants {r.specifier})" for r in wanted
+                     if not r.specifier.contains(pins[_normalise(r.name)], prereleases=True))
+    assert not outside, f"pins pyproject.toml no longer allows (run `make lock`): {outside}"
+
+
 @pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
 def test_systemd_units_verify(tmp_path: Path) -> None:
     slackgenie = shutil.which("slackgenie") or str(Path(__import__("sys").executable).parent / "slackgenie")
@@ -76,6 +143,32 @@ def test_systemd_units_verify(tmp_path: Path) -> None:
     result = subprocess.run(["systemd-analyze", "verify", *units], capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     assert not [l for l in result.stderr.splitlines() if "slackgenie" in l], result.stderr
+
+
+@pytest.mark.skipif(shutil.which("systemd-analyze") is None, reason="systemd-analyze is not installed")
+@pytest.mark.parametrize("name", ["slackgenie.service", "slackgenie-sync.service"])
+def test_systemd_units_are_sandboxed(name: str, tmp_path: Path) -> None:
+    """`systemd-analyze security` rates each unit OK (overall exposure at most 2.5 of 10)."""
+    unit = tmp_path / name
+    unit.write_text((DEPLOY / "systemd" / name).read_text())
+    result = subprocess.run(["systemd-analyze", "security", "--offline=true", "--no-pager", str(unit)],
+                            capture_output=True, text=True, timeout=60)
+    if "offline" in result.stderr and ("unrecognized option" in result.stderr or "Unknown option" in result.stderr):
+        pytest.skip("this systemd-analyze has no --offline (systemd < 250)")
+    found = re.search(r"Overall exposure level for \S+: (\d+(?:\.\d+)?)", result.stdout)
+    assert found, result.stdout + result.stderr
+    assert float(found[1]) <= 2.5, result.stdout
+
+
+def test_crontab_guards_overlap_escapes_percent_and_exports_metrics() -> None:
+    text = (DEPLOY / "crontab.example").read_text()
+    jobs = [line for line in text.splitlines() if line and not line.startswith("#") and "=" not in line.split()[0]]
+    assert len(jobs) == 1
+    command = jobs[0].split(None, 6)[6]
+    assert "flock -n" in command and "/var/lib/slackgenie/sync.lock" in command
+    assert "--metrics-file /var/lib/node_exporter/textfile/slackgenie.prom" in command
+    assert not re.search(r"(?<!\\)%", command), "cron turns an unescaped % into a newline"
+    assert 'MAILTO=""' in text and ">>/var/log/slackgenie/sync.log 2>&1" in command
 
 
 def test_alert_rules_use_real_metrics() -> None:
