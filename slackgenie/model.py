@@ -64,6 +64,7 @@ class ActualGroup:
     handle: str
     members: frozenset[str]
     disabled: bool = False
+    problem: str | None = None  # Slack's answer for this group did not fit: its members are unknown
 
 
 class Action(str, enum.Enum):

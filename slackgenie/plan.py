@@ -83,6 +83,8 @@ def plan_group(
         return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, or correct 'usergroup'",))
     # From here on, a plan that changes nothing keeps the group as it is.
     failed = replace(failed, group_id=actual.id, current=actual.members, desired=actual.members)
+    if actual.problem:
+        return replace(failed, errors=(f"user group @{handle}: {actual.problem}; group left as it is",))
     if actual.disabled:
         return replace(failed, errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",))
     if desired.errors:

@@ -15,6 +15,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from collections.abc import Callable
 from typing import Any
 
 
@@ -75,7 +76,9 @@ class Fault:
 
     kind: ``status`` (answer ``status`` with ``retry_after``; with ``body``, that raw text
     instead of the API's own error, as a misbehaving proxy would), ``drop`` (close the
-    connection without answering) or ``latency`` (sleep ``delay`` seconds, then answer normally).
+    connection without answering), ``latency`` (sleep ``delay`` seconds, then answer normally)
+    or ``transform`` (answer normally, with the JSON body passed through ``transform`` first:
+    a careless API's answer, one field wrong).
     ``times`` is how many requests it hits (None: until removed).
     """
 
@@ -85,6 +88,7 @@ class Fault:
     retry_after: float | None = None
     delay: float = 0.0
     body: str | None = None
+    transform: Callable[[Any], Any] | None = None
     times: int | None = None
     hits: int = 0
 
@@ -277,7 +281,10 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "latency":
                 time.sleep(fault.delay)
                 fault = None
-            if fault is None:
+            if fault is not None and fault.kind == "transform" and fault.transform is not None:
+                response = server.handle(request)
+                response.body = fault.transform(response.body)
+            elif fault is None:
                 response = server.handle(request)
             elif fault.body is not None:
                 response = Response(fault.status, fault.body, content_type="text/html; charset=utf-8")

@@ -3,21 +3,57 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Annotated, Any
 
+from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
 
 from slackgenie.model import ActualGroup
 
 
+SlackId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z0-9]{2,40}$")]
+
+
+class _Group(BaseModel):
+    """One item of ``usergroups.list`` with ``include_users=true``: ``users`` is always there."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: SlackId
+    handle: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
+    users: list[SlackId]
+    date_delete: int = 0
+
+
+class _GroupList(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    usergroups: list[dict[str, Any]]
+
+
 def list_groups(client: WebClient) -> dict[str, ActualGroup]:
-    """Every user group, with members, keyed by handle: one ``usergroups.list`` call."""
+    """Every user group, with members, keyed by handle: one ``usergroups.list`` call.
+
+    A group whose entry does not fit is returned with a ``problem`` (its members unknown), so
+    the pass leaves it alone instead of reading it as empty."""
     response = client.usergroups_list(include_users=True, include_disabled=True, include_count=False)
+    try:
+        items = _GroupList.model_validate(response.data).usergroups
+    except ValidationError:
+        raise SlackApiError("usergroups.list answered without a usergroups list", response) from None
     groups: dict[str, ActualGroup] = {}
-    for raw in response.get("usergroups") or []:
-        groups[raw["handle"]] = ActualGroup(
-            id=raw["id"], handle=raw["handle"], members=frozenset(raw.get("users") or []),
-            disabled=bool(raw.get("date_delete")),
-        )
+    for raw in items:
+        try:
+            group = _Group.model_validate(raw)
+        except ValidationError as exc:
+            handle, gid = raw.get("handle"), raw.get("id")
+            if isinstance(handle, str) and handle:
+                where = ".".join(str(p) for p in exc.errors()[0]["loc"])
+                groups[handle] = ActualGroup(id=gid if isinstance(gid, str) else "", handle=handle,
+                                             members=frozenset(),
+                                             problem=f"Slack's usergroups.list entry is malformed at {where}")
+            continue
+        groups[group.handle] = ActualGroup(id=group.id, handle=group.handle, members=frozenset(group.users),
+                                           disabled=bool(group.date_delete))
     return groups
 
 

@@ -6,11 +6,11 @@ import re
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timezone
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import structlog
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
 from tenacity.stop import stop_base
 from tenacity import (
     RetryCallState,
@@ -229,9 +229,11 @@ class OpsgenieSource:
         except OpsgenieError as exc:
             log.warning("opsgenie.list_on_calls_failed", error=str(exc), fallback="per-schedule reads")
             entries = []
-        parents = [(e, e.get("_parent") or {}) for e in entries if isinstance(e, dict)]
-        by_id = {p["id"]: e for e, p in parents if p.get("id")}
-        by_name = {p["name"]: e for e, p in parents if p.get("name")}
+        # An entry whose _parent cannot be read belongs to no schedule we can name: the schedules
+        # it might be are read one by one below, like any schedule the bulk answer left out.
+        parents = [(e, p) for e in entries if (p := _parent(e)) is not None]
+        by_id = {p.id: e for e, p in parents}
+        by_name = {p.name: e for e, p in parents}
         missing = []
         for ref in wanted:
             entry = by_id.get(ref) or by_name.get(ref)
@@ -263,10 +265,40 @@ class OpsgenieSource:
             return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
 
 
-def _on_call(ref: str, entry: dict[str, Any]) -> OnCall | ReadFailure:
-    parent = entry.get("_parent") or {}
-    recipients = entry.get("onCallRecipients")
-    if not isinstance(recipients, list):
-        return ReadFailure(ref, "Opsgenie's answer has no onCallRecipients list")
-    return OnCall(schedule=ref, schedule_id=parent.get("id", ""), schedule_name=parent.get("name", ref),
-                  usernames=frozenset(str(r) for r in recipients), enabled=bool(parent.get("enabled", True)))
+# --- the typed boundary: Opsgenie's flat on-call answer, as the contract documents it ---------
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512)]
+
+
+class _Parent(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Name
+    name: Name
+    enabled: StrictBool = True
+
+
+class _FlatOnCalls(BaseModel):
+    """``GET /v2/schedules/{id}/on-calls?flat=true`` (and each item of the bulk list)."""
+
+    model_config = ConfigDict(extra="ignore")
+    parent: _Parent = Field(alias="_parent")
+    recipients: list[Name] = Field(alias="onCallRecipients")
+
+
+def _parent(entry: object) -> _Parent | None:
+    try:
+        return _Parent.model_validate(entry.get("_parent")) if isinstance(entry, dict) else None
+    except ValidationError:
+        return None
+
+
+def _on_call(ref: str, entry: object) -> OnCall | ReadFailure:
+    """An answer that does not fit the contract is a failed read of this schedule: never a
+    person (``None`` is nobody's username), never "nobody"."""
+    try:
+        answer = _FlatOnCalls.model_validate(entry)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "(answer)"
+        return ReadFailure(ref, f"Opsgenie's on-call answer is malformed at {where}: {first['msg']}")
+    return OnCall(schedule=ref, schedule_id=answer.parent.id, schedule_name=answer.parent.name,
+                  usernames=frozenset(answer.recipients), enabled=answer.parent.enabled)
