@@ -16,7 +16,7 @@ import structlog
 from slackgenie import __version__
 from slackgenie.clock import CLOCK_ENV, Clock, clock_from_env
 from slackgenie.config import Config, ConfigError, environment, load
-from slackgenie.observe import configure_logging
+from slackgenie.observe import configure_logging, redact_output
 from slackgenie.model import PassReport
 from slackgenie.report import render
 
@@ -82,6 +82,7 @@ def _timestamp(value: str) -> datetime:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    redact_output()  # before anything can print: token-shaped text is removed from every output
     args = _parser().parse_args(argv)
     if args.command == "demo":
         from slackgenie.demo import run_demo

@@ -229,9 +229,23 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
+def _secret(env: Mapping[str, str], name: str) -> str:
+    """A secret's value, refused (without being shown) if it holds a space, a line break or a
+    control character: such a value breaks the HTTP header it goes into, and the error that
+    follows would print it."""
+    value = (env.get(name) or "").strip()
+    if value and not SECRET_RE.match(value):
+        raise ConfigError("environment", name, "contains a space, line break or control character",
+                          f"copy {name} again: one line, no quotes or spaces around or inside it")
+    return value
+
+
+SECRET_RE = re.compile(r"^[\x21-\x7e]+$")
+
+
 def load_secrets(env: Mapping[str, str]) -> Secrets:
     def required(name: str, hint: str) -> str:
-        value = (env.get(name) or "").strip()
+        value = _secret(env, name)
         if not value:
             raise ConfigError("environment", name, "is not set",
                               f"set {name} in the environment or in .env ({hint}; see .env.example)")
@@ -246,8 +260,8 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
     slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
     if not slack_url.endswith("/"):
         slack_url += "/"
-    signing = (env.get("SLACK_SIGNING_SECRET") or "").strip()
-    app_token = (env.get("SLACK_APP_TOKEN") or "").strip()
+    signing = _secret(env, "SLACK_SIGNING_SECRET")
+    app_token = _secret(env, "SLACK_APP_TOKEN")
     if app_token and not app_token.startswith("xapp-"):
         raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
                           "use the app-level token (xapp-…) with connections:write from Basic Information")

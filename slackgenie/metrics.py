@@ -16,6 +16,23 @@ from prometheus_client.parser import text_string_to_metric_families
 from slackgenie.model import Action, PassReport
 
 
+# Label values come from a fixed set: whatever an API answers (an error page, a token it echoes)
+# can neither reach the unauthenticated /metrics nor make a new series per distinct answer.
+SLACK_ERRORS = frozenset({
+    "ok", "error", "ratelimited", "invalid_auth", "not_authed", "account_inactive", "token_revoked",
+    "missing_scope", "no_permission", "not_allowed_token_type", "no_such_subteam", "subteam_not_found",
+    "invalid_users", "user_not_found", "users_not_found", "channel_not_found", "not_in_channel",
+    "is_archived", "invalid_json", "internal_error", "fatal_error", "request_timeout", "service_unavailable",
+})
+
+
+def status_label(status: str | int | None) -> str:
+    text = str(status) if status is not None else "error"
+    if text.isdigit() and len(text) == 3:
+        return text  # an HTTP status
+    return text if text in SLACK_ERRORS else "other"
+
+
 class Metrics:
     def __init__(self, interval: float = 60.0) -> None:
         self.registry = CollectorRegistry()
@@ -59,7 +76,7 @@ class Metrics:
 
     # --- reported by the clients ---------------------------------------------------------
     def api_request(self, api: str, method: str, status: str | int | None) -> None:
-        self.api_requests.labels(api, method, str(status if status is not None else "error")).inc()
+        self.api_requests.labels(api, method, status_label(status)).inc()
 
     def api_retry(self, api: str, reason: str, wait: float) -> None:
         self.retries.labels(api, reason).inc()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
 import sys
 from collections.abc import Iterable, Mapping, MutableMapping
-from typing import Any
+from typing import Any, TextIO
 
 import structlog
 
@@ -46,11 +47,50 @@ class Redactor:
 REDACTOR = Redactor()
 
 
+def redact(value: Any) -> Any:
+    """The process's one redaction: known secrets and anything shaped like one, removed."""
+    return REDACTOR.scrub(value)
+
+
+class RedactingStream(io.TextIOBase):
+    """stdout and stderr as the process sees them: every write redacted, so that a plan, a
+    status table, a check list or a traceback can print no secret, whatever text it carries."""
+
+    def __init__(self, inner: TextIO):
+        self.inner = inner
+
+    def write(self, text: str) -> int:
+        self.inner.write(REDACTOR.scrub(text))
+        return len(text)
+
+    def flush(self) -> None:
+        self.inner.flush()
+
+    def isatty(self) -> bool:
+        return self.inner.isatty()
+
+    def fileno(self) -> int:
+        return self.inner.fileno()
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return self.inner.encoding
+
+
+def redact_output() -> None:
+    """Put ``RedactingStream`` in front of stdout and stderr (once)."""
+    if not isinstance(sys.stdout, RedactingStream):
+        sys.stdout = RedactingStream(sys.stdout)
+    if not isinstance(sys.stderr, RedactingStream):
+        sys.stderr = RedactingStream(sys.stderr)
+
+
 def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt: str | None = None,
                       env: Mapping[str, str] | None = None) -> None:
     """LOG_LEVEL (default info) and LOG_FORMAT (json | console; default: console on a terminal)."""
     env = os.environ if env is None else env
     REDACTOR.add(*secrets)
+    redact_output()
     level_name = (level or env.get("LOG_LEVEL") or "info").upper()
     numeric = getattr(logging, level_name, logging.INFO)
     fmt = (fmt or env.get("LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")).lower()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import socket
 import sys
 import time
@@ -220,3 +221,14 @@ def test_unsigned_big_or_malformed_requests_are_refused_before_parsing(http_app:
     assert http_app.command("delivery-support").status_code == 200  # Slack's own requests still work
     log = http_app.stop()
     assert "Traceback" not in log and "app.request_refused" in log
+
+
+def test_an_opsgenie_error_echoing_the_key_is_not_shown_in_slack(http_app: Daemon, emulators: Emulators) -> None:
+    key = emulators.env()["OPSGENIE_API_KEY"]
+    body = json.dumps({"message": f"Bad request from GenieKey {key}", "took": 0, "requestId": "r"})
+    emulators.opsgenie.inject(r"on-calls", status=400, body=body)
+    assert wait_for(lambda: "could not be read" in http_app.command("delivery-support").json()["text"], 20)
+    answers = [http_app.command(q).json() for q in ("delivery-support", "", "next payments")]
+    assert all(key not in json.dumps(a) for a in answers)
+    assert "Bad request" in json.dumps(answers)
+    assert key not in http_app.stop()

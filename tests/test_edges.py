@@ -6,10 +6,14 @@ by the emulator (a ``transform`` fault: the real answer, one field wrong).
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.emulators import Emulators
 
@@ -80,3 +84,34 @@ def test_a_group_listed_without_members_is_not_read_as_empty(emulators: Emulator
     gid = emulators.slack.state.group_by_handle("payments-oncall").id  # type: ignore[union-attr]
     assert not [u for u in emulators.slack.state.group_updates if u[1] == gid]  # never rewritten
     assert emulators.slack.state.emails_of("delivery-support") == NOW
+
+
+# --- secrets never shown ----------------------------------------------------------------------
+def _echoing_error(key: str) -> str:
+    return json.dumps({"message": f"Invalid request from GenieKey {key} (key {key})", "took": 0.0,
+                       "requestId": "r-1"})
+
+
+def test_an_api_echoing_the_key_reaches_no_output(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    key, token = emulators.env()["OPSGENIE_API_KEY"], emulators.env()["SLACK_BOT_TOKEN"]
+    emulators.opsgenie.inject(r"on-calls", status=400, body=_echoing_error(key))
+    emulators.slack.inject(r"users\.lookupByEmail", status=200, body=f"<html>proxy error for {token}</html>")
+    prom = tmp_path / "metrics.prom"
+    outputs = [sync_cli("sync", "--metrics-file", str(prom)), sync_cli("status"), sync_cli("check"),
+               sync_cli("sync", "--dry-run")]
+    assert all(r.code == 1 for r in outputs), [r.both for r in outputs]
+    assert "Invalid request" in outputs[0].out  # the API's message is shown, without the key
+    for text in [r.both for r in outputs] + [prom.read_text()]:
+        assert key not in text and token not in text
+    statuses = {sample.labels["status"] for family in text_string_to_metric_families(prom.read_text())
+                for sample in family.samples if sample.name == "slackgenie_api_requests_total"}
+    assert statuses and all(s.isdigit() or re.fullmatch(r"[a-z_]+", s) for s in statuses), statuses
+
+
+@pytest.mark.parametrize("name", ["OPSGENIE_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"])
+def test_a_secret_with_a_line_break_is_refused_unprinted(emulators: Emulators, sync_cli, name: str) -> None:  # type: ignore[no-untyped-def]
+    value = (emulators.env().get(name) or "xoxb-abcdef123456") + "\nsecond-line-of-it"
+    result = sync_cli("sync", env={name: value})
+    assert result.code == 2 and name in result.err and "line break" in result.err
+    assert value not in result.both and "second-line-of-it" not in result.both
+    assert emulators.opsgenie.calls("") == 0 and emulators.slack.calls("") == 0

@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, find_in_sentence, home_blocks, parse
 from slackgenie.app.live import LiveLookup
 from slackgenie.app.snapshot import SnapshotKeeper
+from slackgenie.observe import redact
 
 log = structlog.get_logger("slackgenie.app")
 
@@ -37,7 +38,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         if isinstance(result, NeedsLookup):
             ack(response_type="ephemeral", text=f"Looking up *{result.match.key}* in Opsgenie\u2026")
         else:
-            ack(**result.as_ack())
+            ack(**redact(result.as_ack()))
         log.info("app.oncall", user=command.get("user_id"), text=command.get("text", ""),
                  live=isinstance(result, NeedsLookup))
 
@@ -46,7 +47,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         result = answer(query, keeper.get(), now())
         if isinstance(result, NeedsLookup):  # the same decision the ack made (see answers.answer)
             message = live.answer(result, keeper.get(), now())
-            respond(replace_original=True, **message.as_ack())
+            respond(replace_original=True, **redact(message.as_ack()))
 
     app.command("/oncall")(ack=ack_oncall, lazy=[lookup_oncall])
 
@@ -62,12 +63,14 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             query = Query(kind, match.key) if match else Query("all")
             found = answer(query, snapshot, now())
             message = live.answer(found, snapshot, now()) if isinstance(found, NeedsLookup) else found
-        say(text=message.text, blocks=message.blocks or None, thread_ts=event.get("thread_ts") or event.get("ts"))
+        say(text=redact(message.text), blocks=redact(message.blocks) or None,
+            thread_ts=event.get("thread_ts") or event.get("ts"))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"], view={"type": "home", "blocks": home_blocks(keeper.get(), now())})
+        client.views_publish(user_id=event["user"],
+                             view={"type": "home", "blocks": redact(home_blocks(keeper.get(), now()))})
 
     return app

@@ -22,6 +22,7 @@ from tenacity import (
 )
 
 from slackgenie.model import OnCall, ReadFailure
+from slackgenie.observe import redact
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
 
@@ -34,7 +35,7 @@ class OpsgenieError(Exception):
     """Any failure to get an answer from Opsgenie."""
 
     def __init__(self, message: str, status: int | None = None, request_id: str | None = None):
-        super().__init__(message)
+        super().__init__(redact(message))  # Opsgenie's own text may echo what it was sent
         self.status, self.request_id = status, request_id
 
 
