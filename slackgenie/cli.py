@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import structlog
 
@@ -78,7 +78,19 @@ def _timestamp(value: str) -> datetime:
         dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{value!r} is not an ISO-8601 time such as 2026-12-24T18:00:00Z") from None
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    dt = dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
+    if not _representable(dt) or not 2000 <= dt.astimezone(timezone.utc).year <= 2999:
+        raise argparse.ArgumentTypeError(f"{value!r} is out of range: give a time between the years 2000 and 2999")
+    return dt
+
+
+def _representable(dt: datetime) -> bool:
+    try:
+        dt.astimezone(timezone.utc) + timedelta(days=400)  # the forecast looks a year ahead of it
+        dt.astimezone(timezone.utc) - timedelta(days=400)
+        return True
+    except OverflowError:
+        return False
 
 
 def main(argv: Sequence[str] | None = None) -> int:

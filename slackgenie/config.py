@@ -14,8 +14,9 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
-from slackgenie.retry import RetryPolicy
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from slackgenie.retry import Number, RetryPolicy
+from pydantic import (BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
+                      field_validator, model_validator)
 
 DEFAULT_CONFIG = "slackgenie.yaml"
 DEFAULT_OPSGENIE_URL = "https://api.opsgenie.com"
@@ -104,17 +105,17 @@ class FileConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    interval: int = Field(60, ge=1, le=86400, description="daemon period in seconds")
-    concurrency: int = Field(8, ge=1, le=64, description="parallel API reads")
-    pass_deadline: int = Field(60, ge=5, le=3600,
+    interval: StrictInt = Field(60, ge=1, le=86400, description="daemon period in seconds")
+    concurrency: StrictInt = Field(8, ge=1, le=64, description="parallel API reads")
+    pass_deadline: StrictInt = Field(60, ge=5, le=3600,
                                description="seconds a pass may take; /healthz fails after interval + 3 deadlines "
                                            "without a completed pass")
     cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     state_file: str = Field(".slackgenie-state.json",
                             description="what was announced, so nothing is announced twice across restarts")
-    handoffs: bool = Field(True, description="wake up at each predicted handoff, not only every interval")
-    handoff_guard: float = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
+    handoffs: StrictBool = Field(True, description="wake up at each predicted handoff, not only every interval")
+    handoff_guard: Number = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
     syncs: list[GroupSync] = Field(min_length=1)
     users: dict[str, str] = Field(default_factory=dict, description="Opsgenie username -> Slack e-mail or id")
 
@@ -122,6 +123,12 @@ class FileConfig(BaseModel):
     @classmethod
     def _user_map(cls, mapping: dict[str, str]) -> dict[str, str]:
         return {k.strip(): _check_identity(v) for k, v in mapping.items()}
+
+    @model_validator(mode="after")
+    def _distinct_files(self) -> FileConfig:
+        if self.cache_file and Path(self.cache_file).resolve() == Path(self.state_file).resolve():
+            raise ValueError("state_file and cache_file name the same file; give each its own file")
+        return self
 
     @model_validator(mode="after")
     def _unique_groups(self) -> FileConfig:
@@ -187,6 +194,8 @@ _FIXES = {
     "missing": "add this key",
     "literal_error": "use one of the values named above",
     "int_parsing": "write a whole number",
+    "int_type": "write a whole number (not true/false, not quoted)",
+    "bool_type": "write true or false",
     "greater_than_equal": "raise the value",
     "less_than_equal": "lower the value",
     "too_short": "add at least one entry",
@@ -196,9 +205,26 @@ _FIXES = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent
+    overwrite (a second ``syncs:`` would drop the first)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if not isinstance(key, (str, int, float, bool)):
+                continue  # an unhashable key: the base loader reports it
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} appears twice in one mapping; keep one", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def parse_file(path: Path, text: str) -> FileConfig:
     try:
-        raw = yaml.safe_load(text)
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -281,6 +307,9 @@ def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> C
     path = config_path(cli_path, env)
     try:
         text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), "(file)", f"is not UTF-8 text (byte {exc.start})",
+                          "save the file as UTF-8") from None
     except FileNotFoundError:
         raise ConfigError(str(path), "(file)", "not found",
                           "create it (see README.md) or pass --config PATH / set SLACKGENIE_CONFIG") from None

@@ -79,10 +79,14 @@ class RedactingStream(io.TextIOBase):
 
 def redact_output() -> None:
     """Put ``RedactingStream`` in front of stdout and stderr (once)."""
-    if not isinstance(sys.stdout, RedactingStream):
-        sys.stdout = RedactingStream(sys.stdout)
-    if not isinstance(sys.stderr, RedactingStream):
-        sys.stderr = RedactingStream(sys.stderr)
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, RedactingStream):
+            continue
+        if isinstance(stream, io.TextIOWrapper):
+            # Under LANG=C a name with an accent must not turn a report into a traceback.
+            stream.reconfigure(errors="backslashreplace")
+        setattr(sys, name, RedactingStream(stream))
 
 
 def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt: str | None = None,

@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Annotated, Any, Protocol
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+
+
+def _not_bool(value: Any) -> Any:
+    if isinstance(value, bool):  # YAML's yes/true is not a number of seconds
+        raise ValueError("expected a number, not true/false")
+    return value
+
+
+Number = Annotated[float, BeforeValidator(_not_bool)]
 
 
 class ApiObserver(Protocol):
@@ -27,8 +36,8 @@ class RetryPolicy(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    timeout: float = Field(10.0, gt=0, le=120)
-    attempts: int = Field(5, ge=1, le=20)
-    budget: float = Field(30.0, gt=0, le=600)
-    backoff: float = Field(0.5, ge=0, le=60)
-    max_backoff: float = Field(8.0, ge=0, le=300)
+    timeout: Number = Field(10.0, gt=0, le=120)
+    attempts: StrictInt = Field(5, ge=1, le=20)
+    budget: Number = Field(30.0, gt=0, le=600)
+    backoff: Number = Field(0.5, ge=0, le=60)
+    max_backoff: Number = Field(8.0, ge=0, le=300)

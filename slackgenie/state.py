@@ -20,7 +20,7 @@ class StateStore:
             try:
                 loaded = json.loads(path.read_text())
                 self._data = {str(k): str(v) for k, v in loaded.get("facts", {}).items()}
-            except (ValueError, AttributeError) as exc:
+            except (ValueError, AttributeError, OSError) as exc:
                 log.warning("state.unreadable", file=str(path), error=str(exc))
 
     def get(self, key: str) -> str | None:

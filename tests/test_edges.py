@@ -17,6 +17,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.emulators import Emulators
 
+from conftest import run_cli
+
 DELIVERY = "Delivery Support_schedule"
 BEFORE = ["bob@example.com", "dana.lead@example.com"]  # @delivery-support before any sync
 NOW = ["carol@example.com", "dana.lead@example.com"]  # who it should hold at the sample's start
@@ -115,3 +117,47 @@ def test_a_secret_with_a_line_break_is_refused_unprinted(emulators: Emulators, s
     assert result.code == 2 and name in result.err and "line break" in result.err
     assert value not in result.both and "second-line-of-it" not in result.both
     assert emulators.opsgenie.calls("") == 0 and emulators.slack.calls("") == 0
+
+
+# --- configuration edges: exit 2, the file, the key and the fix, before any API call -----------
+@pytest.mark.parametrize("text, key, fix", [
+    ("syncs:\n  - usergroup: a\n    schedules: [X]\nsyncs:\n  - usergroup: b\n    schedules: [Y]\n",
+     "line 4", "keep one"),
+    ("interval: true\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "interval", "whole number"),
+    ("retry: {timeout: yes}\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "retry.timeout", "README"),
+    ("handoff_guard: false\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "handoff_guard", "README"),
+    ("state_file: same.json\ncache_file: ./same.json\nsyncs:\n  - usergroup: a\n    schedules: [X]\n",
+     "(top level)", "README"),
+    ("syncs:\n  - usergroup: a\n    schédules: [X]\n", "syncs[0].schédules", "remove this key"),
+])
+def test_config_edges_exit_2_with_file_key_and_fix(emulators: Emulators, tmp_path: Path, text: str, key: str,
+                                                    fix: str) -> None:
+    (tmp_path / "slackgenie.yaml").write_text(text, encoding="utf-8")
+    result = run_cli(["sync"], {**emulators.env(), "LANG": "C", "LC_ALL": "C", "PYTHONIOENCODING": ""}, tmp_path)
+    assert result.code == 2
+    assert "slackgenie.yaml" in result.err and key in result.err and fix in result.err
+    assert "Traceback" not in result.err
+    assert emulators.opsgenie.calls("") == 0 and emulators.slack.calls("") == 0
+
+
+def test_a_config_that_is_not_utf8_is_a_config_error(emulators: Emulators, tmp_path: Path) -> None:
+    (tmp_path / "slackgenie.yaml").write_bytes(b"syncs:\n  - usergroup: caf\xe9\n    schedules: [X]\n")
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 2 and "UTF-8" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1999-01-01T00:00:00Z"])
+def test_an_out_of_range_preview_time_is_a_usage_error(emulators: Emulators, sync_cli, at: str) -> None:  # type: ignore[no-untyped-def]
+    result = sync_cli("sync", "--at", at)
+    assert result.code == 2 and "out of range" in result.err and "Traceback" not in result.err
+
+
+@pytest.mark.parametrize("content", ["[1, 2]", '{"users": [1]}', '{"users": {"a": 1}}', "\x00\xff", "null"])
+def test_a_cache_file_of_the_wrong_shape_is_set_aside(emulators: Emulators, sync_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+                                                      content: str) -> None:
+    (tmp_path / "cache.json").write_text(content, encoding="latin-1")
+    config = emulators.org.config_yaml + "cache_file: cache.json\n"
+    result = sync_cli("sync", config=config)
+    assert result.code == 0, result.both
+    assert "directory.cache_unreadable" in result.err
+    assert json.loads((tmp_path / "cache.json").read_text())["users"]  # written afresh

@@ -122,7 +122,8 @@ class Directory:
             raw = json.loads(self.cache_file.read_text())
             for key, entry in raw.get("users", {}).items():
                 self._by_identity[key] = (SlackUser(**entry["user"]), float(entry["at"]))
-        except (ValueError, KeyError, TypeError) as exc:
+        except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
+            self._by_identity.clear()  # a cache of the wrong shape is no cache: start afresh
             log.warning("directory.cache_unreadable", file=str(self.cache_file), error=str(exc))
 
     def save(self) -> None:
