@@ -79,7 +79,7 @@ class Reconciler:
             else:
                 futures = [pool.submit(self._apply, p) for p in plans]
                 outcomes = [f.result() for f in futures]
-            names = self._names(outcomes, pool)
+            names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
         if self.notifier is not None and not dry_run and at is None:
             for sync, outcome in zip(syncs, outcomes):
@@ -109,9 +109,11 @@ class Reconciler:
             return GroupOutcome(plan, apply_error=f"update failed: {type(exc).__name__}: {exc}")
         return GroupOutcome(plan, applied=True)
 
-    def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor) -> dict[str, str]:
-        """Readable names for everyone in a changed group (mostly from the cache)."""
-        ids = sorted({i for o in outcomes if o.plan.action is Action.UPDATE for i in (o.plan.current | o.plan.desired)})
+    def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor, everyone: bool) -> dict[str, str]:
+        """Readable names for everyone in a changed group (mostly from the cache); in a plan or
+        a preview, for everyone in every group: who is what it is read for."""
+        ids = sorted({i for o in outcomes if everyone or o.plan.action is Action.UPDATE
+                      for i in (o.plan.current | o.plan.desired)})
         return dict(zip(ids, pool.map(self.directory.label, ids)))
 
 

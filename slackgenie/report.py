@@ -33,10 +33,14 @@ def _group_lines(outcome: GroupOutcome, report: PassReport, width: int) -> list[
         else:
             verb = "would update"
         head = f"  {name} {verb}: {' '.join(changes)}"
-    elif plan.action is Action.IN_SYNC:
-        head = f"  {name} in sync ({len(plan.current)} member{'s' if len(plan.current) != 1 else ''})"
-    elif plan.action is Action.KEEP:
-        head = f"  {name} left as is ({len(plan.current)} members)"
+    elif plan.action in (Action.IN_SYNC, Action.KEEP):
+        state = "in sync" if plan.action is Action.IN_SYNC else "left as is"
+        count = f"{len(plan.current)} member{'s' if len(plan.current) != 1 else ''}"
+        if report.dry_run:  # a plan or a preview is read for who: name them
+            who = ", ".join(sorted(label(i, i) for i in plan.current)) or "nobody"
+            head = f"  {name} {state} ({count}): {who}"
+        else:
+            head = f"  {name} {state} ({count})"
     else:
         head = f"  {name} FAILED, left untouched"
     out = [head]

@@ -136,6 +136,15 @@ def test_at_previews_what_the_rotation_says(emulators: Emulators, tmp_path: Path
     assert emulators.slack.calls(r"usergroups\.users\.update") == 0
     assert all(r.params.get("date", "").startswith("2026-12-24T18:00:00") for r in emulators.opsgenie.requests
                if "on-calls" in r.path)
+    # Worked out by hand: Delivery turns daily from Mon Nov 2 09:00 through alice, bob, carol; on
+    # Thu Dec 24 18:00 that is turn 52 (52 % 3 = 1): bob, who is already in the group with dana,
+    # so the preview must still say who. Payments turns weekly from the same Monday: week 7
+    # (7 % 2 = 1): erin. Platform's window is 09:00-17:00: nobody, so the fallback, ivan.
+    lines = {line.split()[0]: line for line in result.out.splitlines() if line.strip().startswith("@")}
+    assert "in sync" in lines["@delivery-support"] and "bob@example.com" in lines["@delivery-support"]
+    assert "dana.lead@example.com" in lines["@delivery-support"]
+    assert "+erin@example.com" in lines["@payments-oncall"] and "-dave@example.com" in lines["@payments-oncall"]
+    assert "ivan@example.com" in lines["@platform-oncall"]
 
 
 def test_status_table(emulators: Emulators, tmp_path: Path) -> None:
