@@ -74,7 +74,18 @@ class Forecast:
         """The earliest predicted handoff among these schedules after ``after`` (default: now)."""
         self._ensure()
         after = after or self._now()
-        times = [t for ref in set(refs) if (s := self._schedules.get(ref)) and (t := s.next_change(after))]
+        times = []
+        for ref in set(refs):
+            s = self._schedules.get(ref)
+            if s is None:
+                continue
+            try:
+                t = s.next_change(after)
+            except Exception as exc:  # one odd schedule must cost only its own forecast
+                log.warning("handoffs.schedule_forecast_failed", schedule=ref, error=f"{type(exc).__name__}: {exc}")
+                continue
+            if t is not None:
+                times.append(t)
         return min(times) if times else None
 
     def models(self) -> dict[str, ScheduleModel]:
@@ -106,8 +117,12 @@ class Forecast:
 
 
 def _agrees(s: ScheduleModel, read: OnCall, at: datetime) -> bool | None:
-    """Whether the model predicts Opsgenie's answer; None when it cannot tell (teams, escalations)."""
-    entries = s.on_call(at)
+    """Whether the model predicts Opsgenie's answer; None when it cannot tell (teams, escalations,
+    a rotation the model cannot run)."""
+    try:
+        entries = s.on_call(at)
+    except Exception:
+        return None
     if any(p.get("type") != "user" for _, p, _ in entries):
         return None
     return {p.get("username") for _, p, _ in entries} == set(read.usernames)

@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 TURN = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
@@ -248,7 +248,12 @@ def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
             participants=list(r.get("participants") or []), length=int(r.get("length") or 1),
             time_restriction=r.get("timeRestriction"),
         ))
-    return ScheduleModel(id=data.get("id", ""), name=data.get("name", ""), timezone=data.get("timezone") or "UTC",
+    zone = data.get("timezone") or "UTC"
+    try:
+        ZoneInfo(zone)
+    except (ValueError, ZoneInfoNotFoundError):
+        raise ValueError(f"unknown time zone {zone!r}") from None
+    return ScheduleModel(id=data.get("id", ""), name=data.get("name", ""), timezone=zone,
                          enabled=bool(data.get("enabled", True)), rotations=rotations,
                          owner_team=data.get("ownerTeam"))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,8 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.emulators import Emulators
 
-from conftest import run_cli
+from conftest import output, run_cli, spawn
+from test_operations import wait_for
 
 DELIVERY = "Delivery Support_schedule"
 BEFORE = ["bob@example.com", "dana.lead@example.com"]  # @delivery-support before any sync
@@ -161,3 +163,54 @@ def test_a_cache_file_of_the_wrong_shape_is_set_aside(emulators: Emulators, sync
     assert result.code == 0, result.both
     assert "directory.cache_unreadable" in result.err
     assert json.loads((tmp_path / "cache.json").read_text())["users"]  # written afresh
+
+
+# --- a bad forecast input costs that schedule its forecast, nothing else ----------------------
+def _bend_schedule(name: str, **changes: Any) -> Callable[[Any], Any]:
+    def transform(body: Any) -> Any:
+        for schedule in body["data"]:
+            if schedule["name"] == name:
+                schedule.update(changes)
+        return body
+
+    return transform
+
+
+ANNOUNCED = """\
+syncs:
+  - usergroup: delivery-support
+    schedules: [Delivery Support_schedule]
+    users: [dana.lead@example.com]
+    announce: '#delivery'
+  - usergroup: payments-oncall
+    schedules: [Payments_schedule]
+    announce: '#payments'
+"""
+
+
+@pytest.mark.parametrize("changes", [{"timezone": "Bogus/Zone"}, {"rotations": [{"type": "daily"}]},
+                                     {"rotations": [{"startDate": "2026-11-02T09:00:00Z", "type": "daily",
+                                                     "participants": [], "timeRestriction": {
+                                                         "type": "time-of-day", "restriction": {"startHour": "x"}}}]}])
+def test_a_schedule_the_forecast_cannot_read_is_still_synced(emulators: Emulators, sync_cli, changes: Any) -> None:  # type: ignore[no-untyped-def]
+    emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform", transform=_bend_schedule(DELIVERY, **changes))
+    result = sync_cli("sync", config=ANNOUNCED)
+    assert result.code == 0, result.both
+    assert "Traceback" not in result.err and "@delivery-support" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == NOW
+    assert any(m["channel"] == emulators.slack.state.channel("delivery").id for m in emulators.slack.state.messages)
+
+
+def test_the_daemon_keeps_passing_with_a_schedule_it_cannot_forecast(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform",
+                              transform=_bend_schedule(DELIVERY, timezone="Bogus/Zone"))
+    (tmp_path / "slackgenie.yaml").write_text(ANNOUNCED + "interval: 1\n")
+    proc = spawn([sys.executable, "-m", "slackgenie", "run", "--port", "0"], emulators.env(), tmp_path, "daemon")
+    try:
+        assert wait_for(lambda: output(tmp_path, "daemon")[1].count('"pass.done"') >= 3, 20)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    err = output(tmp_path, "daemon")[1]
+    assert "pass_crashed" not in err and "Traceback" not in err
+    assert "opsgenie.schedule_unreadable" in err

@@ -248,8 +248,18 @@ class OpsgenieSource:
         return results
 
     def schedules(self) -> list[ScheduleModel]:
-        """Every schedule with its rotations: one request, for forecasting handoffs."""
-        return [schedule_from_api(s) for s in self.client.list_schedules(rotations=True)]
+        """Every schedule with its rotations: one request, for forecasting handoffs. A schedule
+        that cannot be read (an unknown time zone, a rotation without a start) costs only its
+        own forecast: its groups are still synced every interval."""
+        out = []
+        for raw in self.client.list_schedules(rotations=True):
+            try:
+                out.append(schedule_from_api(raw))
+            except (KeyError, TypeError, ValueError, AttributeError) as exc:
+                name = raw.get("name") if isinstance(raw, dict) else None
+                log.warning("opsgenie.schedule_unreadable", schedule=name, error=f"{type(exc).__name__}: {exc}",
+                            effect="no handoff forecast for it; synced every interval")
+        return out
 
     def overrides(self, schedule_id: str) -> list[Override]:
         """One schedule's overrides: one request."""
