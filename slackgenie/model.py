@@ -16,6 +16,7 @@ class SlackUser:
     deleted: bool = False
     is_bot: bool = False
     tz: str | None = None
+    guest: bool = False  # a multi- or single-channel guest: cannot be in a user group
 
     @property
     def label(self) -> str:

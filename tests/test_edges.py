@@ -214,3 +214,16 @@ def test_the_daemon_keeps_passing_with_a_schedule_it_cannot_forecast(emulators: 
     err = output(tmp_path, "daemon")[1]
     assert "pass_crashed" not in err and "Traceback" not in err
     assert "opsgenie.schedule_unreadable" in err
+
+
+# --- Slack as it is -------------------------------------------------------------------------------
+@pytest.mark.parametrize("kind", ["multi", "single"])
+def test_a_guest_on_call_is_named_and_left_out_and_the_group_gets_the_rest(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
+                                                                           kind: str) -> None:
+    emulators.slack.state.user_by_email("carol@example.com").guest = kind  # type: ignore[union-attr]
+    result = sync_cli("sync")
+    assert result.code == 1
+    assert "carol@example.com" in result.out and "guest" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == ["dana.lead@example.com"]
+    assert emulators.slack.calls(r"usergroups\.users\.update") == 2  # delivery and platform, each once
+    assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]

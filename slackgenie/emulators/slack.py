@@ -57,6 +57,7 @@ class SlackUserRecord:
     deleted: bool = False
     is_bot: bool = False
     tz: str = "Europe/London"
+    guest: str | None = None  # "multi" (is_restricted) or "single" (also is_ultra_restricted)
 
     def as_json(self) -> dict[str, Any]:
         profile: dict[str, Any] = {"real_name": self.real_name, "display_name": self.name,
@@ -67,8 +68,8 @@ class SlackUserRecord:
         return {"id": self.id, "team_id": TEAM_ID, "name": self.name, "deleted": self.deleted,
                 "real_name": self.real_name, "tz": self.tz, "tz_label": self.tz, "tz_offset": 0,
                 "profile": profile, "is_bot": self.is_bot, "is_app_user": False,
-                "is_admin": False, "is_owner": False, "is_restricted": False,
-                "is_ultra_restricted": False, "updated": 1700000000, "color": "9f69e7"}
+                "is_admin": False, "is_owner": False, "is_restricted": self.guest is not None,
+                "is_ultra_restricted": self.guest == "single", "updated": 1700000000, "color": "9f69e7"}
 
 
 @dataclass
@@ -140,9 +141,9 @@ class SlackState:
                                              list(DEFAULT_SCOPES if scopes is None else scopes))
 
     def add_user(self, name: str, email: str | None, real_name: str = "", *, deleted: bool = False,
-                 is_bot: bool = False, tz: str = "Europe/London") -> SlackUserRecord:
+                 is_bot: bool = False, tz: str = "Europe/London", guest: str | None = None) -> SlackUserRecord:
         with self.lock:
-            user = SlackUserRecord(self._next_id("U"), name, email, real_name or name, deleted, is_bot, tz)
+            user = SlackUserRecord(self._next_id("U"), name, email, real_name or name, deleted, is_bot, tz, guest)
             self.users[user.id] = user
             return user
 
@@ -367,7 +368,9 @@ class SlackEmulator(EmulatorServer):
         if not ids:
             raise ApiError("no_users_provided")
         with self.state.lock:
-            bad = [u for u in ids if u not in self.state.users or self.state.users[u].deleted]
+            # Guests cannot be members of user groups; Slack refuses the whole update.
+            bad = [u for u in ids if u not in self.state.users or self.state.users[u].deleted
+                   or self.state.users[u].guest is not None]
             if bad:
                 raise ApiError("invalid_users")
             group.users = list(dict.fromkeys(ids))

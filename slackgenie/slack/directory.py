@@ -67,6 +67,9 @@ class Directory:
             return Resolution(identity, problem=f"Slack account {user.id} is deactivated")
         if user.is_bot:
             return Resolution(identity, problem=f"Slack account {user.id} is a bot")
+        if user.guest:
+            return Resolution(identity, problem=f"Slack account {user.id} is a guest, and guests cannot be in "
+                                                "user groups: make them a full member, or map them in 'users'")
         self._remember(key, user)
         return Resolution(identity, user)
 
@@ -147,4 +150,5 @@ def _user(raw: dict) -> SlackUser:
         id=raw["id"], name=raw.get("name", ""), email=profile.get("email"),
         real_name=raw.get("real_name") or profile.get("real_name", ""),
         deleted=bool(raw.get("deleted")), is_bot=bool(raw.get("is_bot")), tz=raw.get("tz"),
+        guest=bool(raw.get("is_restricted") or raw.get("is_ultra_restricted")),
     )
