@@ -13,12 +13,12 @@ from slackgenie.clock import Clock, RealClock
 from slackgenie.config import Config
 from slackgenie.handoffs import Forecast
 from slackgenie.metrics import Metrics
-from slackgenie.model import PassReport
+from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport
 from slackgenie.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
-from slackgenie.state import StateStore
+from slackgenie.state import Busy, StateStore
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
 
 
@@ -31,15 +31,27 @@ class Service:
     reconciler: Reconciler
     forecast: Forecast
     clock: Clock
+    state: StateStore
 
     @property
     def schedule_refs(self) -> list[str]:
         return sorted({ref for s in self.config.syncs for ref in s.schedules})
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
-        """One pass, measured; its on-call answers also check the handoff forecast."""
+        """One pass, measured; its on-call answers also check the handoff forecast. A pass that
+        writes holds the cross-process pass lock, so overlapping runs take turns."""
         began = time.monotonic()
-        report = self.reconciler.run_pass(dry_run=dry_run, at=at)
+        if dry_run or at is not None:
+            report = self.reconciler.run_pass(dry_run=dry_run, at=at)
+        else:
+            try:
+                with self.state.exclusive(timeout=self.config.file.pass_deadline):
+                    report = self.reconciler.run_pass()
+            except Busy as exc:
+                report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
+                                                                     errors=(f"{exc}; group left as it is",)))
+                                              for s in self.config.syncs],
+                                    dry_run=False, started=self.clock.now())
         self.metrics.observe_pass(report, time.monotonic() - began)
         if at is None:
             self.forecast.observe(report.reads, report.started)
@@ -66,8 +78,8 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     directory = Directory(slack, cache)
     source = OpsgenieSource(opsgenie)
     forecast = Forecast(source.schedules, clock.now, fetch_overrides=source.overrides)
-    state_path = Path(config.file.state_file)
-    notifier = Notifier(slack, directory, StateStore(state_path),
+    state = StateStore(Path(config.file.state_file))
+    notifier = Notifier(slack, directory, state,
                         lambda refs: forecast.next_handoff(refs, clock.now()))
     reconciler = Reconciler(config, source, slack, directory, notifier, clock.now)
-    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock)
+    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock, state)

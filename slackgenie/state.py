@@ -1,9 +1,20 @@
-"""A small JSON file of facts that must survive a restart (what was announced, which topic was set)."""
+"""A small JSON file of facts that must survive a restart (what was announced, which topic was
+set), and the lock that lets one pass at a time, across processes, act on it.
+
+The lock is ``fcntl.flock`` on a file beside the state (stdlib; Slackgenie runs on Linux under
+systemd, cron and Kubernetes): two overlapping ``sync`` runs, or ``sync`` beside ``run``, take
+turns for read -> plan -> write -> notify, and the second reads the facts the first recorded.
+"""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import structlog
@@ -11,25 +22,36 @@ import structlog
 log = structlog.get_logger("slackgenie.state")
 
 
+class Busy(Exception):
+    """Another process held the pass lock for longer than we may wait."""
+
+
 class StateStore:
     def __init__(self, path: Path | None):
         self.path = path
         self._lock = threading.Lock()
         self._data: dict[str, str] = {}
-        if path is not None and path.is_file():
-            try:
-                loaded = json.loads(path.read_text())
-                self._data = {str(k): str(v) for k, v in loaded.get("facts", {}).items()}
-            except (ValueError, AttributeError, OSError) as exc:
-                log.warning("state.unreadable", file=str(path), error=str(exc))
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Read the facts again from the file (another process may have recorded some)."""
+        if self.path is None or not self.path.is_file():
+            return
+        try:
+            loaded = json.loads(self.path.read_text())
+            data = {str(k): str(v) for k, v in loaded.get("facts", {}).items()}
+        except (ValueError, AttributeError, OSError) as exc:
+            log.warning("state.unreadable", file=str(self.path), error=str(exc))
+            return
+        with self._lock:
+            self._data = data
 
     def get(self, key: str) -> str | None:
         with self._lock:
             return self._data.get(key)
 
     def put(self, key: str, value: str) -> None:
-        """Record and save at once: callers record *before* acting, so a crash can lose an
-        announcement but never repeat one."""
+        """Record and save at once."""
         with self._lock:  # held while writing too: a newer state never loses to an older one
             self._data[key] = value
             if self.path is None:
@@ -41,3 +63,30 @@ class StateStore:
                 tmp.replace(self.path)
             except OSError as exc:
                 log.warning("state.not_saved", file=str(self.path), error=exc.strerror)
+
+    @contextmanager
+    def exclusive(self, timeout: float) -> Iterator[None]:
+        """Hold the pass lock (waiting at most ``timeout`` seconds), with the facts re-read."""
+        if self.path is None:
+            yield
+            return
+        lock_path = self.path.with_name(self.path.name + ".lock")
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            deadline = time.monotonic() + timeout
+            while True:
+                try:
+                    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    break
+                except BlockingIOError:
+                    if time.monotonic() >= deadline:
+                        raise Busy(f"another Slackgenie pass held {lock_path} for over {timeout:.0f} s") from None
+                    time.sleep(0.05)
+            try:
+                self.refresh()
+                yield
+            finally:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+        finally:
+            os.close(fd)

@@ -227,3 +227,66 @@ def test_a_guest_on_call_is_named_and_left_out_and_the_group_gets_the_rest(emula
     assert emulators.slack.state.emails_of("delivery-support") == ["dana.lead@example.com"]
     assert emulators.slack.calls(r"usergroups\.users\.update") == 2  # delivery and platform, each once
     assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]
+
+
+# --- announcements: exactly once, retried until posted, dropped with a fix when they cannot be -
+ANNOUNCE_DELIVERY = """\
+syncs:
+  - usergroup: delivery-support
+    schedules: [Delivery Support_schedule]
+    users: [dana.lead@example.com]
+    announce: '#delivery'
+"""
+
+
+def announcements(emu: Emulators) -> list[str]:
+    channel = emu.slack.state.channel("delivery").id  # type: ignore[union-attr]
+    return [m["text"] for m in emu.slack.state.messages if m["channel"] == channel and "is now" in m["text"]]
+
+
+def test_overlapping_syncs_announce_a_change_once(emulators: Emulators, tmp_path: Path) -> None:
+    (tmp_path / "slackgenie.yaml").write_text(ANNOUNCE_DELIVERY)
+    # Both runs read the same groups and overlap in their writes: without a lock both announce.
+    emulators.slack.inject(r"usergroups\.users\.update", kind="latency", delay=1.0)
+    procs = [spawn([sys.executable, "-m", "slackgenie", "sync"], emulators.env(), tmp_path, f"sync{i}")
+             for i in range(2)]
+    codes = [p.wait(timeout=60) for p in procs]
+    assert codes == [0, 0]
+    assert len(announcements(emulators)) == 1
+    assert emulators.slack.state.emails_of("delivery-support") == NOW
+
+
+def test_a_failed_announcement_is_posted_by_a_later_run(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.slack.inject(r"chat\.postMessage", status=503, times=20)  # outlasts the retries
+    first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert first.code == 0, first.both  # the group is right; the announcement is owed
+    assert "tried again next pass" in first.out and announcements(emulators) == []
+    emulators.slack.clear_faults()
+    second = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert "announced in #delivery" in second.out
+    [text] = announcements(emulators)
+    carol, bob = (emulators.slack.state.user_by_email(e).id for e in ("carol@example.com", "bob@example.com"))  # type: ignore[union-attr]
+    assert f"On call: <@{carol}>" in text and f"Off call: <@{bob}>" in text
+    sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert len(announcements(emulators)) == 1
+
+
+def test_an_announcement_that_cannot_succeed_names_the_fix_and_is_dropped(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    emulators.slack.state.channel("delivery").bot_member = False  # type: ignore[union-attr]
+    first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert "dropped (not_in_channel)" in first.out and "/invite @Slackgenie" in first.out
+    assert "not_in_channel" in first.err  # logged too
+    emulators.reset_logs()
+    sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert emulators.slack.calls(r"chat\.postMessage") == 0  # not retried for ever
+
+
+def test_a_channel_name_resolves_without_groups_read(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    # The default emulator token has the manifest's scopes, which do not include groups:read.
+    emulators.slack.state.add_channel("oncall-private", private=True)
+    result = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert "announced in #delivery" in result.out, result.both
+    assert len(announcements(emulators)) == 1
+    private = sync_cli("sync", config=ANNOUNCE_DELIVERY.replace("'#delivery'", "'#oncall-private'")
+                       .replace("dana.lead@example.com]", "dana.lead@example.com, bob@example.com]"))
+    assert "channel_not_found" in private.out and "groups:read" in private.out

@@ -106,6 +106,8 @@ class ChannelRecord:
     topic: str = ""
     members: list[str] = field(default_factory=list)
     is_archived: bool = False
+    is_private: bool = False
+    bot_member: bool = True  # whether the app's bot user is in the channel
 
 
 @dataclass
@@ -155,9 +157,10 @@ class SlackState:
             self.groups[group.id] = group
             return group
 
-    def add_channel(self, name: str, topic: str = "") -> ChannelRecord:
+    def add_channel(self, name: str, topic: str = "", *, private: bool = False,
+                    bot_member: bool = True) -> ChannelRecord:
         with self.lock:
-            channel = ChannelRecord(self._next_id("C"), name, topic)
+            channel = ChannelRecord(self._next_id("C"), name, topic, is_private=private, bot_member=bot_member)
             self.channels[channel.id] = channel
             return channel
 
@@ -408,16 +411,20 @@ class SlackEmulator(EmulatorServer):
             group.date_delete = 0 if enabled else int(self.clock.now().timestamp())
             return {"ok": True, "usergroup": group.as_json(False)}
 
-    def _channel(self, req: Request) -> ChannelRecord:
+    def _channel(self, req: Request, member: bool = False) -> ChannelRecord:
+        """The channel named by ``channel``: a private one the bot is not in does not exist for it;
+        ``member``: the call needs the bot in the channel (posting, setting the topic)."""
         channel = self.state.channel(_required(req, "channel"))
-        if channel is None:
+        if channel is None or (channel.is_private and not channel.bot_member):
             raise ApiError("channel_not_found")
         if channel.is_archived:
             raise ApiError("is_archived")
+        if member and not channel.bot_member:
+            raise ApiError("not_in_channel")
         return channel
 
     def _post_message(self, req: Request, token: TokenRecord) -> dict[str, Any]:
-        channel = self._channel(req)
+        channel = self._channel(req, member="chat:write.public" not in token.scopes)
         text, blocks = req.arg("text"), req.arg("blocks")
         if not text and not blocks:
             raise ApiError("no_text")
@@ -438,7 +445,7 @@ class SlackEmulator(EmulatorServer):
         return {"ok": True, "message_ts": ts}
 
     def _set_topic(self, req: Request, token: TokenRecord) -> dict[str, Any]:
-        channel = self._channel(req)
+        channel = self._channel(req, member=True)
         topic = req.arg("topic")
         if topic is None:
             raise ApiError("invalid_arguments",
@@ -459,8 +466,15 @@ class SlackEmulator(EmulatorServer):
             start = int(base64.b64decode(cursor).decode().removeprefix("offset:")) if cursor else 0
         except ValueError:
             raise ApiError("invalid_cursor") from None
+        types = {t.strip() for t in (req.arg("types") or "public_channel").split(",") if t.strip()}
+        if not types <= {"public_channel", "private_channel", "mpim", "im"}:
+            raise ApiError("invalid_types")
+        if "private_channel" in types and "groups:read" not in token.scopes:
+            raise ApiError("missing_scope", needed="groups:read", provided=",".join(token.scopes))
         with self.state.lock:
-            channels = sorted(self.state.channels.values(), key=lambda c: c.id)
+            channels = sorted((c for c in self.state.channels.values()
+                               if (("private_channel" in types and c.bot_member) if c.is_private
+                                   else "public_channel" in types)), key=lambda c: c.id)
             if _flag(req.arg("exclude_archived")):
                 channels = [c for c in channels if not c.is_archived]
         page = channels[start:start + limit]
@@ -492,7 +506,8 @@ class SlackEmulator(EmulatorServer):
         return {"ok": True, "url": self._socket.issue_url()}
 
     def _channel_json(self, c: ChannelRecord) -> dict[str, Any]:
-        return {"id": c.id, "name": c.name, "is_channel": True, "is_archived": c.is_archived,
+        return {"id": c.id, "name": c.name, "is_channel": not c.is_private, "is_group": False,
+                "is_private": c.is_private, "is_member": c.bot_member, "is_archived": c.is_archived,
                 "created": 1700000000, "creator": "U0000ADMIN",
                 "topic": {"value": c.topic, "creator": "U0000ADMIN", "last_set": int(self.clock.now().timestamp())},
                 "purpose": {"value": "", "creator": "", "last_set": 0}}

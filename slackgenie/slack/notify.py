@@ -1,7 +1,11 @@
 """After a group changes: one announcement in its channel, and the on-call part of a channel topic.
 
-Both are at-most-once per change: the membership they describe is recorded in the state file
-*before* Slack is called, so a restart (or a re-write of the same membership) never repeats them.
+Level-triggered, like the sync: the state file holds the membership last announced in each
+group's channel, and a pass that confirms another membership announces the difference. An
+announcement is recorded once Slack has taken it, so one that failed (a transient error, a
+crash in between) is tried again by the next pass; the pass lock (``StateStore.exclusive``)
+keeps two processes from both posting it. One that can never succeed as configured (the app
+is not in the channel, a scope is missing) is reported with its fix and dropped.
 """
 
 from __future__ import annotations
@@ -13,9 +17,10 @@ from datetime import datetime, timezone
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
+from slack_sdk.web import SlackResponse
 
 from slackgenie.config import GroupSync
-from slackgenie.model import GroupOutcome
+from slackgenie.model import Action, GroupOutcome
 from slackgenie.slack.directory import Directory
 from slackgenie.state import StateStore
 
@@ -24,6 +29,18 @@ log = structlog.get_logger("slackgenie.notify")
 TOPIC_SEGMENT = re.compile(r"(?:^|(?<=\|))\s*on call: [^|]*", re.IGNORECASE)
 CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 TOPIC_LIMIT = 250
+
+# Errors that retrying cannot fix, and what a person must do instead.
+FIXES = {
+    "not_in_channel": "invite the app to {channel} (type /invite @Slackgenie there)",
+    "channel_not_found": "check the name; for a private channel invite the app and grant it groups:read, "
+                         "or give the channel id (C…)",
+    "is_archived": "unarchive {channel}, or point the setting at another channel",
+    "missing_scope": "add the scope {needed} to the Slack app and reinstall it",
+    "restricted_action": "let apps post in {channel} (workspace or channel settings)",
+    "not_allowed_token_type": "use a bot token (xoxb-…) for announcements",
+    "too_long": "shorten the channel topic by hand",
+}
 
 
 def topic_with(current: str, names: list[str]) -> str:
@@ -76,6 +93,7 @@ class Notifier:
         self.state = state
         self.next_handoff = next_handoff
         self._channels: dict[str, str] = {}
+        self._private_channels = True  # until Slack says the app lacks groups:read
 
     def after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
         """Announce and update the topic for one group; returns what was done or went wrong.
@@ -89,46 +107,75 @@ class Notifier:
             return [f"notification failed: {type(exc).__name__}"]
 
     def _after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
-        notes: list[str] = []
         plan = outcome.plan
+        if not outcome.ok or not (outcome.applied or plan.action is Action.IN_SYNC):
+            return []  # only a membership this pass confirmed is told
         members = plan.desired if outcome.applied else plan.current
         fingerprint = ",".join(sorted(members))
-        if sync.announce and outcome.applied:
-            key = f"announced:{sync.usergroup}"
-            if self.state.get(key) != fingerprint:
-                self.state.put(key, fingerprint)
-                notes.append(self._announce(sync, outcome))
-        if sync.topic and outcome.ok and members and plan.action.value in ("update", "in sync"):
+        notes: list[str] = []
+        if sync.announce:
+            notes.append(self._announce(sync, outcome, members, fingerprint))
+        if sync.topic and members:
             key = f"topic:{sync.usergroup}"
-            if self.state.get(key) != fingerprint:
+            if self.state.get(key) != fingerprint and self.state.get(f"{key}:dropped") != fingerprint:
                 notes.append(self._topic(sync, sorted(members), key, fingerprint))
         return [n for n in notes if n]
 
-    def _announce(self, sync: GroupSync, outcome: GroupOutcome) -> str:
-        plan = outcome.plan
-        text = announcement(sync.usergroup, sorted(plan.add), sorted(plan.remove), sorted(plan.desired),
+    def _announce(self, sync: GroupSync, outcome: GroupOutcome, members: frozenset[str], fingerprint: str) -> str:
+        key = f"announced:{sync.usergroup}"
+        told = self.state.get(key)
+        if told == fingerprint or self.state.get(f"{key}:dropped") == fingerprint:
+            return ""
+        if told is None:
+            # First sight of this group: what it held before this pass is what was last told.
+            told = ",".join(sorted(outcome.plan.current)) if outcome.applied else fingerprint
+            self.state.put(key, told)
+            if told == fingerprint:
+                return ""
+        before = set(told.split(",")) - {""}
+        text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
                             self.next_handoff(sync.schedules))
+        channel = sync.announce or ""
         try:
-            self.client.chat_postMessage(channel=self._channel(sync.announce or ""), text=text)
-        except SlackApiError as exc:
-            return f"announcement in {sync.announce} failed: {exc.response.get('error')}"
-        log.info("group.announced", group=sync.usergroup, channel=sync.announce)
-        return f"announced in {sync.announce}"
+            self.client.chat_postMessage(channel=self._channel(channel), text=text)
+        except Exception as exc:
+            return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
+        self.state.put(key, fingerprint)
+        log.info("group.announced", group=sync.usergroup, channel=channel)
+        return f"announced in {channel}"
 
     def _topic(self, sync: GroupSync, members: list[str], key: str, fingerprint: str) -> str:
+        ref = sync.topic or ""
         try:
-            channel = self._channel(sync.topic or "")
+            channel = self._channel(ref)
             current = self.client.conversations_info(channel=channel)["channel"]["topic"]["value"]
             names = [self.directory.user_by_id(m).name or m for m in members]
             wanted = topic_with(current, names)
-            self.state.put(key, fingerprint)
-            if wanted == current:
-                return ""
-            self.client.conversations_setTopic(channel=channel, topic=wanted)
-        except SlackApiError as exc:
-            return f"topic of {sync.topic} not updated: {exc.response.get('error')}"
-        log.info("group.topic_updated", group=sync.usergroup, channel=sync.topic, topic=wanted)
-        return f"topic of {sync.topic} updated"
+            if wanted != current:
+                self.client.conversations_setTopic(channel=channel, topic=wanted)
+        except Exception as exc:
+            return self._failed(f"topic of {ref}", key, fingerprint, ref, exc, sync.usergroup)
+        self.state.put(key, fingerprint)
+        if wanted == current:
+            return ""
+        log.info("group.topic_updated", group=sync.usergroup, channel=ref, topic=wanted)
+        return f"topic of {ref} updated"
+
+    def _failed(self, what: str, key: str, fingerprint: str, channel: str, exc: Exception, group: str) -> str:
+        """Say what went wrong; drop what retrying cannot fix (with the fix), keep the rest for next pass."""
+        response = exc.response if isinstance(exc, SlackApiError) else None
+        if response is not None:
+            code = str(response.get("error") or f"HTTP {response.status_code}")
+        else:
+            code = type(exc).__name__
+        fix = FIXES.get(code)
+        if fix is None:
+            log.warning("notify.failed", group=group, what=what, error=code, retry="next pass")
+            return f"{what} failed ({code}); tried again next pass"
+        fix = fix.format(channel=channel, needed=(response.get("needed") if response is not None else None) or "")
+        self.state.put(f"{key}:dropped", fingerprint)
+        log.warning("notify.dropped", group=group, what=what, error=code, fix=fix)
+        return f"{what} dropped ({code}): {fix}"
 
     def _channel(self, ref: str) -> str:
         if CHANNEL_ID.match(ref):
@@ -137,12 +184,22 @@ class Notifier:
         if name not in self._channels:
             cursor = None
             for _ in range(100):  # bounded: 100 pages of 200 channels
-                page = self.client.conversations_list(types="public_channel,private_channel", limit=200,
-                                                      exclude_archived=True, cursor=cursor)
+                try:
+                    page = self.client.conversations_list(
+                        types="public_channel,private_channel" if self._private_channels else "public_channel",
+                        limit=200, exclude_archived=True, cursor=cursor)
+                except SlackApiError as exc:
+                    if exc.response.get("error") == "missing_scope" and self._private_channels:
+                        self._private_channels = False  # no groups:read: public channels only
+                        cursor = None
+                        continue
+                    raise
                 self._channels.update({c["name"]: c["id"] for c in page["channels"]})
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
                 if name in self._channels or not cursor:
                     break
         if name not in self._channels:
-            raise SlackApiError(f"channel {ref} not found", {"ok": False, "error": "channel_not_found"})
+            raise SlackApiError(f"channel {ref} not found", SlackResponse(
+                client=self.client, http_verb="POST", api_url="conversations.list", req_args={},
+                data={"ok": False, "error": "channel_not_found"}, headers={}, status_code=200))
         return self._channels[name]
