@@ -12,6 +12,7 @@ from slackgenie.clock import Clock
 from slackgenie.config import Config
 from slackgenie.plan import map_identity
 from slackgenie.service import build
+from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
 from slackgenie.sources.opsgenie import OpsgenieAuthError, OpsgenieError
 
@@ -49,7 +50,7 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
     try:
         auth = slack.auth_test()
     except SlackApiError as exc:
-        code = exc.response.get("error") if exc.response is not None else str(exc)
+        code = error_code(exc)
         yield Item(False, f"Slack token rejected: {code}",
                    "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…) or an admin's user token (xoxp-…)")
         return
@@ -75,7 +76,7 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
     try:
         groups = list_groups(slack)
     except SlackApiError as exc:
-        yield Item(False, f"Slack user groups cannot be read: {exc.response.get('error')}",
+        yield Item(False, f"Slack user groups cannot be read: {error_code(exc)}",
                    "grant usergroups:read; user groups need a paid Slack plan")
         groups = None
     if groups is not None:

@@ -175,24 +175,15 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
     secrets = config.secrets
     app = None
     if secrets.slack_signing_secret or secrets.slack_app_token:
-        from slack_bolt.error import BoltError
+        from slackgenie.app.runner import AppSupervisor
 
-        from slackgenie.app.runner import SlackApp
-
-        try:
-            app = SlackApp(service)
-        except BoltError as exc:
-            print(f"slackgenie: the Slack app cannot start: {exc}", file=sys.stderr)
-            service.close()
-            return EXIT_PARTIAL
+        app = AppSupervisor(service, secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None)
+        health.app_started = lambda: app is not None and app.app is not None
 
     def on_report(report: PassReport) -> None:
         if app is not None:
-            try:
-                app.refresh(report)
-            except Exception as exc:  # the app's snapshot must never stop the sync
-                log.warning("app.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
-        health.record(report)  # ready only once the app can answer from this pass
+            app.refresh(report)
+        health.record(report)
         print(render(report), flush=True)
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
@@ -201,7 +192,7 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
     daemon.install_signal_handlers()
     web = None
     if port:
-        mounts = {"/slack/events": app.wsgi()} if app is not None and not secrets.slack_app_token else {}
+        mounts = {"/slack/events": app.wsgi} if app is not None and not secrets.slack_app_token else {}
         try:
             web = WebServer(make_app(service.metrics, health, mounts), bind, port).start()
         except OSError as exc:
@@ -209,8 +200,8 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
             service.close()
             return EXIT_USAGE
         log.info("web.listening", address=bind, port=web.port, paths=[*mounts, "/metrics", "/healthz", "/readyz"])
-    if app is not None and secrets.slack_app_token:
-        app.start_socket_mode(secrets.slack_app_token.get_secret_value())
+    if app is not None:
+        app.start()
     try:
         return daemon.run()
     finally:

@@ -21,6 +21,7 @@ from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCal
 from slackgenie.plan import desired_for, plan_group
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
+from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups, set_members
 
 log = structlog.get_logger("slackgenie.reconcile")
@@ -121,10 +122,10 @@ def _slack_error(exc: SlackApiError) -> str:
     response = exc.response
     if response is not None and response.status_code == 429:
         return "ratelimited (HTTP 429) after retries"
-    code = response.get("error") if response is not None else None
-    if code == "missing_scope":
+    code = error_code(exc)
+    if code == "missing_scope" and response is not None:
         return f"missing_scope (needs {response.get('needed')})"
-    return str(code or exc)
+    return code
 
 
 def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) -> None:

@@ -32,7 +32,8 @@ class Health:
     of the previous one, or of the start: a loop that stopped turning gets restarted.
     Ready: a first pass has completed, so there is a snapshot to answer from — also when that
     pass could not read Opsgenie (the app then says so): an outage must not take the only
-    replica out of its Service. How well the groups are synced is for metrics and alerts.
+    replica out of its Service — and the Slack app, if configured, has started. How well the
+    groups are synced is for metrics and alerts.
     """
 
     interval: float
@@ -41,6 +42,7 @@ class Health:
     last_pass_end: float | None = None
     last_pass_groups: int = 0
     last_pass_failed: int = 0
+    app_started: Callable[[], bool] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, report: PassReport) -> None:
@@ -66,6 +68,8 @@ class Health:
         with self._lock:
             if self.last_pass_end is None:
                 return False, {"reason": "no pass has completed yet"}
+            if self.app_started is not None and not self.app_started():
+                return False, {"reason": "the Slack app has not started (see the app.start_failed log)"}
             return True, {"last_pass_age_seconds": round(time.monotonic() - self.last_pass_end, 3),
                           "groups": self.last_pass_groups, "failed_groups": self.last_pass_failed}
 

@@ -232,3 +232,39 @@ def test_an_opsgenie_error_echoing_the_key_is_not_shown_in_slack(http_app: Daemo
     assert all(key not in json.dumps(a) for a in answers)
     assert "Bad request" in json.dumps(answers)
     assert key not in http_app.stop()
+
+
+def test_a_bad_app_token_leaves_the_app_off_and_the_sync_on(emulators: Emulators, tmp_path: Path) -> None:
+    port = free_port()
+    write_config(tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 1"))
+    proc = spawn([sys.executable, "-m", "slackgenie", "run", "--bind", "127.0.0.1", "--port", str(port)],
+                 {**emulators.env(), "SLACK_APP_TOKEN": "xapp-1-A0WRONG-0000-notatoken"}, tmp_path, "daemon")
+    try:
+        assert wait_for(lambda: emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"], 20)
+        assert wait_for(lambda: "app.start_failed" in output(tmp_path, "daemon")[1], 10)
+        assert proc.poll() is None
+        ready = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5)
+        assert ready.status_code == 503 and "Slack app" in ready.json()["reason"]
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5).status_code == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    err = output(tmp_path, "daemon")[1]
+    assert "SLACK_APP_TOKEN" in err and "invalid_auth" in err and "Traceback" not in err
+    assert "xapp-1-A0WRONG-0000-notatoken" not in err
+
+
+def test_slack_unreachable_at_start_is_retried_not_called_invalid(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.slack.inject(r"auth\.test", status=503, times=6)  # the first checks meet an outage
+    daemon = Daemon(emulators, tmp_path, {"SLACK_SIGNING_SECRET": SIGNING_SECRET})
+    try:
+        assert http_ok(daemon.command("delivery-support"))
+        err = output(tmp_path, "daemon")[1]
+        assert "app.start_failed" in err and "HTTP 503" in err and "refused" not in err
+        assert "app.started" in err
+    finally:
+        daemon.stop()
+
+
+def http_ok(response: httpx.Response) -> bool:
+    return response.status_code == 200 and "<@" in response.json()["text"]

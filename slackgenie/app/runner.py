@@ -5,15 +5,19 @@ from __future__ import annotations
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable
 from datetime import datetime
+from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackApiError
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from slackgenie.app.bolt import create_app
 from slackgenie.app.live import LiveLookup
 from slackgenie.app.signed import WSGIApp, signed_only
+from slackgenie.slack.client import error_code
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.model import OnCall, PassReport, ReadFailure
 from slackgenie.plan import map_identity
@@ -24,8 +28,26 @@ log = structlog.get_logger("slackgenie.app")
 NEXT_TTL = 3600.0
 
 
+class AppUnavailable(Exception):
+    """The app cannot start now: the reason says whether a person must act."""
+
+
+def check_token(service: Service) -> None:
+    """``auth.test`` with the bot token, told apart: refused (a person must act) or unreachable."""
+    try:
+        service.slack.auth_test()
+    except SlackApiError as exc:
+        code = error_code(exc)
+        if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
+            raise AppUnavailable(f"Slack refused SLACK_BOT_TOKEN ({code}): replace it") from None
+        raise AppUnavailable(f"Slack could not check the token ({code})") from None
+    except Exception as exc:
+        raise AppUnavailable(f"Slack could not be reached ({type(exc).__name__})") from None
+
+
 class SlackApp:
     def __init__(self, service: Service):
+        check_token(service)
         self.service = service
         config = service.config
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)
@@ -92,10 +114,97 @@ class SlackApp:
         return signed_only(SlackRequestHandler(self.bolt, path="/slack/events"), secret.get_secret_value())
 
     def start_socket_mode(self, app_token: str) -> None:
-        self._socket = SocketModeHandler(self.bolt, app_token)
-        self._socket.connect()
+        socket = SocketModeHandler(self.bolt, app_token)
+        try:
+            socket.connect()
+        except SlackApiError as exc:
+            code = error_code(exc)
+            raise AppUnavailable(f"Slack refused SLACK_APP_TOKEN for Socket Mode ({code})") from None
+        self._socket = socket
         log.info("app.socket_mode_connected")
 
     def stop(self) -> None:
         if self._socket is not None:
             self._socket.close()
+
+
+class AppSupervisor:
+    """Starts the Slack app beside the sync, and keeps trying: a bad app token or Slack being
+    unreachable at start leaves the app off, loudly, while the groups go on being synced."""
+
+    def __init__(self, service: Service, app_token: str | None, first_retry: float = 2.0, max_retry: float = 300.0):
+        self.service = service
+        self.app_token = app_token
+        self.first_retry, self.max_retry = first_retry, max_retry
+        self._app: SlackApp | None = None
+        self._http: WSGIApp | None = None
+        self._last: PassReport | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._start, name="app-start", daemon=True)
+
+    @property
+    def app(self) -> SlackApp | None:
+        with self._lock:
+            return self._app
+
+    def start(self) -> AppSupervisor:
+        self._thread.start()
+        return self
+
+    def _start(self) -> None:
+        wait = self.first_retry
+        while not self._stop.is_set():
+            try:
+                app = SlackApp(self.service)
+                http = app.wsgi() if self.app_token is None else None
+                if self.app_token is not None:
+                    app.start_socket_mode(self.app_token)
+            except Exception as exc:
+                reason = str(exc) if isinstance(exc, AppUnavailable) else f"{type(exc).__name__}: {exc}"
+                log.error("app.start_failed", error=reason, retry_in=wait, sync="continues")
+                self._stop.wait(wait)
+                wait = min(wait * 2, self.max_retry)
+                continue
+            # Answer from the latest pass before being seen as started (readiness, HTTP).
+            with self._lock:
+                last = self._last
+            if last is not None:
+                self._refresh(app, last)
+            with self._lock:
+                self._app, self._http = app, http
+                newer = self._last if self._last is not last else None
+            if newer is not None:
+                self._refresh(app, newer)
+            log.info("app.started", transport="socket mode" if self.app_token else "http")
+            return
+
+    def refresh(self, report: PassReport) -> None:
+        with self._lock:
+            self._last = report
+            app = self._app
+        if app is not None:
+            self._refresh(app, report)
+
+    @staticmethod
+    def _refresh(app: SlackApp, report: PassReport) -> None:
+        try:
+            app.refresh(report)
+        except Exception as exc:  # the app's snapshot must never stop the sync
+            log.warning("app.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def wsgi(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        with self._lock:
+            http = self._http
+        if http is not None:
+            return http(environ, start_response)
+        body = b'{"error": "the Slack app is starting"}'
+        start_response("503 Service Unavailable", [("Content-Type", "application/json"),
+                                                   ("Content-Length", str(len(body))), ("Retry-After", "5")])
+        return [body]
+
+    def stop(self) -> None:
+        self._stop.set()
+        app = self.app
+        if app is not None:
+            app.stop()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from http.client import RemoteDisconnected
@@ -23,6 +24,22 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
 from slackgenie.retry import ApiObserver, RetryPolicy
+
+
+_CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
+
+
+def error_code(exc: BaseException) -> str:
+    """Slack's error code for a failed call, or what stands for one: ``HTTP 503`` when Slack's
+    answer was not Slack's (slack_sdk puts a non-JSON page's text in ``error``: never shown),
+    or the exception's type for a call that got no answer."""
+    response = getattr(exc, "response", None) if isinstance(exc, SlackApiError) else None
+    if response is None:
+        return type(exc).__name__
+    code = response.get("error")
+    if isinstance(code, str) and _CODE.match(code):
+        return code
+    return f"HTTP {response.status_code}"
 
 
 def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
@@ -140,7 +157,7 @@ class ObservedWebClient(WebClient):
             return response
         except SlackApiError as exc:
             status = exc.response.status_code if exc.response is not None else None
-            outcome = str(status) if status and status != 200 else str(exc.response.get("error") or "error")
+            outcome = str(status) if status and status != 200 else error_code(exc)
             if status == 429:
                 retry_after = _header(exc.response.headers, "retry-after")
                 with self._blocked_lock:

@@ -15,6 +15,7 @@ from slack_sdk.errors import SlackApiError
 
 from slackgenie.config import is_slack_id
 from slackgenie.model import Resolution, SlackUser
+from slackgenie.slack.client import error_code
 
 log = structlog.get_logger("slackgenie.directory")
 
@@ -55,11 +56,11 @@ class Directory:
             else:
                 raw = self.client.users_lookupByEmail(email=identity)["user"]
         except SlackApiError as exc:
-            code = exc.response.get("error") if exc.response is not None else None
+            code = error_code(exc)
             if code in ("users_not_found", "user_not_found"):
                 return Resolution(identity, problem="no Slack user with this " +
                                   ("id" if is_slack_id(identity) else "e-mail (or the account is deactivated)"))
-            return Resolution(identity, problem=f"Slack lookup failed: {code or exc}", transient=True)
+            return Resolution(identity, problem=f"Slack lookup failed: {code}", transient=True)
         except Exception as exc:  # connection errors after retries
             return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}", transient=True)
         user = _user(raw)

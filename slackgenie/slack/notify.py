@@ -21,6 +21,7 @@ from slack_sdk.web import SlackResponse
 
 from slackgenie.config import GroupSync
 from slackgenie.model import Action, GroupOutcome
+from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
 from slackgenie.state import StateStore
 
@@ -164,10 +165,7 @@ class Notifier:
     def _failed(self, what: str, key: str, fingerprint: str, channel: str, exc: Exception, group: str) -> str:
         """Say what went wrong; drop what retrying cannot fix (with the fix), keep the rest for next pass."""
         response = exc.response if isinstance(exc, SlackApiError) else None
-        if response is not None:
-            code = str(response.get("error") or f"HTTP {response.status_code}")
-        else:
-            code = type(exc).__name__
+        code = error_code(exc)
         fix = FIXES.get(code)
         if fix is None:
             log.warning("notify.failed", group=group, what=what, error=code, retry="next pass")
@@ -189,7 +187,7 @@ class Notifier:
                         types="public_channel,private_channel" if self._private_channels else "public_channel",
                         limit=200, exclude_archived=True, cursor=cursor)
                 except SlackApiError as exc:
-                    if exc.response.get("error") == "missing_scope" and self._private_channels:
+                    if error_code(exc) == "missing_scope" and self._private_channels:
                         self._private_channels = False  # no groups:read: public channels only
                         cursor = None
                         continue
