@@ -7,7 +7,11 @@ Exit codes: 0 every group in sync; 1 at least one group could not be fully synce
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
+import threading
+import time
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 
@@ -16,7 +20,9 @@ import structlog
 from slackgenie import __version__
 from slackgenie.clock import CLOCK_ENV, Clock, clock_from_env
 from slackgenie.config import Config, ConfigError, environment, load
+from slackgenie.daemon import STOP_GRACE
 from slackgenie.observe import configure_logging, redact_output
+from slackgenie.retry import STOPPING
 from slackgenie.model import PassReport
 from slackgenie.report import render
 
@@ -151,10 +157,45 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
     service = build(config, clock=clock)
     if metrics_file:
         service.metrics.carry_over(metrics_file)
-    try:
-        report = service.run_pass(dry_run=dry_run, at=at)
-    finally:
-        service.close()
+    # The pass runs in a worker so that a signal or the pass deadline ends the command on time,
+    # whatever a server is doing; calls still in flight then are abandoned with the process.
+    done: list[PassReport] = []
+    failure: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            done.append(service.run_pass(dry_run=dry_run, at=at))
+        except BaseException as exc:  # reported below, in the main thread
+            failure.append(exc)
+
+    worker = threading.Thread(target=work, name="pass", daemon=True)
+    stopped: list[int] = []
+
+    def on_signal(signum: int, frame: object) -> None:
+        stopped.append(signum)
+        STOPPING.set()
+
+    previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
+    worker.start()
+    give_up = time.monotonic() + config.file.pass_deadline + STOP_GRACE
+    while worker.is_alive() and not stopped and time.monotonic() < give_up:
+        worker.join(timeout=0.2)
+    if worker.is_alive():
+        STOPPING.set()
+        worker.join(timeout=STOP_GRACE)
+    for s, handler in previous.items():
+        signal.signal(s, handler)
+    if not done:
+        if stopped:
+            why = f"stopped by {signal.Signals(stopped[0]).name} before the pass finished"
+        elif failure:
+            why = f"the pass failed: {type(failure[0]).__name__}: {failure[0]}"
+        else:
+            why = f"the pass did not finish within pass_deadline ({config.file.pass_deadline} s): an API is not answering"
+        print(f"slackgenie: {why}; groups not yet written are left as they were", file=sys.stderr, flush=True)
+        _exit_now(128 + stopped[0] if stopped else EXIT_PARTIAL)
+    report = done[0]
+    service.close()
     print(render(report), flush=True)
     if metrics_file and not dry_run:
         try:
@@ -187,7 +228,7 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
         print(render(report), flush=True)
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
-                    guard=config.file.handoff_guard, clock=clock,
+                    guard=config.file.handoff_guard, clock=clock, pass_deadline=config.file.pass_deadline,
                     next_handoff=service.next_handoff if config.file.handoffs else None)
     daemon.install_signal_handlers()
     web = None
@@ -203,13 +244,26 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
     if app is not None:
         app.start()
     try:
-        return daemon.run()
+        code = daemon.run()
     finally:
         if app is not None:
             app.stop()
         if web is not None:
             web.stop()
-        service.close()
+    _exit_now(code)
+    return code
+
+
+def _exit_now(code: int) -> None:
+    """Leave now: worker threads still waiting on a slow API are not joined (Python would wait
+    for them at exit, for as long as the API takes). Nothing is lost: a pass that was cut short
+    has written nothing since the stop, and the next run completes it."""
+    stuck = [t.name for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon and t.is_alive()]
+    if stuck:
+        log.info("exit.abandoning_calls", threads=len(stuck))
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,9 @@ CLOCK_ENV = "SLACKGENIE_NOW"
 class Clock(Protocol):
     def now(self) -> datetime: ...
 
+    def monotonic(self) -> float:
+        """Seconds on a clock that never steps (durations are measured on it)."""
+
     def wait_until(self, when: datetime, stop: threading.Event, tick: Callable[[], None] | None = None) -> None:
         """Return at ``when`` or as soon as ``stop`` is set, calling ``tick`` now and then."""
 
@@ -32,6 +35,9 @@ class RealClock:
 
     def now(self) -> datetime:
         return datetime.now(timezone.utc) + self._offset
+
+    def monotonic(self) -> float:
+        return time.monotonic()
 
     def wait_until(self, when: datetime, stop: threading.Event, tick: Callable[[], None] | None = None) -> None:
         # The distance to ``when`` is read once and then counted down on the monotonic clock.
@@ -69,6 +75,9 @@ class SteppedClock:
 
     def now(self) -> datetime:
         return self.target.now()
+
+    def monotonic(self) -> float:
+        return self.target.now().timestamp()  # simulated time only moves by jumps
 
     def wait_until(self, when: datetime, stop: threading.Event, tick: Callable[[], None] | None = None) -> None:
         if not stop.is_set() and when > self.now():

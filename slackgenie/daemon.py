@@ -15,14 +15,16 @@ from __future__ import annotations
 
 import signal
 import threading
+import time
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import structlog
 
 from slackgenie.clock import Clock, RealClock
 from slackgenie.handoffs import next_wake
 from slackgenie.model import PassReport
+from slackgenie.retry import STOPPING
 
 log = structlog.get_logger("slackgenie.daemon")
 
@@ -33,7 +35,8 @@ class Daemon:
     def __init__(self, run_pass: Callable[[], PassReport], interval: float, *,
                  next_handoff: Callable[[datetime], datetime | None] | None = None, guard: float = 2.0,
                  clock: Clock | None = None, on_report: Callable[[PassReport], None] | None = None,
-                 heartbeat: Callable[[], None] | None = None, max_passes: int | None = None):
+                 heartbeat: Callable[[], None] | None = None, max_passes: int | None = None,
+                 pass_deadline: float = 60.0):
         self.run_pass = run_pass
         self.interval = interval
         self.next_handoff = next_handoff
@@ -42,6 +45,8 @@ class Daemon:
         self.on_report = on_report
         self.heartbeat = heartbeat
         self.max_passes = max_passes
+        self.pass_deadline = pass_deadline
+        self._generation = 0  # a pass abandoned past its deadline must not report late
         self.stop_event = threading.Event()
         self.passes = 0
         self._handoff: datetime | None = None
@@ -50,21 +55,24 @@ class Daemon:
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
         if not self.stop_event.is_set():
             log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
+        STOPPING.set()  # no retry, no write, no wait from here on
         self.stop_event.set()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
         signal.signal(signal.SIGINT, self.request_stop)
 
-    def _pass(self, started: datetime) -> None:
+    def _pass(self, started: datetime, generation: int) -> None:
         try:
             report = self.run_pass()
-            if self.on_report:
+            if self.on_report and generation == self._generation:
                 self.on_report(report)
         except Exception as exc:  # a pass must never take the daemon down
             log.exception("daemon.pass_crashed", error=f"{type(exc).__name__}: {exc}")
         finally:
             self.passes += 1
+        if generation != self._generation:
+            return
         # The forecast may need Opsgenie: ask here, in the worker, so the main thread stays
         # free to answer signals and keep the heartbeat.
         self._handoff = None
@@ -76,9 +84,13 @@ class Daemon:
                 log.warning("daemon.forecast_failed", error=f"{type(exc).__name__}: {exc}")
 
     def _run_one(self, started: datetime) -> bool:
-        """Run a pass in a worker; False if a stop was requested meanwhile."""
-        worker = threading.Thread(target=self._pass, args=(started,), name="pass", daemon=True)
+        """Run a pass in a worker; False if a stop was requested meanwhile. A pass still running
+        past its deadline (plus a grace) is abandoned: it writes nothing more (the reconciler
+        stops writing at the deadline) and reports nothing; the loop goes on."""
+        self._generation += 1
+        worker = threading.Thread(target=self._pass, args=(started, self._generation), name="pass", daemon=True)
         worker.start()
+        give_up = time.monotonic() + self.pass_deadline + STOP_GRACE
         while worker.is_alive():
             if self.heartbeat:
                 self.heartbeat()
@@ -86,6 +98,11 @@ class Daemon:
             if self.stop_event.is_set():
                 worker.join(timeout=STOP_GRACE)
                 return False
+            if worker.is_alive() and time.monotonic() > give_up:
+                self._generation += 1
+                log.error("daemon.pass_abandoned", deadline=self.pass_deadline,
+                          reason="a pass outlived its deadline: an API is not answering")
+                return True
         return True
 
     def _next(self, last: datetime) -> tuple[datetime, str]:
@@ -96,12 +113,17 @@ class Daemon:
         reason = "start"
         while not self.stop_event.is_set():
             started = self.clock.now()
+            started_mono = self.clock.monotonic()
             self.wakes.append((started, reason))
             if not self._run_one(started):
                 break
             if self.max_passes is not None and self.passes >= self.max_passes:
                 break
             wake, reason = self._next(started)
+            # The interval is a duration, counted on the monotonic clock: if the wall clock is
+            # stepped back meanwhile, the next pass still comes ``interval`` seconds after this one.
+            left = self.interval - (self.clock.monotonic() - started_mono)
+            wake = min(wake, self.clock.now() + timedelta(seconds=max(left, 0.0)))
             log.debug("daemon.next_pass", at=wake.isoformat(), reason=reason)
             self.clock.wait_until(wake, self.stop_event, self.heartbeat)
         log.info("daemon.stopped", passes=self.passes)

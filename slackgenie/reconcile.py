@@ -7,6 +7,7 @@ change writes nothing.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -21,6 +22,7 @@ from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCal
 from slackgenie.plan import desired_for, plan_group
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
+from slackgenie.retry import STOPPING
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups, set_members
 
@@ -46,6 +48,9 @@ class Reconciler:
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
         started = self.now()
+        # After the pass deadline, or once a stop is asked, nothing more is written: a pass
+        # that overran is abandoned by the daemon, and must not write a stale plan later.
+        self._write_until = time.monotonic() + self.config.file.pass_deadline
         syncs = self.config.syncs
         refs = sorted({ref for s in syncs for ref in s.schedules})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
@@ -82,7 +87,7 @@ class Reconciler:
                 outcomes = [f.result() for f in futures]
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
-        if self.notifier is not None and not dry_run and at is None:
+        if self.notifier is not None and not dry_run and at is None and not STOPPING.is_set():
             for sync, outcome in zip(syncs, outcomes):
                 notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
         self.directory.save()
@@ -98,6 +103,9 @@ class Reconciler:
     def _apply(self, plan: GroupPlan) -> GroupOutcome:
         if plan.action is not Action.UPDATE or plan.group_id is None:
             return GroupOutcome(plan)
+        if STOPPING.is_set() or time.monotonic() > self._write_until:
+            why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
+            return GroupOutcome(plan, apply_error=f"not written: {why}; the next pass will")
         try:
             set_members(self.slack, plan.group_id, plan.desired)
         except SlackApiError as exc:

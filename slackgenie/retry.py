@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Iterable
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
+
+
+# Set when the process is asked to stop (SIGTERM, SIGINT): from then on no call is retried, no
+# group is written and no waiting between attempts goes on.
+STOPPING = threading.Event()
+
+# The most an answer may hold: Opsgenie's and Slack's largest pages are a few MiB.
+MAX_ANSWER = 32 * 1024 * 1024
+
+
+def read_within(chunks: Iterable[bytes], deadline: float, what: str) -> bytes:
+    """An answer's body, read chunk by chunk until ``deadline`` (monotonic): a server that
+    drips its answer cannot hold a call past its timeout, nor fill memory."""
+    out = bytearray()
+    for chunk in chunks:
+        out += chunk
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: the answer took longer than its timeout to arrive")
+        if len(out) > MAX_ANSWER:
+            raise ValueError(f"{what}: the answer is larger than {MAX_ANSWER // 2**20} MiB")
+    return bytes(out)
 
 
 def _not_bool(value: Any) -> Any:

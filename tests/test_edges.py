@@ -8,17 +8,25 @@ from __future__ import annotations
 
 import json
 import re
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from slackgenie.clock import RealClock
+from slackgenie.daemon import Daemon
 from slackgenie.emulators import Emulators
+from slackgenie.model import PassReport
+from slackgenie.web import Health
 
-from conftest import output, run_cli, spawn
+from conftest import FAST_RETRY, output, run_cli, spawn
 from test_operations import wait_for
 
 DELIVERY = "Delivery Support_schedule"
@@ -290,3 +298,87 @@ def test_a_channel_name_resolves_without_groups_read(emulators: Emulators, sync_
     private = sync_cli("sync", config=ANNOUNCE_DELIVERY.replace("'#delivery'", "'#oncall-private'")
                        .replace("dana.lead@example.com]", "dana.lead@example.com, bob@example.com]"))
     assert "channel_not_found" in private.out and "groups:read" in private.out
+
+
+# --- deadlines: no pass, no call, no stop waits on a server that does not finish ---------------
+DEADLINE = "pass_deadline: 5\n"
+
+
+@pytest.mark.parametrize("api, pattern", [("opsgenie", r"on-calls"), ("slack", r"usergroups\.users\.update")])
+def test_a_dripping_server_cannot_hold_a_sync(emulators: Emulators, sync_cli, api: str, pattern: str) -> None:  # type: ignore[no-untyped-def]
+    server = emulators.opsgenie if api == "opsgenie" else emulators.slack
+    server.inject(pattern, kind="drip", delay=2.0)  # headers at once, then a byte every 2 s
+    began = time.monotonic()
+    result = sync_cli("sync", config=emulators.org.config_yaml + DEADLINE)
+    took = time.monotonic() - began
+    assert result.code == 1 and "Traceback" not in result.err
+    # 3 s per attempt, a 6 s retry budget (conftest's FAST_RETRY), a 5 s pass deadline: it used
+    # to run for as long as the server kept dripping.
+    assert took < 5 + 3 + 5, f"sync took {took:.1f} s against a dripping {api}"
+    assert emulators.slack.state.emails_of("delivery-support") == BEFORE or api == "slack"
+    assert "Traceback" not in result.err
+
+
+def _updates_after(emu: Emulators, t: float) -> int:
+    """Writes that arrived at Slack after ``t`` (answered or not)."""
+    return sum(1 for at, path in emu.slack.arrivals if path.endswith("usergroups.users.update") and at > t)
+
+
+@pytest.mark.parametrize("command, sig", [("run", signal.SIGTERM), ("sync", signal.SIGINT), ("sync", signal.SIGTERM)])
+def test_a_stop_during_a_slow_write_ends_in_seconds_and_writes_nothing_after(
+        emulators: Emulators, tmp_path: Path, command: str, sig: signal.Signals) -> None:
+    (tmp_path / "slackgenie.yaml").write_text(emulators.org.config_yaml + FAST_RETRY.replace("timeout: 3", "timeout: 30"))
+    emulators.slack.inject(r"usergroups\.users\.update", kind="latency", delay=25.0)
+    args = [sys.executable, "-m", "slackgenie", command] + (["--port", "0"] if command == "run" else [])
+    proc = spawn(args, emulators.env(), tmp_path, command)
+    try:
+        # The emulator logs a request once answered: wait for the reads, then the write is in flight.
+        assert wait_for(lambda: _updates_after(emulators, 0) >= 1, 20)
+        time.sleep(0.5)
+        sent = time.time()
+        proc.send_signal(sig)
+        code = proc.wait(timeout=15)
+        stopped_in = time.time() - sent
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    out, err = output(tmp_path, command)
+    assert stopped_in < 5, f"{command} took {stopped_in:.1f} s to stop"
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert code == (0 if command == "run" else 128 + sig)
+    time.sleep(1)
+    assert _updates_after(emulators, sent) == 0  # nothing retried or sent after the stop
+    assert _updates_after(emulators, 0) >= 1
+
+
+# --- the wall clock stepping back does not stall the loop ---------------------------------------
+class _SteppedBack(RealClock):
+    """A wall clock that jumps back an hour after its first reading (NTP, a resumed VM)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.readings = 0
+
+    def now(self) -> datetime:
+        self.readings += 1
+        return super().now() - (timedelta(hours=1) if self.readings > 1 else timedelta())
+
+
+def test_the_loop_keeps_its_interval_when_the_wall_clock_steps_back() -> None:
+    def a_pass() -> PassReport:
+        return PassReport(outcomes=[], dry_run=False, started=datetime.now(timezone.utc))
+
+    daemon = Daemon(a_pass, interval=0.3, clock=_SteppedBack(), max_passes=3)
+    loop = threading.Thread(target=daemon.run, daemon=True)
+    loop.start()
+    loop.join(timeout=10)
+    daemon.stop_event.set()
+    assert not loop.is_alive(), "a 0.3 s interval became an hour when the wall clock stepped back"
+    assert daemon.passes == 3
+
+
+def test_pass_ages_are_monotonic() -> None:
+    health = Health(interval=60)
+    health.record(PassReport(outcomes=[], dry_run=False, started=datetime.now(timezone.utc)))
+    ok, info = health.ready()
+    assert ok and info["last_pass_age_seconds"] >= 0

@@ -77,8 +77,9 @@ class Fault:
     kind: ``status`` (answer ``status`` with ``retry_after``; with ``body``, that raw text
     instead of the API's own error, as a misbehaving proxy would), ``drop`` (close the
     connection without answering), ``latency`` (sleep ``delay`` seconds, then answer normally)
-    or ``transform`` (answer normally, with the JSON body passed through ``transform`` first:
-    a careless API's answer, one field wrong).
+    ``transform`` (answer normally, with the JSON body passed through ``transform`` first:
+    a careless API's answer, one field wrong) or ``drip`` (send the status line and headers at
+    once, then the body one byte every ``delay`` seconds: a server that never quite stops).
     ``times`` is how many requests it hits (None: until removed).
     """
 
@@ -152,7 +153,8 @@ class EmulatorServer:
         self._httpd.block_on_close = False  # idle keep-alive connections must not hold up stop()
         self._thread: threading.Thread | None = None
         self._in_flight = 0
-        self.max_in_flight = 0  # the most requests served at once: shows whether a client reads concurrently
+        self.max_in_flight = 0
+        self.arrivals: list[tuple[float, str]] = []  # (time.time(), path) as each request arrives  # the most requests served at once: shows whether a client reads concurrently
 
     # --- lifecycle ---------------------------------------------------------------------
     @property
@@ -206,6 +208,7 @@ class EmulatorServer:
     def reset_log(self) -> None:
         with self._lock:
             self._log.clear()
+            self.arrivals.clear()
             self.max_in_flight = 0
 
     def _enter(self) -> None:
@@ -244,6 +247,8 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             pass
 
         def _serve(self) -> None:
+            with server._lock:
+                server.arrivals.append((time.time(), urllib.parse.urlsplit(self.path).path))
             server._enter()
             try:
                 self._serve_one()
@@ -281,6 +286,11 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             if fault is not None and fault.kind == "latency":
                 time.sleep(fault.delay)
                 fault = None
+            if fault is not None and fault.kind == "drip":
+                response = server.handle(request)
+                server._record(request, response.status)
+                self._write(response, drip=fault.delay)
+                return
             if fault is not None and fault.kind == "transform" and fault.transform is not None:
                 response = server.handle(request)
                 response.body = fault.transform(response.body)
@@ -293,7 +303,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             server._record(request, response.status)
             self._write(response)
 
-        def _write(self, response: Response) -> None:
+        def _write(self, response: Response, drip: float = 0.0) -> None:
             if isinstance(response.body, (bytes, str)):
                 payload = response.body.encode() if isinstance(response.body, str) else response.body
             else:
@@ -304,7 +314,21 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
             for key, value in response.headers.items():
                 self.send_header(key, value)
             self.end_headers()
-            self.wfile.write(payload)
+            if not drip:
+                self.wfile.write(payload)
+                return
+            self.wfile.flush()
+            deadline = time.monotonic() + 600  # bounded, whatever the client does
+            for i in range(len(payload)):
+                if time.monotonic() > deadline:
+                    break
+                try:
+                    self.wfile.write(payload[i:i + 1])
+                    self.wfile.flush()
+                except OSError:
+                    break  # the client gave up: that is the point
+                time.sleep(drip)
+            self.close_connection = True
 
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 

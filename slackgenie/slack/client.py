@@ -8,10 +8,11 @@ import time
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
+from urllib.request import Request, urlopen
 
 from pydantic import SecretStr
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
+from slack_sdk.errors import SlackApiError, SlackClientError
 from slack_sdk.web import SlackResponse
 from slack_sdk.http_retry import RetryHandler, RetryState
 from slack_sdk.http_retry.builtin_handlers import (
@@ -23,7 +24,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import STOPPING, ApiObserver, RetryPolicy, read_within
 
 
 _CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -47,10 +48,25 @@ def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
     if state.custom_values is None:
         state.custom_values = {}
     first = state.custom_values.setdefault("first_failure", time.monotonic())
-    return (time.monotonic() - first) + wait <= policy.budget
+    return not STOPPING.is_set() and (time.monotonic() - first) + wait <= policy.budget
 
 
-class _RateLimited(RateLimitErrorRetryHandler):
+class _Interruptible:
+    """slack_sdk's handlers sleep with ``time.sleep`` before the next attempt; ours wait on
+    ``STOPPING``, so a stop ends the wait and sends nothing more."""
+
+    def pause(self, state: RetryState, response: HttpResponse | None) -> float:
+        raise NotImplementedError
+
+    def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
+                                 response: HttpResponse | None = None, error: Exception | None = None) -> None:
+        state.next_attempt_requested = True
+        if STOPPING.wait(self.pause(state, response)):
+            raise SlackClientError("stopping: the call is not retried")
+        state.increment_current_attempt()
+
+
+class _RateLimited(_Interruptible, RateLimitErrorRetryHandler):
     """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget."""
 
     def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
@@ -64,8 +80,11 @@ class _RateLimited(RateLimitErrorRetryHandler):
         wait = _retry_after(response)
         return _report(self.observer, "rate_limited", wait, _within_budget(state, self.policy, wait))
 
+    def pause(self, state: RetryState, response: HttpResponse | None) -> float:
+        return _retry_after(response) if response is not None else 1.0
 
-class _ServerError(ServerErrorRetryHandler):
+
+class _ServerError(_Interruptible, ServerErrorRetryHandler):
     def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
         super().__init__(max_retry_count=policy.attempts - 1,
                          interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff))
@@ -78,8 +97,11 @@ class _ServerError(ServerErrorRetryHandler):
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
         return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait))
 
+    def pause(self, state: RetryState, response: HttpResponse | None) -> float:
+        return self.interval_calculator.calculate_sleep_duration(state.current_attempt)
 
-class _ConnectionError(ConnectionErrorRetryHandler):
+
+class _ConnectionError(_Interruptible, ConnectionErrorRetryHandler):
     def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
         super().__init__(
             max_retry_count=policy.attempts - 1,
@@ -94,6 +116,9 @@ class _ConnectionError(ConnectionErrorRetryHandler):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
         return _report(self.observer, "connection", wait, _within_budget(state, self.policy, wait))
+
+    def pause(self, state: RetryState, response: HttpResponse | None) -> float:
+        return self.interval_calculator.calculate_sleep_duration(state.current_attempt)
 
 
 def _report(observer: ApiObserver | None, reason: str, wait: float, retrying: bool) -> bool:
@@ -140,6 +165,19 @@ class ObservedWebClient(WebClient):
 
     def __deepcopy__(self, memo: dict) -> ObservedWebClient:
         return self  # thread-safe and shared: Bolt's lazy listeners may keep using it
+
+    def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
+        """slack_sdk's request, with the answer read against a deadline: its own ``resp.read()``
+        waits as long as a server keeps dripping bytes, each within the socket timeout."""
+        if self.proxy is not None or not url.lower().startswith(("http://", "https://")):
+            return super()._perform_urllib_http_request_internal(url, req)
+        deadline = time.monotonic() + self.timeout
+        with urlopen(req, context=self.ssl, timeout=self.timeout) as resp:  # noqa: S310 - http(s) only
+            body = read_within(iter(lambda: resp.read1(65536), b""), deadline, url.rsplit("/", 1)[-1])
+            if resp.headers.get_content_type() == "application/gzip":
+                return {"status": resp.code, "headers": resp.headers, "body": body}
+            charset = resp.headers.get_content_charset() or "utf-8"
+            return {"status": resp.code, "headers": resp.headers, "body": body.decode(charset, errors="replace")}
 
     def api_call(self, api_method: str, **kwargs: Any) -> Any:
         with self._blocked_lock:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import re
+import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
 from datetime import datetime, timezone
@@ -23,7 +25,7 @@ from tenacity import (
 
 from slackgenie.model import OnCall, ReadFailure
 from slackgenie.observe import redact
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import STOPPING, ApiObserver, RetryPolicy, read_within
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
 
 log = structlog.get_logger("slackgenie.opsgenie")
@@ -75,6 +77,11 @@ class _RetryAfterBeyondBudget(stop_base):
         return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
 
 
+class _Stopping(stop_base):
+    def __call__(self, state: RetryCallState) -> bool:
+        return STOPPING.is_set()
+
+
 class OpsgenieClient:
     """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
 
@@ -124,7 +131,8 @@ class OpsgenieClient:
             retry=retry_if_exception(_retryable),
             wait=self._wait,
             stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget)
-            | _RetryAfterBeyondBudget(self.policy.budget),
+            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(),
+            sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,
         )
@@ -139,15 +147,20 @@ class OpsgenieClient:
 
     def _get_once(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
         status: int | None = None
+        deadline = time.monotonic() + self.policy.timeout
         try:
-            response = self._http.get(path, params=params)
-            status = response.status_code
+            with self._http.stream("GET", path, params=params) as response:
+                status = response.status_code
+                try:
+                    raw = read_within(response.iter_bytes(), deadline, op)
+                except TimeoutError as exc:
+                    raise httpx.ReadTimeout(str(exc)) from None
         finally:
             if self._observer is not None:
                 self._observer.api_request("opsgenie", op, status)
         body: Any
         try:
-            body = response.json()
+            body = json.loads(raw)
         except ValueError:
             body = {}
         message = body.get("message") if isinstance(body, dict) else None
@@ -165,6 +178,10 @@ class OpsgenieClient:
             raise OpsgenieNotFound(text, status, request_id)
         raise OpsgenieError(text, status, request_id)
 
+
+    def _sleep(self, seconds: float) -> None:
+        if STOPPING.wait(seconds):
+            raise OpsgenieUnavailable("stopping: not retried")
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
