@@ -16,7 +16,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m mypy slackgenie
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto  # one worker per core: the tests use ephemeral ports and their own tmp dirs
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/api_calls.py
