@@ -382,3 +382,20 @@ def test_pass_ages_are_monotonic() -> None:
     health.record(PassReport(outcomes=[], dry_run=False, started=datetime.now(timezone.utc)))
     ok, info = health.ready()
     assert ok and info["last_pass_age_seconds"] >= 0
+
+
+# --- no fan-out into a throttled API -------------------------------------------------------------
+def test_a_throttled_opsgenie_is_not_fanned_out_into(tmp_path: Path) -> None:
+    from slackgenie.emulators.sample import scaled_org
+
+    with Emulators(scaled_org(50), at=datetime(2026, 11, 23, 8, 58, tzinfo=timezone.utc)) as emu:
+        emu.opsgenie.inject(r"^/v2/schedules/on-calls$", status=503)  # the bulk read is down...
+        emu.opsgenie.inject(r"^/v2/schedules/[^/]+/on-calls$", status=429)  # ...and the rest throttled
+        (tmp_path / "slackgenie.yaml").write_text(emu.org.config_yaml + FAST_RETRY)
+        result = run_cli(["sync"], emu.env(), tmp_path)
+        sent = emu.opsgenie.calls(r"on-calls")
+    assert result.code == 1 and "rate-limited" in result.out
+    # 4 bulk attempts, then at most one throttled answer per concurrent reader (concurrency 8):
+    # the other schedules are not asked until the window Opsgenie named has passed.
+    assert sent <= 4 + 8, f"{sent} on-call requests into a throttled API in one pass"
+    assert emu.slack.calls(r"usergroups\.users\.update") == 0

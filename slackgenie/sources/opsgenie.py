@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import Executor
@@ -93,6 +94,10 @@ class OpsgenieClient:
             headers={"Authorization": f"GenieKey {api_key.get_secret_value()}", "Accept": "application/json"},
         )
         self._observer = observer
+        # Once a rate limit outlasts the retries, no request is sent until its window has passed:
+        # fanning out into a throttled API only keeps it throttled.
+        self._throttled_until = 0.0
+        self._throttle_lock = threading.Lock()
 
     def __repr__(self) -> str:
         return f"OpsgenieClient(base_url={str(self._http.base_url)!r})"
@@ -136,9 +141,16 @@ class OpsgenieClient:
             before_sleep=self._before_sleep,
             reraise=True,
         )
+        with self._throttle_lock:
+            wait = self._throttled_until - time.monotonic()
+        if wait > 0:
+            raise OpsgenieUnavailable(f"HTTP 429: rate-limited for {wait:.0f} s more (not sent)", 429)
         try:
             return retrying(self._get_once, op, path, params)
         except _Transient as exc:
+            if exc.status == 429:
+                with self._throttle_lock:
+                    self._throttled_until = time.monotonic() + (exc.retry_after if exc.retry_after is not None else 60.0)
             raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
         except httpx.TimeoutException:
             raise OpsgenieUnavailable(f"timed out after retries ({self.policy.timeout:g}s per attempt)") from None
@@ -203,11 +215,16 @@ class OpsgenieClient:
 
 
 def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+    """How long to wait: ``Retry-After`` if given, else (on 429) Opsgenie's own
+    ``X-RateLimit-Period-In-Sec``, the length of the window that throttled us."""
+    for header in ("Retry-After", "X-RateLimit-Period-In-Sec" if response.status_code == 429 else ""):
+        value = response.headers.get(header) if header else None
+        try:
+            if value is not None:
+                return max(float(value), 0.0)
+        except ValueError:
+            continue
+    return None
 
 
 def _ident_type(ref: str) -> str:
