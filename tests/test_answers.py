@@ -115,3 +115,11 @@ def test_large_configurations_stay_within_block_kit_limits() -> None:
     for block in msg.blocks + home:
         if block["type"] == "section":
             assert len(block["text"]["text"]) <= 3000
+
+
+def test_what_a_person_typed_is_echoed_inert() -> None:
+    for typed in ("<!channel>", "<@UCAROL>", "<https://evil.example|click> & more"):
+        result = answer(parse(f"public {typed}"), SNAP, NOW)
+        assert isinstance(result, Message) and result.public
+        assert "<!channel>" not in result.text and "<@UCAROL>" not in result.text and "<https" not in result.text
+        assert "&lt;" in result.text

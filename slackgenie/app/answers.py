@@ -67,6 +67,12 @@ class NeedsLookup:
     match: Match
 
 
+
+def escape(text: str) -> str:
+    """Text a person typed, made inert for Slack: ``<!channel>``, ``<@U…>`` and links are
+    Slack's control sequences, and ``&``, ``<``, ``>`` are the three it asks apps to escape."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
 def parse(text: str) -> Query:
     words = (text or "").strip().split()
     public = bool(words) and words[0].lower() == "public"
@@ -246,8 +252,9 @@ def answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLo
         names = found.names
         known = ", ".join(f"`{n}`" for n in names[:40]) + (f" and {len(names) - 40} more" if len(names) > 40 else "")
         if found.ambiguous:
-            return _message(f"*{query.name}* could be more than one: did you mean {known}?", [], query.public)
-        return _message(f"I don't know *{query.name}*.", [f"I know: {known}", "Try `/oncall help`."],
+            return _message(f"*{escape(query.name)}* could be more than one: did you mean {known}?", [],
+                            query.public)
+        return _message(f"I don't know *{escape(query.name)}*.", [f"I know: {known}", "Try `/oncall help`."],
                         query.public)
     states = [s for ref in found.schedules if (s := snapshot.schedule(ref))]
     if not states or any(not s.configured for s in states):
