@@ -103,7 +103,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     redact_output()  # before anything can print: token-shaped text is removed from every output
     args = _parser().parse_args(argv)
     if args.command == "demo":
-        from slackgenie.demo import run_demo
+        try:
+            from slackgenie.demo import run_demo
+        except ImportError as exc:
+            print(f"slackgenie: the demo needs the development extras ({exc.name} is missing): "
+                  "run `make demo`, or pip install 'slackgenie[dev]'", file=sys.stderr)
+            return EXIT_USAGE
 
         configure_logging(level="error")
         return run_demo()

@@ -148,9 +148,11 @@ class Secrets:
     slack_api_url: str
     slack_signing_secret: SecretStr | None = None  # the Slack app over HTTP
     slack_app_token: SecretStr | None = None  # the Slack app over Socket Mode (xapp-…)
+    slack_app_bot_token: SecretStr | None = None  # the app's own bot token when SLACK_BOT_TOKEN is a user token
 
     def values(self) -> list[str]:
-        optional = [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token) if s]
+        optional = [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token,
+                                                    self.slack_app_bot_token) if s]
         return [self.opsgenie_api_key.get_secret_value(), self.slack_bot_token.get_secret_value(), *optional]
 
 
@@ -288,11 +290,21 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
         slack_url += "/"
     signing = _secret(env, "SLACK_SIGNING_SECRET")
     app_token = _secret(env, "SLACK_APP_TOKEN")
+    app_bot = _secret(env, "SLACK_APP_BOT_TOKEN")
+    if app_bot and not app_bot.startswith("xoxb-"):
+        raise ConfigError("environment", "SLACK_APP_BOT_TOKEN", "is not a bot token",
+                          "use the app's Bot User OAuth Token (xoxb-…)")
+    if (signing or app_token) and token.startswith("xoxp-") and not app_bot:
+        raise ConfigError("environment", "SLACK_BOT_TOKEN",
+                          "is a user token (xoxp-): it may change user groups, but the Slack app needs a bot token "
+                          "to answer mentions and publish the App Home",
+                          "also set SLACK_APP_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
     if app_token and not app_token.startswith("xapp-"):
         raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
                           "use the app-level token (xapp-…) with connections:write from Basic Information")
     return Secrets(SecretStr(key), og_url.rstrip("/"), SecretStr(token), slack_url,
-                   SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None)
+                   SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None,
+                   SecretStr(app_bot) if app_bot else None)
 
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:

@@ -399,3 +399,12 @@ def test_a_throttled_opsgenie_is_not_fanned_out_into(tmp_path: Path) -> None:
     # the other schedules are not asked until the window Opsgenie named has passed.
     assert sent <= 4 + 8, f"{sent} on-call requests into a throttled API in one pass"
     assert emu.slack.calls(r"usergroups\.users\.update") == 0
+
+
+def test_a_user_token_needs_a_bot_token_for_the_app(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    emulators.slack.state.add_token("xoxp-1111-user-token", "user")
+    env = {"SLACK_BOT_TOKEN": "xoxp-1111-user-token", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"}
+    (tmp_path / "slackgenie.yaml").write_text(emulators.org.config_yaml)
+    write = run_cli(["run", "--port", "0"], {**emulators.env(), **env}, tmp_path, timeout=20)
+    assert write.code == 2 and "SLACK_APP_BOT_TOKEN" in write.err and "xoxp-1111-user-token" not in write.err
+    assert sync_cli("sync", env={"SLACK_BOT_TOKEN": "xoxp-1111-user-token"}).code == 0  # sync alone is fine

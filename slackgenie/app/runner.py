@@ -10,6 +10,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
@@ -17,7 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slackgenie.app.bolt import create_app
 from slackgenie.app.live import LiveLookup
 from slackgenie.app.signed import WSGIApp, signed_only
-from slackgenie.slack.client import error_code
+from slackgenie.slack.client import error_code, make_web_client
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.model import OnCall, PassReport, ReadFailure
 from slackgenie.plan import map_identity
@@ -32,10 +33,10 @@ class AppUnavailable(Exception):
     """The app cannot start now: the reason says whether a person must act."""
 
 
-def check_token(service: Service) -> None:
-    """``auth.test`` with the bot token, told apart: refused (a person must act) or unreachable."""
+def check_token(client: WebClient) -> None:
+    """``auth.test`` with the app's token, told apart: refused (a person must act) or unreachable."""
     try:
-        service.slack.auth_test()
+        client.auth_test()
     except SlackApiError as exc:
         code = error_code(exc)
         if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
@@ -47,13 +48,17 @@ def check_token(service: Service) -> None:
 
 class SlackApp:
     def __init__(self, service: Service):
-        check_token(service)
-        self.service = service
         config = service.config
+        # With a user token for the writes (admin-only workspaces), the app speaks with its own bot token.
+        app_bot = config.secrets.slack_app_bot_token
+        client = service.slack if app_bot is None else make_web_client(
+            app_bot, config.secrets.slack_api_url, config.file.retry, observer=service.metrics)
+        check_token(client)
+        self.service = service
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)
         live = LiveLookup(service.opsgenie, service.reconciler.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
-        self.bolt = create_app(service.slack, self.keeper, live, service.clock.now,
+        self.bolt = create_app(client, self.keeper, live, service.clock.now,
                                signing.get_secret_value() if signing else None)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
         self._lock = threading.Lock()
