@@ -18,7 +18,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from slackgenie.emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response, iso, parse_time
-from slackgenie.rotation import Override, Rotation, ScheduleModel
+from slackgenie.emulators.schedules import Override, Rotation, Schedule
 
 THROTTLE_MESSAGE = "You are making too many requests! To avoid errors, we recommend you limit requests."
 
@@ -55,7 +55,7 @@ class OpsgenieState:
         self.lock = threading.RLock()
         self.users: dict[str, OgUser] = {}
         self.teams: dict[str, OgTeam] = {}
-        self.schedules: dict[str, ScheduleModel] = {}
+        self.schedules: dict[str, Schedule] = {}
 
     def add_user(self, username: str, full_name: str = "", time_zone: str = "UTC") -> OgUser:
         user = OgUser(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-user:" + username)), username=username,
@@ -71,26 +71,27 @@ class OpsgenieState:
         return team
 
     def add_schedule(self, name: str, timezone: str = "UTC", rotations: list[dict[str, Any]] | None = None,
-                     team: str | None = None, enabled: bool = True) -> ScheduleModel:
+                     team: str | None = None, enabled: bool = True) -> Schedule:
         sid = str(uuid.uuid5(uuid.NAMESPACE_URL, "og-schedule:" + name))
         owner = None
         if team:
             t = self.team(team)
             owner = {"id": t.id, "name": t.name} if t else None
-        schedule = ScheduleModel(id=sid, name=name, timezone=timezone, enabled=enabled, owner_team=owner)
+        schedule = Schedule(id=sid, name=name, timezone=timezone, enabled=enabled, owner_team=owner,
+                            team_members=self._team_members)
         for spec in rotations or []:
             self.add_rotation(schedule, spec)
         with self.lock:
             self.schedules[sid] = schedule
         return schedule
 
-    def add_rotation(self, schedule: ScheduleModel, spec: dict[str, Any]) -> Rotation:
+    def add_rotation(self, schedule: Schedule, spec: dict[str, Any]) -> Rotation:
         participants = [self._participant(p) for p in spec["participants"]]
         rotation = Rotation(
             id=str(uuid.uuid5(uuid.NAMESPACE_URL, f"og-rotation:{schedule.id}:{spec.get('name', len(schedule.rotations))}")),
             name=spec.get("name") or f"Rotation {len(schedule.rotations) + 1}",
-            start=parse_time(spec["startDate"]),
-            end=parse_time(spec["endDate"]) if spec.get("endDate") else None,
+            start_date=parse_time(spec["startDate"]),
+            end_date=parse_time(spec["endDate"]) if spec.get("endDate") else None,
             type=spec["type"], length=int(spec.get("length", 1)), participants=participants,
             time_restriction=spec.get("timeRestriction"),
         )
@@ -98,10 +99,10 @@ class OpsgenieState:
             schedule.rotations.append(rotation)
         return rotation
 
-    def add_override(self, schedule: ScheduleModel, username: str | None, start: datetime, end: datetime,
+    def add_override(self, schedule: Schedule, username: str | None, start: datetime, end: datetime,
                      rotations: list[str] | None = None, alias: str | None = None) -> Override:
         user = {"type": "none"} if username is None else self._participant({"type": "user", "username": username})
-        override = Override(alias=alias or str(uuid.uuid4()), user=user, start=start, end=end,
+        override = Override(alias=alias or str(uuid.uuid4()), user=user, start_date=start, end_date=end,
                             rotations=list(rotations or []))
         with self.lock:
             schedule.overrides.append(override)
@@ -120,6 +121,10 @@ class OpsgenieState:
             return {"type": "team", "id": team.id, "name": team.name}
         return {"type": p.get("type", "none"), **{k: v for k, v in p.items() if k != "type"}}
 
+    def _team_members(self, ident: str) -> list[str]:
+        team = self.team(ident)
+        return list(team.members) if team else []
+
     def user(self, ident: str) -> OgUser | None:
         with self.lock:
             return self.users.get(ident) or next((u for u in self.users.values() if u.username == ident), None)
@@ -128,13 +133,13 @@ class OpsgenieState:
         with self.lock:
             return self.teams.get(ident) or next((t for t in self.teams.values() if t.name == ident), None)
 
-    def schedule(self, ident: str, by: str = "id") -> ScheduleModel | None:
+    def schedule(self, ident: str, by: str = "id") -> Schedule | None:
         with self.lock:
             if by == "name":
                 return next((s for s in self.schedules.values() if s.name == ident), None)
             return self.schedules.get(ident)
 
-    def rename_schedule(self, schedule: ScheduleModel, name: str) -> None:
+    def rename_schedule(self, schedule: Schedule, name: str) -> None:
         with self.lock:
             schedule.name = name
 
@@ -275,16 +280,16 @@ class OpsgenieEmulator(EmulatorServer):
         except ValueError:
             raise _BadRequest(f"Invalid date [{raw}]; use ISO-8601 such as 2017-01-15T08:00:00+02:00") from None
 
-    def _find_schedule(self, ident: str, by: str) -> ScheduleModel | None:
+    def _find_schedule(self, ident: str, by: str) -> Schedule | None:
         if by not in ("id", "name"):
             raise _BadRequest(f"Invalid identifier type [{by}]; use id or name")
         return self.state.schedule(ident, by)
 
     @staticmethod
-    def _meta(s: ScheduleModel) -> dict[str, Any]:
+    def _meta(s: Schedule) -> dict[str, Any]:
         return {"id": s.id, "name": s.name, "enabled": s.enabled}
 
-    def _schedule_json(self, s: ScheduleModel, with_rotations: bool) -> dict[str, Any]:
+    def _schedule_json(self, s: Schedule, with_rotations: bool) -> dict[str, Any]:
         data: dict[str, Any] = {"id": s.id, "name": s.name, "description": s.description,
                                 "timezone": s.timezone, "enabled": s.enabled}
         if s.owner_team:
@@ -295,10 +300,10 @@ class OpsgenieEmulator(EmulatorServer):
 
     @staticmethod
     def _rotation_json(r: Rotation) -> dict[str, Any]:
-        data: dict[str, Any] = {"id": r.id, "name": r.name, "startDate": iso(r.start), "type": r.type,
+        data: dict[str, Any] = {"id": r.id, "name": r.name, "startDate": iso(r.start_date), "type": r.type,
                                 "length": r.length, "participants": [_participant_json(p) for p in r.participants]}
-        if r.end:
-            data["endDate"] = iso(r.end)
+        if r.end_date:
+            data["endDate"] = iso(r.end_date)
         if r.time_restriction:
             data["timeRestriction"] = r.time_restriction
         return data
@@ -311,7 +316,7 @@ class OpsgenieEmulator(EmulatorServer):
             return list(team.members) if team else []
         return []
 
-    def _on_call_json(self, s: ScheduleModel, at: datetime, flat: bool) -> dict[str, Any]:
+    def _on_call_json(self, s: Schedule, at: datetime, flat: bool) -> dict[str, Any]:
         entries = s.on_call(at)
         if flat:
             names: list[str] = []
@@ -320,11 +325,11 @@ class OpsgenieEmulator(EmulatorServer):
             return {"_parent": self._meta(s), "onCallRecipients": names}
         return {"_parent": self._meta(s), "onCallParticipants": _participants_json(entries)}
 
-    def _next_json(self, s: ScheduleModel, at: datetime, flat: bool) -> dict[str, Any]:
+    def _next_json(self, s: Schedule, at: datetime, flat: bool) -> dict[str, Any]:
         change = s.next_change(at)
         exact = s.on_call(change) if change else []
         # "next" per rotation: whoever each rotation puts on call next, whenever that is.
-        per_rotation = [(r, p, None) for r, p in s.next_per_rotation(at)]
+        per_rotation = [(r, p, None) for r, p in s.next_holders(at)]
         if flat:
             exact_names: list[str] = []
             for _, p, _ in exact:
@@ -358,10 +363,10 @@ class OpsgenieEmulator(EmulatorServer):
         resp.headers.update({f"X-Paging-{k.title()}": v for k, v in paging.items()})
         return resp
 
-    def _overrides(self, req: Request, s: ScheduleModel, alias: str | None, started: float) -> Response:
+    def _overrides(self, req: Request, s: Schedule, alias: str | None, started: float) -> Response:
         def as_json(o: Override) -> dict[str, Any]:
             return {"_parent": self._meta(s), "alias": o.alias, "user": _participant_json(o.user),
-                    "startDate": iso(o.start), "endDate": iso(o.end),
+                    "startDate": iso(o.start_date), "endDate": iso(o.end_date),
                     "rotations": [{"id": r.id, "name": r.name} for r in s.rotations if o.rotations and
                                   (r.id in o.rotations or r.name in o.rotations)]}
 
