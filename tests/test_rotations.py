@@ -176,3 +176,58 @@ def test_thirty_minute_dst_shift() -> None:
     assert who(s, z(2027, 4, 3, 14, 45)) == {"b@x.io"}
     assert who(s, z(2027, 4, 3, 15, 5)) == {"b@x.io"}  # 01:35 again: no flip back
     assert s.next_change(z(2027, 4, 3, 14, 45)) == z(2027, 4, 4, 15, 15)
+
+
+# --- against the emulator's independent engine (written from the same documented rules) ----------
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from slackgenie.emulators.opsgenie import OpsgenieState  # noqa: E402
+from slackgenie.rotation import schedule_from_api  # noqa: E402
+from zoneinfo import ZoneInfo  # noqa: E402
+
+# Clock changes of the zones below, 2026-2027 (from the tz database): the instants to probe around.
+CHANGES = {
+    "America/New_York": [z(2026, 3, 8, 7), z(2026, 11, 1, 6), z(2027, 3, 14, 7), z(2027, 11, 7, 6)],
+    "Europe/London": [z(2026, 3, 29, 1), z(2026, 10, 25, 1), z(2027, 3, 28, 1), z(2027, 10, 31, 1)],
+    "America/St_Johns": [z(2026, 3, 8, 5, 30), z(2026, 11, 1, 4, 30)],
+    "Australia/Lord_Howe": [z(2026, 4, 4, 15), z(2026, 10, 3, 15, 30), z(2027, 4, 3, 15)],
+}
+DAY_NAMES = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(data=st.data(), zone=st.sampled_from(sorted(CHANGES)), kind=st.sampled_from(["hourly", "daily", "weekly"]),
+       length=st.integers(1, 3), people=st.integers(1, 3), change=st.integers(0, 3))
+def test_the_forecast_agrees_with_the_independent_engine_near_clock_changes(
+        data: st.DataObject, zone: str, kind: str, length: int, people: int, change: int) -> None:
+    # Hand-overs and window edges are drawn around the local time of a clock change, and the
+    # instant asked about within three hours of it: where a misreading of the rules shows.
+    changes = CHANGES[zone]
+    edge = changes[change % len(changes)]
+    local_hour = edge.astimezone(ZoneInfo(zone)).hour
+    start = (edge - timedelta(days=data.draw(st.integers(1, 40)))
+             + timedelta(minutes=15 * data.draw(st.integers(-8, 8))))
+    spec = {"name": "R", "type": kind, "length": length, "startDate": start.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "participants": [{"type": "user", "username": f"{n}@x.io"} for n in "abc"[:people]]}
+    hours = st.integers(max(local_hour - 2, 0), min(local_hour + 2, 23))
+    minutes = st.sampled_from([0, 15, 30, 45])
+    shape = data.draw(st.sampled_from(["none", "time-of-day", "weekday"]))
+    if shape == "time-of-day":
+        spec["timeRestriction"] = {"type": "time-of-day", "restriction": {
+            "startHour": data.draw(st.integers(0, 23)), "startMin": data.draw(minutes),
+            "endHour": data.draw(hours), "endMin": data.draw(minutes)}}
+    elif shape == "weekday":
+        day = DAY_NAMES[edge.astimezone(ZoneInfo(zone)).weekday()]
+        spec["timeRestriction"] = {"type": "weekday-and-time-of-day", "restrictions": [
+            {"startDay": data.draw(st.sampled_from(DAY_NAMES)), "startHour": data.draw(hours),
+             "startMin": data.draw(minutes), "endDay": day, "endHour": data.draw(hours), "endMin": data.draw(minutes)}]}
+    state = OpsgenieState()
+    for n in "abc":
+        state.add_user(f"{n}@x.io")
+    oracle = state.add_schedule("S", zone, rotations=[dict(spec)])
+    product = schedule_from_api({"id": oracle.id, "name": "S", "timezone": zone,
+                                 "rotations": [{**spec, "id": oracle.rotations[0].id}]})
+    at = edge + timedelta(minutes=data.draw(st.integers(-180, 180)))
+    assert who(product, at) == set(oracle.recipients(at)), f"at {at:%Y-%m-%d %H:%MZ}"
+    assert product.next_change(at) == oracle.next_change(at), f"after {at:%Y-%m-%d %H:%MZ}"
