@@ -57,9 +57,10 @@ class OpsgenieUnavailable(OpsgenieError):
 class _Transient(OpsgenieError):
     """A retryable answer (429, 5xx); becomes OpsgenieUnavailable when retries run out."""
 
-    def __init__(self, message: str, status: int, retry_after: float | None):
+    def __init__(self, message: str, status: int, retry_after: float | None, period: float | None = None):
         super().__init__(message, status)
         self.retry_after = retry_after
+        self.period = period  # X-RateLimit-Period-In-Sec: the window that throttled us
 
 
 def _retryable(exc: BaseException) -> bool:
@@ -98,6 +99,11 @@ class OpsgenieClient:
         # fanning out into a throttled API only keeps it throttled.
         self._throttled_until = 0.0
         self._throttle_lock = threading.Lock()
+
+    def throttled_for(self) -> float:
+        """Seconds before a request may be sent again after a rate limit outlasted the retries."""
+        with self._throttle_lock:
+            return max(self._throttled_until - time.monotonic(), 0.0)
 
     def __repr__(self) -> str:
         return f"OpsgenieClient(base_url={str(self._http.base_url)!r})"
@@ -141,16 +147,16 @@ class OpsgenieClient:
             before_sleep=self._before_sleep,
             reraise=True,
         )
-        with self._throttle_lock:
-            wait = self._throttled_until - time.monotonic()
+        wait = self.throttled_for()
         if wait > 0:
             raise OpsgenieUnavailable(f"HTTP 429: rate-limited for {wait:.0f} s more (not sent)", 429)
         try:
             return retrying(self._get_once, op, path, params)
         except _Transient as exc:
             if exc.status == 429:
+                window = exc.retry_after if exc.retry_after is not None else exc.period
                 with self._throttle_lock:
-                    self._throttled_until = time.monotonic() + (exc.retry_after if exc.retry_after is not None else 60.0)
+                    self._throttled_until = time.monotonic() + (window if window is not None else 60.0)
             raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
         except httpx.TimeoutException:
             raise OpsgenieUnavailable(f"timed out after retries ({self.policy.timeout:g}s per attempt)") from None
@@ -183,7 +189,8 @@ class OpsgenieClient:
             return body
         text = f"HTTP {status}: {message or response.reason_phrase}"
         if status == 429 or (status >= 500 and status != 501):
-            raise _Transient(text, status, _retry_after(response))
+            raise _Transient(text, status, _seconds(response, "Retry-After"),
+                             _seconds(response, "X-RateLimit-Period-In-Sec"))
         if status in (401, 403):
             raise OpsgenieAuthError(text + " (check OPSGENIE_API_KEY and its access rights)", status, request_id)
         if status == 404:
@@ -214,17 +221,12 @@ class OpsgenieClient:
                     wait=round(state.next_action.sleep, 2) if state.next_action else None)
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    """How long to wait: ``Retry-After`` if given, else (on 429) Opsgenie's own
-    ``X-RateLimit-Period-In-Sec``, the length of the window that throttled us."""
-    for header in ("Retry-After", "X-RateLimit-Period-In-Sec" if response.status_code == 429 else ""):
-        value = response.headers.get(header) if header else None
-        try:
-            if value is not None:
-                return max(float(value), 0.0)
-        except ValueError:
-            continue
-    return None
+def _seconds(response: httpx.Response, header: str) -> float | None:
+    try:
+        value = response.headers.get(header)
+        return max(float(value), 0.0) if value is not None else None
+    except ValueError:
+        return None
 
 
 def _ident_type(ref: str) -> str:
@@ -276,7 +278,14 @@ class OpsgenieSource:
                 missing.append(ref)
             else:
                 results[ref] = _on_call(ref, entry)
-        futures = {ref: pool.submit(self._one, ref, at) for ref in missing}
+        if missing:
+            # One schedule first: if Opsgenie throttles it, the others are not asked this pass.
+            results[missing[0]] = self._one(missing[0], at)
+            if self.client.throttled_for() > 0:
+                error = f"not read: Opsgenie is rate-limiting ({self.client.throttled_for():.0f} s more)"
+                results.update({ref: ReadFailure(ref, error) for ref in missing[1:]})
+                return results
+        futures = {ref: pool.submit(self._one, ref, at) for ref in missing[1:]}
         for ref, future in futures.items():
             results[ref] = future.result()
         return results
