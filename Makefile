@@ -6,10 +6,12 @@ BIN    := $(VENV)/bin
 .PHONY: demo test bench clean
 
 # Under libfaketime (`faketime -f +45d make test`, to prove no test depends on the date), keep the
-# monotonic clock real: Python 3.11 waits with a timeout through sem_clockwait(CLOCK_MONOTONIC),
-# which libfaketime does not intercept, so a faked monotonic clock turns every 0.2 s wait into
-# weeks. Each process reads this when it starts. Without faketime it does nothing.
+# monotonic clock real and load tests/faketime/sitecustomize.py, which works around libfaketime's
+# faults with Python's timed waits (see there). Without faketime neither does anything.
 export FAKETIME_DONT_FAKE_MONOTONIC = 1
+ifdef FAKETIME
+export PYTHONPATH := $(CURDIR)/tests/faketime
+endif
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

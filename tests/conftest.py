@@ -83,6 +83,8 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("SLACK", "OPSGENIE", "SLACKGENIE", "LOG_"))}
     env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # see the Makefile: only libfaketime reads it
+    if env.get("FAKETIME"):
+        env["PYTHONPATH"] = str(Path(__file__).parent / "faketime")
     env.update(extra or {})
     return env
 
