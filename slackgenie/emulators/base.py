@@ -315,7 +315,10 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 self.send_header(key, value)
             self.end_headers()
             if not drip:
-                self.wfile.write(payload)
+                try:
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    self.close_connection = True  # the client gave up (a refused upload, a timeout)
                 return
             self.wfile.flush()
             deadline = time.monotonic() + 600  # bounded, whatever the client does
