@@ -268,3 +268,12 @@ def test_slack_unreachable_at_start_is_retried_not_called_invalid(emulators: Emu
 
 def http_ok(response: httpx.Response) -> bool:
     return response.status_code == 200 and "<@" in response.json()["text"]
+
+
+def test_a_live_lookup_during_an_opsgenie_outage_still_answers(http_app: Daemon, emulators: Emulators) -> None:
+    emulators.opsgenie.inject(r"Security_schedule/on-calls", status=503)
+    r = http_app.command("security", key="lazy-down")
+    assert r.status_code == 200 and "Looking up" in r.json()["text"]
+    assert wait_for(lambda: emulators.slack.state.responses.get("lazy-down"), 20)  # it used to never arrive
+    reply = emulators.slack.state.responses["lazy-down"][0]["text"]
+    assert "could not be read" in reply and "nobody" not in reply
