@@ -408,3 +408,30 @@ def test_a_user_token_needs_a_bot_token_for_the_app(emulators: Emulators, sync_c
     write = run_cli(["run", "--port", "0"], {**emulators.env(), **env}, tmp_path, timeout=20)
     assert write.code == 2 and "SLACK_APP_BOT_TOKEN" in write.err and "xoxp-1111-user-token" not in write.err
     assert sync_cli("sync", env={"SLACK_BOT_TOKEN": "xoxp-1111-user-token"}).code == 0  # sync alone is fine
+
+
+def _bend_lookup(email: str, change: Callable[[dict[str, Any]], Any]) -> Callable[[Any], Any]:
+    def transform(body: Any) -> Any:
+        if body.get("user", {}).get("profile", {}).get("email") == email:
+            return change(body)
+        return body
+
+    return transform
+
+
+@pytest.mark.parametrize("change", [
+    lambda b: {"ok": True},  # no user at all
+    lambda b: {**b, "user": None},
+    lambda b: {**b, "user": "carol"},
+    lambda b: {**b, "user": {**b["user"], "id": "U00000004,U00000003"}},  # two ids in one: bob smuggled in
+    lambda b: {**b, "user": {**b["user"], "id": 42}},
+    lambda b: {**b, "user": {**b["user"], "deleted": "false"}},
+    lambda b: {**b, "user": {**b["user"], "profile": "x"}},
+])
+def test_a_malformed_slack_user_answer_fails_its_group_only(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
+                                                             change: Callable[[dict[str, Any]], Any]) -> None:
+    emulators.slack.inject(r"users\.lookupByEmail", kind="transform", transform=_bend_lookup("carol@example.com", change))
+    result = sync_cli("sync")
+    assert result.code == 1 and "malformed" in result.out and "Traceback" not in result.both
+    assert emulators.slack.state.emails_of("delivery-support") == BEFORE  # carol's group left alone
+    assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]  # the others synced

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Iterable
 from concurrent.futures import Executor
 from pathlib import Path
+from typing import Annotated
 
 import structlog
+from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
@@ -20,6 +23,7 @@ from slackgenie.slack.client import error_code
 log = structlog.get_logger("slackgenie.directory")
 
 CACHE_TTL = 24 * 3600.0
+SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,40}$")
 
 
 class Directory:
@@ -52,9 +56,12 @@ class Directory:
             return Resolution(identity, cached)
         try:
             if is_slack_id(identity):
-                raw = self.client.users_info(user=identity)["user"]
+                raw = self.client.users_info(user=identity).get("user")
             else:
-                raw = self.client.users_lookupByEmail(email=identity)["user"]
+                raw = self.client.users_lookupByEmail(email=identity).get("user")
+            user = _user(raw)
+        except ValueError as exc:  # an answer that does not fit: not knowing is not a verdict
+            return Resolution(identity, problem=str(exc), transient=True)
         except SlackApiError as exc:
             code = error_code(exc)
             if code in ("users_not_found", "user_not_found"):
@@ -63,7 +70,6 @@ class Directory:
             return Resolution(identity, problem=f"Slack lookup failed: {code}", transient=True)
         except Exception as exc:  # connection errors after retries
             return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}", transient=True)
-        user = _user(raw)
         if user.deleted:
             return Resolution(identity, problem=f"Slack account {user.id} is deactivated")
         if user.is_bot:
@@ -91,7 +97,7 @@ class Directory:
             for user, _ in self._by_identity.values():
                 if user.id == user_id:
                     return user
-        user = _user(self.client.users_info(user=user_id)["user"])
+        user = _user(self.client.users_info(user=user_id).get("user"))
         self._remember(user.id, user)
         return user
 
@@ -125,7 +131,10 @@ class Directory:
         try:
             raw = json.loads(self.cache_file.read_text())
             for key, entry in raw.get("users", {}).items():
-                self._by_identity[key] = (SlackUser(**entry["user"]), float(entry["at"]))
+                user = SlackUser(**entry["user"])
+                if not isinstance(user.id, str) or not SLACK_USER_ID.match(user.id):
+                    raise ValueError(f"cached user id {user.id!r} is not a Slack user id")
+                self._by_identity[key] = (user, float(entry["at"]))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             self._by_identity.clear()  # a cache of the wrong shape is no cache: start afresh
             log.warning("directory.cache_unreadable", file=str(self.cache_file), error=str(exc))
@@ -145,11 +154,33 @@ class Directory:
             log.warning("directory.cache_not_saved", file=str(self.cache_file), error=exc.strerror)
 
 
-def _user(raw: dict) -> SlackUser:
-    profile = raw.get("profile") or {}
-    return SlackUser(
-        id=raw["id"], name=raw.get("name", ""), email=profile.get("email"),
-        real_name=raw.get("real_name") or profile.get("real_name", ""),
-        deleted=bool(raw.get("deleted")), is_bot=bool(raw.get("is_bot")), tz=raw.get("tz"),
-        guest=bool(raw.get("is_restricted") or raw.get("is_ultra_restricted")),
-    )
+class _Profile(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    email: str | None = None
+    real_name: str = ""
+
+
+class _User(BaseModel):
+    """A Slack user object as ``users.lookupByEmail`` and ``users.info`` document it."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: Annotated[str, StringConstraints(strict=True, pattern=SLACK_USER_ID.pattern)]
+    name: str = ""
+    real_name: str = ""
+    profile: _Profile = _Profile()
+    deleted: StrictBool = False
+    is_bot: StrictBool = False
+    is_restricted: StrictBool = False
+    is_ultra_restricted: StrictBool = False
+    tz: str | None = None
+
+
+def _user(raw: object) -> SlackUser:
+    """A Slack user from an API answer; ValueError if it does not fit (never a guessed person)."""
+    try:
+        u = _User.model_validate(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise ValueError(f"Slack's user answer is malformed at {'.'.join(map(str, first['loc'])) or '(user)'}") from None
+    return SlackUser(id=u.id, name=u.name, email=u.profile.email, real_name=u.real_name or u.profile.real_name,
+                     deleted=u.deleted, is_bot=u.is_bot, tz=u.tz, guest=u.is_restricted or u.is_ultra_restricted)
