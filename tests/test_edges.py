@@ -265,7 +265,7 @@ def test_overlapping_syncs_announce_a_change_once(emulators: Emulators, tmp_path
 
 
 def test_a_failed_announcement_is_posted_by_a_later_run(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
-    emulators.slack.inject(r"chat\.postMessage", status=503, times=20)  # outlasts the retries
+    emulators.slack.inject(r"chat\.postMessage", status=429, retry_after=120, times=1)  # not posted, beyond budget
     first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
     assert first.code == 0, first.both  # the group is right; the announcement is owed
     assert "tried again next pass" in first.out and announcements(emulators) == []
@@ -435,3 +435,16 @@ def test_a_malformed_slack_user_answer_fails_its_group_only(emulators: Emulators
     assert result.code == 1 and "malformed" in result.out and "Traceback" not in result.both
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE  # carol's group left alone
     assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]  # the others synced
+
+
+@pytest.mark.parametrize("fault", [{"kind": "latency", "delay": 4.0}, {"status": 502}, {"kind": "drop"}])
+def test_an_announcement_slack_may_have_taken_is_never_posted_twice(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
+                                                                     fault: dict[str, Any]) -> None:
+    # A slow answer (past the 3 s timeout), a 5xx, a dropped connection: Slack may have posted it.
+    emulators.slack.inject(r"chat\.postMessage", times=1, **fault)
+    first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert "may have been posted" in first.out, first.both
+    time.sleep(fault.get("delay", 0))  # let a slow post land
+    sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    assert len(announcements(emulators)) <= 1
+    assert emulators.slack.calls(r"chat\.postMessage") == 1  # sent once, never repeated

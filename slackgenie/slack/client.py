@@ -43,6 +43,16 @@ def error_code(exc: BaseException) -> str:
     return f"HTTP {response.status_code}"
 
 
+# A call Slack may have carried out although no answer came back (a timeout, a dropped
+# connection, a 5xx) is not sent again when repeating it is not harmless: a second message.
+# A 429 is safe to repeat: Slack did not carry the call out.
+NOT_REPEATABLE = ("chat.postMessage",)
+
+
+def _repeatable(request: HttpRequest) -> bool:
+    return not request.url.rstrip("/").endswith(NOT_REPEATABLE)
+
+
 def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
     """slack_sdk makes a fresh RetryState per call: the budget runs from the call's first failure."""
     if state.custom_values is None:
@@ -92,7 +102,7 @@ class _ServerError(_Interruptible, ServerErrorRetryHandler):
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if response is None or response.status_code not in (500, 502, 503, 504):
+        if response is None or response.status_code not in (500, 502, 503, 504) or not _repeatable(request):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
         return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait))
@@ -112,7 +122,8 @@ class _ConnectionError(_Interruptible, ConnectionErrorRetryHandler):
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if not super()._can_retry(state=state, request=request, response=response, error=error):
+        if not _repeatable(request) or not super()._can_retry(state=state, request=request, response=response,
+                                                               error=error):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
         return _report(self.observer, "connection", wait, _within_budget(state, self.policy, wait))

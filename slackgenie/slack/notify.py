@@ -11,6 +11,8 @@ is not in the channel, a scope is missing) is reported with its fix and dropped.
 from __future__ import annotations
 
 import re
+from http.client import RemoteDisconnected
+from urllib.error import HTTPError, URLError
 from collections.abc import Callable
 from datetime import datetime, timezone
 
@@ -86,6 +88,17 @@ def announcement(handle: str, added: list[str], removed: list[str], members: lis
     return "\n".join(lines)
 
 
+def _maybe_done(exc: Exception) -> bool:
+    """Whether Slack may have carried a call out although it did not say so: no answer (a timeout,
+    a dropped connection) or a server error. A Slack error code or a 429 means it did not."""
+    if isinstance(exc, SlackApiError):
+        status = exc.response.status_code if exc.response is not None else None
+        return status is not None and status >= 500
+    if isinstance(exc, URLError) and not isinstance(exc, HTTPError):
+        return not isinstance(exc.reason, ConnectionRefusedError)  # refused: nothing was sent
+    return isinstance(exc, (TimeoutError, RemoteDisconnected, ConnectionResetError))
+
+
 class Notifier:
     def __init__(self, client: WebClient, directory: Directory, state: StateStore,
                  next_handoff: Callable[[list[str]], datetime | None]):
@@ -127,6 +140,12 @@ class Notifier:
         told = self.state.get(key)
         if told == fingerprint or self.state.get(f"{key}:dropped") == fingerprint:
             return ""
+        if self.state.get(f"{key}:sending") == fingerprint:
+            # An earlier attempt was cut off (a stop, a crash) before Slack answered: it may have
+            # been posted, and a second copy is worse than a missing one.
+            self.state.put(key, fingerprint)
+            log.warning("notify.uncertain", group=sync.usergroup, channel=sync.announce, retry="not repeated")
+            return f"announcement in {sync.announce} may have been posted by an interrupted run; not repeated"
         if told is None:
             # First sight of this group: what it held before this pass is what was last told.
             told = ",".join(sorted(outcome.plan.current)) if outcome.applied else fingerprint
@@ -138,8 +157,19 @@ class Notifier:
                             self.next_handoff(sync.schedules))
         channel = sync.announce or ""
         try:
-            self.client.chat_postMessage(channel=self._channel(channel), text=text)
+            channel_id = self._channel(channel)
         except Exception as exc:
+            return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
+        self.state.put(f"{key}:sending", fingerprint)
+        try:
+            self.client.chat_postMessage(channel=channel_id, text=text)
+        except Exception as exc:
+            if _maybe_done(exc):
+                self.state.put(key, fingerprint)
+                log.warning("notify.uncertain", group=sync.usergroup, channel=channel, error=error_code(exc),
+                            retry="not repeated")
+                return f"announcement in {channel} may have been posted (no answer from Slack: {error_code(exc)})"
+            self.state.put(f"{key}:sending", "")
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
         self.state.put(key, fingerprint)
         log.info("group.announced", group=sync.usergroup, channel=channel)
