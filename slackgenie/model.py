@@ -137,6 +137,7 @@ class PassReport:
     names: dict[str, str] = field(default_factory=dict)  # Slack id -> label, for printing
     reads: dict[str, OnCall | ReadFailure] = field(default_factory=dict)  # schedule ref -> what Opsgenie said
     notes: list[str] = field(default_factory=list)  # announcements and topic edits made, or why not
+    ran: bool = True  # False when the pass could not start (another pass held the lock)
 
     @property
     def ok(self) -> bool:

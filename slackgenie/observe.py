@@ -117,11 +117,24 @@ def configure_logging(secrets: Iterable[str] = (), level: str | None = None, fmt
     logging.basicConfig(level=max(numeric, logging.WARNING), stream=sys.stderr,
                         format="%(levelname)s %(name)s %(message)s")
     for handler in logging.getLogger().handlers:
-        handler.addFilter(_StdlibRedaction())
+        handler.addFilter(_StdlibRedaction(numeric))
 
 
 class _StdlibRedaction(logging.Filter):
+    """Libraries' log records, redacted, and on one line: an exception a library logs (Bolt, for
+    a request it could not handle) is named, not dumped as a traceback into the log stream,
+    unless LOG_LEVEL is debug."""
+
+    def __init__(self, level: int = logging.INFO):
+        super().__init__()
+        self.debug = level <= logging.DEBUG
+
     def filter(self, record: logging.LogRecord) -> bool:
-        record.msg = REDACTOR.scrub(record.getMessage())
+        message = record.getMessage()
+        if record.exc_info and record.exc_info[1] is not None and not self.debug:
+            exc = record.exc_info[1]
+            message += f" ({type(exc).__name__}: {exc})"
+            record.exc_info, record.exc_text = None, None
+        record.msg = REDACTOR.scrub(message.replace("\n", " "))
         record.args = ()
         return True

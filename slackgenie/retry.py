@@ -14,6 +14,10 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 # group is written and no waiting between attempts goes on.
 STOPPING = threading.Event()
 
+# The longest a rate limit is taken to last, whatever an API says (a Retry-After of 1e9 must not
+# silence an API until a restart): Slack's and Opsgenie's windows are a minute.
+MAX_THROTTLE = 300.0
+
 # The most an answer may hold: Opsgenie's and Slack's largest pages are a few MiB.
 MAX_ANSWER = 32 * 1024 * 1024
 

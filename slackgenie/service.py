@@ -51,7 +51,7 @@ class Service:
                 report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
                                                                      errors=(f"{exc}; group left as it is",)))
                                               for s in self.config.syncs],
-                                    dry_run=False, started=self.clock.now())
+                                    dry_run=False, started=self.clock.now(), ran=False)
         self.metrics.observe_pass(report, time.monotonic() - began)
         if at is None:
             self.forecast.observe(report.reads, report.started)

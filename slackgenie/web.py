@@ -46,6 +46,8 @@ class Health:
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     def record(self, report: PassReport) -> None:
+        if not report.ran:
+            return  # a pass that could not even start (the lock was held) is no sign of life
         failed = sum(1 for o in report.outcomes if not o.ok)
         with self._lock:
             self.last_pass_end = time.monotonic()

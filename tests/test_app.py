@@ -277,3 +277,17 @@ def test_a_live_lookup_during_an_opsgenie_outage_still_answers(http_app: Daemon,
     assert wait_for(lambda: emulators.slack.state.responses.get("lazy-down"), 20)  # it used to never arrive
     reply = emulators.slack.state.responses["lazy-down"][0]["text"]
     assert "could not be read" in reply and "nobody" not in reply
+
+
+def test_signed_garbage_is_refused_without_a_traceback(http_app: Daemon) -> None:
+    url = http_app.base + "/slack/events"
+    bodies = [(b'{"type": "event_callback", ', "application/json"), (b"[1, 2]", "application/json"),
+              (b'{"type": "event_callback", "event": "x"}', "application/json"),
+              (b"payload=%7Bnot+json", "application/x-www-form-urlencoded"),
+              (b"payload=%5B1%5D", "application/x-www-form-urlencoded")]
+    for body, ctype in bodies:
+        r = httpx.post(url, content=body, headers=signed_headers(SIGNING_SECRET, body.decode(), ctype), timeout=5)
+        assert r.status_code == 400, (body, r.status_code)
+    assert http_app.command("delivery-support").status_code == 200
+    log = http_app.stop()
+    assert "Traceback" not in log

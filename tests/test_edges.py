@@ -448,3 +448,48 @@ def test_an_announcement_slack_may_have_taken_is_never_posted_twice(emulators: E
     sync_cli("sync", config=ANNOUNCE_DELIVERY)
     assert len(announcements(emulators)) <= 1
     assert emulators.slack.calls(r"chat\.postMessage") == 1  # sent once, never repeated
+
+
+@pytest.mark.parametrize("twice", ["same schedule twice", "two schedules of one name"])
+def test_an_ambiguous_on_call_answer_is_not_guessed(emulators: Emulators, sync_cli, twice: str) -> None:  # type: ignore[no-untyped-def]
+    def duplicate(body: Any) -> Any:
+        entry = next(e for e in body["data"] if e["_parent"]["name"] == DELIVERY)
+        other = {**entry, "onCallRecipients": ["erin@example.com"]}
+        if twice == "two schedules of one name":
+            other["_parent"] = {**entry["_parent"], "id": "0d5b1f7e-0000-4000-8000-000000000000"}
+        body["data"].append(other)
+        return body
+
+    emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform", transform=duplicate)
+    result = sync_cli("sync")
+    assert result.code == 1 and "entries for" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == BEFORE
+
+
+def test_a_handle_listed_twice_is_not_guessed(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    def twice(body: Any) -> Any:
+        group = next(g for g in body["usergroups"] if g["handle"] == "delivery-support")
+        body["usergroups"].append({**group, "id": "S0OTHER1"})
+        return body
+
+    emulators.slack.inject(r"usergroups\.list", kind="transform", transform=twice)
+    result = sync_cli("sync")
+    assert result.code == 1 and "twice" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == BEFORE
+
+
+def test_a_rate_limit_is_never_taken_to_last_longer_than_five_minutes(emulators: Emulators) -> None:
+    from pydantic import SecretStr
+
+    from slackgenie.retry import RetryPolicy
+    from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieError
+
+    emulators.opsgenie.inject(r"on-calls", status=429, retry_after=1e9, times=1)
+    client = OpsgenieClient(emulators.opsgenie.url, SecretStr(emulators.env()["OPSGENIE_API_KEY"]),
+                            RetryPolicy(attempts=2, budget=2, timeout=3))
+    try:
+        with pytest.raises(OpsgenieError):
+            client.list_on_calls()
+        assert 0 < client.throttled_for() <= 300
+    finally:
+        client.close()

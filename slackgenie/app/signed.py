@@ -9,6 +9,8 @@ signature is good: 405, 411, 413, 400 and 401 otherwise, with a one-line log and
 from __future__ import annotations
 
 import io
+import json
+import urllib.parse
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -55,7 +57,26 @@ def signed_only(inner: WSGIApp, signing_secret: str, max_body: int = MAX_BODY) -
             valid = False
         if not valid:
             return refuse("401 Unauthorized", "invalid or expired signature")
+        if not _well_formed(body, str(environ.get("CONTENT_TYPE") or "")):
+            return refuse("400 Bad Request", "signed, but not a Slack payload")
         environ["wsgi.input"] = io.BytesIO(body)
         return inner(environ, start_response)
 
     return app
+
+
+def _well_formed(body: bytes, content_type: str) -> bool:
+    """The shapes Slack sends: a JSON object (events), or a form (commands) whose ``payload``,
+    if any, is a JSON object with a ``type`` (interactions). Anything else would only make Bolt
+    fail with a traceback."""
+    try:
+        if content_type.split(";")[0].strip().lower() == "application/json":
+            data = json.loads(body)
+            return isinstance(data, dict) and isinstance(data.get("event", {}), dict)
+        form = urllib.parse.parse_qs(body.decode("utf-8"), keep_blank_values=True, strict_parsing=False)
+        if "payload" in form:
+            payload = json.loads(form["payload"][0])
+            return isinstance(payload, dict) and isinstance(payload.get("type"), str)
+        return True
+    except (ValueError, UnicodeDecodeError):
+        return False

@@ -24,7 +24,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
-from slackgenie.retry import STOPPING, ApiObserver, RetryPolicy, read_within
+from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
 
 
 _CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -153,11 +153,19 @@ def _header(headers: Any, name: str) -> str | None:
 def _retry_after(response: HttpResponse) -> float:
     for key, values in response.headers.items():
         if key.lower() == "retry-after":
-            try:
-                return float(values[0] if isinstance(values, list) else values)
-            except (ValueError, IndexError):
-                return 1.0
+            return _seconds(values[0] if isinstance(values, list) and values else values)
     return 1.0
+
+
+def _seconds(value: object) -> float:
+    """A Retry-After as seconds, within [0, MAX_THROTTLE]; 1 when it is not a number."""
+    try:
+        seconds = float(str(value))
+    except ValueError:
+        return 1.0
+    if seconds != seconds:  # NaN
+        return 1.0
+    return min(max(seconds, 0.0), MAX_THROTTLE)
 
 
 class ObservedWebClient(WebClient):
@@ -210,7 +218,7 @@ class ObservedWebClient(WebClient):
             if status == 429:
                 retry_after = _header(exc.response.headers, "retry-after")
                 with self._blocked_lock:
-                    self._blocked[api_method] = time.monotonic() + float(retry_after or 1)
+                    self._blocked[api_method] = time.monotonic() + _seconds(retry_after or 1)
             raise
         finally:
             if self._observer is not None:

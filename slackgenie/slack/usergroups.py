@@ -52,6 +52,10 @@ def list_groups(client: WebClient) -> dict[str, ActualGroup]:
                                              members=frozenset(),
                                              problem=f"Slack's usergroups.list entry is malformed at {where}")
             continue
+        if group.handle in groups:  # two groups answer to one handle: which to write is a guess
+            groups[group.handle] = ActualGroup(id="", handle=group.handle, members=frozenset(),
+                                               problem="Slack's usergroups.list holds this handle twice")
+            continue
         groups[group.handle] = ActualGroup(id=group.id, handle=group.handle, members=frozenset(group.users),
                                            disabled=bool(group.date_delete))
     return groups

@@ -26,7 +26,7 @@ from tenacity import (
 
 from slackgenie.model import OnCall, ReadFailure
 from slackgenie.observe import redact
-from slackgenie.retry import STOPPING, ApiObserver, RetryPolicy, read_within
+from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
 
 log = structlog.get_logger("slackgenie.opsgenie")
@@ -156,7 +156,8 @@ class OpsgenieClient:
             if exc.status == 429:
                 window = exc.retry_after if exc.retry_after is not None else exc.period
                 with self._throttle_lock:
-                    self._throttled_until = time.monotonic() + (window if window is not None else 60.0)
+                    self._throttled_until = time.monotonic() + min(window if window is not None else 60.0,
+                                                                   MAX_THROTTLE)
             raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
         except httpx.TimeoutException:
             raise OpsgenieUnavailable(f"timed out after retries ({self.policy.timeout:g}s per attempt)") from None
@@ -224,9 +225,12 @@ class OpsgenieClient:
 def _seconds(response: httpx.Response, header: str) -> float | None:
     try:
         value = response.headers.get(header)
-        return max(float(value), 0.0) if value is not None else None
+        seconds = float(value) if value is not None else None
     except ValueError:
         return None
+    if seconds is None or seconds != seconds:  # absent, or NaN
+        return None
+    return min(max(seconds, 0.0), MAX_THROTTLE)
 
 
 def _ident_type(ref: str) -> str:
@@ -269,15 +273,21 @@ class OpsgenieSource:
         # An entry whose _parent cannot be read belongs to no schedule we can name: the schedules
         # it might be are read one by one below, like any schedule the bulk answer left out.
         parents = [(e, p) for e in entries if (p := _parent(e)) is not None]
-        by_id = {p.id: e for e, p in parents}
-        by_name = {p.name: e for e, p in parents}
+        by_id: dict[str, list[object]] = {}
+        by_name: dict[str, list[object]] = {}
+        for e, p in parents:
+            by_id.setdefault(p.id, []).append(e)
+            by_name.setdefault(p.name, []).append(e)
         missing = []
         for ref in wanted:
-            entry = by_id.get(ref) or by_name.get(ref)
-            if entry is None:
+            found = by_id.get(ref) or by_name.get(ref)
+            if not found:
                 missing.append(ref)
+            elif len(found) > 1:  # two answers for one schedule, or two schedules of one name: no guess
+                results[ref] = ReadFailure(ref, f"Opsgenie's answer holds {len(found)} entries for {ref!r} "
+                                                "(two schedules of that name? name it by id)")
             else:
-                results[ref] = _on_call(ref, entry)
+                results[ref] = _on_call(ref, found[0])
         if missing:
             # One schedule first: if Opsgenie throttles it, the others are not asked this pass.
             results[missing[0]] = self._one(missing[0], at)
