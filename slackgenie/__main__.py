@@ -1,3 +1,3 @@
-from slackgenie.cli import main
+from slackgenie.entry import run
 
-raise SystemExit(main())
+run()

@@ -110,9 +110,9 @@ class FileConfig(BaseModel):
     pass_deadline: StrictInt = Field(60, ge=5, le=3600,
                                description="seconds a pass may take; /healthz fails after interval + 3 deadlines "
                                            "without a completed pass")
-    cache_file: str | None = Field(None, description="where resolved Slack users are remembered")
+    cache_file: str | None = Field(None, min_length=1, description="where resolved Slack users are remembered")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
-    state_file: str = Field(".slackgenie-state.json",
+    state_file: str = Field(".slackgenie-state.json", min_length=1,
                             description="what was announced, so nothing is announced twice across restarts")
     handoffs: StrictBool = Field(True, description="wake up at each predicted handoff, not only every interval")
     handoff_guard: Number = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
@@ -122,7 +122,19 @@ class FileConfig(BaseModel):
     @field_validator("users")
     @classmethod
     def _user_map(cls, mapping: dict[str, str]) -> dict[str, str]:
-        return {k.strip(): _check_identity(v) for k, v in mapping.items()}
+        out: dict[str, str] = {}
+        for key, value in mapping.items():
+            if key.strip() in out:
+                raise ValueError(f"{key.strip()!r} is mapped twice (keys differ only in spaces); keep one")
+            out[key.strip()] = _check_identity(value)
+        return out
+
+    @field_validator("state_file", "cache_file")
+    @classmethod
+    def _a_file(cls, value: str | None) -> str | None:
+        if value is not None and Path(value).is_dir():
+            raise ValueError(f"{value!r} is a directory: name a file in it, e.g. {value.rstrip('/')}/state.json")
+        return value
 
     @model_validator(mode="after")
     def _distinct_files(self) -> FileConfig:
@@ -227,6 +239,9 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def parse_file(path: Path, text: str) -> FileConfig:
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting thousands deep
+        raise ConfigError(str(path), "(file)", f"cannot be read as configuration ({type(exc).__name__})",
+                          "correct the YAML: numbers of sensible size, a shallow structure") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
@@ -265,6 +280,9 @@ def _secret(env: Mapping[str, str], name: str) -> str:
     if value and not SECRET_RE.match(value):
         raise ConfigError("environment", name, "contains a space, line break or control character",
                           f"copy {name} again: one line, no quotes or spaces around or inside it")
+    if value and len(value) < 8:  # too short to be real, and too short to redact wherever it is echoed
+        raise ConfigError("environment", name, "is too short to be a real credential",
+                          f"copy {name} again, whole")
     return value
 
 
@@ -309,14 +327,16 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
 
 def _url(env: Mapping[str, str], name: str, default: str) -> str:
     value = (env.get(name) or default).strip()
-    if not re.match(r"^https?://[^\s/]+", value):
-        raise ConfigError("environment", name, f"{value!r} is not an http(s) URL", f"set {name} to e.g. {default}")
+    if not re.match(r"^https?://[^\s/]+", value):  # the value is not shown: a key may have been pasted here
+        raise ConfigError("environment", name, "is not an http(s) URL", f"set {name} to e.g. {default}")
     return value
 
 
 def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> Config:
     env = environment() if env is None else env
     path = config_path(cli_path, env)
+    if path.exists() and not path.is_file():  # a directory, or a FIFO that would never end
+        raise ConfigError(str(path), "(file)", "is not a regular file", "point --config at the YAML file")
     try:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:

@@ -7,6 +7,7 @@ callbacks; the daemon reports each pass.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Iterable
 
@@ -63,6 +64,7 @@ class Metrics:
                               "The configured interval: the longest expected gap between passes (alerts scale by it).",
                               registry=r)
         self.interval.set(interval)
+        self._groups: set[str] = set()
 
     def __deepcopy__(self, memo: dict[int, object]) -> Metrics:
         # One sink per process: Bolt deep-copies requests (and the client that reports here)
@@ -70,7 +72,8 @@ class Metrics:
         return self
 
     def expect_groups(self, groups: Iterable[str]) -> None:
-        for group in groups:
+        self._groups = set(groups)
+        for group in self._groups:
             self.group_ok.labels(group).set(0)
             self.group_confirmed.labels(group).set(self.started)
 
@@ -114,9 +117,12 @@ class Metrics:
             return  # first run, or an unreadable file: start afresh
         for family in families:
             for sample in family.samples:
+                if not math.isfinite(sample.value) or sample.value < 0:
+                    continue  # a damaged file must not poison the counters for ever
                 if sample.name == "slackgenie_passes_total" and sample.labels.get("result") in ("ok", "partial", "failed"):
-                    self.passes.labels(sample.labels["result"]).inc(max(sample.value, 0.0))
-                elif sample.name == "slackgenie_group_last_in_sync_timestamp_seconds" and "group" in sample.labels:
+                    self.passes.labels(sample.labels["result"]).inc(sample.value)
+                elif (sample.name == "slackgenie_group_last_in_sync_timestamp_seconds"
+                      and sample.labels.get("group") in self._groups):  # a group no longer configured is dropped
                     self.group_confirmed.labels(sample.labels["group"]).set(sample.value)
 
     def write_textfile(self, path: str) -> None:

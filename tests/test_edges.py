@@ -139,6 +139,12 @@ def test_a_secret_with_a_line_break_is_refused_unprinted(emulators: Emulators, s
     ("state_file: same.json\ncache_file: ./same.json\nsyncs:\n  - usergroup: a\n    schedules: [X]\n",
      "(top level)", "README"),
     ("syncs:\n  - usergroup: a\n    schédules: [X]\n", "syncs[0].schédules", "remove this key"),
+    ("state_file: ''\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "state_file", "README"),
+    ("state_file: .\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "state_file", "name a file"),
+    ("interval: " + "9" * 5000 + "\nsyncs:\n  - usergroup: a\n    schedules: [X]\n", "(file)", "correct the YAML"),
+    ("syncs: " + "[" * 3000 + "]" * 3000 + "\n", "(file)", "correct the YAML"),
+    ("syncs:\n  - usergroup: a\n    schedules: [X]\nusers:\n  a@x.io: b@x.io\n  ' a@x.io': c@x.io\n",
+     "users", "keep one"),
 ])
 def test_config_edges_exit_2_with_file_key_and_fix(emulators: Emulators, tmp_path: Path, text: str, key: str,
                                                     fix: str) -> None:
@@ -493,3 +499,31 @@ def test_a_rate_limit_is_never_taken_to_last_longer_than_five_minutes(emulators:
         assert 0 < client.throttled_for() <= 300
     finally:
         client.close()
+
+
+@pytest.mark.parametrize("name, value", [("OPSGENIE_API_URL", "0b7c1a2e-demo-4c1e-9d6f-emulatorkey1"),
+                                         ("SLACK_API_URL", "ftp://xoxb-1111-2222-emulatortoken"),
+                                         ("OPSGENIE_API_KEY", "q9z1")])
+def test_a_secret_in_the_wrong_variable_is_not_printed(emulators: Emulators, sync_cli, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    result = sync_cli("sync", env={name: value})
+    assert result.code == 2 and name in result.err and value not in result.both
+
+
+@pytest.mark.parametrize("username", ["carol@example.com\u0000", "carol@example.com\n  @payments-oncall updated"])
+def test_a_username_with_control_characters_is_a_failed_read(emulators: Emulators, sync_cli, username: str) -> None:  # type: ignore[no-untyped-def]
+    emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform",
+                              transform=bulk_entry(DELIVERY, onCallRecipients=[username]))
+    result = sync_cli("sync")
+    assert result.code == 1 and "malformed" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == BEFORE
+    assert "\n  @payments-oncall updated" not in result.out
+
+
+def test_a_damaged_metrics_file_does_not_poison_the_next(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    prom = tmp_path / "m.prom"
+    prom.write_text('slackgenie_passes_total{result="ok"} NaN\nslackgenie_passes_total{result="failed"} +Inf\n'
+                    'slackgenie_group_last_in_sync_timestamp_seconds{group="removed-group"} 1\n')
+    assert sync_cli("sync", "--metrics-file", str(prom)).code == 0
+    text = prom.read_text()
+    assert 'slackgenie_passes_total{result="ok"} 1.0' in text and "NaN" not in text and "Inf" not in text
+    assert "removed-group" not in text

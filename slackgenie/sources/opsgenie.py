@@ -330,7 +330,9 @@ class OpsgenieSource:
 
 
 # --- the typed boundary: Opsgenie's flat on-call answer, as the contract documents it ---------
-Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512)]
+# A name or username: no control characters (a NUL or a line break is nobody's username, and
+# would forge lines in the printed plan).
+Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
 
 class _Parent(BaseModel):
