@@ -205,7 +205,7 @@ class OpsgenieClient:
 
     def _wait(self, state: RetryCallState) -> float:
         exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_exponential_jitter(initial=self.policy.backoff, max=self.policy.max_backoff,
+        backoff = wait_exponential_jitter(multiplier=self.policy.backoff, max=self.policy.max_backoff,
                                           jitter=self.policy.backoff)(state)
         if isinstance(exc, _Transient) and exc.retry_after is not None:
             return max(exc.retry_after, 0.0)
