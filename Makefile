@@ -13,17 +13,17 @@ ifdef FAKETIME
 export PYTHONPATH := $(CURDIR)/tests/faketime
 endif
 
-$(BIN)/.installed: pyproject.toml
+$(BIN)/.installed: pyproject.toml emulators/pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e ./emulators -e '.[dev]'  # the emulators: demo and tests only
 	touch $@
 
 demo: $(BIN)/.installed
 	$(BIN)/slackgenie demo
 
 test: $(BIN)/.installed
-	$(BIN)/python -m mypy slackgenie
+	$(BIN)/python -m mypy slackgenie emulators/slackgenie_emulators
 	$(BIN)/python -m pytest -n auto  # one worker per core: the tests use ephemeral ports and their own tmp dirs
 
 bench: $(BIN)/.installed

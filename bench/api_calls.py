@@ -14,8 +14,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from slackgenie.config import load
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import scaled_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import scaled_org
 from slackgenie.observe import configure_logging
 from slackgenie.service import build
 

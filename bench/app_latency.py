@@ -22,9 +22,9 @@ from pathlib import Path
 
 import httpx
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.injector import form_body, signed_headers, slash_command
-from slackgenie.emulators.sample import DEMO_START, sample_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.injector import form_body, signed_headers, slash_command
+from slackgenie_emulators.sample import DEMO_START, sample_org
 
 SECRET = "bench-signing-secret-0123456789"
 APP_TOKEN = "xapp-1-A0EMULATE1-2222-benchapptoken"

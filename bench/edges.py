@@ -19,8 +19,8 @@ from pathlib import Path
 
 import httpx
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import DEMO_START, sample_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import DEMO_START, sample_org
 
 FAST = "retry: {attempts: 4, budget: 6, backoff: 0.05, max_backoff: 0.5, timeout: 3}\npass_deadline: 10\n"
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from slackgenie.clock import SteppedClock
 from slackgenie.config import load
 from slackgenie.daemon import Daemon
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import scaled_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import scaled_org
 from slackgenie.observe import configure_logging
 from slackgenie.service import build
 

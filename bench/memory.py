@@ -24,8 +24,8 @@ from pathlib import Path
 
 import httpx
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import scaled_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import scaled_org
 
 
 def rss_mib(pid: int) -> float:

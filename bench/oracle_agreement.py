@@ -1,5 +1,5 @@
 """How often the product's rotation maths (slackgenie/rotation.py) agrees with the emulator's
-independent engine (slackgenie/emulators/schedules.py), by feature, at random instants.
+independent engine (emulators/slackgenie_emulators/schedules.py), by feature, at random instants.
 
 Both read the same Opsgenie schedule JSON. Instants are drawn uniformly over a year and, half of
 them, within three hours of a clock change of the schedule's zone, where misreadings hide.
@@ -17,7 +17,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from slackgenie.emulators.opsgenie import OpsgenieState
+from slackgenie_emulators.opsgenie import OpsgenieState
 from slackgenie.rotation import schedule_from_api
 
 UTC = timezone.utc

@@ -106,8 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         try:
             from slackgenie.demo import run_demo
         except ImportError as exc:
-            print(f"slackgenie: the demo needs the development extras ({exc.name} is missing): "
-                  "run `make demo`, or pip install 'slackgenie[dev]'", file=sys.stderr)
+            print(f"slackgenie: the demo needs the emulators ({exc.name} is missing): run `make demo`, "
+                  "or pip install ./emulators from a clone of the repository", file=sys.stderr)
             return EXIT_USAGE
 
         configure_logging(level="error")

@@ -13,9 +13,9 @@ from slack_bolt.request import BoltRequest
 from slackgenie.app.runner import SlackApp
 from slackgenie.clock import SteppedClock
 from slackgenie.config import load
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.injector import form_body, signed_headers, slash_command
-from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.injector import form_body, signed_headers, slash_command
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
 from slackgenie.model import PassReport
 from slackgenie.report import render
 from slackgenie.service import Service, build

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
 
 SECRETS = (BOT_TOKEN, OPSGENIE_KEY)
 FAST_RETRY = "retry: {attempts: 4, budget: 6, backoff: 0.05, max_backoff: 0.5, timeout: 3}\n"

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,
                                            slash_command)
 
 from conftest import SECRETS, output, spawn, write_config

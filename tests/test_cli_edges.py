@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from slackgenie.emulators import Emulators
+from slackgenie_emulators import Emulators
 
 from conftest import SECRETS, output, run_cli, spawn, write_config
 

@@ -184,7 +184,7 @@ def test_alert_rules_use_real_metrics() -> None:
 def test_compose_file_runs_the_daemon_against_the_emulators() -> None:
     compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
     services = compose["services"]
-    assert services["emulators"]["entrypoint"][-1] == "slackgenie.emulators"
+    assert services["emulators"]["entrypoint"][-1] == "slackgenie_emulators"
     env = services["slackgenie"]["environment"]
     assert env["SLACK_API_URL"].startswith("http://emulators:") and env["OPSGENIE_API_URL"].startswith("http://emulators:")
     parse_file(DEPLOY / "compose" / "slackgenie.yaml", (DEPLOY / "compose" / "slackgenie.yaml").read_text())
@@ -204,7 +204,7 @@ def test_standalone_emulators_serve_until_sigterm(tmp_path: Path) -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             ports.append(s.getsockname()[1])
-    proc = subprocess.Popen([sys.executable, "-m", "slackgenie.emulators", "--opsgenie-port", str(ports[0]),
+    proc = subprocess.Popen([sys.executable, "-m", "slackgenie_emulators", "--opsgenie-port", str(ports[0]),
                              "--slack-port", str(ports[1])], env=clean_env(), stdout=subprocess.PIPE, text=True)
     try:
         line = proc.stdout.readline()  # type: ignore[union-attr]

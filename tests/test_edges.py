@@ -22,7 +22,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie.clock import RealClock
 from slackgenie.daemon import Daemon
-from slackgenie.emulators import Emulators
+from slackgenie_emulators import Emulators
 from slackgenie.model import PassReport
 from slackgenie.web import Health
 
@@ -392,7 +392,7 @@ def test_pass_ages_are_monotonic() -> None:
 
 # --- no fan-out into a throttled API -------------------------------------------------------------
 def test_a_throttled_opsgenie_is_not_fanned_out_into(tmp_path: Path) -> None:
-    from slackgenie.emulators.sample import scaled_org
+    from slackgenie_emulators.sample import scaled_org
 
     with Emulators(scaled_org(50), at=datetime(2026, 11, 23, 8, 58, tzinfo=timezone.utc)) as emu:
         emu.opsgenie.inject(r"^/v2/schedules/on-calls$", status=503)  # the bulk read is down...

@@ -17,8 +17,8 @@ import pytest
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import BOT_TOKEN, OPSGENIE_KEY
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY
 
 SPECS = Path(__file__).resolve().parents[2] / "shared" / "specs"
 GENERIC_SLACK_ERRORS = {

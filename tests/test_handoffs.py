@@ -8,8 +8,8 @@ from pathlib import Path
 from slackgenie.clock import SteppedClock
 from slackgenie.config import load
 from slackgenie.daemon import Daemon
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
 from slackgenie.handoffs import next_wake
 from slackgenie.service import Service, build
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from slackgenie.emulators import Emulators
+from slackgenie_emulators import Emulators
 from slackgenie.model import PassReport
 from slackgenie.web import Health
 

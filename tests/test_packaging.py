@@ -49,3 +49,19 @@ def test_every_dependency_accepts_the_floor() -> None:
         if needs and floor not in SpecifierSet(needs):
             refused.append(f"{req.name} {metadata.version(req.name)} requires Python {needs}")
     assert not refused, "dependencies that refuse the README's Python floor: " + "; ".join(refused)
+
+
+def test_the_product_wheel_ships_no_emulators(tmp_path: Path) -> None:
+    import subprocess
+    import zipfile
+
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet",
+                    "-w", str(tmp_path), str(ROOT)], check=True, capture_output=True, timeout=120)
+    [wheel] = tmp_path.glob("slackgenie-*.whl")
+    with zipfile.ZipFile(wheel) as zf:
+        names = zf.namelist()
+        meta = zf.read(next(n for n in names if n.endswith(".dist-info/METADATA"))).decode()
+    assert any(n.startswith("slackgenie/") for n in names)
+    assert not [n for n in names if "emulators" in n]
+    requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
+    assert not [r for r in requires if "websockets" in r or "dateutil" in r], requires

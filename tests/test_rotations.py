@@ -182,7 +182,7 @@ def test_thirty_minute_dst_shift() -> None:
 from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from slackgenie.emulators.opsgenie import OpsgenieState  # noqa: E402
+from slackgenie_emulators.opsgenie import OpsgenieState  # noqa: E402
 from slackgenie.rotation import schedule_from_api  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 

@@ -6,8 +6,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from slackgenie.config import load
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import DEMO_START, sample_org, scaled_org
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import DEMO_START, sample_org, scaled_org
 from slackgenie.model import Action
 from slackgenie.service import build
 

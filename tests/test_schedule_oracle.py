@@ -1,4 +1,4 @@
-"""The Opsgenie emulator's own on-call engine (slackgenie/emulators/schedules.py), checked against
+"""The Opsgenie emulator's own on-call engine (emulators/slackgenie_emulators/schedules.py), checked against
 values worked out by hand from Opsgenie's documented rules. Independent of the product's
 rotation maths (slackgenie/rotation.py) and of today's date."""
 
@@ -12,9 +12,9 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from slackgenie.emulators import schedules
-from slackgenie.emulators.opsgenie import OpsgenieState
-from slackgenie.emulators.schedules import Override, Rotation, Schedule, resolve_wall, zone_named
+from slackgenie_emulators import schedules
+from slackgenie_emulators.opsgenie import OpsgenieState
+from slackgenie_emulators.schedules import Override, Rotation, Schedule, resolve_wall, zone_named
 
 UTC = timezone.utc
 A, B, C = ({"type": "user", "id": n, "username": f"{n}@x.io"} for n in "abc")

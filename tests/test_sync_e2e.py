@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.sample import DEMO_AFTER_HANDOFF
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF
 
 from conftest import SECRETS
 

@@ -1,6 +1,6 @@
 """Run both emulators with the sample organisation until SIGTERM/SIGINT (for docker-compose and try-outs).
 
-    python -m slackgenie.emulators --host 127.0.0.1 --opsgenie-port 8081 --slack-port 8082
+    python -m slackgenie_emulators --host 127.0.0.1 --opsgenie-port 8081 --slack-port 8082
 """
 
 from __future__ import annotations
@@ -9,14 +9,14 @@ import argparse
 import signal
 import threading
 
-from slackgenie.emulators import Emulators
-from slackgenie.emulators.opsgenie import OpsgenieEmulator
-from slackgenie.emulators.sample import BOT_TOKEN, OPSGENIE_KEY, sample_org, scaled_org
-from slackgenie.emulators.slack import SlackEmulator
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.opsgenie import OpsgenieEmulator
+from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY, sample_org, scaled_org
+from slackgenie_emulators.slack import SlackEmulator
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m slackgenie.emulators", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m slackgenie_emulators", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--opsgenie-port", type=int, default=8081)

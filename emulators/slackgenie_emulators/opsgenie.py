@@ -17,8 +17,8 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import unquote
 
-from slackgenie.emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response, iso, parse_time
-from slackgenie.emulators.schedules import Override, Rotation, Schedule
+from slackgenie_emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response, iso, parse_time
+from slackgenie_emulators.schedules import Override, Rotation, Schedule
 
 THROTTLE_MESSAGE = "You are making too many requests! To avoid errors, we recommend you limit requests."
 

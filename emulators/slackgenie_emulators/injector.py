@@ -15,7 +15,7 @@ import urllib.parse
 import uuid
 from typing import Any
 
-from slackgenie.emulators.slack import TEAM_ID
+from slackgenie_emulators.slack import TEAM_ID
 
 
 def signature(secret: str, timestamp: str, body: str) -> str:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from slackgenie.emulators.base import Clock
-from slackgenie.emulators.opsgenie import OpsgenieEmulator
-from slackgenie.emulators.sample import BOT_TOKEN, OPSGENIE_KEY, Org
-from slackgenie.emulators.slack import SlackEmulator
+from slackgenie_emulators.base import Clock
+from slackgenie_emulators.opsgenie import OpsgenieEmulator
+from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY, Org
+from slackgenie_emulators.slack import SlackEmulator
 
 
 class Emulators:

@@ -15,8 +15,8 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
-from slackgenie.emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response
-from slackgenie.emulators.socket_mode import SocketModeServer
+from slackgenie_emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response
+from slackgenie_emulators.socket_mode import SocketModeServer
 
 TEAM_ID = "T0EMULATE1"
 

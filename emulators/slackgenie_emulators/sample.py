@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from slackgenie.emulators.opsgenie import OpsgenieState
-from slackgenie.emulators.slack import SlackState
+from slackgenie_emulators.opsgenie import OpsgenieState
+from slackgenie_emulators.slack import SlackState
 
 BOT_TOKEN = "xoxb-1111-2222-emulatortoken"
 OPSGENIE_KEY = "0b7c1a2e-demo-4c1e-9d6f-emulatorkey1"
