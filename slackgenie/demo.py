@@ -65,7 +65,7 @@ def run_demo() -> int:
     org = sample_org()
     with Emulators(org, at=DEMO_START) as emulators, tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "slackgenie.yaml"
-        config_path.write_text(org.config_yaml)
+        config_path.write_text(org.config_yaml + f"state_file: {tmp}/state.json\n")  # nothing left behind
         print("Slackgenie demo: Opsgenie emulator at", emulators.opsgenie.url, "and Slack emulator at",
               emulators.slack.url)
         print(f"\nConfiguration ({config_path.name}):\n" + "\n".join("  " + l for l in org.config_yaml.splitlines()))
