@@ -89,7 +89,7 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
                 yield Item(False, f"user group @{sync.usergroup} is disabled in Slack", "enable it in Slack")
             else:
                 yield Item(True, f"user group @{sync.usergroup} exists ({len(group.members)} members)")
-    directory = service.reconciler.directory
+    directory = service.directory
     identities = sorted({i for s in config.syncs for i in (*s.users, *s.fallback)}
                         | {map_identity(k, config.file.users) for k in config.file.users})
     with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:

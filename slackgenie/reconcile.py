@@ -21,19 +21,13 @@ from slackgenie.config import Config
 from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCall, PassReport, ReadFailure
 from slackgenie.plan import desired_for, plan_group
 from slackgenie.slack.directory import Directory
+from slackgenie.sources.base import OnCallSource
 from slackgenie.slack.notify import Notifier
 from slackgenie.retry import STOPPING
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups, set_members
 
 log = structlog.get_logger("slackgenie.reconcile")
-
-
-class OnCallSource(Protocol):
-    """Where the desired state comes from. Opsgenie today; another provider is one more class."""
-
-    def on_calls(self, refs: list[str], pool: ThreadPoolExecutor, at: datetime | None = None
-                 ) -> dict[str, OnCall | ReadFailure]: ...
 
 
 class Reconciler:
@@ -55,7 +49,7 @@ class Reconciler:
         refs = sorted({ref for s in syncs for ref in s.schedules})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
             groups_future: Future[dict[str, ActualGroup]] = pool.submit(list_groups, self.slack)
-            reads = self.source.on_calls(refs, pool, at) if refs else {}
+            reads = self.source.on_calls(refs, at) if refs else {}
             slack_error: str | None = None
             try:
                 actual = groups_future.result()

@@ -19,6 +19,7 @@ from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.state import Busy, StateStore
+from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
 
 
@@ -32,6 +33,8 @@ class Service:
     forecast: Forecast
     clock: Clock
     state: StateStore
+    source: OnCallSource  # who should be on call: what the app, status and check ask too
+    directory: Directory  # people <-> Slack users, shared with the app
 
     @property
     def schedule_refs(self) -> list[str]:
@@ -76,10 +79,10 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     cache = Path(config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
-    source = OpsgenieSource(opsgenie)
+    source = OpsgenieSource(opsgenie, config.file.concurrency)
     forecast = Forecast(source.schedules, clock.now, fetch_overrides=source.overrides)
     state = StateStore(Path(config.file.state_file))
     notifier = Notifier(slack, directory, state,
                         lambda refs: forecast.next_handoff(refs, clock.now()))
     reconciler = Reconciler(config, source, slack, directory, notifier, clock.now)
-    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock, state)
+    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock, state, source, directory)

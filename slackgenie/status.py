@@ -32,9 +32,9 @@ def run_status(config: Config, clock: Clock | None = None) -> int:
         with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:
             for t in sorted({t for t in nexts.values() if t is not None}):
                 refs = [r for s in config.syncs if nexts[s.usergroup] == t for r in s.schedules]
-                future[t] = reconciler.source.on_calls(refs, pool, t)
+                future[t] = service.source.on_calls(refs, t)
             members = {i for o in report.outcomes for i in o.plan.current}
-            labels = dict(zip(sorted(members), pool.map(reconciler.directory.label, sorted(members))))
+            labels = dict(zip(sorted(members), pool.map(service.directory.label, sorted(members))))
     finally:
         service.close()
 

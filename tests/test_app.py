@@ -271,7 +271,7 @@ def http_ok(response: httpx.Response) -> bool:
 
 
 def test_a_live_lookup_during_an_opsgenie_outage_still_answers(http_app: Daemon, emulators: Emulators) -> None:
-    emulators.opsgenie.inject(r"Security_schedule/on-calls", status=503)
+    emulators.opsgenie.inject(r"on-calls", status=503)
     r = http_app.command("security", key="lazy-down")
     assert r.status_code == 200 and "Looking up" in r.json()["text"]
     assert wait_for(lambda: emulators.slack.state.responses.get("lazy-down"), 20)  # it used to never arrive

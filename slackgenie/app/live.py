@@ -7,14 +7,15 @@ from datetime import datetime
 
 from slackgenie.app.answers import Message, NeedsLookup, Query, answer
 from slackgenie.app.snapshot import ScheduleState, Snapshot
+from slackgenie.model import OnCall
 from slackgenie.plan import map_identity
 from slackgenie.slack.directory import Directory
-from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieError
+from slackgenie.sources.base import OnCallSource
 
 
 class LiveLookup:
-    def __init__(self, client: OpsgenieClient, directory: Directory, user_map: dict[str, str]):
-        self.client = client
+    def __init__(self, source: OnCallSource, directory: Directory, user_map: dict[str, str]):
+        self.source = source
         self.directory = directory
         self.user_map = user_map
 
@@ -22,12 +23,11 @@ class LiveLookup:
         schedules = dict(snapshot.schedules)
         for ref in need.match.schedules:
             state = schedules.get(ref) or ScheduleState(ref, ref, configured=False)
-            try:
-                data = self.client.schedule_on_calls(state.name)
-                state = replace(state, on_call=tuple(sorted(data.get("onCallRecipients") or [])), as_of=now,
-                                error=None, configured=True)
-            except OpsgenieError as exc:
-                state = replace(state, error=str(exc), configured=True)
+            read = self.source.on_calls([state.name])[state.name]
+            if isinstance(read, OnCall):
+                state = replace(state, on_call=tuple(sorted(read.usernames)), as_of=now, error=None, configured=True)
+            else:
+                state = replace(state, error=read.error, configured=True)
             schedules[ref] = state
         slack_ids = dict(snapshot.slack_ids)
         for username in {u for ref in need.match.schedules for u in schedules[ref].on_call or ()} - set(slack_ids):

@@ -56,7 +56,7 @@ class SlackApp:
         check_token(client)
         self.service = service
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)
-        live = LiveLookup(service.opsgenie, service.reconciler.directory, config.file.users)
+        live = LiveLookup(service.source, service.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
                                signing.get_secret_value() if signing else None)
@@ -84,7 +84,7 @@ class SlackApp:
         if wanted:
             with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
                 for t in wanted:
-                    reads = service.reconciler.source.on_calls([r for r in refs if until[r] == t], pool, t)
+                    reads = service.source.on_calls([r for r in refs if until[r] == t], t)
                     if not any(isinstance(r, ReadFailure) for r in reads.values()):
                         with self._lock:
                             self._next[t] = (time.monotonic(), reads)
@@ -96,7 +96,7 @@ class SlackApp:
         now_on = {u for r in report.reads.values() if isinstance(r, OnCall) for u in r.usernames}
         next_on = {u for r in next_reads.values() if isinstance(r, OnCall) for u in r.usernames}
         people = now_on | next_on | {u for s in service.config.syncs for u in s.users}
-        directory = service.reconciler.directory
+        directory = service.directory
         user_map = service.config.file.users
         # The pass already looked up who is on call now; only who comes on next may be new.
         unknown = {i for i in (map_identity(u, user_map) for u in next_on - now_on) if directory.peek(i) is None}

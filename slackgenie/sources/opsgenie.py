@@ -7,7 +7,7 @@ import re
 import threading
 import time
 from collections.abc import Sequence
-from concurrent.futures import Executor
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Annotated, Any
 
@@ -252,10 +252,11 @@ def _date(at: datetime | None) -> dict[str, str]:
 class OpsgenieSource:
     """Who should be on call: one bulk read, per-schedule reads only where the bulk read falls short."""
 
-    def __init__(self, client: OpsgenieClient):
+    def __init__(self, client: OpsgenieClient, concurrency: int = 8):
         self.client = client
+        self.concurrency = concurrency
 
-    def on_calls(self, refs: Sequence[str], pool: Executor, at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+    def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         wanted = list(dict.fromkeys(refs))
         results: dict[str, OnCall | ReadFailure] = {}
         try:
@@ -295,9 +296,10 @@ class OpsgenieSource:
                 error = f"not read: Opsgenie is rate-limiting ({self.client.throttled_for():.0f} s more)"
                 results.update({ref: ReadFailure(ref, error) for ref in missing[1:]})
                 return results
-        futures = {ref: pool.submit(self._one, ref, at) for ref in missing[1:]}
-        for ref, future in futures.items():
-            results[ref] = future.result()
+        if len(missing) > 1:
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="opsgenie") as pool:
+                futures = {ref: pool.submit(self._one, ref, at) for ref in missing[1:]}
+                results.update({ref: future.result() for ref, future in futures.items()})
         return results
 
     def schedules(self) -> list[ScheduleModel]:
