@@ -11,14 +11,14 @@ import time
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, Protocol
+from typing import Any
 
 import structlog
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
 from slackgenie.config import Config
-from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, OnCall, PassReport, ReadFailure
+from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
 from slackgenie.plan import desired_for, plan_group
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.base import OnCallSource

@@ -26,7 +26,6 @@ def run_status(config: Config, clock: Clock | None = None) -> int:
     try:
         report = service.run_pass(dry_run=True)
         now = service.clock.now()
-        reconciler = service.reconciler
         nexts = {s.usergroup: service.forecast.next_handoff(s.schedules, now) for s in config.syncs}
         future: dict[datetime, dict[str, OnCall | ReadFailure]] = {}
         with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:
