@@ -14,28 +14,25 @@ from datetime import datetime, timezone
 from typing import Any
 
 import structlog
-from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from slackgenie.config import Config
 from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
 from slackgenie.plan import desired_for, plan_group
-from slackgenie.slack.directory import Directory
-from slackgenie.sources.base import OnCallSource
-from slackgenie.slack.notify import Notifier
 from slackgenie.retry import STOPPING
-from slackgenie.slack.client import error_code
-from slackgenie.slack.usergroups import list_groups, set_members
+from slackgenie.slack.directory import Directory
+from slackgenie.slack.notify import Notifier
+from slackgenie.slack.target import GroupsUnreadable, SlackTarget
+from slackgenie.sources.base import OnCallSource
 
 log = structlog.get_logger("slackgenie.reconcile")
 
 
 class Reconciler:
-    def __init__(self, config: Config, source: OnCallSource, slack: WebClient, directory: Directory,
+    def __init__(self, config: Config, source: OnCallSource, target: SlackTarget, directory: Directory,
                  notifier: Notifier | None = None, now: Callable[[], datetime] | None = None):
         self.config = config
         self.source = source
-        self.slack = slack
+        self.target = target
         self.directory = directory
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(timezone.utc))
@@ -48,16 +45,13 @@ class Reconciler:
         syncs = self.config.syncs
         refs = sorted({ref for s in syncs for ref in s.schedules})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
-            groups_future: Future[dict[str, ActualGroup]] = pool.submit(list_groups, self.slack)
+            groups_future: Future[dict[str, ActualGroup]] = pool.submit(self.target.groups)
             reads = self.source.on_calls(refs, at) if refs else {}
             slack_error: str | None = None
             try:
                 actual = groups_future.result()
-            except SlackApiError as exc:
-                slack_error = _slack_error(exc)
-                actual = {}
-            except Exception as exc:  # connection failures after retries
-                slack_error = f"{type(exc).__name__}: {exc}"
+            except GroupsUnreadable as exc:
+                slack_error = str(exc)
                 actual = {}
 
             user_map = self.config.file.users
@@ -100,16 +94,9 @@ class Reconciler:
         if STOPPING.is_set() or time.monotonic() > self._write_until:
             why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
             return GroupOutcome(plan, apply_error=f"not written: {why}; the next pass will")
-        try:
-            set_members(self.slack, plan.group_id, plan.desired)
-        except SlackApiError as exc:
-            code = _slack_error(exc)
-            if "invalid_users" in code:
-                # A cached id went stale (account deactivated since): look everyone up afresh next pass.
-                self.directory.forget(plan.desired)
-            return GroupOutcome(plan, apply_error=f"Slack refused the update: {code}")
-        except Exception as exc:
-            return GroupOutcome(plan, apply_error=f"update failed: {type(exc).__name__}: {exc}")
+        problem = self.target.set_members(plan.group_id, plan.desired)
+        if problem is not None:
+            return GroupOutcome(plan, apply_error=problem)
         return GroupOutcome(plan, applied=True)
 
     def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor, everyone: bool) -> dict[str, str]:
@@ -118,16 +105,6 @@ class Reconciler:
         ids = sorted({i for o in outcomes if everyone or o.plan.action is Action.UPDATE
                       for i in (o.plan.current | o.plan.desired)})
         return dict(zip(ids, pool.map(self.directory.label, ids)))
-
-
-def _slack_error(exc: SlackApiError) -> str:
-    response = exc.response
-    if response is not None and response.status_code == 429:
-        return "ratelimited (HTTP 429) after retries"
-    code = error_code(exc)
-    if code == "missing_scope" and response is not None:
-        return f"missing_scope (needs {response.get('needed')})"
-    return code
 
 
 def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) -> None:

@@ -18,6 +18,7 @@ from slackgenie.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
+from slackgenie.slack.target import SlackTarget
 from slackgenie.state import Busy, StateStore
 from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
@@ -84,5 +85,5 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     state = StateStore(Path(config.file.state_file))
     notifier = Notifier(slack, directory, state,
                         lambda refs: forecast.next_handoff(refs, clock.now()))
-    reconciler = Reconciler(config, source, slack, directory, notifier, clock.now)
+    reconciler = Reconciler(config, source, SlackTarget(slack, directory), directory, notifier, clock.now)
     return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock, state, source, directory)
