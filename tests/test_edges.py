@@ -528,3 +528,13 @@ def test_a_damaged_metrics_file_does_not_poison_the_next(emulators: Emulators, s
     assert metric(text, "slackgenie_passes_total", result="ok") == 1
     assert metric(text, "slackgenie_passes_total", result="failed") == 0
     assert "removed-group" not in text
+
+
+def test_a_membership_that_comes_back_is_announced_again(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+    # Delivery's daily rotation: carol now (Mon 08:58), alice from Mon 09:00, bob Tue, carol Wed.
+    for day, hour in ((23, 8), (23, 10), (25, 10)):
+        emulators.clock.set(datetime(2026, 11, day, hour, 58 if hour == 8 else 0, tzinfo=timezone.utc))
+        assert sync_cli("sync", config=ANNOUNCE_DELIVERY).code == 0
+    carol = emulators.slack.state.user_by_email("carol@example.com").id  # type: ignore[union-attr]
+    texts = announcements(emulators)
+    assert len(texts) == 3 and f"On call: <@{carol}>" in texts[2]

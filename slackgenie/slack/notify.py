@@ -144,6 +144,7 @@ class Notifier:
             # An earlier attempt was cut off (a stop, a crash) before Slack answered: it may have
             # been posted, and a second copy is worse than a missing one.
             self.state.put(key, fingerprint)
+            self.state.put(f"{key}:sending", "")
             log.warning("notify.uncertain", group=sync.usergroup, channel=sync.announce, retry="not repeated")
             return f"announcement in {sync.announce} may have been posted by an interrupted run; not repeated"
         if told is None:
@@ -166,12 +167,14 @@ class Notifier:
         except Exception as exc:
             if _maybe_done(exc):
                 self.state.put(key, fingerprint)
+                self.state.put(f"{key}:sending", "")
                 log.warning("notify.uncertain", group=sync.usergroup, channel=channel, error=error_code(exc),
                             retry="not repeated")
                 return f"announcement in {channel} may have been posted (no answer from Slack: {error_code(exc)})"
             self.state.put(f"{key}:sending", "")
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
         self.state.put(key, fingerprint)
+        self.state.put(f"{key}:sending", "")
         log.info("group.announced", group=sync.usergroup, channel=channel)
         return f"announced in {channel}"
 
