@@ -28,7 +28,7 @@ from slackgenie.retry import STOPPING
 
 log = structlog.get_logger("slackgenie.daemon")
 
-STOP_GRACE = 3.0
+STOP_GRACE = 1.5  # how long a stop waits for a pass in flight (it writes nothing more meanwhile)
 
 
 class Daemon:
