@@ -36,6 +36,7 @@ class Reconciler:
         self.directory = directory
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(timezone.utc))
+        self._write_until = 0.0  # monotonic; set by each pass from pass_deadline
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
         started = self.now()

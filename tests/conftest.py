@@ -14,6 +14,23 @@ import pytest
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
 
+FAKETIME_SHIM = Path(__file__).parent / "faketime"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Started under libfaketime with the monotonic clock faked (`faketime -f +45d pytest`), the
+    suite's own timed waits would sleep for the whole fake offset (see tests/faketime/): start it
+    again with the monotonic clock real and the shim loaded, as `make test` does."""
+    if (os.environ.get("FAKETIME") and os.environ.get("FAKETIME_DONT_FAKE_MONOTONIC") != "1"
+            and not os.environ.get("PYTEST_XDIST_WORKER")):
+        capture = config.pluginmanager.getplugin("capturemanager")
+        if capture is not None:
+            capture.stop_global_capturing()  # give the new process the real stdout and stderr
+        os.environ["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"
+        os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAKETIME_SHIM), os.environ.get("PYTHONPATH")]))
+        os.execv(sys.executable, [sys.executable, *sys.orig_argv[1:]])
+
+
 SECRETS = (BOT_TOKEN, OPSGENIE_KEY)
 FAST_RETRY = "retry: {attempts: 4, budget: 6, backoff: 0.05, max_backoff: 0.5, timeout: 3}\n"
 
@@ -84,7 +101,7 @@ def clean_env(extra: dict[str, str] | None = None) -> dict[str, str]:
            if not k.startswith(("SLACK", "OPSGENIE", "SLACKGENIE", "LOG_"))}
     env["FAKETIME_DONT_FAKE_MONOTONIC"] = "1"  # see the Makefile: only libfaketime reads it
     if env.get("FAKETIME"):
-        env["PYTHONPATH"] = str(Path(__file__).parent / "faketime")
+        env["PYTHONPATH"] = str(FAKETIME_SHIM)
     env.update(extra or {})
     return env
 

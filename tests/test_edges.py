@@ -35,12 +35,13 @@ NOW = ["carol@example.com", "dana.lead@example.com"]  # who it should hold at th
 
 
 def bulk_entry(name: str, **changes: Any) -> Callable[[Any], Any]:
-    """Change one schedule's item in the bulk ``GET /v2/schedules/on-calls`` answer."""
+    """Change one schedule's item in an Opsgenie list answer: the bulk ``GET /v2/schedules/on-calls``
+    (items named by ``_parent``) or ``GET /v2/schedules`` (items named themselves)."""
 
     def transform(body: Any) -> Any:
-        for entry in body["data"]:
-            if entry["_parent"]["name"] == name:
-                entry.update(changes)
+        for item in body["data"]:
+            if item.get("_parent", item)["name"] == name:
+                item.update(changes)
         return body
 
     return transform
@@ -180,22 +181,14 @@ def test_a_cache_file_of_the_wrong_shape_is_set_aside(emulators: Emulators, sync
 
 
 # --- a bad forecast input costs that schedule its forecast, nothing else ----------------------
-def _bend_schedule(name: str, **changes: Any) -> Callable[[Any], Any]:
-    def transform(body: Any) -> Any:
-        for schedule in body["data"]:
-            if schedule["name"] == name:
-                schedule.update(changes)
-        return body
-
-    return transform
-
-
-ANNOUNCED = """\
+ANNOUNCE_DELIVERY = """\
 syncs:
   - usergroup: delivery-support
     schedules: [Delivery Support_schedule]
     users: [dana.lead@example.com]
     announce: '#delivery'
+"""
+ANNOUNCED = ANNOUNCE_DELIVERY + """\
   - usergroup: payments-oncall
     schedules: [Payments_schedule]
     announce: '#payments'
@@ -207,7 +200,7 @@ syncs:
                                                      "participants": [], "timeRestriction": {
                                                          "type": "time-of-day", "restriction": {"startHour": "x"}}}]}])
 def test_a_schedule_the_forecast_cannot_read_is_still_synced(emulators: Emulators, sync_cli, changes: Any) -> None:  # type: ignore[no-untyped-def]
-    emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform", transform=_bend_schedule(DELIVERY, **changes))
+    emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform", transform=bulk_entry(DELIVERY, **changes))
     result = sync_cli("sync", config=ANNOUNCED)
     assert result.code == 0, result.both
     assert "Traceback" not in result.err and "@delivery-support" in result.out
@@ -217,7 +210,7 @@ def test_a_schedule_the_forecast_cannot_read_is_still_synced(emulators: Emulator
 
 def test_the_daemon_keeps_passing_with_a_schedule_it_cannot_forecast(emulators: Emulators, tmp_path: Path) -> None:
     emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform",
-                              transform=_bend_schedule(DELIVERY, timezone="Bogus/Zone"))
+                              transform=bulk_entry(DELIVERY, timezone="Bogus/Zone"))
     (tmp_path / "slackgenie.yaml").write_text(ANNOUNCED + "interval: 1\n")
     proc = spawn([sys.executable, "-m", "slackgenie", "run", "--port", "0"], emulators.env(), tmp_path, "daemon")
     try:
@@ -244,13 +237,6 @@ def test_a_guest_on_call_is_named_and_left_out_and_the_group_gets_the_rest(emula
 
 
 # --- announcements: exactly once, retried until posted, dropped with a fix when they cannot be -
-ANNOUNCE_DELIVERY = """\
-syncs:
-  - usergroup: delivery-support
-    schedules: [Delivery Support_schedule]
-    users: [dana.lead@example.com]
-    announce: '#delivery'
-"""
 
 
 def announcements(emu: Emulators) -> list[str]:
