@@ -106,6 +106,11 @@ class Request:
     json: Any
     headers: dict[str, str]
     raw_body: bytes
+    query_all: dict[str, list[str]] = field(default_factory=dict)  # every value of a repeated parameter
+
+    def args(self, name: str) -> list[str]:
+        """Every value of a repeated query parameter (``schedule_ids[]=a&schedule_ids[]=b``)."""
+        return list(self.query_all.get(name, []))
 
     def arg(self, name: str, default: str | None = None) -> str | None:
         """A parameter from the JSON body, the form body or the query string (Slack takes all three)."""
@@ -277,6 +282,7 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 json=body_json,
                 headers={k.lower(): v for k, v in self.headers.items()},
                 raw_body=raw,
+                query_all=_multi(parsed.query),
             )
             fault = server._take_fault(parsed.path)
             if fault is not None and fault.kind == "drop":
@@ -336,6 +342,13 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
         do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
 
     return Handler
+
+
+def _multi(query: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for key, value in urllib.parse.parse_qsl(query, keep_blank_values=True):
+        out.setdefault(key, []).append(value)
+    return out
 
 
 def parse_time(value: str) -> datetime:
