@@ -73,7 +73,7 @@ def simulate(groups: int, interval: int, handoffs: bool, phase: float = 0.0) -> 
         calls = len(emu.opsgenie.requests) + len(emu.slack.requests)
         writes = emu.slack.calls(r"usergroups\.users\.update$")
     return {"latencies": latencies, "missed": missed, "calls": calls, "writes": writes,
-            "passes": daemon.passes, "forecasts": service.forecast.fetches}
+            "passes": daemon.passes, "forecasts": service.source.sources["opsgenie"].forecast.fetches}
 
 
 def main() -> None:

@@ -2,25 +2,28 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
 from slackgenie.clock import Clock
-from slackgenie.config import Config
+from slackgenie.config import Config, ConfigError, load_secrets
 from slackgenie.plan import map_identity
 from slackgenie.service import build
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
-from slackgenie.sources.opsgenie import OpsgenieAuthError, OpsgenieError
+from slackgenie.model import PROVIDER_TITLES
+from slackgenie.sources.http import SourceAuthError
+from slackgenie.sources.jsm import JsmClient, JsmSource
+from slackgenie.sources.routed import RoutedSource
 
 REQUIRED_SCOPES = {
     "usergroups:read": "read user groups and their members",
     "usergroups:write": "set a group's members",
     "users:read": "read users",
-    "users:read.email": "match Opsgenie e-mails to Slack users",
+    "users:read.email": "match on-call people's e-mails to Slack users",
 }
 
 
@@ -29,20 +32,105 @@ class Item:
     ok: bool
     what: str
     fix: str = ""
+    info: bool = False  # a line to know, not a check that can fail
 
     def line(self) -> str:
-        mark = "\u2713" if self.ok else "\u2717"
+        mark = "\u2022" if self.info else "\u2713" if self.ok else "\u2717"
         return f"{mark} {self.what}" + ("" if self.ok else f"\n    fix: {self.fix}")
 
 
-def checklist(config: Config, clock: Clock | None = None) -> Iterator[Item]:
+PROVIDER_VARS = {  # what to check when a provider cannot be used
+    "opsgenie": ("OPSGENIE_API_KEY", "OPSGENIE_API_URL (EU accounts: https://api.eu.opsgenie.com)"),
+    "jsm": ("JSM_EMAIL and JSM_API_TOKEN", "JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID"),
+    "pagerduty": ("PAGERDUTY_API_TOKEN", "PAGERDUTY_API_URL (EU accounts: https://api.eu.pagerduty.com)"),
+}
+
+
+def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
     service = build(config, clock=clock)
     try:
         yield from _slack(config, service)
-        yield from _opsgenie(config, service)
+        for provider in sorted(service.source.sources):
+            yield from _provider(config, service.source, provider)
+        if "opsgenie" in config.file.providers:
+            yield from _migration(config, service.source, env or {})
     finally:
         service.close()
+
+
+def _provider(config: Config, source: RoutedSource, provider: str) -> Iterator[Item]:
+    title = PROVIDER_TITLES[provider]
+    credentials, urls = PROVIDER_VARS[provider]
+    try:
+        schedules = source.catalog_of(provider)
+    except SourceAuthError as exc:
+        yield Item(False, f"{title} credentials rejected: {exc}",
+                   f"set {credentials} to credentials that may read schedules and on-call")
+        return
+    except Exception as exc:
+        yield Item(False, f"{title} API not usable: {exc}", f"check {urls}")
+        return
+    yield Item(True, f"{title} credentials valid ({len(schedules)} schedules visible)")
+    refs = sorted({ref for s in config.syncs if s.provider == provider for ref in s.schedules})
+    for ref in refs:
+        by_id = [s for s in schedules if s.id == ref]
+        by_name = [s for s in schedules if s.name == ref]
+        found = by_id or by_name
+        if not found:
+            close = _closest(ref, [s.name for s in schedules])
+            hint = f" (did you mean {close!r}?)" if close else ""
+            yield Item(False, f"{title} schedule {ref!r} not found{hint}",
+                       f"correct the schedule name or id in {config.path}")
+        elif len(found) > 1:
+            yield Item(False, f"{title} has {len(found)} schedules named {ref!r}",
+                       f"name it by id in {config.path}: " + ", ".join(s.id for s in found))
+        elif not found[0].enabled:
+            yield Item(False, f"{title} schedule {ref!r} is disabled", f"enable it in {title}, or remove it")
+        else:
+            yield Item(True, f"{title} schedule {ref!r} exists" + ("" if by_id else f" (id {found[0].id})"))
+
+
+def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> Iterator[Item]:
+    """For a team moving to JSM Ops: which Opsgenie schedules have a JSM Ops twin of the same
+    name, so each group's switch is its one ``provider: jsm`` line."""
+    if not env.get("JSM_SITE_URL") and config.secrets.jsm is None:
+        return
+    secrets = config.secrets.jsm
+    if secrets is None:
+        try:
+            secrets = load_secrets(env, {"jsm"}).jsm
+        except ConfigError as exc:
+            yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
+            return
+    assert secrets is not None
+    jsm = JsmSource(JsmClient(secrets, config.file.retry), config.file.concurrency)
+    try:
+        twins = jsm.catalog()
+    except Exception as exc:
+        yield Item(False, f"migration to JSM Ops: its schedules cannot be listed: {exc}",
+                   "check JSM_SITE_URL, JSM_EMAIL and JSM_API_TOKEN")
+        return
+    finally:
+        jsm.close()
+    names = {s.name: s for s in twins}
+    try:  # a schedule named by id in the config is matched by its Opsgenie name
+        og_names = {s.id: s.name for s in source.catalog_of("opsgenie")}
+    except Exception:
+        og_names = {}
+    for sync in config.syncs:
+        if sync.provider != "opsgenie":
+            continue
+        for ref in sync.schedules:
+            name = og_names.get(ref, ref)
+            twin = names.get(name)
+            what = f"Opsgenie schedule {ref!r}" + (f" ({name})" if name != ref else "")
+            if twin is not None:
+                yield Item(True, f"migration: @{sync.usergroup}: {what} has a JSM Ops twin (id {twin.id}): "
+                                 "add `provider: jsm` to this sync to switch", info=True)
+            else:
+                yield Item(True, f"migration: @{sync.usergroup}: {what} has no JSM Ops schedule of that name yet",
+                           info=True)
 
 
 def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untyped-def]
@@ -106,32 +194,6 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
                        f"correct it in {config.path}, or give the person a Slack account with that e-mail")
 
 
-def _opsgenie(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untyped-def]
-    try:
-        schedules = service.opsgenie.list_schedules()
-    except OpsgenieAuthError as exc:
-        yield Item(False, f"Opsgenie key rejected: {exc}",
-                   "set OPSGENIE_API_KEY to a key with read access to configuration (API key management)")
-        return
-    except OpsgenieError as exc:
-        yield Item(False, f"Opsgenie API not usable at {config.secrets.opsgenie_api_url}: {exc}",
-                   "check OPSGENIE_API_URL (EU accounts: https://api.eu.opsgenie.com)")
-        return
-    yield Item(True, f"Opsgenie key valid ({len(schedules)} schedules visible)")
-    by_key = {s["id"]: s for s in schedules} | {s["name"]: s for s in schedules}
-    for ref in sorted({r for s in config.syncs for r in s.schedules}):
-        found = by_key.get(ref)
-        if found is None:
-            close = _closest(ref, [s["name"] for s in schedules])
-            hint = f" (did you mean {close!r}?)" if close else ""
-            yield Item(False, f"Opsgenie schedule {ref!r} not found{hint}",
-                       f"correct the schedule name or id in {config.path}")
-        elif not found.get("enabled", True):
-            yield Item(False, f"Opsgenie schedule {ref!r} is disabled", "enable it in Opsgenie, or remove it")
-        else:
-            yield Item(True, f"Opsgenie schedule {ref!r} exists")
-
-
 def _closest(name: str, names: list[str]) -> str | None:
     import difflib
 
@@ -139,9 +201,9 @@ def _closest(name: str, names: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def run_check(config: Config, clock: Clock | None = None) -> int:
+def run_check(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None) -> int:
     ok = True
-    for item in checklist(config, clock):
+    for item in checklist(config, clock, env):
         print(item.line(), flush=True)
         ok &= item.ok
     print("All checks passed." if ok else "Some checks failed.")

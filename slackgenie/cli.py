@@ -138,7 +138,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from slackgenie.check import run_check
 
-        return run_check(config, clock)
+        return run_check(config, clock, env)
     raw_port = args.port if args.port is not None else (env.get("PORT") or env.get("METRICS_PORT") or 3000)
     try:
         port = int(raw_port)

@@ -14,12 +14,16 @@ from typing import Any, Literal
 
 import yaml
 from dotenv import dotenv_values
+from slackgenie.model import schedule_key
 from slackgenie.retry import Number, RetryPolicy
 from pydantic import (BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
 DEFAULT_CONFIG = "slackgenie.yaml"
 DEFAULT_OPSGENIE_URL = "https://api.opsgenie.com"
+DEFAULT_JSM_API_URL = "https://api.atlassian.com"
+DEFAULT_PAGERDUTY_URL = "https://api.pagerduty.com"
+Provider = Literal["opsgenie", "jsm", "pagerduty"]
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -51,7 +55,8 @@ class GroupSync(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     usergroup: str = Field(description="Slack user group handle, without @")
-    schedules: list[str] = Field(default_factory=list, description="Opsgenie schedule names or ids")
+    provider: Provider | None = Field(None, description="where the schedules live (default: the top-level provider)")
+    schedules: list[str] = Field(default_factory=list, description="schedule names or ids, in this sync's provider")
     users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
     when_empty: Literal["keep", "fallback"] = "keep"
     fallback: list[str] = Field(default_factory=list)
@@ -86,6 +91,11 @@ class GroupSync(BaseModel):
             raise ValueError("a schedule name is empty")
         return cleaned
 
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """The schedules as the stages name them: provider and reference (``jsm:Payments``)."""
+        return tuple(schedule_key(self.provider or "opsgenie", ref) for ref in self.schedules)
+
     @field_validator("users", "fallback")
     @classmethod
     def _identities(cls, values: list[str]) -> list[str]:
@@ -100,10 +110,23 @@ class GroupSync(BaseModel):
         return self
 
 
+class JsmSettings(BaseModel):
+    """How JSM Ops is read (it has no all-schedules on-call answer: each schedule costs a call)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recheck: StrictInt = Field(300, ge=0, le=3600,
+                               description="seconds a schedule's on-call answer is reused while its timeline "
+                                           "foresees no handoff (0: read every schedule every pass)")
+
+
 class FileConfig(BaseModel):
     """The YAML file."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    provider: Provider = Field("opsgenie", description="where schedules live, for every sync that names none")
+    jsm: JsmSettings = Field(default_factory=JsmSettings)
 
     interval: StrictInt = Field(60, ge=1, le=86400, description="daemon period in seconds")
     concurrency: StrictInt = Field(8, ge=1, le=64, description="parallel API reads")
@@ -117,7 +140,9 @@ class FileConfig(BaseModel):
     handoffs: StrictBool = Field(True, description="wake up at each predicted handoff, not only every interval")
     handoff_guard: Number = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
     syncs: list[GroupSync] = Field(min_length=1)
-    users: dict[str, str] = Field(default_factory=dict, description="Opsgenie username -> Slack e-mail or id")
+    users: dict[str, str] = Field(default_factory=dict,
+                                  description="a provider's username, e-mail or user id (Opsgenie username, "
+                                              "Atlassian account id, PagerDuty user id) -> Slack e-mail or id")
 
     @field_validator("users")
     @classmethod
@@ -143,6 +168,18 @@ class FileConfig(BaseModel):
         return self
 
     @model_validator(mode="after")
+    def _providers(self) -> FileConfig:
+        # Every sync knows its provider from here on: the default is resolved once, here.
+        object.__setattr__(self, "syncs", [s if s.provider else s.model_copy(update={"provider": self.provider})
+                                           for s in self.syncs])
+        return self
+
+    @property
+    def providers(self) -> set[str]:
+        """The providers some sync reads: only these need credentials."""
+        return {s.provider or self.provider for s in self.syncs if s.schedules}
+
+    @model_validator(mode="after")
     def _unique_groups(self) -> FileConfig:
         seen: set[str] = set()
         for sync in self.syncs:
@@ -153,19 +190,59 @@ class FileConfig(BaseModel):
 
 
 @dataclass(frozen=True)
+class OpsgenieSecrets:
+    api_key: SecretStr
+    api_url: str
+
+
+@dataclass(frozen=True)
+class JsmSecrets:
+    site_url: str  # https://acme.atlassian.net: Jira's user API, and the cloud id
+    email: str
+    api_token: SecretStr
+    api_url: str  # https://api.atlassian.com: the JSM Ops API
+    cloud_id: str | None = None  # otherwise read from {site_url}/_edge/tenant_info
+
+    def basic(self) -> str:
+        """The Basic credential as it travels (base64): a secret too, wherever it is echoed."""
+        import base64
+
+        return base64.b64encode(f"{self.email}:{self.api_token.get_secret_value()}".encode()).decode()
+
+
+@dataclass(frozen=True)
+class PagerDutySecrets:
+    api_token: SecretStr
+    api_url: str
+
+
+@dataclass(frozen=True)
 class Secrets:
-    opsgenie_api_key: SecretStr
-    opsgenie_api_url: str
     slack_bot_token: SecretStr
     slack_api_url: str
+    opsgenie: OpsgenieSecrets | None = None  # each provider's credentials, where a sync reads it
+    jsm: JsmSecrets | None = None
+    pagerduty: PagerDutySecrets | None = None
     slack_signing_secret: SecretStr | None = None  # the Slack app over HTTP
     slack_app_token: SecretStr | None = None  # the Slack app over Socket Mode (xapp-…)
     slack_app_bot_token: SecretStr | None = None  # the app's own bot token when SLACK_BOT_TOKEN is a user token
 
+    @property
+    def opsgenie_api_url(self) -> str:
+        return self.opsgenie.api_url if self.opsgenie else DEFAULT_OPSGENIE_URL
+
     def values(self) -> list[str]:
-        optional = [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token,
-                                                    self.slack_app_bot_token) if s]
-        return [self.opsgenie_api_key.get_secret_value(), self.slack_bot_token.get_secret_value(), *optional]
+        """Every secret value, for redaction wherever text is written."""
+        out = [self.slack_bot_token.get_secret_value()]
+        out += [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token,
+                                               self.slack_app_bot_token) if s]
+        if self.opsgenie:
+            out.append(self.opsgenie.api_key.get_secret_value())
+        if self.jsm:
+            out += [self.jsm.api_token.get_secret_value(), self.jsm.basic()]
+        if self.pagerduty:
+            out.append(self.pagerduty.api_token.get_secret_value())
+        return out
 
 
 @dataclass(frozen=True)
@@ -269,6 +346,8 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
         model = GroupSync
     elif loc and loc[0] == "retry":
         model = RetryPolicy
+    elif loc and loc[0] == "jsm":
+        model = JsmSettings
     return list(model.model_fields)
 
 
@@ -289,7 +368,9 @@ def _secret(env: Mapping[str, str], name: str) -> str:
 SECRET_RE = re.compile(r"^[\x21-\x7e]+$")
 
 
-def load_secrets(env: Mapping[str, str]) -> Secrets:
+def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"})) -> Secrets:
+    """Slack's credentials, and those of each provider in ``providers`` (a provider no sync
+    uses needs none)."""
     def required(name: str, hint: str) -> str:
         value = _secret(env, name)
         if not value:
@@ -297,12 +378,35 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
                               f"set {name} in the environment or in .env ({hint}; see .env.example)")
         return value
 
-    key = required("OPSGENIE_API_KEY", "an Opsgenie API key with read access")
+    opsgenie = jsm = pagerduty = None
+    if "opsgenie" in providers:
+        key = required("OPSGENIE_API_KEY", "an Opsgenie API key with read access")
+        opsgenie = OpsgenieSecrets(SecretStr(key), _url(env, "OPSGENIE_API_URL", DEFAULT_OPSGENIE_URL).rstrip("/"))
+    if "jsm" in providers:
+        site = (env.get("JSM_SITE_URL") or "").strip()
+        if not site:
+            raise ConfigError("environment", "JSM_SITE_URL", "is not set",
+                              "set JSM_SITE_URL to your Atlassian site, e.g. https://acme.atlassian.net")
+        site = _url(env, "JSM_SITE_URL", "https://acme.atlassian.net").rstrip("/")
+        email = (env.get("JSM_EMAIL") or "").strip()
+        if not re.match(r"^[^@\s]+@[^@\s]+$", email):
+            raise ConfigError("environment", "JSM_EMAIL", "is not set" if not email else "is not an e-mail address",
+                              "set JSM_EMAIL to the e-mail of the Atlassian account that owns JSM_API_TOKEN")
+        token = required("JSM_API_TOKEN", "an Atlassian API token of that account (id.atlassian.com → API tokens)")
+        cloud_id = (env.get("JSM_CLOUD_ID") or "").strip() or None
+        if cloud_id is not None and not re.match(r"^[0-9a-fA-F-]{36}$", cloud_id):
+            raise ConfigError("environment", "JSM_CLOUD_ID", "is not a cloud id (a UUID)",
+                              "unset it (it is read from the site), or copy the id from admin.atlassian.com")
+        jsm = JsmSecrets(site, email, SecretStr(token), _url(env, "JSM_API_URL", DEFAULT_JSM_API_URL).rstrip("/"),
+                         cloud_id)
+    if "pagerduty" in providers:
+        pd_token = required("PAGERDUTY_API_TOKEN", "a PagerDuty REST API key (read-only is enough to sync)")
+        pagerduty = PagerDutySecrets(SecretStr(pd_token),
+                                     _url(env, "PAGERDUTY_API_URL", DEFAULT_PAGERDUTY_URL).rstrip("/"))
     token = required("SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
     if not token.startswith(("xoxb-", "xoxp-")):
         raise ConfigError("environment", "SLACK_BOT_TOKEN", "does not look like a bot or user token",
                           "use the Bot User OAuth Token (xoxb-…) or a user token (xoxp-…)")
-    og_url = _url(env, "OPSGENIE_API_URL", DEFAULT_OPSGENIE_URL)
     slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
     if not slack_url.endswith("/"):
         slack_url += "/"
@@ -320,7 +424,7 @@ def load_secrets(env: Mapping[str, str]) -> Secrets:
     if app_token and not app_token.startswith("xapp-"):
         raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
                           "use the app-level token (xapp-…) with connections:write from Basic Information")
-    return Secrets(SecretStr(key), og_url.rstrip("/"), SecretStr(token), slack_url,
+    return Secrets(SecretStr(token), slack_url, opsgenie, jsm, pagerduty,
                    SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None,
                    SecretStr(app_bot) if app_bot else None)
 
@@ -348,4 +452,4 @@ def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> C
     except OSError as exc:
         raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}", "check the path and its permissions") from None
     file = parse_file(path, text)
-    return Config(path=path, file=file, secrets=load_secrets(env))
+    return Config(path=path, file=file, secrets=load_secrets(env, file.providers))

@@ -24,14 +24,55 @@ class SlackUser:
         return self.email or self.name or self.id
 
 
+PROVIDERS = ("opsgenie", "jsm", "pagerduty")
+PROVIDER_TITLES = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty"}
+
+
+def schedule_key(provider: str, ref: str) -> str:
+    """How a stage names one schedule of one provider: ``jsm:Payments``. The same name in two
+    providers (a team mid-migration) is two schedules."""
+    return f"{provider}:{ref}"
+
+
+def split_key(key: str) -> tuple[str, str]:
+    """``(provider, ref)`` of a schedule key; a bare reference is an Opsgenie one."""
+    provider, sep, ref = key.partition(":")
+    if sep and provider in PROVIDERS:
+        return provider, ref
+    return "opsgenie", key
+
+
+def describe_key(key: str) -> str:
+    """A schedule key as people read it: ``JSM Ops schedule 'Payments'``."""
+    provider, ref = split_key(key)
+    return f"{PROVIDER_TITLES[provider]} schedule {ref!r}"
+
+
 @dataclass(frozen=True)
 class OnCall:
-    """Who one schedule says is on call (Opsgenie usernames), at one instant."""
+    """Who one schedule says is on call, at one instant.
 
-    schedule: str  # the reference as written in the config (a name or an id)
+    ``usernames`` are the provider's people as identities: e-mails where the provider gives
+    them (Opsgenie usernames, PagerDuty users' e-mails, visible Atlassian e-mails), otherwise
+    the provider's own id. ``needs_mapping`` names those ids with why they are not e-mails, so
+    the plan can ask for a ``users:`` mapping instead of guessing.
+    """
+
+    schedule: str  # the key of the reference as written in the config (a name or an id)
     schedule_id: str
     schedule_name: str
     usernames: frozenset[str]
+    enabled: bool = True
+    needs_mapping: tuple[tuple[str, str], ...] = ()  # (provider user id, why it is not an e-mail)
+
+
+@dataclass(frozen=True)
+class ScheduleInfo:
+    """A schedule a provider shows: for names in the app, for `check`."""
+
+    id: str
+    name: str
+    team: str | None = None
     enabled: bool = True
 
 
@@ -87,6 +128,7 @@ class Desired:
     on_call: frozenset[str] = frozenset()
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    unmappable: tuple[tuple[str, str], ...] = ()  # (identity, problem): on call, but no way to a Slack user
 
 
 @dataclass(frozen=True)

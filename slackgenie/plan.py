@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
 from slackgenie.config import GroupSync
-from slackgenie.model import Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure, Resolution
+from slackgenie.model import (PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
+                              Resolution, describe_key, split_key)
 
 
 def map_identity(username: str, user_map: Mapping[str, str]) -> str:
@@ -51,24 +52,34 @@ def desired_for(
     errors: list[str] = []
     warnings: list[str] = []
     on_call: set[str] = set()
-    for ref in sync.schedules:
-        read = reads.get(ref)
+    why_unmapped: dict[str, str] = {}
+    for key in sync.keys:
+        read = reads.get(key)
         if read is None:
-            errors.append(f"schedule {ref!r} was not read")
+            errors.append(f"{describe_key(key)} was not read")
         elif isinstance(read, ReadFailure):
-            errors.append(f"schedule {ref!r} could not be read: {read.error}")
+            errors.append(f"{describe_key(key)} could not be read: {read.error}")
         else:
             if not read.enabled:
-                warnings.append(f"schedule {read.schedule_name!r} is disabled in Opsgenie")
+                title = PROVIDER_TITLES[split_key(key)[0]]
+                warnings.append(f"schedule {read.schedule_name!r} is disabled in {title}")
             on_call |= read.usernames
+            why_unmapped.update(read.needs_mapping)
     if errors:
         return Desired(errors=tuple(errors), warnings=tuple(warnings))
 
-    identities = {map_identity(u, user_map) for u in on_call} | set(sync.users)
-    if not identities:  # nobody on call and no static members: the policy decides
+    # A person the provider names only by its own id (an Atlassian account whose e-mail is
+    # hidden) is on call all the same: unless `users:` maps that id, nobody can say who they
+    # are in Slack. They count as unmatched people, never as "nobody".
+    unmappable = tuple(sorted((u, f"{why}: map {u!r} to their Slack e-mail under 'users:'")
+                              for u, why in why_unmapped.items() if u in on_call and map_identity(u, user_map) == u))
+    mapped = {map_identity(u, user_map) for u in on_call if u not in dict(unmappable)}
+    identities = mapped | set(sync.users)
+    if not identities and not unmappable:  # nobody on call and no static members: the policy decides
         empty = WHEN_EMPTY[sync.when_empty](sync, user_map)
         return Desired(identities=empty.identities, warnings=tuple(warnings) + empty.warnings)
-    return Desired(identities=frozenset(identities), on_call=frozenset(on_call), warnings=tuple(warnings))
+    return Desired(identities=frozenset(identities), on_call=frozenset(on_call), warnings=tuple(warnings),
+                   unmappable=unmappable)
 
 
 def plan_group(
@@ -89,7 +100,7 @@ def plan_group(
         return replace(failed, errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",))
     if desired.errors:
         return replace(failed, errors=desired.errors)
-    if not desired.identities:
+    if not desired.identities and not desired.unmappable:
         # when_empty: keep. Never send Slack an empty list; never guess.
         return replace(failed, action=Action.KEEP)
 
@@ -99,6 +110,7 @@ def plan_group(
         problems = tuple(f"{i}: {resolutions[i].problem}" for i in failed_lookups)
         return replace(failed, errors=("could not look up every member in Slack; group left as it is",) + problems)
     members, unresolved = resolve_all(desired.identities, resolutions)
+    unresolved = sorted([*unresolved, *desired.unmappable])
     errors = tuple(f"{identity} has no usable Slack account: {problem}" for identity, problem in unresolved)
     if not members:
         errors += ("no on-call person could be matched to a Slack user; group left as it is",)

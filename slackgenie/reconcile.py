@@ -44,7 +44,7 @@ class Reconciler:
         # that overran is abandoned by the daemon, and must not write a stale plan later.
         self._write_until = time.monotonic() + self.config.file.pass_deadline
         syncs = self.config.syncs
-        refs = sorted({ref for s in syncs for ref in s.schedules})
+        refs = sorted({key for s in syncs for key in s.keys})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
             groups_future: Future[dict[str, ActualGroup]] = pool.submit(self.target.groups)
             reads = self.source.on_calls(refs, at) if refs else {}

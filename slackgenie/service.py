@@ -11,7 +11,6 @@ from slack_sdk import WebClient
 
 from slackgenie.clock import Clock, RealClock
 from slackgenie.config import Config
-from slackgenie.handoffs import Forecast
 from slackgenie.metrics import Metrics
 from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport
 from slackgenie.reconcile import Reconciler
@@ -21,25 +20,26 @@ from slackgenie.slack.notify import Notifier
 from slackgenie.slack.target import SlackTarget
 from slackgenie.state import Busy, StateStore
 from slackgenie.sources.base import OnCallSource
+from slackgenie.sources.jsm import JsmClient, JsmSource
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
+from slackgenie.sources.pagerduty import PagerDutyClient, PagerDutySource
+from slackgenie.sources.routed import RoutedSource
 
 
 @dataclass
 class Service:
     config: Config
-    opsgenie: OpsgenieClient
     slack: WebClient
     metrics: Metrics
     reconciler: Reconciler
-    forecast: Forecast
     clock: Clock
     state: StateStore
-    source: OnCallSource  # who should be on call: what the app, status and check ask too
+    source: RoutedSource  # who should be on call, by schedule key: what the app, status and check ask too
     directory: Directory  # people <-> Slack users, shared with the app
 
     @property
-    def schedule_refs(self) -> list[str]:
-        return sorted({ref for s in self.config.syncs for ref in s.schedules})
+    def schedule_keys(self) -> list[str]:
+        return sorted({key for s in self.config.syncs for key in s.keys})
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
         """One pass, measured; its on-call answers also check the handoff forecast. A pass that
@@ -58,14 +58,30 @@ class Service:
                                     dry_run=False, started=self.clock.now(), ran=False)
         self.metrics.observe_pass(report, time.monotonic() - began)
         if at is None:
-            self.forecast.observe(report.reads, report.started)
+            self.source.observe(report.reads, report.started)
         return report
 
     def next_handoff(self, after: datetime) -> datetime | None:
-        return self.forecast.next_handoff(self.schedule_refs, after)
+        return self.source.next_handoff(self.schedule_keys, after)
 
     def close(self) -> None:
-        self.opsgenie.close()
+        self.source.close()
+
+
+def sources(config: Config, clock: Clock, observer: Metrics | None = None) -> RoutedSource:
+    """One source per provider some sync reads (the only ones with credentials)."""
+    policy, secrets, concurrency = config.file.retry, config.secrets, config.file.concurrency
+    built: dict[str, OnCallSource] = {}
+    if secrets.opsgenie is not None:
+        client = OpsgenieClient(secrets.opsgenie.api_url, secrets.opsgenie.api_key, policy, observer=observer)
+        built["opsgenie"] = OpsgenieSource(client, concurrency, clock.now)
+    if secrets.jsm is not None:
+        built["jsm"] = JsmSource(JsmClient(secrets.jsm, policy, observer=observer), concurrency,
+                                 config.file.jsm.recheck, clock.now)
+    if secrets.pagerduty is not None:
+        built["pagerduty"] = PagerDutySource(PagerDutyClient(secrets.pagerduty, policy, observer=observer),
+                                             concurrency, clock.now)
+    return RoutedSource(built)
 
 
 def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:
@@ -74,16 +90,13 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     clock = clock or RealClock()
     metrics = metrics or Metrics(config.file.interval)
     metrics.expect_groups(s.usergroup for s in config.syncs)
-    opsgenie = OpsgenieClient(secrets.opsgenie_api_url, secrets.opsgenie_api_key, policy, observer=metrics)
     slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics)
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     cache = Path(config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
-    source = OpsgenieSource(opsgenie, config.file.concurrency)
-    forecast = Forecast(source.schedules, clock.now, fetch_overrides=source.overrides)
+    source = sources(config, clock, metrics)
     state = StateStore(Path(config.file.state_file))
-    notifier = Notifier(slack, directory, state,
-                        lambda refs: forecast.next_handoff(refs, clock.now()))
+    notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()))
     reconciler = Reconciler(config, source, SlackTarget(slack, directory), directory, notifier, clock.now)
-    return Service(config, opsgenie, slack, metrics, reconciler, forecast, clock, state, source, directory)
+    return Service(config, slack, metrics, reconciler, clock, state, source, directory)

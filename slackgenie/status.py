@@ -26,11 +26,11 @@ def run_status(config: Config, clock: Clock | None = None) -> int:
     try:
         report = service.run_pass(dry_run=True)
         now = service.clock.now()
-        nexts = {s.usergroup: service.forecast.next_handoff(s.schedules, now) for s in config.syncs}
+        nexts = {s.usergroup: service.source.next_handoff(s.keys, now) for s in config.syncs}
         future: dict[datetime, dict[str, OnCall | ReadFailure]] = {}
         with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:
             for t in sorted({t for t in nexts.values() if t is not None}):
-                refs = [r for s in config.syncs if nexts[s.usergroup] == t for r in s.schedules]
+                refs = [k for s in config.syncs if nexts[s.usergroup] == t for k in s.keys]
                 future[t] = service.source.on_calls(refs, t)
             members = {i for o in report.outcomes for i in o.plan.current}
             labels = dict(zip(sorted(members), pool.map(service.directory.label, sorted(members))))

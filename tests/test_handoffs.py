@@ -62,7 +62,7 @@ def test_a_handoff_at_t_is_reflected_by_t_plus_5s(emulators: Emulators, tmp_path
     after = [(t, who) for t, who in update_times(emulators, "delivery-support") if t >= HANDOFF]
     assert after and after[0][0] <= HANDOFF + timedelta(seconds=5)
     assert after[0][1] == ["alice@example.com", "dana.lead@example.com"]
-    assert service.forecast.fetches == 1  # one GET /v2/schedules?expand=rotation for all schedules
+    assert service.source.sources["opsgenie"].forecast.fetches == 1  # one GET /v2/schedules?expand=rotation for all schedules
 
 
 def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> None:
@@ -215,11 +215,11 @@ def test_an_override_seen_in_a_pass_is_read_once_and_joins_the_forecast(emulator
     service = service_at(emulators, tmp_path, emulators.org.config_yaml)
     try:
         service.next_handoff(service.clock.now())  # the daemon asks this after every pass
-        assert service.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        assert service.source.sources["opsgenie"].forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
         service.run_pass()  # Opsgenie says Grace, the rotations say Erin: read that schedule's overrides
-        assert service.forecast.override_fetches == 1
+        assert service.source.sources["opsgenie"].forecast.override_fetches == 1
         assert emulators.opsgenie.calls(r"/overrides$") == 1
-        assert service.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+        assert service.source.sources["opsgenie"].forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
         service.run_pass()  # now they agree: nothing more to read
         assert emulators.opsgenie.calls(r"/overrides$") == 1
     finally:

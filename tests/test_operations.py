@@ -137,7 +137,7 @@ def test_check_bad_credentials_and_bad_config(emulators: Emulators, sync_cli, tm
     result = sync_cli("check", env={"SLACK_BOT_TOKEN": "xoxb-not-valid", "OPSGENIE_API_KEY": "wrong-key-123"})
     assert result.code == 1
     assert "\u2717 Slack token rejected: invalid_auth" in result.out
-    assert "\u2717 Opsgenie key rejected" in result.out
+    assert "\u2717 Opsgenie credentials rejected" in result.out and "OPSGENIE_API_KEY" in result.out
     assert not any(s in result.both for s in ("xoxb-not-valid", "wrong-key-123", *SECRETS))
     write_config(tmp_path, "syncs: nope\n")
     bad = run_cli(["check"], emulators.env(), tmp_path)

@@ -1,32 +1,42 @@
-"""Loopback emulators of the Opsgenie and Slack APIs, for the demo, the tests and the benchmarks."""
+"""Loopback emulators of the Opsgenie, JSM Ops, PagerDuty and Slack APIs, for the demo, the tests
+and the benchmarks. The three schedule providers serve one organisation (the Opsgenie state is
+its truth), each through its own wire contract, so one scenario runs against any of them."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from slackgenie_emulators.base import Clock
+from slackgenie_emulators.base import Clock, EmulatorServer
+from slackgenie_emulators.jsm import JSM_EMAIL, JSM_TOKEN, JsmEmulator
 from slackgenie_emulators.opsgenie import OpsgenieEmulator
+from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN, PagerDutyEmulator
 from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY, Org
 from slackgenie_emulators.slack import SlackEmulator
 
 
 class Emulators:
-    """Both emulators for one organisation, sharing one clock."""
+    """Every emulator for one organisation, sharing one clock."""
 
     def __init__(self, org: Org, at: datetime | None = None):
         self.org = org
         self.clock = Clock(frozen_at=at)
         self.opsgenie = OpsgenieEmulator(org.opsgenie, api_keys={OPSGENIE_KEY}, clock=self.clock)
+        self.jsm = JsmEmulator(org.opsgenie, clock=self.clock)
+        self.pagerduty = PagerDutyEmulator(org.opsgenie, clock=self.clock)
         self.slack = SlackEmulator(org.slack, clock=self.clock)
 
+    @property
+    def servers(self) -> dict[str, EmulatorServer]:
+        return {"opsgenie": self.opsgenie, "jsm": self.jsm, "pagerduty": self.pagerduty, "slack": self.slack}
+
     def start(self) -> "Emulators":
-        self.opsgenie.start()
-        self.slack.start()
+        for server in self.servers.values():
+            server.start()
         return self
 
     def stop(self) -> None:
-        self.opsgenie.stop()
-        self.slack.stop()
+        for server in self.servers.values():
+            server.stop()
 
     def __enter__(self) -> "Emulators":
         return self.start()
@@ -40,18 +50,24 @@ class Emulators:
             "SLACKGENIE_NOW": self.clock.now().isoformat(),
             "OPSGENIE_API_KEY": OPSGENIE_KEY,
             "OPSGENIE_API_URL": self.opsgenie.url,
+            "JSM_SITE_URL": self.jsm.url,  # one emulator plays the site (Jira, tenant_info) and the API
+            "JSM_API_URL": self.jsm.url,
+            "JSM_EMAIL": JSM_EMAIL,
+            "JSM_API_TOKEN": JSM_TOKEN,
+            "PAGERDUTY_API_TOKEN": PAGERDUTY_TOKEN,
+            "PAGERDUTY_API_URL": self.pagerduty.url,
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_API_URL": self.slack.api_url,
         }
 
     def reset_logs(self) -> None:
-        self.opsgenie.reset_log()
-        self.slack.reset_log()
+        for server in self.servers.values():
+            server.reset_log()
 
     def calls(self) -> dict[str, int]:
         counts: dict[str, int] = {}
-        for server, prefix in ((self.opsgenie, "opsgenie"), (self.slack, "slack")):
+        for prefix, server in self.servers.items():
             for r in server.requests:
-                key = f"{prefix} {r.method} {r.path}" if prefix == "opsgenie" else f"slack {r.path.removeprefix('/api/')}"
+                key = f"{prefix} {r.method} {r.path}" if prefix != "slack" else f"slack {r.path.removeprefix('/api/')}"
                 counts[key] = counts.get(key, 0) + 1
         return counts

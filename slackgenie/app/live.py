@@ -7,7 +7,7 @@ from datetime import datetime
 
 from slackgenie.app.answers import Message, NeedsLookup, Query, answer
 from slackgenie.app.snapshot import ScheduleState, Snapshot
-from slackgenie.model import OnCall
+from slackgenie.model import OnCall, ReadFailure, split_key
 from slackgenie.plan import map_identity
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.base import OnCallSource
@@ -22,8 +22,8 @@ class LiveLookup:
     def answer(self, need: NeedsLookup, snapshot: Snapshot, now: datetime) -> Message:
         schedules = dict(snapshot.schedules)
         for ref in need.match.schedules:
-            state = schedules.get(ref) or ScheduleState(ref, ref, configured=False)
-            read = self.source.on_calls([state.name])[state.name]
+            state = schedules.get(ref) or ScheduleState(ref, split_key(ref)[1], configured=False)
+            read = self.source.on_calls([state.ref]).get(state.ref) or ReadFailure(ref, "no answer")
             if isinstance(read, OnCall):
                 state = replace(state, on_call=tuple(sorted(read.usernames)), as_of=now, error=None, configured=True)
             else:

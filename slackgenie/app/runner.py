@@ -72,10 +72,9 @@ class SlackApp:
         read per distinct handoff instant, remembered for an hour.
         """
         service = self.service
-        refs = service.schedule_refs
-        forecast = service.forecast
-        models = forecast.models()
-        until = {ref: forecast.next_handoff([ref], report.started) for ref in refs}
+        refs = service.schedule_keys
+        catalog = service.source.catalog()
+        until = {ref: service.source.next_handoff([ref], report.started) for ref in refs}
         next_reads: dict[str, OnCall | ReadFailure] = {}
         with self._lock:
             now = time.monotonic()
@@ -108,7 +107,7 @@ class SlackApp:
             user = directory.peek(map_identity(username, user_map))
             if user is not None:
                 slack_ids[username] = user.id
-        return self.keeper.update(report, models, next_reads, until, slack_ids)
+        return self.keeper.update(report, catalog, next_reads, until, slack_ids)
 
     # --- transports -------------------------------------------------------------------
     def wsgi(self) -> WSGIApp:

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from slackgenie.config import GroupSync
-from slackgenie.model import OnCall, PassReport, ReadFailure
+from slackgenie.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.plan import map_identity
-from slackgenie.rotation import ScheduleModel
 
 
 @dataclass(frozen=True)
 class ScheduleState:
-    ref: str
+    ref: str  # the schedule's key: provider and reference (jsm:Payments)
     name: str
     team: str | None = None
     on_call: tuple[str, ...] | None = None  # Opsgenie usernames; None: no answer from Opsgenie yet
@@ -61,48 +60,55 @@ class SnapshotKeeper:
         self._syncs = syncs
         self._user_map = dict(user_map)
         self._lock = threading.Lock()
-        self._snapshot = Snapshot(groups=tuple(GroupState(s.usergroup, tuple(s.schedules), tuple(s.users))
+        self._snapshot = Snapshot(groups=tuple(GroupState(s.usergroup, s.keys, tuple(s.users))
                                                for s in syncs), user_map=self._user_map)
 
     def get(self) -> Snapshot:
         with self._lock:
             return self._snapshot
 
-    def update(self, report: PassReport, models: Mapping[str, ScheduleModel],
+    def update(self, report: PassReport, catalog: list[ScheduleInfo],
                next_reads: Mapping[str, OnCall | ReadFailure], until: Mapping[str, datetime | None],
                slack_ids: Mapping[str, str]) -> Snapshot:
-        """Fold one pass into the snapshot. ``next_reads`` holds Opsgenie's answers at each ``until``."""
+        """Fold one pass into the snapshot. ``catalog`` holds every schedule the providers show
+        (ids as keys); ``next_reads`` the providers' answers at each ``until``."""
         with self._lock:
             old = self._snapshot
         at = report.at or report.started
+        known: dict[str, ScheduleInfo] = {}
+        for info in catalog:
+            provider = split_key(info.id)[0]
+            known[info.id] = info
+            known.setdefault(schedule_key(provider, info.name), info)
         schedules: dict[str, ScheduleState] = {}
-        refs = {ref for s in self._syncs for ref in s.schedules}
-        for ref in sorted(refs):
-            model = models.get(ref)
-            previous = old.schedules.get(ref) or ScheduleState(ref, model.name if model else ref)
-            team = (model.owner_team or {}).get("name") if model and model.owner_team else previous.team
-            read = report.reads.get(ref)
-            nxt = next_reads.get(ref)
+        keys = {key for s in self._syncs for key in s.keys}
+        for key in sorted(keys):
+            found = known.get(key)
+            previous = old.schedules.get(key) or ScheduleState(key, found.name if found else split_key(key)[1])
+            team = found.team if found and found.team else previous.team
+            read = report.reads.get(key)
+            nxt = next_reads.get(key)
             next_on: tuple[str, ...] | None
             if isinstance(nxt, OnCall):
                 next_on = tuple(sorted(nxt.usernames))
             else:  # keep an older answer only if it is about the same handoff
-                next_on = previous.next_on_call if previous.until == until.get(ref) else None
+                next_on = previous.next_on_call if previous.until == until.get(key) else None
             if isinstance(read, OnCall):
-                schedules[ref] = ScheduleState(ref, read.schedule_name, team, tuple(sorted(read.usernames)), at,
-                                               until.get(ref), next_on, None)
+                schedules[key] = ScheduleState(key, read.schedule_name, team, tuple(sorted(read.usernames)), at,
+                                               until.get(key), next_on, None)
             else:
                 error = read.error if isinstance(read, ReadFailure) else "not read"
-                schedules[ref] = replace(previous, team=team, error=error)
+                schedules[key] = replace(previous, team=team, error=error)
+        configured_ids = {s.id for k in keys if (s := known.get(k))}
         teams: dict[str, list[str]] = {}
-        for key, model in models.items():
-            if key != model.id:
-                continue
-            owner = (model.owner_team or {}).get("name")
-            if owner:
-                teams.setdefault(owner, []).append(model.name)
-            if model.name not in schedules and model.id not in schedules:
-                schedules[model.name] = ScheduleState(model.name, model.name, owner, configured=False)
+        for info in catalog:
+            name_key = schedule_key(split_key(info.id)[0], info.name)
+            configured = name_key in schedules or info.id in schedules or info.id in configured_ids
+            key = next((k for k in (info.id, name_key) if k in schedules), name_key)
+            if info.team:
+                teams.setdefault(info.team, []).append(key)
+            if not configured:
+                schedules[name_key] = ScheduleState(name_key, info.name, info.team, configured=False)
         snapshot = Snapshot(taken_at=at, groups=old.groups, schedules=schedules,
                             teams={t: tuple(sorted(n)) for t, n in teams.items()},
                             slack_ids={**old.slack_ids, **slack_ids}, user_map=self._user_map)

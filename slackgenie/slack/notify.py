@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from http.client import RemoteDisconnected
 from urllib.error import HTTPError, URLError
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 
 import structlog
@@ -101,7 +101,7 @@ def _maybe_done(exc: Exception) -> bool:
 
 class Notifier:
     def __init__(self, client: WebClient, directory: Directory, state: StateStore,
-                 next_handoff: Callable[[list[str]], datetime | None]):
+                 next_handoff: Callable[[Sequence[str]], datetime | None]):
         self.client = client
         self.directory = directory
         self.state = state
@@ -155,7 +155,7 @@ class Notifier:
                 return ""
         before = set(told.split(",")) - {""}
         text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
-                            self.next_handoff(sync.schedules))
+                            self.next_handoff(sync.keys))
         channel = sync.announce or ""
         try:
             channel_id = self._channel(channel)

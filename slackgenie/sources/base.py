@@ -1,25 +1,34 @@
 """The one interface every provider implements: who should be on call, typed at the edge.
 
 Paging, concurrency, retries, deadlines and rate limits live inside each source; what comes out
-is ``OnCall`` (an answer to trust) or ``ReadFailure`` (none), per schedule reference.
+is ``OnCall`` (an answer to trust) or ``ReadFailure`` (none), per schedule reference. A provider
+forecasts its own handoffs its own way (Opsgenie: rotation maths; JSM Ops: timelines;
+PagerDuty: the shifts' own start and end), behind ``next_handoff``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.rotation import Override, ScheduleModel
+from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 
 
 class OnCallSource(Protocol):
+    provider: str  # opsgenie | jsm | pagerduty
+
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         """Who is on call in each schedule (by name or id), now or at ``at``; one entry per ref."""
 
-    def schedules(self) -> list[ScheduleModel]:
-        """Every schedule with its rotations, for forecasting handoffs."""
+    def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
+        """The earliest foreseen handoff among these schedules after ``after``; None when none is
+        foreseen (or the forecast is unavailable: the regular interval is the safety net)."""
 
-    def overrides(self, schedule_id: str) -> list[Override]:
-        """One schedule's overrides, for forecasting."""
+    def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
+        """Check the forecast against a pass's answers (read at ``at``)."""
+
+    def catalog(self) -> list[ScheduleInfo]:
+        """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
+
+    def close(self) -> None: ...

@@ -1,12 +1,9 @@
-"""The Opsgenie client (httpx), its retry policy and typed errors, and the on-call source built on it."""
+"""Opsgenie: a few typed calls over its REST API v2, and the on-call source built on them."""
 
 from __future__ import annotations
 
-import json
 import re
-import threading
-import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Annotated, Any
@@ -14,74 +11,37 @@ from typing import Annotated, Any
 import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
-from tenacity.stop import stop_base
-from tenacity import (
-    RetryCallState,
-    Retrying,
-    retry_if_exception,
-    stop_after_attempt,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.observe import redact
-from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
+from slackgenie.handoffs import Forecast
+from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
+from slackgenie.sources.http import (ApiClient, Dialect, SourceAuthError, SourceError, SourceNotFound,
+                                     SourceUnavailable)
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
-
-class OpsgenieError(Exception):
-    """Any failure to get an answer from Opsgenie."""
-
-    def __init__(self, message: str, status: int | None = None, request_id: str | None = None):
-        super().__init__(redact(message))  # Opsgenie's own text may echo what it was sent
-        self.status, self.request_id = status, request_id
+# Opsgenie's errors are the sources' errors (the names stay for readers of older code).
+OpsgenieError = SourceError
+OpsgenieAuthError = SourceAuthError
+OpsgenieNotFound = SourceNotFound
+OpsgenieUnavailable = SourceUnavailable
 
 
-class OpsgenieAuthError(OpsgenieError):
-    """401/403: the key is wrong, disabled, or lacks the rights."""
+def _envelope(status: int, body: Any) -> None:
+    if not isinstance(body, dict) or "data" not in body:
+        raise SourceError(f"Opsgenie: HTTP {status} without an Opsgenie envelope (is OPSGENIE_API_URL right?)", status)
 
 
-class OpsgenieNotFound(OpsgenieError):
-    """404: no such schedule (or user, or team)."""
-
-
-class OpsgenieUnavailable(OpsgenieError):
-    """Timeouts, dropped connections, 5xx and 429 that outlasted the retries."""
-
-
-class _Transient(OpsgenieError):
-    """A retryable answer (429, 5xx); becomes OpsgenieUnavailable when retries run out."""
-
-    def __init__(self, message: str, status: int, retry_after: float | None, period: float | None = None):
-        super().__init__(message, status)
-        self.retry_after = retry_after
-        self.period = period  # X-RateLimit-Period-In-Sec: the window that throttled us
-
-
-def _retryable(exc: BaseException) -> bool:
-    return isinstance(exc, (_Transient, httpx.TransportError))
-
-
-class _RetryAfterBeyondBudget(stop_base):
-    """Stop at once when the API asks us to wait longer than the budget has left."""
-
-    def __init__(self, budget: float):
-        self.budget = budget
-
-    def __call__(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = getattr(exc, "retry_after", None)
-        return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
-
-
-class _Stopping(stop_base):
-    def __call__(self, state: RetryCallState) -> bool:
-        return STOPPING.is_set()
+DIALECT = Dialect(
+    api="opsgenie", title="Opsgenie", auth_fix="check OPSGENIE_API_KEY and its access rights",
+    message=lambda body: body.get("message") if isinstance(body, dict) else None,
+    ok=_envelope,
+    # Opsgenie sends no Retry-After: the window it names is how long a throttle lasts.
+    window_header="X-RateLimit-Period-In-Sec",
+)
 
 
 class OpsgenieClient:
@@ -89,148 +49,44 @@ class OpsgenieClient:
 
     def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
-        self.policy = policy or RetryPolicy()
-        self._http = httpx.Client(
-            base_url=base_url, timeout=self.policy.timeout, transport=transport,
-            headers={"Authorization": f"GenieKey {api_key.get_secret_value()}", "Accept": "application/json"},
-        )
-        self._observer = observer
-        # Once a rate limit outlasts the retries, no request is sent until its window has passed:
-        # fanning out into a throttled API only keeps it throttled.
-        self._throttled_until = 0.0
-        self._throttle_lock = threading.Lock()
-
-    def throttled_for(self) -> float:
-        """Seconds before a request may be sent again after a rate limit outlasted the retries."""
-        with self._throttle_lock:
-            return max(self._throttled_until - time.monotonic(), 0.0)
+        self.api = ApiClient(base_url, DIALECT, {"Authorization": f"GenieKey {api_key.get_secret_value()}"},
+                             policy, transport, observer)
 
     def __repr__(self) -> str:
-        return f"OpsgenieClient(base_url={str(self._http.base_url)!r})"
+        return f"OpsgenieClient(base_url={self.api.base_url!r})"
+
+    def throttled_for(self) -> float:
+        return self.api.throttled_for()
 
     def close(self) -> None:
-        self._http.close()
+        self.api.close()
 
-    # --- the calls -----------------------------------------------------------------------
     def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Who is on call in every schedule, flattened to usernames: one request."""
-        data = self._get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+        data = self.api.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
         if not isinstance(data, list):
-            raise OpsgenieError("list on-calls answered without a list")
+            raise SourceError("Opsgenie: list on-calls answered without a list")
         return data
 
     def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        data = self._get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+        data = self.api.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
         if not isinstance(data, dict):
-            raise OpsgenieError(f"on-calls of {ref!r} answered without an object")
+            raise SourceError(f"Opsgenie: on-calls of {ref!r} answered without an object")
         return data
 
     def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
         params = {"scheduleIdentifierType": "id"}
-        data = self._get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
+        data = self.api.get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
         if not isinstance(data, list):
-            raise OpsgenieError("list overrides answered without a list")
+            raise SourceError("Opsgenie: list overrides answered without a list")
         return data
 
     def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
-        return self._get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
-
-    # --- transport, retries and errors ----------------------------------------------------
-    def _get(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
-        retrying = Retrying(
-            retry=retry_if_exception(_retryable),
-            wait=self._wait,
-            stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget)
-            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(),
-            sleep=self._sleep,
-            before_sleep=self._before_sleep,
-            reraise=True,
-        )
-        wait = self.throttled_for()
-        if wait > 0:
-            raise OpsgenieUnavailable(f"HTTP 429: rate-limited for {wait:.0f} s more (not sent)", 429)
-        try:
-            return retrying(self._get_once, op, path, params)
-        except _Transient as exc:
-            if exc.status == 429:
-                window = exc.retry_after if exc.retry_after is not None else exc.period
-                with self._throttle_lock:
-                    self._throttled_until = time.monotonic() + min(window if window is not None else 60.0,
-                                                                   MAX_THROTTLE)
-            raise OpsgenieUnavailable(f"{exc} (gave up after retries)", exc.status) from None
-        except httpx.TimeoutException:
-            raise OpsgenieUnavailable(f"timed out after retries ({self.policy.timeout:g}s per attempt)") from None
-        except httpx.TransportError as exc:
-            raise OpsgenieUnavailable(f"connection failed after retries: {type(exc).__name__}") from None
-
-    def _get_once(self, op: str, path: str, params: dict[str, str]) -> dict[str, Any]:
-        status: int | None = None
-        deadline = time.monotonic() + self.policy.timeout
-        try:
-            with self._http.stream("GET", path, params=params) as response:
-                status = response.status_code
-                try:
-                    raw = read_within(response.iter_bytes(), deadline, op)
-                except TimeoutError as exc:
-                    raise httpx.ReadTimeout(str(exc)) from None
-        finally:
-            if self._observer is not None:
-                self._observer.api_request("opsgenie", op, status)
-        body: Any
-        try:
-            body = json.loads(raw)
-        except ValueError:
-            body = {}
-        message = body.get("message") if isinstance(body, dict) else None
-        request_id = response.headers.get("X-Request-ID")
-        if status == 200 or status == 201:
-            if not isinstance(body, dict) or "data" not in body:
-                raise OpsgenieError(f"HTTP {status} without an Opsgenie envelope (is OPSGENIE_API_URL right?)", status)
-            return body
-        text = f"HTTP {status}: {message or response.reason_phrase}"
-        if status == 429 or (status >= 500 and status != 501):
-            raise _Transient(text, status, _seconds(response, "Retry-After"),
-                             _seconds(response, "X-RateLimit-Period-In-Sec"))
-        if status in (401, 403):
-            raise OpsgenieAuthError(text + " (check OPSGENIE_API_KEY and its access rights)", status, request_id)
-        if status == 404:
-            raise OpsgenieNotFound(text, status, request_id)
-        raise OpsgenieError(text, status, request_id)
-
-
-    def _sleep(self, seconds: float) -> None:
-        if STOPPING.wait(seconds):
-            raise OpsgenieUnavailable("stopping: not retried")
-
-    def _wait(self, state: RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        backoff = wait_exponential_jitter(multiplier=self.policy.backoff, max=self.policy.max_backoff,
-                                          jitter=self.policy.backoff)(state)
-        if isinstance(exc, _Transient) and exc.retry_after is not None:
-            return max(exc.retry_after, 0.0)
-        return backoff
-
-    def _before_sleep(self, state: RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = state.next_action.sleep if state.next_action else 0.0
-        if self._observer is not None:
-            reason = ("rate_limited" if isinstance(exc, _Transient) and exc.status == 429 else
-                      "server_error" if isinstance(exc, _Transient) else "connection")
-            self._observer.api_retry("opsgenie", reason, wait)
-        log.warning("opsgenie.retry", attempt=state.attempt_number, error=str(exc) or type(exc).__name__,
-                    wait=round(state.next_action.sleep, 2) if state.next_action else None)
-
-
-def _seconds(response: httpx.Response, header: str) -> float | None:
-    try:
-        value = response.headers.get(header)
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if seconds is None or seconds != seconds:  # absent, or NaN
-        return None
-    return min(max(seconds, 0.0), MAX_THROTTLE)
+        data = self.api.get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
+        if not isinstance(data, list):
+            raise SourceError("Opsgenie: list schedules answered without a list")
+        return data
 
 
 def _ident_type(ref: str) -> str:
@@ -250,11 +106,36 @@ def _date(at: datetime | None) -> dict[str, str]:
 
 
 class OpsgenieSource:
-    """Who should be on call: one bulk read, per-schedule reads only where the bulk read falls short."""
+    """Who should be on call: one bulk read, per-schedule reads only where the bulk read falls
+    short. Handoffs are foreseen from the rotations (one read for all schedules) run forward
+    with the rotation maths, checked against every pass's answers (see ``handoffs.Forecast``)."""
 
-    def __init__(self, client: OpsgenieClient, concurrency: int = 8):
+    provider = "opsgenie"
+
+    def __init__(self, client: OpsgenieClient, concurrency: int = 8,
+                 now: Callable[[], datetime] | None = None):
         self.client = client
         self.concurrency = concurrency
+        self.forecast = Forecast(self.schedules, now or (lambda: datetime.now(timezone.utc)),
+                                 fetch_overrides=self.overrides)
+
+    def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
+        return self.forecast.next_handoff(refs, after)
+
+    def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
+        self.forecast.observe(reads, at)
+
+    def catalog(self) -> list[ScheduleInfo]:
+        """The schedules the forecast read (no extra call while it is fresh)."""
+        models = self.forecast.models()
+        if not models:
+            return [ScheduleInfo(s["id"], s["name"], ((s.get("ownerTeam") or {}).get("name")),
+                                 bool(s.get("enabled", True))) for s in self.client.list_schedules()]
+        return [ScheduleInfo(m.id, m.name, (m.owner_team or {}).get("name") if m.owner_team else None, m.enabled)
+                for key, m in models.items() if key == m.id]
+
+    def close(self) -> None:
+        self.client.close()
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         wanted = list(dict.fromkeys(refs))

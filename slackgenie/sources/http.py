@@ -1,0 +1,259 @@
+"""The one HTTP client every source uses: deadlines, retries, rate limits and typed errors.
+
+What differs between vendors (how an error reads, which header says how long a rate limit
+lasts, what a success looks like) is a ``Dialect``; everything else is shared, so each
+provider gets the same behaviour at the edges: a bounded time per attempt and per call
+(tenacity), ``Retry-After`` honoured, no retry once a stop is asked, and, once a rate limit
+outlasted the retries, no request at all until its window has passed.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+import httpx
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    stop_after_attempt,
+    stop_after_delay,
+    wait_exponential_jitter,
+)
+from tenacity.stop import stop_base
+
+from slackgenie.observe import redact
+from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
+
+log = structlog.get_logger("slackgenie.sources")
+
+Params = Mapping[str, str] | list[tuple[str, str]]
+
+
+class SourceError(Exception):
+    """Any failure to get an answer from a schedule provider."""
+
+    def __init__(self, message: str, status: int | None = None, request_id: str | None = None):
+        super().__init__(redact(message))  # a vendor's own text may echo what it was sent
+        self.status, self.request_id = status, request_id
+
+
+class SourceAuthError(SourceError):
+    """401/403: the credentials are wrong, disabled, or lack the rights."""
+
+
+class SourceNotFound(SourceError):
+    """404: no such schedule (or user)."""
+
+
+class SourceUnavailable(SourceError):
+    """Timeouts, dropped connections, 5xx and 429 that outlasted the retries."""
+
+
+class _Transient(SourceError):
+    """A retryable answer (429, 5xx); becomes SourceUnavailable when retries run out."""
+
+    def __init__(self, message: str, status: int, retry_after: float | None, window: float | None = None):
+        super().__init__(message, status)
+        self.retry_after = retry_after
+        self.window = window  # how long the rate limit that answered lasts, where the vendor says
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """How one vendor's API speaks."""
+
+    api: str  # the metrics' and logs' name for it: opsgenie, jsm, jira, pagerduty
+    title: str  # as people name it: "Opsgenie", "JSM Ops"
+    auth_fix: str  # what to check when the credentials are refused
+    message: Callable[[Any], str | None]  # the error text in an error body
+    ok: Callable[[int, Any], None] = lambda status, body: None  # raise SourceError if a 2xx body does not fit
+    window_header: str | None = None  # besides Retry-After: a header giving a rate limit's seconds
+
+
+def seconds(headers: httpx.Headers, name: str) -> float | None:
+    """A header holding seconds, bounded: absent, NaN or garbage is None."""
+    try:
+        value = headers.get(name)
+        secs = float(value) if value is not None else None
+    except ValueError:
+        return None
+    if secs is None or secs != secs:
+        return None
+    return min(max(secs, 0.0), MAX_THROTTLE)
+
+
+def _retryable(exc: BaseException) -> bool:
+    return isinstance(exc, (_Transient, httpx.TransportError))
+
+
+class _RetryAfterBeyondBudget(stop_base):
+    """Stop at once when the API asks us to wait longer than the budget has left."""
+
+    def __init__(self, budget: float):
+        self.budget = budget
+
+    def __call__(self, state: RetryCallState) -> bool:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = getattr(exc, "retry_after", None)
+        return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
+
+
+class _Stopping(stop_base):
+    def __call__(self, state: RetryCallState) -> bool:
+        return STOPPING.is_set()
+
+
+class ApiClient:
+    """JSON over HTTPS with one vendor. Thread-safe; credentials never leave the headers."""
+
+    def __init__(self, base_url: str, dialect: Dialect, headers: Mapping[str, str], policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
+                 auth: httpx.Auth | None = None):
+        self.policy = policy or RetryPolicy()
+        self.dialect = dialect
+        self._http = httpx.Client(base_url=base_url, timeout=self.policy.timeout, transport=transport,
+                                  headers={"Accept": "application/json", **headers}, auth=auth)
+        self._observer = observer
+        # Once a rate limit outlasts the retries, no request is sent until its window has passed:
+        # fanning out into a throttled API only keeps it throttled.
+        self._throttled_until = 0.0
+        self._throttle_lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"ApiClient({self.dialect.api}, base_url={str(self._http.base_url)!r})"
+
+    @property
+    def base_url(self) -> str:
+        return str(self._http.base_url)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def throttled_for(self) -> float:
+        """Seconds before a request may be sent again after a rate limit outlasted the retries."""
+        with self._throttle_lock:
+            return max(self._throttled_until - time.monotonic(), 0.0)
+
+    def get(self, op: str, path: str, params: Params | None = None) -> Any:
+        return self.call(op, "GET", path, params)
+
+    def call(self, op: str, method: str, path: str, params: Params | None = None, body: Any = None,
+             retry: bool = True) -> Any:
+        """The parsed JSON answer of a 2xx; typed errors otherwise. A write is sent with
+        ``retry=False`` unless repeating it is harmless."""
+        title = self.dialect.title
+        wait = self.throttled_for()
+        if wait > 0:
+            raise SourceUnavailable(f"{title}: HTTP 429: rate-limited for {wait:.0f} s more (not sent)", 429)
+        retrying = Retrying(
+            retry=retry_if_exception(_retryable),
+            wait=self._wait,
+            stop=stop_after_attempt(self.policy.attempts if retry else 1) | stop_after_delay(self.policy.budget)
+            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(),
+            sleep=self._sleep,
+            before_sleep=self._before_sleep,
+            reraise=True,
+        )
+        try:
+            return retrying(self._once, op, method, path, params, body)
+        except _Transient as exc:
+            if exc.status == 429:
+                window = exc.retry_after if exc.retry_after is not None else exc.window
+                with self._throttle_lock:
+                    self._throttled_until = time.monotonic() + min(window if window is not None else 60.0,
+                                                                   MAX_THROTTLE)
+            raise SourceUnavailable(f"{exc} (gave up after retries)", exc.status) from None
+        except httpx.TimeoutException:
+            raise SourceUnavailable(f"{title}: timed out after retries ({self.policy.timeout:g}s per attempt)") from None
+        except httpx.TransportError as exc:
+            raise SourceUnavailable(f"{title}: connection failed after retries: {type(exc).__name__}") from None
+
+    def _once(self, op: str, method: str, path: str, params: Params | None, body: Any) -> Any:
+        status: int | None = None
+        deadline = time.monotonic() + self.policy.timeout
+        items = params.items() if isinstance(params, Mapping) else (params or [])
+        query: list[tuple[str, str | int | float | bool | None]] = [(k, v) for k, v in items]
+        try:
+            with self._http.stream(method, path, params=query, json=body) as response:
+                status = response.status_code
+                try:
+                    raw = read_within(response.iter_bytes(), deadline, op)
+                except TimeoutError as exc:
+                    raise httpx.ReadTimeout(str(exc)) from None
+        finally:
+            if self._observer is not None:
+                self._observer.api_request(self.dialect.api, op, status)
+        parsed: Any
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = {}
+        request_id = response.headers.get("X-Request-ID")
+        title = self.dialect.title
+        if 200 <= status < 300:
+            self.dialect.ok(status, parsed)
+            return parsed
+        message = None
+        try:
+            message = self.dialect.message(parsed)
+        except Exception:  # an error body of an unexpected shape says no more than its status
+            message = None
+        text = f"{title}: HTTP {status}: {message or response.reason_phrase}"
+        if status == 429 or (status >= 500 and status != 501):
+            window = seconds(response.headers, self.dialect.window_header) if self.dialect.window_header else None
+            raise _Transient(text, status, seconds(response.headers, "Retry-After"), window)
+        if status in (401, 403):
+            raise SourceAuthError(f"{text} ({self.dialect.auth_fix})", status, request_id)
+        if status == 404:
+            raise SourceNotFound(text, status, request_id)
+        raise SourceError(text, status, request_id)
+
+    def _sleep(self, secs: float) -> None:
+        if STOPPING.wait(secs):
+            raise SourceUnavailable("stopping: not retried")
+
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome else None
+        backoff = wait_exponential_jitter(multiplier=self.policy.backoff, max=self.policy.max_backoff,
+                                          jitter=self.policy.backoff)(state)
+        if isinstance(exc, _Transient) and exc.retry_after is not None:
+            return max(exc.retry_after, 0.0)
+        return backoff
+
+    def _before_sleep(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        wait = state.next_action.sleep if state.next_action else 0.0
+        if self._observer is not None:
+            reason = ("rate_limited" if isinstance(exc, _Transient) and exc.status == 429 else
+                      "server_error" if isinstance(exc, _Transient) else "connection")
+            self._observer.api_retry(self.dialect.api, reason, wait)
+        log.warning(f"{self.dialect.api}.retry", attempt=state.attempt_number, error=str(exc) or type(exc).__name__,
+                    wait=round(wait, 2))
+
+
+T = TypeVar("T")
+
+
+class Kept(Generic[T]):
+    """A value read from an API and kept for ``age`` seconds (a schedule list, a name index).
+    Read once however many threads ask at the same moment; a failed read is not kept."""
+
+    def __init__(self, fetch: Callable[[], T], age: float):
+        self._fetch, self.age = fetch, age
+        self._value: tuple[float, T] | None = None
+        self._lock = threading.Lock()
+
+    def get(self, refresh_if_older: float | None = None) -> T:
+        """The kept value, read again when older than ``age`` (or than ``refresh_if_older``)."""
+        limit = self.age if refresh_if_older is None else refresh_if_older
+        with self._lock:
+            if self._value is None or time.monotonic() - self._value[0] >= limit:
+                self._value = (time.monotonic(), self._fetch())
+            return self._value[1]

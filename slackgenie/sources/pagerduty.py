@@ -1,0 +1,303 @@
+"""PagerDuty as an on-call source (REST API v2).
+
+The wire, as PagerDuty documents it: ``Authorization: Token token=…`` and the versioned
+``Accept`` header; ``GET /oncalls`` with ``schedule_ids[]`` (a hundred per request) and
+``include[]=users`` answers who is on call in every configured schedule with their e-mails, in
+offset pages (``more``). An entry's ``start``/``end`` are the shift's own bounds, so handoffs
+need no rotation maths: the forecast is the same call over the next day, read hourly.
+
+A schedule that no escalation policy uses has no entries in ``/oncalls`` whoever is on call, so
+an empty answer is never taken for "nobody" on its own word: it is confirmed with
+``GET /schedules/{id}/users`` for that instant (one call per such schedule).
+Schedules are named by id or by name (looked up in the paged schedule list, kept an hour).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime, timedelta, timezone
+from typing import Annotated, Any
+
+import httpx
+import structlog
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+
+from slackgenie.config import PagerDutySecrets
+from slackgenie.handoffs import ShiftForecast
+from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound
+
+log = structlog.get_logger("slackgenie.pagerduty")
+
+BATCH = 100  # schedule ids per /oncalls request
+PAGE = 100  # entries per page
+MAX_PAGES = 100
+CATALOG_AGE = 3600.0
+
+
+def _message(body: Any) -> str | None:
+    """``{"error": {"code", "message", "errors": [...]}}``."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    details = error.get("errors")
+    extra = "; ".join(str(d) for d in details[:3]) if isinstance(details, list) else ""
+    message = str(error.get("message") or "")
+    return f"{message} ({extra})" if message and extra else (message or extra or None)
+
+
+DIALECT = Dialect(api="pagerduty", title="PagerDuty", message=_message,
+                  auth_fix="check PAGERDUTY_API_TOKEN (a REST API key of this account's service region)",
+                  window_header="ratelimit-reset")
+
+Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class _Ref(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    summary: str | None = None
+
+
+class _User(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    email: str | None = None
+    name: str | None = None
+    summary: str | None = None
+
+
+class _Entry(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    user: _User
+    schedule: _Ref | None = None
+    start: datetime | None = None
+    end: datetime | None = None
+
+
+class _OnCallPage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    oncalls: list[Any]  # each entry is read on its own: one odd entry costs only its schedule
+    more: StrictBool = False
+
+
+class _Team(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    summary: str | None = None
+
+
+class _Schedule(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    name: str | None = None
+    summary: str | None = None
+    teams: list[_Team] = Field(default_factory=list)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.summary or self.id
+
+
+class _SchedulePage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    schedules: list[_Schedule]
+    more: StrictBool = False
+
+
+class _Users(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    users: list[_User]
+
+
+def _first_error(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class PagerDutyClient:
+    def __init__(self, secrets: PagerDutySecrets, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+        self.api = ApiClient(secrets.api_url, DIALECT,
+                             {"Authorization": f"Token token={secrets.api_token.get_secret_value()}",
+                              "Accept": "application/vnd.pagerduty+json;version=2"},
+                             policy, transport, observer)
+
+    def close(self) -> None:
+        self.api.close()
+
+    def on_calls(self, schedule_ids: Sequence[str], since: datetime | None = None,
+                 until: datetime | None = None) -> list[Any]:
+        """Every on-call entry of these schedules (now, or overlapping ``since``..``until``), as sent."""
+        out: list[Any] = []
+        for i in range(0, len(schedule_ids), BATCH):
+            base = [("schedule_ids[]", s) for s in schedule_ids[i:i + BATCH]] + [("include[]", "users")]
+            if since is not None:
+                base += [("since", _iso(since)), ("until", _iso(until or since))]
+            offset = 0
+            for _ in range(MAX_PAGES):
+                raw = self.api.get("listOnCalls", "/oncalls", base + [("limit", str(PAGE)), ("offset", str(offset))])
+                try:
+                    page = _OnCallPage.model_validate(raw)
+                except ValidationError as exc:
+                    raise SourceError(f"PagerDuty: the on-call answer is malformed at {_first_error(exc)}") from None
+                out += page.oncalls
+                if not page.more or not page.oncalls:
+                    break
+                offset += len(page.oncalls)
+            else:
+                raise SourceError(f"PagerDuty: the on-call answer did not end within {MAX_PAGES} pages")
+        return out
+
+    def schedule_users(self, schedule_id: str, at: datetime) -> list[_User]:
+        raw = self.api.get("listScheduleUsers", f"/schedules/{schedule_id}/users",
+                           {"since": _iso(at), "until": _iso(at)})
+        try:
+            return _Users.model_validate(raw).users
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: the schedule's users are malformed at {_first_error(exc)}") from None
+
+    def schedules(self) -> list[_Schedule]:
+        out: list[_Schedule] = []
+        offset = 0
+        for _ in range(MAX_PAGES):
+            raw = self.api.get("listSchedules", "/schedules", {"limit": str(PAGE), "offset": str(offset)})
+            try:
+                page = _SchedulePage.model_validate(raw)
+            except ValidationError as exc:
+                raise SourceError(f"PagerDuty: the schedule list is malformed at {_first_error(exc)}") from None
+            out += page.schedules
+            if not page.more or not page.schedules:
+                return out
+            offset += len(page.schedules)
+        raise SourceError(f"PagerDuty: the schedule list did not end within {MAX_PAGES} pages")
+
+
+class PagerDutySource:
+    provider = "pagerduty"
+
+    def __init__(self, client: PagerDutyClient, concurrency: int = 8, now: Callable[[], datetime] | None = None):
+        self.client = client
+        self.concurrency = concurrency
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self._lock = threading.Lock()
+        self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
+        self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
+
+    def _resolve(self, refs: Sequence[str]) -> dict[str, _Schedule | ReadFailure]:
+        """Each reference's schedule (an id or an exact name), from the cached list; names not in
+        it are looked for again in a fresh list, at most once a minute."""
+        try:
+            found = {ref: _match(ref, self._catalog.get()) for ref in refs}
+            if any(v is None for v in found.values()):  # created since: look again, in a list at most a minute old
+                fresh = self._catalog.get(refresh_if_older=60)
+                found = {ref: v if v is not None else _match(ref, fresh) for ref, v in found.items()}
+        except SourceError as exc:
+            return {ref: ReadFailure(ref, str(exc)) for ref in refs}
+        return {ref: v if v is not None else ReadFailure(ref, "no such schedule in PagerDuty (check the name or "
+                                                              "id; the API key must be able to see it)")
+                for ref, v in found.items()}
+
+    def catalog(self) -> list[ScheduleInfo]:
+        return [ScheduleInfo(s.id, s.label, s.teams[0].summary if s.teams else None) for s in self._catalog.get()]
+
+    def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        wanted = list(dict.fromkeys(refs))
+        schedules = self._resolve(wanted)
+        results: dict[str, OnCall | ReadFailure] = {r: s for r, s in schedules.items() if isinstance(s, ReadFailure)}
+        ok = {r: s for r, s in schedules.items() if not isinstance(s, ReadFailure)}
+        if not ok:
+            return results
+        try:
+            entries, odd = _entries(self.client.on_calls(sorted({s.id for s in ok.values()}), at))
+        except SourceError as exc:
+            results.update({ref: ReadFailure(ref, str(exc)) for ref in ok})
+            return results
+        for ref, schedule in ok.items():
+            if schedule.id in odd or None in odd:  # an entry that could be this schedule's did not fit
+                results[ref] = ReadFailure(ref, f"PagerDuty's on-call answer is malformed: {odd.get(schedule.id) or odd[None]}")
+        by_schedule: dict[str, list[_User]] = {}
+        for entry in entries:
+            if entry.schedule is not None:  # a permanent on-call of an escalation rule is no schedule's
+                by_schedule.setdefault(entry.schedule.id, []).append(entry.user)
+        empty = [ref for ref, s in ok.items() if s.id not in by_schedule and ref not in results]
+        if empty:  # confirm "nobody" with the schedule itself (it may be in no escalation policy)
+            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pagerduty") as pool:
+                confirmed = dict(zip(empty, pool.map(lambda r: self._confirm(r, ok[r], at), empty)))
+            for ref, got in confirmed.items():
+                if isinstance(got, ReadFailure):
+                    results[ref] = got
+                else:
+                    by_schedule[ok[ref].id] = got
+        for ref, schedule in ok.items():
+            if ref in results:
+                continue
+            users = {u.id: u for u in by_schedule.get(schedule.id, [])}  # once per person, whatever the levels
+            usernames = {u.email or u.id for u in users.values()}
+            unmapped = tuple((u.id, f"PagerDuty user {u.id}" + (f" ({u.name or u.summary})" if u.name or u.summary
+                                                                 else "") + " has no e-mail in the answer")
+                             for u in users.values() if not u.email)
+            results[ref] = OnCall(ref, schedule.id, schedule.label, frozenset(usernames), True, unmapped)
+        return results
+
+    def _confirm(self, ref: str, schedule: _Schedule, at: datetime | None) -> list[_User] | ReadFailure:
+        try:
+            return self.client.schedule_users(schedule.id, at or self._now())
+        except SourceNotFound:
+            return ReadFailure(ref, "no such schedule in PagerDuty (check the name or id)")
+        except SourceError as exc:
+            return ReadFailure(ref, str(exc))
+
+    def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
+        schedules = {r: s for r, s in self._resolve(refs).items() if not isinstance(s, ReadFailure)}
+        entries, odd = _entries(self.client.on_calls(sorted({s.id for s in schedules.values()}), start, end))
+        schedules = {r: s for r, s in schedules.items() if s.id not in odd and None not in odd}
+        edges: dict[str, set[datetime]] = {s.id: set() for s in schedules.values()}
+        for entry in entries:
+            if entry.schedule is not None and entry.schedule.id in edges:
+                edges[entry.schedule.id].update(t for t in (entry.start, entry.end) if t is not None)
+        return {ref: sorted(edges[s.id]) for ref, s in schedules.items()}
+
+    def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
+        return self.forecast.next_handoff(refs, after)
+
+    def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
+        self.forecast.observe(reads, at)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def _entries(raw: list[Any]) -> tuple[list[_Entry], dict[str | None, str]]:
+    """The entries that fit the contract, and, by schedule id (None: whose, nobody can tell),
+    why the others do not."""
+    good: list[_Entry] = []
+    odd: dict[str | None, str] = {}
+    for item in raw:
+        try:
+            good.append(_Entry.model_validate(item))
+        except ValidationError as exc:
+            if isinstance(item, dict) and "schedule" in item and item["schedule"] is None:
+                continue  # a permanent on-call of an escalation rule: no schedule's, whatever its shape
+            schedule = item.get("schedule") if isinstance(item, dict) else None
+            sid = schedule.get("id") if isinstance(schedule, dict) and isinstance(schedule.get("id"), str) else None
+            odd.setdefault(sid, f"at oncalls[].{_first_error(exc)}")
+    return good, odd
+
+
+def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | None:
+    by_id = [s for s in schedules if s.id == ref]
+    if by_id:
+        return by_id[0]
+    by_name = [s for s in schedules if s.label == ref]
+    if len(by_name) > 1:
+        return ReadFailure(ref, f"PagerDuty has {len(by_name)} schedules named {ref!r}: name it by id")
+    return by_name[0] if by_name else None
+

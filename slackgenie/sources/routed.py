@@ -1,0 +1,103 @@
+"""Several providers behind the one interface, addressed by schedule key (``provider:ref``).
+
+The stages never ask which provider a schedule lives in: they hold keys, and this splits each
+call by provider, asks the providers at once, and joins the answers under the same keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from typing import TypeVar
+
+import structlog
+
+from slackgenie.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.sources.base import OnCallSource
+
+log = structlog.get_logger("slackgenie.sources")
+T = TypeVar("T")
+
+
+class RoutedSource:
+    """An ``OnCallSource`` over keys, made of one source per provider."""
+
+    provider = "routed"
+
+    def __init__(self, sources: Mapping[str, OnCallSource]):
+        self.sources = dict(sources)
+
+    def _split(self, keys: Sequence[str]) -> dict[str, list[str]]:
+        by: dict[str, list[str]] = {}
+        for key in dict.fromkeys(keys):
+            provider, ref = split_key(key)
+            by.setdefault(provider, []).append(ref)
+        return by
+
+    def _each(self, by: Mapping[str, T], fn: Callable[[OnCallSource, T], object]) -> dict[str, object]:
+        """``fn`` for each provider in ``by``, concurrently when there are several."""
+        if len(by) <= 1:
+            return {p: fn(self.sources[p], v) for p, v in by.items() if p in self.sources}
+        with ThreadPoolExecutor(max_workers=len(by), thread_name_prefix="providers") as pool:
+            futures = {p: pool.submit(fn, self.sources[p], v) for p, v in by.items() if p in self.sources}
+            return {p: f.result() for p, f in futures.items()}
+
+    def on_calls(self, keys: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        by = self._split(keys)
+        out: dict[str, OnCall | ReadFailure] = {}
+        answers = self._each(by, lambda source, refs: source.on_calls(refs, at))
+        for provider, refs in by.items():
+            got = answers.get(provider)
+            for ref in refs:
+                key = schedule_key(provider, ref)
+                read = got.get(ref) if isinstance(got, dict) else None
+                if read is None:
+                    out[key] = ReadFailure(key, f"no {provider} source is configured" if got is None
+                                           else "the provider gave no answer for it")
+                elif isinstance(read, OnCall):
+                    out[key] = OnCall(key, read.schedule_id, read.schedule_name, read.usernames, read.enabled,
+                                      read.needs_mapping)
+                else:
+                    out[key] = ReadFailure(key, read.error)
+        return out
+
+    def next_handoff(self, keys: Sequence[str], after: datetime) -> datetime | None:
+        found = [t for t in self._each(self._split(keys), lambda s, refs: s.next_handoff(refs, after)).values()
+                 if isinstance(t, datetime)]
+        return min(found) if found else None
+
+    def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
+        by: dict[str, dict[str, OnCall | ReadFailure]] = {}
+        for key, read in reads.items():
+            provider, ref = split_key(key)
+            by.setdefault(provider, {})[ref] = read
+        for provider, theirs in by.items():
+            source = self.sources.get(provider)
+            if source is None:
+                continue
+            try:
+                source.observe(theirs, at)
+            except Exception as exc:  # a forecast is an optimisation: never let it stop a pass
+                log.warning("sources.observe_failed", provider=provider, error=f"{type(exc).__name__}: {exc}")
+
+    def catalog(self) -> list[ScheduleInfo]:
+        """Every provider's schedules, ids and names given as keys (a provider that cannot be
+        read shows none: the app falls back to the names in the config)."""
+        out: list[ScheduleInfo] = []
+        for provider, source in self.sources.items():
+            try:
+                infos = source.catalog()
+            except Exception as exc:
+                log.warning("sources.catalog_failed", provider=provider, error=f"{type(exc).__name__}: {exc}")
+                continue
+            out += [ScheduleInfo(schedule_key(provider, i.id), i.name, i.team, i.enabled) for i in infos]
+        return out
+
+    def catalog_of(self, provider: str) -> list[ScheduleInfo]:
+        """One provider's schedules as it names them (raises its errors): for `check`."""
+        return self.sources[provider].catalog()
+
+    def close(self) -> None:
+        for source in self.sources.values():
+            source.close()

@@ -1,0 +1,412 @@
+"""The same scenarios against every provider: Opsgenie, JSM Ops and PagerDuty, each through its own
+emulator and wire contract, serving one organisation (sample.py). What the groups must hold is
+worked out by hand from the sample's rotations (see each test), never from the product's code.
+
+At DEMO_START (Mon 2026-11-23 08:58 UTC):
+- Delivery: daily turns of alice, bob, carol from 2026-11-02 09:00 UTC; 20 days 23 h 58 min
+  later is turn 20, 20 % 3 = 2: carol. At 09:00 turn 21: alice.
+- Payments: weekly turns of dave, erin from 2026-11-02 09:00; 08:58 on the 23rd is still week 2
+  (2 % 2 = 0): dave. At 09:00 week 3 would be erin, but grace's override holds 09:00-18:00.
+- Platform: business hours 09:00-17:00 London (UTC in November): nobody before 09:00; at 09:00
+  daily turns of frank.og and heidi from 2026-11-03 09:00: 20 days on, turn 20 % 2 = 0: frank.og,
+  who is frank@example.com in Slack (the `users:` map).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from slack_bolt.request import BoltRequest
+
+from slackgenie.app.runner import SlackApp
+from slackgenie.clock import SteppedClock
+from slackgenie.config import load
+from slackgenie.daemon import Daemon
+from slackgenie.service import Service, build
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.injector import form_body, signed_headers, slash_command
+from slackgenie_emulators.jsm import JSM_TOKEN
+from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, SAMPLE_CONFIG
+
+from conftest import SECRETS, CliResult, run_cli, write_config
+
+UTC = timezone.utc
+PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
+HANDOFF = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+ALL_SECRETS = (*SECRETS, JSM_TOKEN, PAGERDUTY_TOKEN)
+
+
+def config_for(provider: str, text: str = SAMPLE_CONFIG) -> str:
+    return f"provider: {provider}\n" + text
+
+
+def sync(emu: Emulators, tmp_path: Path, provider: str, *args: str, text: str = SAMPLE_CONFIG,
+         env: dict[str, str] | None = None) -> CliResult:
+    write_config(tmp_path, config_for(provider, text))
+    result = run_cli(["sync", *args], {**emu.env(), **(env or {})}, tmp_path)
+    assert not any(s in result.both for s in ALL_SECRETS)
+    return result
+
+
+def writes(emu: Emulators) -> int:
+    return emu.slack.calls(r"usergroups\.users\.update$")
+
+
+def provider_calls(emu: Emulators, provider: str) -> int:
+    return len(emu.servers[provider].requests)
+
+
+def break_payments(emu: Emulators, provider: str) -> None:
+    """Make the Payments schedule unreadable, in the way its provider fails."""
+    og = emu.opsgenie.state.schedule("Payments_schedule", "name")
+    assert og is not None
+    if provider == "opsgenie":
+        emu.opsgenie.inject(r"^/v2/schedules/on-calls$", status=503)  # the bulk read is down
+        emu.opsgenie.inject(r"Payments_schedule/on-calls", status=503)  # and that schedule for good
+    elif provider == "jsm":
+        emu.jsm.inject(rf"/schedules/{og.id}/on-calls$", status=503)
+    else:  # PagerDuty answers every schedule at once: Payments' entries come back malformed
+        pd_id = emu.pagerduty.schedule_id("Payments_schedule")
+
+        def corrupt(body: Any) -> Any:
+            for entry in body.get("oncalls", []):
+                if (entry.get("schedule") or {}).get("id") == pd_id:
+                    entry["user"] = None
+            return body
+
+        emu.pagerduty.inject(r"^/oncalls$", kind="transform", transform=corrupt)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_sync_sets_groups_to_who_is_on_call(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    result = sync(emulators, tmp_path, provider)
+    assert result.code == 0, result.both
+    slack = emulators.slack.state
+    assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+    assert slack.emails_of("payments-oncall") == ["dave@example.com"]
+    assert slack.emails_of("platform-oncall") == ["ivan@example.com"]  # nobody on call: the fallback
+    assert writes(emulators) == 2
+    assert provider_calls(emulators, provider) >= 1
+    assert all(provider_calls(emulators, p) == 0 for p in PROVIDERS if p != provider)
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_nobody_on_call_with_keep_leaves_the_group(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    text = "syncs:\n  - usergroup: platform-oncall\n    schedules: [Platform_schedule]\n"
+    result = sync(emulators, tmp_path, provider, text=text)
+    assert result.code == 0, result.both
+    assert emulators.slack.state.emails_of("platform-oncall") == ["heidi@example.com"]
+    assert "nobody is on call" in result.out and writes(emulators) == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_one_schedule_failing_leaves_only_its_group_alone(emulators: Emulators, tmp_path: Path,
+                                                          provider: str) -> None:
+    break_payments(emulators, provider)
+    emulators.clock.set(DEMO_AFTER_HANDOFF)
+    result = sync(emulators, tmp_path, provider)
+    assert result.code == 1, result.both
+    slack = emulators.slack.state
+    assert slack.emails_of("payments-oncall") == ["dave@example.com"]  # untouched, not emptied
+    assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
+    assert slack.emails_of("platform-oncall") == ["frank@example.com"]
+    assert "Payments_schedule" in result.out and "FAILED" in result.out
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_an_unresolvable_person_is_named_and_the_rest_sync(emulators: Emulators, tmp_path: Path,
+                                                           provider: str) -> None:
+    emulators.slack.state.user_by_email("carol@example.com").deleted = True  # type: ignore[union-attr]
+    result = sync(emulators, tmp_path, provider)
+    assert result.code == 1
+    assert "carol@example.com" in result.out and "deactivated" in result.out
+    assert emulators.slack.state.emails_of("delivery-support") == ["dana.lead@example.com"]
+    assert emulators.slack.state.emails_of("payments-oncall") == ["dave@example.com"]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_dry_run_names_the_change_and_writes_nothing(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    result = sync(emulators, tmp_path, provider, "--dry-run")
+    assert result.code == 0, result.both
+    assert "would update" in result.out and "+carol@example.com" in result.out
+    assert writes(emulators) == 0
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_at_previews_another_instant(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    # 2026-12-24 18:00 UTC is 52 days 9 h after the rotations' start: Delivery turn 52 (52 % 3 = 1,
+    # bob), Payments week 7 (7 % 2 = 1, erin); Platform is past 17:00: nobody, so ivan.
+    result = sync(emulators, tmp_path, provider, "--at", "2026-12-24T18:00:00Z")
+    assert result.code == 0, result.both
+    assert "@delivery-support  in sync (2 members): bob@example.com, dana.lead@example.com" in result.out
+    assert "+erin@example.com -dave@example.com" in result.out and "+ivan@example.com" in result.out
+    assert writes(emulators) == 0
+
+
+def service_for(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Service:
+    path = write_config(tmp_path, text)
+    return build(load(str(path), {**emu.env(), **(env or {})}), clock=SteppedClock(emu.clock))
+
+
+def group_updates(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
+    gid = emu.slack.state.group_by_handle(handle).id
+    users = emu.slack.state.users
+    return [(datetime.fromtimestamp(t, UTC), sorted(users[u].email for u in ids))
+            for t, g, ids in emu.slack.state.group_updates if g == gid]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_daemon_wakes_at_the_handoff(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    service = service_for(emulators, tmp_path, config_for(provider).replace("interval: 60", "interval: 300"))
+    daemon = Daemon(service.run_pass, 300, next_handoff=service.next_handoff, guard=2.0,
+                    clock=service.clock, max_passes=3)
+    try:
+        daemon.run()
+    finally:
+        service.close()
+    assert [why for _, why in daemon.wakes] == ["start", "handoff", "interval"]
+    assert daemon.wakes[1][0] == HANDOFF + timedelta(seconds=2)
+    after = [(t, who) for t, who in group_updates(emulators, "delivery-support") if t >= HANDOFF]
+    assert after and after[0][0] <= HANDOFF + timedelta(seconds=5)
+    assert after[0][1] == ["alice@example.com", "dana.lead@example.com"]
+    assert group_updates(emulators, "payments-oncall")[-1][1] == ["grace@example.com"]  # the override
+
+
+SIGNING = "provider-test-signing-secret-0001"
+
+
+def ask(emu: Emulators, app: SlackApp, text: str) -> str:
+    body = form_body(slash_command(text, "U00000002", emu.slack.response_url("t")))
+    headers: dict[str, str | Sequence[str]] = {**signed_headers(SIGNING, body, "application/x-www-form-urlencoded")}
+    response = app.bolt.dispatch(BoltRequest(body=body, headers=headers))
+    return str(json.loads(response.body)["text"])
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_oncall_answers_now_and_next(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    service = service_for(emulators, tmp_path, config_for(provider), {"SLACK_SIGNING_SECRET": SIGNING})
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        uid = {u.email: u.id for u in emulators.slack.state.users.values()}
+        now = ask(emulators, app, "delivery-support")
+        assert f"<@{uid['carol@example.com']}>" in now and f"<@{uid['dana.lead@example.com']}>" in now
+        nxt = ask(emulators, app, "next payments-oncall")
+        assert f"<@{uid['grace@example.com']}>" in nxt  # the override that starts at 09:00
+        assert f"<!date^{int(HANDOFF.timestamp())}^" in nxt
+        assert "Payments_schedule" in ask(emulators, app, "payments")  # by schedule name
+    finally:
+        service.close()
+
+
+MIXED = """\
+interval: 60
+provider: opsgenie
+syncs:
+  - usergroup: delivery-support
+    schedules: [Delivery Support_schedule]
+    users: [dana.lead@example.com]
+  - usergroup: payments-oncall
+    provider: pagerduty
+    schedules: [Payments_schedule]
+  - usergroup: platform-oncall
+    provider: jsm
+    schedules: [Platform_schedule]
+    when_empty: fallback
+    fallback: [ivan@example.com]
+users:
+  frank.og@example.com: frank@example.com
+"""
+
+
+def test_a_mixed_config_reads_each_group_from_its_provider(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.clock.set(DEMO_AFTER_HANDOFF)
+    write_config(tmp_path, MIXED)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 0, result.both
+    slack = emulators.slack.state
+    assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
+    assert slack.emails_of("payments-oncall") == ["grace@example.com"]
+    assert slack.emails_of("platform-oncall") == ["frank@example.com"]
+    assert emulators.opsgenie.calls(r"/on-calls") == 1 and emulators.pagerduty.calls(r"^/oncalls$") == 1
+    platform = emulators.opsgenie.state.schedule("Platform_schedule", "name")
+    assert platform is not None and emulators.jsm.calls(rf"/schedules/{platform.id}/on-calls$") == 1
+    assert emulators.jsm.calls(r"/schedules/[^/]+/on-calls$") == 1  # only the schedule a sync needs
+
+
+def test_the_same_name_in_two_providers_is_two_schedules(emulators: Emulators, tmp_path: Path) -> None:
+    """Mid-migration: a shadow group on JSM Ops beside the Opsgenie one, both named alike. A JSM
+    outage must fail only the JSM group."""
+    emulators.slack.state.add_group("delivery-jsm", "Delivery (JSM trial)")
+    emulators.jsm.inject(r"/on-calls$", status=503)
+    text = ("syncs:\n  - usergroup: delivery-support\n    schedules: [Delivery Support_schedule]\n"
+            "  - usergroup: delivery-jsm\n    provider: jsm\n    schedules: [Delivery Support_schedule]\n")
+    write_config(tmp_path, text)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 1
+    assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com"]
+    assert "JSM Ops schedule 'Delivery Support_schedule' could not be read" in result.out
+    assert "Opsgenie schedule" not in result.out
+
+
+# --- JSM Ops specifics ---------------------------------------------------------------------------
+
+def test_jsm_hidden_emails_ask_for_a_mapping_and_the_mapping_works(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.jsm.hidden_emails.add("carol@example.com")
+    account = emulators.jsm.account_id("carol@example.com")
+    result = sync(emulators, tmp_path, "jsm")
+    assert result.code == 1
+    assert account in result.out and "profile privacy" in result.out and "users:" in result.out
+    # never taken for "nobody", never dropped silently: dana stays, the group is not emptied
+    assert "dana.lead@example.com" in emulators.slack.state.emails_of("delivery-support")
+
+    mapped = SAMPLE_CONFIG + f'  "{account}": carol@example.com\n'
+    result = sync(emulators, tmp_path, "jsm", text=mapped)
+    assert result.code == 0, result.both
+    assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+
+
+def test_jsm_user_lookup_failure_leaves_groups_alone(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.jsm.inject(r"/rest/api/3/user/bulk", status=503)
+    result = sync(emulators, tmp_path, "jsm")
+    assert result.code == 1
+    assert writes(emulators) == 1  # platform's fallback only: nobody on call there, no lookup needed
+    assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+    assert "could not look up who the on-call accounts are" in result.out
+
+
+def test_jsm_steady_state_rereads_only_after_recheck_or_a_handoff(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_for(emulators, tmp_path, config_for("jsm") + "jsm: {recheck: 600}\n")
+    on_calls = r"/v1/schedules/[^/]+/on-calls$"
+    try:
+        assert service.run_pass().ok
+        assert emulators.jsm.calls(on_calls) == 3
+        assert service.next_handoff(emulators.clock.now()) == HANDOFF  # from the timelines
+        timelines = emulators.jsm.calls(r"/timeline$")
+        assert timelines == 3
+        emulators.clock.advance(60)  # 08:59: nothing foreseen since, within recheck
+        assert service.run_pass().ok
+        assert emulators.jsm.calls(on_calls) == 3  # no schedule read again
+        emulators.clock.set(HANDOFF + timedelta(seconds=2))
+        report = service.run_pass()
+        assert report.ok and emulators.jsm.calls(on_calls) == 6  # past a handoff: all read again
+        assert emulators.slack.state.emails_of("payments-oncall") == ["grace@example.com"]
+    finally:
+        service.close()
+
+
+def test_jsm_schedule_list_pages_and_names_resolve(emulators: Emulators, tmp_path: Path) -> None:
+    og = emulators.opsgenie.state
+    for i in range(60):  # more than one page of 50
+        og.add_schedule(f"Filler {i:02d}", "UTC")
+    result = sync(emulators, tmp_path, "jsm")
+    assert result.code == 0, result.both
+    lists = [r for r in emulators.jsm.requests if r.path.endswith("/v1/schedules")]
+    assert len(lists) == 2 and all(r.params.get("size") == "50" for r in lists)
+    assert emulators.jsm.calls(r"/_edge/tenant_info") == 1
+
+
+# --- PagerDuty specifics --------------------------------------------------------------------------
+
+def test_pagerduty_reads_every_schedule_in_one_call_and_confirms_empty_ones(emulators: Emulators,
+                                                                           tmp_path: Path) -> None:
+    emulators.clock.set(DEMO_AFTER_HANDOFF)
+    emulators.pagerduty.detached.add("Delivery Support_schedule")  # in no escalation policy
+    result = sync(emulators, tmp_path, "pagerduty")
+    assert result.code == 0, result.both
+    assert emulators.slack.state.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
+    assert emulators.pagerduty.calls(r"^/oncalls$") == 1
+    delivery = emulators.pagerduty.schedule_id("Delivery Support_schedule")
+    assert emulators.pagerduty.calls(r"/schedules/[^/]+/users$") == 1
+    assert emulators.pagerduty.calls(rf"/schedules/{delivery}/users$") == 1
+
+
+def test_pagerduty_oncalls_sends_the_documented_parameters(emulators: Emulators, tmp_path: Path) -> None:
+    assert sync(emulators, tmp_path, "pagerduty").code == 0
+    call = next(r for r in emulators.pagerduty.requests if r.path == "/oncalls")
+    assert call.params.get("include[]") == "users"
+    assert call.params.get("limit") == "100"
+
+
+# --- credentials: only for the providers in use, checked before any call ----------------------------
+
+@pytest.mark.parametrize("provider,variable", [("opsgenie", "OPSGENIE_API_KEY"), ("jsm", "JSM_API_TOKEN"),
+                                               ("jsm", "JSM_SITE_URL"), ("jsm", "JSM_EMAIL"),
+                                               ("pagerduty", "PAGERDUTY_API_TOKEN")])
+def test_missing_credentials_of_a_provider_in_use_exit_2(emulators: Emulators, tmp_path: Path, provider: str,
+                                                        variable: str) -> None:
+    result = sync(emulators, tmp_path, provider, env={variable: ""})
+    assert result.code == 2, result.both
+    assert variable in result.err and "fix:" in result.err
+    assert sum(len(s.requests) for s in emulators.servers.values()) == 0
+
+
+def test_a_provider_no_sync_uses_needs_no_credentials(emulators: Emulators, tmp_path: Path) -> None:
+    blank = {v: "" for v in ("OPSGENIE_API_KEY", "JSM_API_TOKEN", "JSM_SITE_URL", "JSM_EMAIL")}
+    result = sync(emulators, tmp_path, "pagerduty", env=blank)
+    assert result.code == 0, result.both
+
+
+def test_a_wrong_pagerduty_token_is_a_failed_read_naming_the_variable(emulators: Emulators, tmp_path: Path) -> None:
+    result = sync(emulators, tmp_path, "pagerduty", env={"PAGERDUTY_API_TOKEN": "u+wrongtoken-00000"})
+    assert result.code == 1
+    assert "PAGERDUTY_API_TOKEN" in result.out and "401" in result.out
+    assert writes(emulators) == 0  # nothing was read, so nothing is written
+
+
+# --- check: each provider in use, and the way to JSM Ops ----------------------------------------
+
+def check(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None) -> CliResult:
+    write_config(tmp_path, text)
+    result = run_cli(["check"], {**emu.env(), **(env or {})}, tmp_path)
+    assert not any(s in result.both for s in ALL_SECRETS)
+    return result
+
+
+def test_check_covers_each_provider_in_use(emulators: Emulators, tmp_path: Path) -> None:
+    result = check(emulators, tmp_path, MIXED.replace("[Platform_schedule]", "[Platfrom_schedule]"))
+    assert result.code == 1
+    out = result.out
+    assert "\u2713 Opsgenie credentials valid" in out and "\u2713 PagerDuty credentials valid" in out
+    assert "\u2713 JSM Ops credentials valid" in out
+    assert "\u2713 PagerDuty schedule 'Payments_schedule' exists (id " in out
+    assert "\u2717 JSM Ops schedule 'Platfrom_schedule' not found (did you mean 'Platform_schedule'?)" in out
+    assert emulators.slack.calls(r"usergroups\.users\.update") == 0
+
+
+def test_check_names_the_provider_whose_credentials_fail(emulators: Emulators, tmp_path: Path) -> None:
+    result = check(emulators, tmp_path, config_for("jsm"), {"JSM_API_TOKEN": "ATATT-wrong-token-0000"})
+    assert result.code == 1
+    assert "\u2717 JSM Ops credentials rejected" in result.out and "JSM_EMAIL and JSM_API_TOKEN" in result.out
+    assert "ATATT-wrong-token-0000" not in result.both
+
+
+def test_check_lists_jsm_twins_of_opsgenie_schedules(emulators: Emulators, tmp_path: Path) -> None:
+    """A team still on Opsgenie, with JSM Ops credentials set: which schedules already have a twin."""
+    og = emulators.opsgenie.state
+    payments, delivery = og.schedule("Payments_schedule", "name"), og.schedule("Delivery Support_schedule", "name")
+    assert payments is not None and delivery is not None
+
+    def not_yet_in_jsm(body: Any) -> Any:  # Payments has not been migrated
+        body["values"] = [s for s in body["values"] if s["name"] != "Payments_schedule"]
+        return body
+
+    emulators.jsm.inject(r"/v1/schedules$", kind="transform", transform=not_yet_in_jsm)
+    text = SAMPLE_CONFIG.replace("[Delivery Support_schedule]", f"['{delivery.id}']")  # by id: matched by name
+    result = check(emulators, tmp_path, text)
+    out = result.out
+    assert (f"\u2022 migration: @delivery-support: Opsgenie schedule '{delivery.id}' (Delivery Support_schedule) "
+            f"has a JSM Ops twin (id {delivery.id}): add `provider: jsm` to this sync to switch") in out
+    assert ("\u2022 migration: @payments-oncall: Opsgenie schedule 'Payments_schedule' has no JSM Ops schedule "
+            "of that name yet") in out
+    assert result.code == 0, out  # information, not a failure
+
+    without = check(emulators, tmp_path, text, {"JSM_SITE_URL": ""})
+    assert "migration" not in without.out
