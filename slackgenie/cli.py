@@ -73,9 +73,12 @@ def _parser() -> argparse.ArgumentParser:
     with_config(sub.add_parser("status", help="a table of every group: members now, in sync, who is next and when",
                                description="Show every configured group: its members now, whether it is in sync, "
                                            "who is on call next and when the handoff is. Makes no write."))
-    sub.add_parser("demo", help="run against local emulators with a sample organisation",
-                   description="Start the Opsgenie and Slack emulators with a sample organisation, sync, "
-                               "move the clock across a handoff, sync again, and show the groups.")
+    demo = sub.add_parser("demo", help="run against local emulators with a sample organisation",
+                          description="Start emulators of Opsgenie, JSM Ops, PagerDuty and Slack with a sample "
+                                      "organisation, sync, move the clock across a handoff, sync again, and show "
+                                      "the groups and what /oncall answers.")
+    demo.add_argument("--provider", choices=["mixed", "opsgenie", "jsm", "pagerduty"], default="mixed",
+                      help="where the schedules are read (default: mixed, one group from each provider)")
     return parser
 
 
@@ -111,7 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return EXIT_USAGE
 
         configure_logging(level="error")
-        return run_demo()
+        return run_demo(args.provider)
     env = environment()
     try:
         config = load(args.config, env)

@@ -15,7 +15,7 @@ from slackgenie.clock import SteppedClock
 from slackgenie.config import load
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
-from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, sample_org
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, MIXED_CONFIG, SAMPLE_CONFIG, sample_org
 from slackgenie.model import PassReport
 from slackgenie.report import render
 from slackgenie.service import Service, build
@@ -30,12 +30,22 @@ def _groups(emulators: Emulators, title: str) -> None:
         print(f"  @{handle:<18} {', '.join(state.emails_of(handle)) or '(empty)'}")
 
 
+def _short(calls: dict[str, int]) -> dict[str, int]:
+    """Calls by path, JSM Ops' cloud id and schedule ids shortened to keep a line readable."""
+    out: dict[str, int] = {}
+    for key, n in calls.items():
+        key = re.sub(r"/jsm/ops/api/[^/]+/v1", "/…/v1", key)
+        key = re.sub(r"/schedules/[0-9a-f-]{36}/", "/schedules/{id}/", key)
+        out[key] = out.get(key, 0) + n
+    return out
+
+
 def _pass(emulators: Emulators, service: Service, app: SlackApp, title: str) -> PassReport:
     print(f"\n== {title} (emulator clock: {emulators.clock.now():%a %Y-%m-%d %H:%M} UTC)")
     emulators.reset_logs()
     report = service.run_pass()
     print(render(report))
-    calls = emulators.calls()
+    calls = _short(emulators.calls())
     writes = sum(n for k, n in calls.items() if k.endswith("usergroups.users.update"))
     print(f"   API calls this pass: {sum(calls.values())} ({writes} write{'s' if writes != 1 else ''}): "
           + ", ".join(f"{k} x{n}" for k, n in sorted(calls.items())))
@@ -61,14 +71,17 @@ def _ask(emulators: Emulators, app: SlackApp, text: str) -> None:
     print("\n".join("  " + line for line in answer.splitlines()))
 
 
-def run_demo() -> int:
+def run_demo(provider: str = "mixed") -> int:
+    """``provider``: mixed (each group from another provider), or opsgenie, jsm or pagerduty for all."""
     org = sample_org()
+    text = MIXED_CONFIG if provider == "mixed" else f"provider: {provider}\n" + SAMPLE_CONFIG
     with Emulators(org, at=DEMO_START) as emulators, tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "slackgenie.yaml"
-        config_path.write_text(org.config_yaml + f"state_file: {tmp}/state.json\n")  # nothing left behind
-        print("Slackgenie demo: Opsgenie emulator at", emulators.opsgenie.url, "and Slack emulator at",
-              emulators.slack.url)
-        print(f"\nConfiguration ({config_path.name}):\n" + "\n".join("  " + l for l in org.config_yaml.splitlines()))
+        config_path.write_text(text + f"state_file: {tmp}/state.json\n")  # nothing left behind
+        print("Slackgenie demo: one organisation served by emulators of Opsgenie", emulators.opsgenie.url,
+              "JSM Ops", emulators.jsm.url, "PagerDuty", emulators.pagerduty.url, "and Slack", emulators.slack.url)
+        print(f"\nConfiguration ({config_path.name}; `slackgenie demo --provider opsgenie|jsm|pagerduty` "
+              "reads every group from one provider):\n" + "\n".join("  " + l for l in text.splitlines()))
         env = {**emulators.env(), "SLACK_SIGNING_SECRET": DEMO_SIGNING_SECRET}
         service = build(load(str(config_path), env), clock=SteppedClock(emulators.clock))
         try:

@@ -1,6 +1,7 @@
-"""Run both emulators with the sample organisation until SIGTERM/SIGINT (for docker-compose and try-outs).
+"""Run the emulators with the sample organisation until SIGTERM/SIGINT (for docker-compose and try-outs).
 
-    python -m slackgenie_emulators --host 127.0.0.1 --opsgenie-port 8081 --slack-port 8082
+    python -m slackgenie_emulators --host 127.0.0.1 --opsgenie-port 8081 --slack-port 8082 \
+        --jsm-port 8083 --pagerduty-port 8084
 """
 
 from __future__ import annotations
@@ -10,7 +11,9 @@ import signal
 import threading
 
 from slackgenie_emulators import Emulators
+from slackgenie_emulators.jsm import JSM_EMAIL, JSM_TOKEN, JsmEmulator
 from slackgenie_emulators.opsgenie import OpsgenieEmulator
+from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN, PagerDutyEmulator
 from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY, sample_org, scaled_org
 from slackgenie_emulators.slack import SlackEmulator
 
@@ -21,6 +24,8 @@ def main() -> int:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     parser.add_argument("--opsgenie-port", type=int, default=8081)
     parser.add_argument("--slack-port", type=int, default=8082)
+    parser.add_argument("--jsm-port", type=int, default=8083)
+    parser.add_argument("--pagerduty-port", type=int, default=8084)
     parser.add_argument("--groups", type=int, default=0, help="serve a scaled sample with this many groups")
     parser.add_argument("--print-config", action="store_true", help="print the matching slackgenie.yaml and exit")
     args = parser.parse_args()
@@ -32,11 +37,18 @@ def main() -> int:
     emulators.opsgenie = OpsgenieEmulator(org.opsgenie, api_keys={OPSGENIE_KEY}, clock=emulators.clock,
                                           host=args.host, port=args.opsgenie_port)
     emulators.slack = SlackEmulator(org.slack, clock=emulators.clock, host=args.host, port=args.slack_port)
+    emulators.jsm = JsmEmulator(org.opsgenie, clock=emulators.clock, host=args.host, port=args.jsm_port)
+    emulators.pagerduty = PagerDutyEmulator(org.opsgenie, clock=emulators.clock, host=args.host,
+                                            port=args.pagerduty_port)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     with emulators:
         print(f"Opsgenie emulator: http://{args.host}:{emulators.opsgenie.port}  (OPSGENIE_API_KEY={OPSGENIE_KEY})")
+        print(f"JSM Ops emulator:  http://{args.host}:{emulators.jsm.port}  (JSM_SITE_URL and JSM_API_URL; "
+              f"JSM_EMAIL={JSM_EMAIL} JSM_API_TOKEN={JSM_TOKEN})")
+        print(f"PagerDuty emulator: http://{args.host}:{emulators.pagerduty.port}  "
+              f"(PAGERDUTY_API_TOKEN={PAGERDUTY_TOKEN})")
         print(f"Slack emulator:    http://{args.host}:{emulators.slack.port}/api/  (SLACK_BOT_TOKEN={BOT_TOKEN})",
               flush=True)
         stop.wait()

@@ -50,6 +50,28 @@ users:
 """
 
 
+# The same organisation read from three providers at once, as a team mid-migration would: Delivery
+# still in Opsgenie, Payments in PagerDuty, Platform already moved to JSM Ops.
+MIXED_CONFIG = """\
+interval: 60
+provider: opsgenie
+syncs:
+  - usergroup: delivery-support
+    schedules: [Delivery Support_schedule]
+    users: [dana.lead@example.com]
+  - usergroup: payments-oncall
+    provider: pagerduty
+    schedules: [Payments_schedule]
+  - usergroup: platform-oncall
+    provider: jsm
+    schedules: [Platform_schedule]
+    when_empty: fallback
+    fallback: [ivan@example.com]
+users:
+  frank.og@example.com: frank@example.com
+"""
+
+
 @dataclass
 class Org:
     opsgenie: OpsgenieState
