@@ -77,7 +77,7 @@ def sources(config: Config, clock: Clock, observer: Metrics | None = None) -> Ro
         built["opsgenie"] = OpsgenieSource(client, concurrency, clock.now)
     if secrets.jsm is not None:
         built["jsm"] = JsmSource(JsmClient(secrets.jsm, policy, observer=observer), concurrency,
-                                 config.file.jsm.recheck, clock.now)
+                                 config.file.jsm.recheck, clock.now, clock.monotonic)
     if secrets.pagerduty is not None:
         built["pagerduty"] = PagerDutySource(PagerDutyClient(secrets.pagerduty, policy, observer=observer),
                                              concurrency, clock.now)

@@ -258,11 +258,12 @@ class JsmSource:
     provider = "jsm"
 
     def __init__(self, client: JsmClient, concurrency: int = 8, recheck: float = 300.0,
-                 now: Callable[[], datetime] | None = None):
+                 now: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic):
         self.client = client
         self.concurrency = concurrency
         self.recheck = recheck
         self._now = now or (lambda: datetime.now(timezone.utc))
+        self._monotonic = monotonic  # the clock of answers' ages (simulated in benchmarks)
         self._lock = threading.Lock()
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
         self._people: dict[str, tuple[float, _User | None]] = {}  # account id -> (read at, user or not found)
@@ -294,7 +295,7 @@ class JsmSource:
         for ref in wanted:
             with self._lock:
                 cached = self._answers.get(ref)
-            if (at is None and cached is not None and time.monotonic() - cached[1] < self.recheck
+            if (at is None and cached is not None and self._monotonic() - cached[1] < self.recheck
                     and self.forecast.unchanged_since(ref, cached[0], now)):
                 results[ref] = cached[2]
             else:
@@ -329,7 +330,7 @@ class JsmSource:
             results[ref] = answer
             if at is None:
                 with self._lock:
-                    self._answers[ref] = (now, time.monotonic(), answer)
+                    self._answers[ref] = (now, self._monotonic(), answer)
         return results
 
     def _read_ids(self, ref: str, at: datetime | None) -> tuple[_Schedule, list[str]] | ReadFailure:
