@@ -133,7 +133,9 @@ class FileConfig(BaseModel):
     pass_deadline: StrictInt = Field(60, ge=5, le=3600,
                                description="seconds a pass may take; /healthz fails after interval + 3 deadlines "
                                            "without a completed pass")
-    cache_file: str | None = Field(None, min_length=1, description="where resolved Slack users are remembered")
+    cache_file: str | None = Field(".slackgenie-cache.json", min_length=1,
+                                   description="where resolved Slack users are remembered across runs (null: "
+                                               "in memory only)")
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     state_file: str = Field(".slackgenie-state.json", min_length=1,
                             description="what was announced, so nothing is announced twice across restarts")

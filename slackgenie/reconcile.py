@@ -124,5 +124,5 @@ def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) ->
         log.error("group.problem", errors=errors, **fields)
     elif plan.action is Action.UPDATE:
         log.info("group.changed" if outcome.applied else "group.would_change", **fields)
-    else:
-        log.info("group.unchanged", **fields)
+    else:  # the steady state: one line per pass (pass.done) at info, not one per group
+        log.debug("group.unchanged", **fields)

@@ -423,6 +423,8 @@ def _bend_lookup(email: str, change: Callable[[dict[str, Any]], Any]) -> Callabl
 def test_a_malformed_slack_user_answer_fails_its_group_only(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
                                                              change: Callable[[dict[str, Any]], Any]) -> None:
     emulators.slack.inject(r"users\.lookupByEmail", kind="transform", transform=_bend_lookup("carol@example.com", change))
+    # the workspace listing refused: people are looked up one by one
+    emulators.slack.inject(r"users\.list$", kind="transform", transform=lambda b: {"ok": False, "error": "ratelimited"})
     result = sync_cli("sync")
     assert result.code == 1 and "malformed" in result.out and "Traceback" not in result.both
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE  # carol's group left alone

@@ -22,7 +22,8 @@ def test_200_groups_full_then_no_change_pass(tmp_path: Path) -> None:
         assert first.code == 0, first.both[-2000:]
         assert emu.slack.calls(r"usergroups\.users\.update$") == 200
         assert emu.slack.calls(r"usergroups\.list$") == 1 and emu.opsgenie.calls("") == 1
-        assert emu.slack.calls(r"users\.lookupByEmail$") == 60  # each person once, not once per group
+        # a cold start lists the workspace (60 people: one page of 200) instead of 60 lookups
+        assert emu.slack.calls(r"users\.list$") == 1 and emu.slack.calls(r"users\.lookupByEmail$") == 0
         emu.reset_logs()
         second = run_cli(["sync"], emu.env(), tmp_path)
         assert second.code == 0
@@ -70,3 +71,25 @@ def test_preview_at_a_given_time_uses_opsgenie_date(tmp_path: Path) -> None:
             assert emu.slack.calls(r"usergroups\.users\.update$") == 0
         finally:
             service.close()
+
+
+def test_a_fresh_process_in_an_empty_directory_lists_the_workspace_once(tmp_path: Path) -> None:
+    """Cron without a persisted directory: at most 2 + ceil(workspace people / 200) calls."""
+    org = scaled_org(200)
+    first_dir, fresh_dir = tmp_path / "a", tmp_path / "b"
+    first_dir.mkdir()
+    fresh_dir.mkdir()
+    with Emulators(org, at=datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)) as emu:
+        write_config(first_dir, org.config_yaml)
+        assert run_cli(["sync"], emu.env(), first_dir).code == 0  # the groups are right from here on
+        people = len(emu.slack.state.users)
+        write_config(fresh_dir, org.config_yaml)
+        emu.reset_logs()
+        cold = run_cli(["sync"], emu.env(), fresh_dir)
+        assert cold.code == 0, cold.both[-2000:]
+        assert emu.opsgenie.calls("") + emu.slack.calls("") == 2 + -(-people // 200)
+        assert emu.slack.calls(r"users\.lookupByEmail$") == 0
+        assert (fresh_dir / ".slackgenie-cache.json").is_file()  # kept by default in the working directory
+        emu.reset_logs()
+        warm = run_cli(["sync"], emu.env(), fresh_dir)
+        assert warm.code == 0 and emu.opsgenie.calls("") + emu.slack.calls("") == 2

@@ -56,7 +56,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(emulators: Emulators, sync_c
     assert writes(emulators) == 0
     assert {h: emulators.slack.state.members_of(h) for h in before} == before
     write_methods = [r.path for r in emulators.slack.requests if not r.path.endswith(
-        ("usergroups.list", "users.lookupByEmail", "users.info"))]
+        ("usergroups.list", "users.list", "users.lookupByEmail", "users.info"))]
     assert write_methods == []
 
 
@@ -77,7 +77,7 @@ def test_one_schedule_outage_leaves_only_its_group_alone(emulators: Emulators, s
 def test_429_storms_are_ridden_out(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"/on-calls", status=429, times=3)  # no Retry-After, like Opsgenie
     emulators.slack.inject(r"usergroups\.list", status=429, retry_after=0, times=2)
-    emulators.slack.inject(r"users\.lookupByEmail", status=429, retry_after=0, times=2)
+    emulators.slack.inject(r"users\.list$", status=429, retry_after=0, times=2)  # the cold start's listing
     emulators.slack.inject(r"usergroups\.users\.update", status=429, retry_after=0, times=1)
     result = sync_cli("sync")
     assert result.code == 0, result.both
@@ -188,6 +188,7 @@ def test_a_failed_slack_lookup_never_shrinks_a_group(emulators: Emulators, sync_
     assert sync_cli("sync").code == 0
     emulators.clock.set(DEMO_AFTER_HANDOFF)  # Alice comes on call; nobody has looked her up yet
     emulators.slack.inject(r"users\.lookupByEmail", status=429, retry_after=120)
+    emulators.slack.inject(r"users\.list$", status=429, retry_after=120)
     result = sync_cli("sync")
     assert result.code == 1
     slack = emulators.slack.state

@@ -24,6 +24,11 @@ log = structlog.get_logger("slackgenie.directory")
 
 CACHE_TTL = 24 * 3600.0
 SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,40}$")
+LIST_PAGE = 200  # users.list's largest page
+MAX_LIST_PAGES = 1000  # 200,000 people: beyond it, a listing that never ends is an error
+# With the workspace's size unknown (a first run), more unknown people than this are found by
+# listing the workspace rather than one lookup each.
+LIST_WHEN_UNKNOWN = 3
 
 
 class Directory:
@@ -41,19 +46,71 @@ class Directory:
         self._lock = threading.Lock()
         self._by_identity: dict[str, tuple[SlackUser, float]] = {}
         self._dirty = False
+        self.workspace_users: int | None = None  # how many people the last full listing held
         self._load()
 
     # --- lookups -------------------------------------------------------------------------
     def resolve_many(self, identities: Iterable[str], pool: Executor) -> dict[str, Resolution]:
+        """Each identity's Slack user. Many unknown e-mails are found by paging ``users.list``
+        (200 people a call) instead of one ``users.lookupByEmail`` each, whichever costs fewer
+        calls; the rest, and any the listing could not settle, are looked up one by one."""
         wanted = sorted(set(identities))
-        futures = {i: pool.submit(self.resolve, i) for i in wanted}
+        unknown = {i.lower() for i in wanted if "@" in i and self.peek(i) is None}
+        listed: dict[str, SlackUser | None] = {}
+        if self._listing_is_cheaper(len(unknown)):
+            listed = self._list(unknown)
+        futures = {i: pool.submit(self.resolve, i, listed) for i in wanted}
         return {i: f.result() for i, f in futures.items()}
 
-    def resolve(self, identity: str) -> Resolution:
+    def _listing_is_cheaper(self, unknown: int) -> bool:
+        if unknown == 0:
+            return False
+        if self.workspace_users is None:
+            return unknown > LIST_WHEN_UNKNOWN
+        return -(-max(self.workspace_users, 1) // LIST_PAGE) < unknown
+
+    def _list(self, emails: set[str]) -> dict[str, SlackUser | None]:
+        """The workspace's people with these e-mails, from ``users.list``; an e-mail the listing
+        settled as absent maps to None. Empty where the listing failed (lookups follow)."""
+        found: dict[str, SlackUser | None] = {}
+        cursor: str | None = None
+        people = 0
+        try:
+            for _ in range(MAX_LIST_PAGES):
+                page = self.client.users_list(limit=LIST_PAGE, cursor=cursor)
+                members = page.get("members")
+                if not isinstance(members, list):
+                    raise ValueError("users.list answered without a list of members")
+                for raw in members:
+                    user = _user(raw)  # one that does not fit spoils the listing: lookups follow
+                    people += 1
+                    email = (user.email or "").lower()
+                    known = found.get(email)
+                    if email in emails and (known is None or known.deleted):
+                        found[email] = user  # an active account wins over a deactivated one
+                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+                if not cursor:
+                    break
+            else:
+                raise ValueError(f"users.list did not end within {MAX_LIST_PAGES} pages")
+        except Exception as exc:  # a failed listing is no verdict on anyone: look them up instead
+            log.warning("directory.list_failed", error=f"{type(exc).__name__}: {exc}", fallback="one lookup each")
+            return {}
+        with self._lock:
+            self.workspace_users = people
+            self._dirty = True
+        return {e: found.get(e) for e in emails}
+
+    def resolve(self, identity: str, listed: dict[str, SlackUser | None] | None = None) -> Resolution:
         key = identity.lower() if "@" in identity else identity
         cached = self._cached(key)
         if cached is not None:
             return Resolution(identity, cached)
+        if listed and key in listed:
+            found = listed[key]
+            if found is None:
+                return Resolution(identity, problem="no Slack user with this e-mail (or the account is deactivated)")
+            return self._usable(identity, key, found)
         try:
             if is_slack_id(identity):
                 raw = self.client.users_info(user=identity).get("user")
@@ -70,6 +127,9 @@ class Directory:
             return Resolution(identity, problem=f"Slack lookup failed: {code}", transient=True)
         except Exception as exc:  # connection errors after retries
             return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}", transient=True)
+        return self._usable(identity, key, user)
+
+    def _usable(self, identity: str, key: str, user: SlackUser) -> Resolution:
         if user.deleted:
             return Resolution(identity, problem=f"Slack account {user.id} is deactivated")
         if user.is_bot:
@@ -130,6 +190,8 @@ class Directory:
             return
         try:
             raw = json.loads(self.cache_file.read_text())
+            size = raw.get("workspace_users")
+            self.workspace_users = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
             for key, entry in raw.get("users", {}).items():
                 user = SlackUser(**entry["user"])
                 if not isinstance(user.id, str) or not SLACK_USER_ID.match(user.id):
@@ -143,7 +205,8 @@ class Directory:
         if not self.cache_file or not self._dirty:
             return
         with self._lock:
-            data = {"version": 1, "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()}}
+            data = {"version": 1, "workspace_users": self.workspace_users,
+                    "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()}}
             self._dirty = False
         try:
             tmp = self.cache_file.with_suffix(".tmp")
