@@ -31,7 +31,7 @@ def main() -> None:
     org = scaled_org(args.groups)
     with Emulators(org, at=START) as emu, tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "slackgenie.yaml"
-        path.write_text(org.config_yaml)
+        path.write_text(org.config_yaml + "slack_writes_per_minute: 1000\n")  # calls, not pacing, measured here
         service = build(load(str(path), emu.env()))
         rows = []
 

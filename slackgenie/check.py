@@ -15,6 +15,7 @@ from slackgenie.service import build
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
 from slackgenie.model import PROVIDER_TITLES
+from slackgenie.observe import REDACTOR
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.jsm import JsmClient, JsmSource
 from slackgenie.sources.routed import RoutedSource
@@ -99,7 +100,9 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
     secrets = config.secrets.jsm
     if secrets is None:
         try:
-            secrets = load_secrets(env, {"jsm"}).jsm
+            loaded = load_secrets(env, {"jsm"})
+            REDACTOR.add(*loaded.values())  # read here first: never shown, like every other secret
+            secrets = loaded.jsm
         except ConfigError as exc:
             yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
             return

@@ -51,6 +51,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--metrics-file", metavar="PATH",
                       help="also write this run's metrics for node_exporter's textfile collector (cron, CronJob); "
                            "counters and last-in-sync times carry over from the file's previous contents")
+    sync.add_argument("--backlog-wait", metavar="SECONDS", type=float, default=None,
+                      help="how long to wait for writes queued by Slack's rate limit (default: as long as the "
+                           "backlog needs, at most an hour; 0: leave them to the next run)")
     sync.add_argument("--at", metavar="TIME", type=_timestamp,
                       help="plan for this instant (ISO-8601, e.g. 2026-12-24T18:00:00Z); implies --dry-run")
     run = with_config(sub.add_parser("run", help="the daemon: sync at start, at each handoff and every interval",
@@ -133,7 +136,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         log.info("clock.shifted", now=clock.now().isoformat(), variable=CLOCK_ENV)
     if args.command == "sync":
         return _sync(config, clock, dry_run=args.dry_run or args.at is not None, at=args.at,
-                     metrics_file=args.metrics_file)
+                     metrics_file=args.metrics_file, backlog_wait=args.backlog_wait)
     if args.command == "status":
         from slackgenie.status import run_status
 
@@ -159,20 +162,31 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _run(config, clock, bind=bind, port=port, read_only=args.command == "serve")
 
 
-def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metrics_file: str | None) -> int:
+def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metrics_file: str | None,
+          backlog_wait: float | None = None) -> int:
     from slackgenie.service import build
 
     service = build(config, clock=clock)
     if metrics_file:
         service.metrics.carry_over(metrics_file)
-    # The pass runs in a worker so that a signal or the pass deadline ends the command on time,
+    # The passes run in a worker so that a signal or a deadline ends the command on time,
     # whatever a server is doing; calls still in flight then are abandoned with the process.
     done: list[PassReport] = []
     failure: list[BaseException] = []
+    give_up = [time.monotonic() + config.file.pass_deadline + STOP_GRACE]
+
+    def waiting(report: PassReport, wait: float) -> None:
+        queued = sum(1 for o in report.outcomes if o.queued)
+        print(render(report) + f"\nWaiting {wait:.0f} s for Slack's rate limit to write {queued} queued group(s)...",
+              flush=True)
+        give_up[0] = time.monotonic() + wait + config.file.pass_deadline + STOP_GRACE
 
     def work() -> None:
         try:
-            done.append(service.run_pass(dry_run=dry_run, at=at))
+            if dry_run or at is not None:
+                done.append(service.run_pass(dry_run=dry_run, at=at))
+            else:
+                service.run_through_backlog(backlog_wait, done.append, waiting)
         except BaseException as exc:  # reported below, in the main thread
             failure.append(exc)
 
@@ -185,8 +199,7 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     worker.start()
-    give_up = time.monotonic() + config.file.pass_deadline + STOP_GRACE
-    while worker.is_alive() and not stopped and time.monotonic() < give_up:
+    while worker.is_alive() and not stopped and time.monotonic() < give_up[0]:
         worker.join(timeout=0.2)
     if worker.is_alive():
         STOPPING.set()
@@ -202,9 +215,12 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
             why = f"the pass did not finish within pass_deadline ({config.file.pass_deadline} s): an API is not answering"
         print(f"slackgenie: {why}; groups not yet written are left as they were", file=sys.stderr, flush=True)
         _exit_now(128 + stopped[0] if stopped else EXIT_PARTIAL)
-    report = done[0]
+    report = done[-1]
     service.close()
     print(render(report), flush=True)
+    still = sum(1 for o in report.outcomes if o.queued)
+    if still:
+        print(f"{still} group(s) still queued for Slack's rate limit: the next run writes them first", flush=True)
     if metrics_file and not dry_run:
         try:
             service.metrics.write_textfile(metrics_file)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import re
+from urllib.parse import urlsplit
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -139,6 +140,9 @@ class FileConfig(BaseModel):
     retry: RetryPolicy = Field(default_factory=RetryPolicy)
     state_file: str = Field(".slackgenie-state.json", min_length=1,
                             description="what was announced, so nothing is announced twice across restarts")
+    slack_writes_per_minute: StrictInt = Field(20, ge=1, le=1000,
+                                               description="user group writes a minute: Slack's Tier 2 is 20; "
+                                                           "lower it when other tools share the app's limit")
     handoffs: StrictBool = Field(True, description="wake up at each predicted handoff, not only every interval")
     handoff_guard: Number = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
     syncs: list[GroupSync] = Field(min_length=1)
@@ -390,13 +394,18 @@ def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = 
             raise ConfigError("environment", "JSM_SITE_URL", "is not set",
                               "set JSM_SITE_URL to your Atlassian site, e.g. https://acme.atlassian.net")
         site = _url(env, "JSM_SITE_URL", "https://acme.atlassian.net").rstrip("/")
+        parts = urlsplit(site)
+        if parts.path.strip("/") or parts.query or parts.fragment:
+            raise ConfigError("environment", "JSM_SITE_URL", "has a path: it must name the site alone",
+                              "set JSM_SITE_URL to the site's root, e.g. https://acme.atlassian.net")
         email = (env.get("JSM_EMAIL") or "").strip()
-        if not re.match(r"^[^@\s]+@[^@\s]+$", email):
+        if not re.match(r"^[^@\s:]+@[^@\s:]+$", email):
             raise ConfigError("environment", "JSM_EMAIL", "is not set" if not email else "is not an e-mail address",
                               "set JSM_EMAIL to the e-mail of the Atlassian account that owns JSM_API_TOKEN")
         token = required("JSM_API_TOKEN", "an Atlassian API token of that account (id.atlassian.com → API tokens)")
         cloud_id = (env.get("JSM_CLOUD_ID") or "").strip() or None
-        if cloud_id is not None and not re.match(r"^[0-9a-fA-F-]{36}$", cloud_id):
+        if cloud_id is not None and not re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
+                                                  cloud_id, re.I):
             raise ConfigError("environment", "JSM_CLOUD_ID", "is not a cloud id (a UUID)",
                               "unset it (it is read from the site), or copy the id from admin.atlassian.com")
         jsm = JsmSecrets(site, email, SecretStr(token), _url(env, "JSM_API_URL", DEFAULT_JSM_API_URL).rstrip("/"),

@@ -29,6 +29,7 @@ from slackgenie.retry import STOPPING
 log = structlog.get_logger("slackgenie.daemon")
 
 STOP_GRACE = 1.5  # how long a stop waits for a pass in flight (it writes nothing more meanwhile)
+BACKLOG_GUARD = 0.5  # seconds after the rate limit's window opens before writing the backlog
 
 
 class Daemon:
@@ -50,6 +51,7 @@ class Daemon:
         self.stop_event = threading.Event()
         self.passes = 0
         self._handoff: datetime | None = None
+        self._backlog: datetime | None = None  # when writes a pass queued for the rate limit can be made
         self.wakes: list[tuple[datetime, str]] = []  # (when, why): for tests and the benchmark
 
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
@@ -63,8 +65,12 @@ class Daemon:
         signal.signal(signal.SIGINT, self.request_stop)
 
     def _pass(self, started: datetime, generation: int) -> None:
+        self._backlog = None
         try:
             report = self.run_pass()
+            backlog = getattr(report, "backlog_in", None)
+            if isinstance(backlog, (int, float)):
+                self._backlog = self.clock.now() + timedelta(seconds=backlog + BACKLOG_GUARD)
             if self.on_report and generation == self._generation:
                 self.on_report(report)
         except Exception as exc:  # a pass must never take the daemon down
@@ -106,7 +112,10 @@ class Daemon:
         return True
 
     def _next(self, last: datetime) -> tuple[datetime, str]:
-        return next_wake(last, self.interval, self._handoff, self.guard)
+        wake, reason = next_wake(last, self.interval, self._handoff, self.guard)
+        if self._backlog is not None and self._backlog < wake:
+            return self._backlog, "backlog"  # queued writes: as soon as Slack's limit allows
+        return wake, reason
 
     def run(self) -> int:
         log.info("daemon.started", interval=self.interval, handoffs=self.next_handoff is not None)

@@ -164,6 +164,11 @@ class GroupOutcome:
     plan: GroupPlan
     applied: bool = False
     apply_error: str | None = None
+    queued_in: float | None = None  # not yet written: Slack's rate limit allows it in about this many seconds
+
+    @property
+    def queued(self) -> bool:
+        return self.queued_in is not None
 
     @property
     def ok(self) -> bool:
@@ -184,6 +189,12 @@ class PassReport:
     @property
     def ok(self) -> bool:
         return all(o.ok for o in self.outcomes)
+
+    @property
+    def backlog_in(self) -> float | None:
+        """Seconds until the first queued write may be made (None: nothing is queued)."""
+        waits = [o.queued_in for o in self.outcomes if o.queued_in is not None]
+        return min(waits) if waits else None
 
     @property
     def exit_code(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from urllib.parse import quote
 import logging
 import os
 import re
@@ -21,10 +22,18 @@ class Redactor:
     """A structlog processor that removes known secret values and anything shaped like a token."""
 
     def __init__(self, secrets: Iterable[str] = ()):
-        self.secrets = [s for s in secrets if s and len(s) >= 6]
+        self.secrets: list[str] = []
+        self.add(*secrets)
 
     def add(self, *secrets: str) -> None:
-        self.secrets += [s for s in secrets if s and len(s) >= 6]
+        """Each secret, and the forms it travels in (URL-encoded; base64 without its padding)."""
+        for secret in secrets:
+            if not secret or len(secret) < 6:
+                continue
+            for form in {secret, quote(secret, safe=""), secret.rstrip("=")}:
+                if len(form) >= 6 and form not in self.secrets:
+                    self.secrets.append(form)
+        self.secrets.sort(key=len, reverse=True)  # the longest first: no half-redacted secret
 
     def scrub(self, value: Any) -> Any:
         if isinstance(value, str):

@@ -21,7 +21,7 @@ from slackgenie.plan import desired_for, plan_group
 from slackgenie.retry import STOPPING
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
-from slackgenie.slack.target import GroupsUnreadable, SlackTarget
+from slackgenie.slack.target import GroupsUnreadable, SlackTarget, Throttled
 from slackgenie.sources.base import OnCallSource
 
 log = structlog.get_logger("slackgenie.reconcile")
@@ -37,6 +37,8 @@ class Reconciler:
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(timezone.utc))
         self._write_until = 0.0  # monotonic; set by each pass from pass_deadline
+        # group -> when a pass first found it needing a write: the oldest is written first
+        self._pending: dict[str, datetime] = {}
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
         started = self.now()
@@ -69,11 +71,7 @@ class Reconciler:
                     continue
                 plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
 
-            if dry_run:
-                outcomes = [GroupOutcome(p) for p in plans]
-            else:
-                futures = [pool.submit(self._apply, p) for p in plans]
-                outcomes = [f.result() for f in futures]
+            outcomes = [GroupOutcome(p) for p in plans] if dry_run else self._apply_all(plans, started)
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
         if self.notifier is not None and not dry_run and at is None and not STOPPING.is_set():
@@ -85,17 +83,40 @@ class Reconciler:
         for outcome in outcomes:
             _log_outcome(outcome, names, dry_run)
         log.info("pass.done", groups=len(outcomes), ok=report.ok, dry_run=dry_run,
-                 changed=sum(1 for o in outcomes if o.applied),
+                 changed=sum(1 for o in outcomes if o.applied), queued=sum(1 for o in outcomes if o.queued),
                  failed=sum(1 for o in outcomes if not o.ok))
         return report
 
-    def _apply(self, plan: GroupPlan) -> GroupOutcome:
-        if plan.action is not Action.UPDATE or plan.group_id is None:
-            return GroupOutcome(plan)
+    def _apply_all(self, plans: list[GroupPlan], started: datetime) -> list[GroupOutcome]:
+        """The writes, one at a time, the group waiting longest first, each when Slack's rate
+        tier allows it. One the tier does not allow before the pass deadline is queued (not
+        failed): the next pass, which the daemon brings forward to then, writes it."""
+        outcomes = {p.handle: GroupOutcome(p) for p in plans}
+        updates = sorted((p for p in plans if p.action is Action.UPDATE and p.group_id is not None),
+                         key=lambda p: (self._pending.get(p.handle, started), p.handle))
+        queued = 0
+        for plan in updates:
+            outcome = self._apply(plan, queued)
+            queued += outcome.queued  # once one waits for the limit, the younger ones wait behind it
+            outcomes[plan.handle] = outcome
+        for plan in plans:
+            outcome = outcomes[plan.handle]
+            if outcome.applied or plan.action in (Action.IN_SYNC, Action.KEEP):
+                self._pending.pop(plan.handle, None)
+            elif plan.action is Action.UPDATE:
+                self._pending.setdefault(plan.handle, started)
+        return [outcomes[p.handle] for p in plans]
+
+    def _apply(self, plan: GroupPlan, queued_before: int) -> GroupOutcome:
+        assert plan.group_id is not None
         if STOPPING.is_set() or time.monotonic() > self._write_until:
             why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
             return GroupOutcome(plan, apply_error=f"not written: {why}; the next pass will")
+        if queued_before or not self.target.write_slot(self._write_until):
+            return GroupOutcome(plan, queued_in=self.target.queued_eta(queued_before))
         problem = self.target.set_members(plan.group_id, plan.desired)
+        if isinstance(problem, Throttled):  # Slack's limit, longer than the retries may wait: queued
+            return GroupOutcome(plan, queued_in=problem.seconds)
         if problem is not None:
             return GroupOutcome(plan, apply_error=problem)
         return GroupOutcome(plan, applied=True)
@@ -122,6 +143,8 @@ def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) ->
     errors = list(plan.errors) + ([outcome.apply_error] if outcome.apply_error else [])
     if errors:
         log.error("group.problem", errors=errors, **fields)
+    elif outcome.queued:
+        log.info("group.queued", reason="Slack's rate limit", written_in=round(outcome.queued_in or 0), **fields)
     elif plan.action is Action.UPDATE:
         log.info("group.changed" if outcome.applied else "group.would_change", **fields)
     else:  # the steady state: one line per pass (pass.done) at info, not one per group

@@ -30,6 +30,8 @@ def _group_lines(outcome: GroupOutcome, report: PassReport, width: int) -> list[
             verb = "updated"
         elif outcome.apply_error:
             verb = "NOT updated"
+        elif outcome.queued_in is not None:
+            verb = f"queued (Slack's rate limit: written in ~{max(1, round(outcome.queued_in))} s)"
         else:
             verb = "would update"
         head = f"  {name} {verb}: {' '.join(changes)}"
@@ -52,10 +54,12 @@ def _group_lines(outcome: GroupOutcome, report: PassReport, width: int) -> list[
 
 
 def summary(report: PassReport) -> str:
-    counts = {"updated": 0, "to update": 0, "in sync": 0, "left as is": 0, "failed": 0}
+    counts = {"updated": 0, "queued": 0, "to update": 0, "in sync": 0, "left as is": 0, "failed": 0}
     for o in report.outcomes:
         if not o.ok:
             counts["failed"] += 1
+        elif o.queued:
+            counts["queued"] += 1
         elif o.plan.action is Action.UPDATE:
             counts["updated" if o.applied else "to update"] += 1
         elif o.plan.action is Action.KEEP:

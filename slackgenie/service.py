@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -10,6 +11,7 @@ from pathlib import Path
 from slack_sdk import WebClient
 
 from slackgenie.clock import Clock, RealClock
+from slackgenie.daemon import BACKLOG_GUARD
 from slackgenie.config import Config
 from slackgenie.metrics import Metrics
 from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport
@@ -17,7 +19,9 @@ from slackgenie.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
-from slackgenie.slack.target import SlackTarget
+from slackgenie.slack.pacer import TIERS, Pacer
+from slackgenie.slack.target import WRITE, SlackTarget
+from slackgenie.retry import STOPPING
 from slackgenie.state import Busy, StateStore
 from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.jsm import JsmClient, JsmSource
@@ -61,6 +65,29 @@ class Service:
             self.source.observe(report.reads, report.started)
         return report
 
+    def run_through_backlog(self, budget: float | None, report_to: Callable[[PassReport], None],
+                            waiting: Callable[[PassReport, float], None] | None = None) -> PassReport:
+        """A pass, then, while Slack's rate limit has writes queued, a wait for it and another
+        pass (which writes them, oldest first): what a one-shot ``sync`` does. ``budget``:
+        seconds it may wait in all (default: what the first backlog needs, at most an hour)."""
+        report = self.run_pass()
+        report_to(report)
+        etas = [o.queued_in for o in report.outcomes if o.queued_in is not None]
+        if budget is None:
+            budget = min(3600.0, max(etas, default=0.0) * 1.5 + 120)
+        stop_waiting = time.monotonic() + budget
+        while report.backlog_in is not None and not STOPPING.is_set():
+            wait = report.backlog_in + BACKLOG_GUARD
+            if time.monotonic() + wait > stop_waiting:
+                break
+            if waiting is not None:
+                waiting(report, wait)
+            if STOPPING.wait(wait):
+                break
+            report = self.run_pass()
+            report_to(report)
+        return report
+
     def next_handoff(self, after: datetime) -> datetime | None:
         return self.source.next_handoff(self.schedule_keys, after)
 
@@ -90,7 +117,8 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     clock = clock or RealClock()
     metrics = metrics or Metrics(config.file.interval)
     metrics.expect_groups(s.usergroup for s in config.syncs)
-    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics)
+    pacer = Pacer({**TIERS, WRITE: config.file.slack_writes_per_minute})  # shared by every write of this process
+    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics, pacer=pacer)
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     cache = Path(config.file.cache_file) if config.file.cache_file else None
@@ -98,5 +126,5 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     source = sources(config, clock, metrics)
     state = StateStore(Path(config.file.state_file))
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()))
-    reconciler = Reconciler(config, source, SlackTarget(slack, directory), directory, notifier, clock.now)
+    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now)
     return Service(config, slack, metrics, reconciler, clock, state, source, directory)

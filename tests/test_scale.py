@@ -17,7 +17,8 @@ from conftest import run_cli, write_config
 def test_200_groups_full_then_no_change_pass(tmp_path: Path) -> None:
     org = scaled_org(200)
     with Emulators(org, at=datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)) as emu:
-        write_config(tmp_path, org.config_yaml + "cache_file: cache.json\n")
+        # 200 first writes at once: paced at 20 a minute they would take 10 minutes (test_write_queue)
+        write_config(tmp_path, org.config_yaml + "cache_file: cache.json\nslack_writes_per_minute: 1000\n")
         first = run_cli(["sync"], emu.env(), tmp_path)
         assert first.code == 0, first.both[-2000:]
         assert emu.slack.calls(r"usergroups\.users\.update$") == 200
@@ -80,7 +81,7 @@ def test_a_fresh_process_in_an_empty_directory_lists_the_workspace_once(tmp_path
     first_dir.mkdir()
     fresh_dir.mkdir()
     with Emulators(org, at=datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)) as emu:
-        write_config(first_dir, org.config_yaml)
+        write_config(first_dir, org.config_yaml + "slack_writes_per_minute: 1000\n")
         assert run_cli(["sync"], emu.env(), first_dir).code == 0  # the groups are right from here on
         people = len(emu.slack.state.users)
         write_config(fresh_dir, org.config_yaml)

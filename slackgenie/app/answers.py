@@ -12,14 +12,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text
+from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text, escape
+from slackgenie.model import PROVIDER_TITLES, split_key
 
 STALE_AFTER = timedelta(minutes=10)
 
 HELP = (
     "*Who is on call?*\n"
     "`/oncall` every group, who is on call now in each schedule, and until when\n"
-    "`/oncall <name>` one group (`delivery-support` or `@delivery-support`), schedule or Opsgenie team\n"
+    "`/oncall <name>` one group (`delivery-support` or `@delivery-support`), schedule or team\n"
     "`/oncall next <name>` who is next, and when the handoff is\n"
     "`/oncall public …` post the answer in the channel instead of only to you\n"
     "`/oncall help` this text"
@@ -68,10 +69,6 @@ class NeedsLookup:
 
 
 
-def escape(text: str) -> str:
-    """Text a person typed, made inert for Slack: ``<!channel>``, ``<@U…>`` and links are
-    Slack's control sequences, and ``&``, ``<``, ``>`` are the three it asks apps to escape."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 def parse(text: str) -> Query:
     words = (text or "").strip().split()
@@ -165,12 +162,13 @@ def _when(t: datetime) -> str:
 
 def _people(usernames: tuple[str, ...] | None, snapshot: Snapshot) -> str:
     if usernames is None:
-        return "unknown (no answer from Opsgenie yet)"
+        return "unknown (no answer yet)"
     return ", ".join(snapshot.mention(u) for u in usernames) or "nobody"
 
 
 def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too: bool) -> str:
-    line = f"*{s.name}*: {_people(s.on_call, snapshot)}"
+    line = f"*{escape(s.name)}*: {_people(s.on_call, snapshot)}"
+    title = PROVIDER_TITLES[split_key(s.ref)[0]]
     if s.until:
         line += f" until {_when(s.until)}"
     if next_too:
@@ -179,9 +177,9 @@ def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too
         else:
             line += "\n      next: no handoff foreseen"
     if s.error and s.as_of is None:
-        line += f"\n      :warning: Opsgenie could not be read ({s.error}); there is no earlier answer"
+        line += f"\n      :warning: {title} could not be read ({escape(s.error)}); there is no earlier answer"
     elif s.error:
-        line += (f"\n      :warning: Opsgenie could not be read ({s.error}); this is the last known answer, "
+        line += (f"\n      :warning: {title} could not be read ({escape(s.error)}); this is the last known answer, "
                  f"from {age_text(s.as_of, now)}")
     elif s.as_of and now - s.as_of > STALE_AFTER:
         line += f"\n      :warning: last confirmed {age_text(s.as_of, now)}"

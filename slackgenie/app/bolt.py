@@ -1,7 +1,7 @@
 """The Bolt app: `/oncall`, mentions and the App Home. Handlers know nothing of transports.
 
 Every answer is built from the snapshot on the ack path; only a name the snapshot holds no
-answer for goes to a lazy listener, which asks Opsgenie and replies through ``response_url``.
+answer for goes to a lazy listener, which asks the schedule's provider and replies through ``response_url``.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from slack_sdk import WebClient
 
 from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, find_in_sentence, home_blocks, parse
 from slackgenie.app.live import LiveLookup
-from slackgenie.app.snapshot import SnapshotKeeper
+from slackgenie.app.snapshot import SnapshotKeeper, escape
 from slackgenie.observe import redact
 
 log = structlog.get_logger("slackgenie.app")
@@ -37,7 +37,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         query = parse(command.get("text", ""))
         result = answer(query, keeper.get(), now())
         if isinstance(result, NeedsLookup):
-            ack(response_type="ephemeral", text=f"Looking up *{result.match.key}* in Opsgenie\u2026")
+            ack(response_type="ephemeral", text=f"Looking up *{escape(result.match.key)}*\u2026")
         else:
             ack(**redact(result.as_ack()))
         log.info("app.oncall", user=command.get("user_id"), text=command.get("text", ""),

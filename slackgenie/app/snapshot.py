@@ -21,8 +21,8 @@ class ScheduleState:
     ref: str  # the schedule's key: provider and reference (jsm:Payments)
     name: str
     team: str | None = None
-    on_call: tuple[str, ...] | None = None  # Opsgenie usernames; None: no answer from Opsgenie yet
-    as_of: datetime | None = None  # when Opsgenie last answered for it
+    on_call: tuple[str, ...] | None = None  # the provider's people; None: no answer from it yet
+    as_of: datetime | None = None  # when the provider last answered for it
     until: datetime | None = None  # the next handoff, if one is foreseen
     next_on_call: tuple[str, ...] | None = None
     error: str | None = None  # why the latest read failed; on_call is then the last known answer
@@ -50,7 +50,14 @@ class Snapshot:
 
     def mention(self, username: str) -> str:
         uid = self.slack_ids.get(username) or self.slack_ids.get(map_identity(username, self.user_map))
-        return f"<@{uid}>" if uid else username
+        return f"<@{uid}>" if uid else escape(username)
+
+
+def escape(text: str) -> str:
+    """Text a person typed or a provider sent, made inert for Slack: ``<!channel>``, ``<@U…>``
+    and links are Slack's control sequences, and ``&``, ``<``, ``>`` are the three it asks apps
+    to escape."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class SnapshotKeeper:

@@ -24,6 +24,7 @@ from slack_sdk.http_retry.builtin_interval_calculators import BackoffRetryInterv
 from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
+from slackgenie.slack.pacer import Pacer
 from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
 
 
@@ -77,17 +78,20 @@ class _Interruptible:
 
 
 class _RateLimited(_Interruptible, RateLimitErrorRetryHandler):
-    """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget."""
+    """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget, and
+    tells the pacer, so the method's other writes wait too."""
 
-    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None, pacer: Pacer | None = None):
         super().__init__(max_retry_count=policy.attempts - 1)
-        self.policy, self.observer = policy, observer
+        self.policy, self.observer, self.pacer = policy, observer, pacer
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
         if response is None or response.status_code != 429:
             return False
         wait = _retry_after(response)
+        if self.pacer is not None:
+            self.pacer.hold(request.url.rstrip("/").rsplit("/", 1)[-1], wait)
         return _report(self.observer, "rate_limited", wait, _within_budget(state, self.policy, wait))
 
     def pause(self, state: RetryState, response: HttpResponse | None) -> float:
@@ -226,8 +230,8 @@ class ObservedWebClient(WebClient):
 
 
 def make_web_client(token: SecretStr, base_url: str, policy: RetryPolicy,
-                    observer: ApiObserver | None = None) -> WebClient:
-    handlers: list[RetryHandler] = [_ConnectionError(policy, observer), _RateLimited(policy, observer),
+                    observer: ApiObserver | None = None, pacer: Pacer | None = None) -> WebClient:
+    handlers: list[RetryHandler] = [_ConnectionError(policy, observer), _RateLimited(policy, observer, pacer),
                                     _ServerError(policy, observer)]
     return ObservedWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(max(1, policy.timeout)),
                              retry_handlers=handlers, observer=observer)

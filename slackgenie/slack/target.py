@@ -4,6 +4,7 @@ Slack's answers to a pass's reads and writes; the reconciler sees values and sen
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -11,17 +12,39 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.model import ActualGroup
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.pacer import WINDOW, Pacer
 from slackgenie.slack.usergroups import list_groups, set_members
+
+
+@dataclass(frozen=True)
+class Throttled:
+    """Slack's rate limit refused a write: it can be made in about ``seconds``."""
+
+    seconds: float
 
 
 class GroupsUnreadable(Exception):
     """``usergroups.list`` gave no answer to trust; the message says why."""
 
 
+WRITE = "usergroups.users.update"
+
+
 class SlackTarget:
-    def __init__(self, client: WebClient, directory: Directory):
+    def __init__(self, client: WebClient, directory: Directory, pacer: Pacer | None = None):
         self.client = client
         self.directory = directory
+        self.pacer = pacer or Pacer()
+
+    def write_slot(self, deadline: float) -> bool:
+        """Wait for Slack's rate tier to allow a membership write, and take it; False if it would
+        not before ``deadline`` (monotonic): the write is then queued, not failed."""
+        return self.pacer.take(WRITE, deadline)
+
+    def queued_eta(self, position: int) -> float:
+        """About when the ``position``-th write waiting for the rate limit (from 0) can be made."""
+        per_window = self.pacer.per_window(WRITE) or 20
+        return self.pacer.delay(WRITE) + (position // per_window) * WINDOW
 
     def groups(self) -> dict[str, ActualGroup]:
         """Every user group with its members, by handle: one ``usergroups.list``."""
@@ -32,12 +55,15 @@ class SlackTarget:
         except Exception as exc:  # connection failures after retries
             raise GroupsUnreadable(f"{type(exc).__name__}: {exc}") from None
 
-    def set_members(self, group_id: str, members: Iterable[str]) -> str | None:
-        """Write one group's members: None when Slack took it, else why not."""
+    def set_members(self, group_id: str, members: Iterable[str]) -> str | Throttled | None:
+        """Write one group's members: None when Slack took it, ``Throttled`` when its rate limit
+        held the write back for longer than the retries may wait, else why not."""
         members = frozenset(members)
         try:
             set_members(self.client, group_id, members)
         except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:
+                return Throttled(max(self.pacer.delay(WRITE), 1.0))
             code = describe(exc)
             if "invalid_users" in code:
                 # A cached id went stale (account deactivated since): look everyone up afresh next pass.

@@ -10,6 +10,7 @@ outlasted the retries, no request at all until its window has passed.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -34,6 +35,12 @@ from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, r
 log = structlog.get_logger("slackgenie.sources")
 
 Params = Mapping[str, str] | list[tuple[str, str]]
+EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f<>]+@[^@\s\x00-\x1f\x7f<>]+$")
+
+
+def is_email(value: str) -> bool:
+    """Whether a provider's value is an e-mail: never a Slack id, a mention or a forged line."""
+    return bool(EMAIL_RE.match(value))
 
 
 class SourceError(Exception):
@@ -187,13 +194,15 @@ class ApiClient:
                     raw = read_within(response.iter_bytes(), deadline, op)
                 except TimeoutError as exc:
                     raise httpx.ReadTimeout(str(exc)) from None
+                except ValueError as exc:  # larger than any real answer
+                    raise SourceError(f"{self.dialect.title}: {exc}", status) from None
         finally:
             if self._observer is not None:
                 self._observer.api_request(self.dialect.api, op, status)
         parsed: Any
         try:
             parsed = json.loads(raw) if raw else None
-        except ValueError:
+        except (ValueError, RecursionError):  # not JSON, or nested beyond reason
             parsed = {}
         request_id = response.headers.get("X-Request-ID")
         title = self.dialect.title

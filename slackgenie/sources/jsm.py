@@ -35,7 +35,7 @@ from slackgenie.config import JsmSecrets
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
-from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound
+from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
 
 log = structlog.get_logger("slackgenie.jsm")
 
@@ -84,7 +84,7 @@ class _Links(BaseModel):
 
 class _SchedulePage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    values: list[_Schedule]
+    values: list[Any]  # each schedule is read on its own: one odd entry costs only itself
     links: _Links = Field(default_factory=_Links)
 
 
@@ -176,7 +176,8 @@ class JsmClient:
                 self._ops.close()
 
     def schedules(self) -> list[_Schedule]:
-        """Every schedule, page by page (``links.next`` absent or null on the last)."""
+        """Every schedule, page by page (``links.next`` absent or null on the last). An entry
+        that does not fit is left out, and said so: it cannot be anyone's schedule to read."""
         out: list[_Schedule] = []
         offset = 0
         for _ in range(MAX_PAGES):
@@ -185,10 +186,17 @@ class JsmClient:
                 page = _SchedulePage.model_validate(raw)
             except ValidationError as exc:
                 raise SourceError(f"JSM Ops: the schedule list is malformed at {_first_error(exc)}") from None
-            out += page.values
+            for item in page.values:
+                try:
+                    out.append(_Schedule.model_validate(item))
+                except ValidationError as exc:
+                    log.warning("jsm.schedule_unreadable", error=_first_error(exc), effect="left out of the list")
             if not page.links.next or not page.values:
                 return out
-            offset = _next_offset(page.links.next, offset + len(page.values))
+            following = _next_offset(page.links.next, offset + len(page.values))
+            if following <= offset:
+                raise SourceError("JSM Ops: the schedule list's links.next does not move on")
+            offset = following
         raise SourceError(f"JSM Ops: the schedule list did not end within {MAX_PAGES} pages")
 
     def on_call_ids(self, schedule_id: str, at: datetime | None) -> list[str]:
@@ -266,7 +274,7 @@ class JsmSource:
         self._monotonic = monotonic  # the clock of answers' ages (simulated in benchmarks)
         self._lock = threading.Lock()
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
-        self._people: dict[str, tuple[float, _User | None]] = {}  # account id -> (read at, user or not found)
+        self._people: dict[str, tuple[float, _User]] = {}  # account id -> (read at, Jira's user)
         self._answers: dict[str, tuple[datetime, float, OnCall]] = {}  # ref -> (read at, monotonic, answer)
         self.forecast = ShiftForecast(self._boundaries, self._now)
 
@@ -304,28 +312,38 @@ class JsmSource:
             return results
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm") as pool:
             ids = dict(zip(to_read, pool.map(lambda r: self._read_ids(r, at), to_read)))
-        people = self._people_for({a for v in ids.values() if isinstance(v, tuple) for a in v[1]})
+        people = self._people_for({a for v in ids.values() if isinstance(v, tuple) for a in v[1]
+                                   if not is_email(a)})
         for ref, got in ids.items():
             if isinstance(got, ReadFailure):
                 results[ref] = got
                 continue
             schedule, accounts = got
-            if isinstance(people, ReadFailure):
-                if accounts:
-                    results[ref] = ReadFailure(ref, people.error)
-                    continue
-                people = {}
+            known: dict[str, _User] = {}
+            if accounts and isinstance(people, ReadFailure):
+                results[ref] = ReadFailure(ref, people.error)
+                continue
+            if isinstance(people, dict):
+                known = people
             usernames: set[str] = set()
             unmapped: list[tuple[str, str]] = []
+            bad: str | None = None
             for account in accounts:
-                user = people.get(account)
-                if user is not None and user.emailAddress:
-                    usernames.add(user.emailAddress)
-                else:
+                if is_email(account):  # the legacy onCallRecipients shape: already an e-mail
+                    usernames.add(account.lower())
+                    continue
+                user = known[account]
+                if user.emailAddress is None:
                     usernames.add(account)
-                    who = f"Atlassian account {account}" + (f" ({user.displayName})" if user and user.displayName else "")
-                    unmapped.append((account, f"{who} does not show its e-mail (profile privacy)" if user
-                                     else f"{who} is not known to Jira's user API"))
+                    who = f"Atlassian account {account}" + (f" ({user.displayName})" if user.displayName else "")
+                    unmapped.append((account, f"{who} does not show its e-mail (profile privacy)"))
+                elif is_email(user.emailAddress.strip()):
+                    usernames.add(user.emailAddress.strip().lower())
+                else:
+                    bad = f"Jira's user API gave account {account} an e-mail that is not one"
+            if bad:
+                results[ref] = ReadFailure(ref, bad)
+                continue
             answer = OnCall(ref, schedule.id, schedule.name, frozenset(usernames), schedule.enabled, tuple(unmapped))
             results[ref] = answer
             if at is None:
@@ -346,10 +364,11 @@ class JsmSource:
         except Exception as exc:  # a malformed answer is a failed read, never "nobody"
             return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
 
-    def _people_for(self, accounts: Iterable[str]) -> dict[str, _User | None] | ReadFailure:
-        """Each account's Jira user (None: Jira does not know it), from the cache or in bulk.
-        A failed lookup fails the read: a person whose e-mail could not be fetched is not
-        'nobody', nor someone to drop."""
+    def _people_for(self, accounts: Iterable[str]) -> dict[str, _User] | ReadFailure:
+        """Each account's Jira user, from the cache or in bulk. A failed lookup fails the read,
+        and so does an account the answer leaves out (``user/bulk`` drops what it does not
+        return, silently): a person whose e-mail could not be fetched is neither 'nobody' nor
+        someone to drop. Only answers are cached, never an absence."""
         now = time.monotonic()
         with self._lock:
             known = {a: v[1] for a in accounts if (v := self._people.get(a)) and now - v[0] < PEOPLE_AGE}
@@ -359,10 +378,14 @@ class JsmSource:
                 found = {u.accountId: u for u in self.client.users(missing)}
             except SourceError as exc:
                 return ReadFailure("people", f"could not look up who the on-call accounts are: {exc}")
+            absent = [a for a in missing if a not in found]
+            if absent:
+                return ReadFailure("people", f"Jira's user API did not return account(s) {', '.join(absent[:3])}"
+                                             f"{' …' if len(absent) > 3 else ''}: who is on call is not known")
             with self._lock:
                 for account in missing:
-                    self._people[account] = (now, found.get(account))
-                    known[account] = found.get(account)
+                    self._people[account] = (now, found[account])
+                    known[account] = found[account]
         return known
 
     # --- handoffs ------------------------------------------------------------------------------

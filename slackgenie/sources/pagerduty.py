@@ -29,7 +29,7 @@ from slackgenie.config import PagerDutySecrets
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
-from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound
+from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
 
 log = structlog.get_logger("slackgenie.pagerduty")
 
@@ -104,7 +104,7 @@ class _Schedule(BaseModel):
 
 class _SchedulePage(BaseModel):
     model_config = ConfigDict(extra="ignore")
-    schedules: list[_Schedule]
+    schedules: list[Any]  # each schedule is read on its own: one odd entry costs only itself
     more: StrictBool = False
 
 
@@ -142,14 +142,20 @@ class PagerDutyClient:
             if since is not None:
                 base += [("since", _iso(since)), ("until", _iso(until or since))]
             offset = 0
+            previous: list[Any] | None = None
             for _ in range(MAX_PAGES):
                 raw = self.api.get("listOnCalls", "/oncalls", base + [("limit", str(PAGE)), ("offset", str(offset))])
                 try:
                     page = _OnCallPage.model_validate(raw)
                 except ValidationError as exc:
                     raise SourceError(f"PagerDuty: the on-call answer is malformed at {_first_error(exc)}") from None
+                if page.more and not page.oncalls:
+                    raise SourceError("PagerDuty: an empty page of on-calls says more follow")
+                if page.oncalls == previous:
+                    raise SourceError("PagerDuty: the on-call pages do not move on (offset ignored?)")
+                previous = page.oncalls
                 out += page.oncalls
-                if not page.more or not page.oncalls:
+                if not page.more:
                     break
                 offset += len(page.oncalls)
             else:
@@ -173,8 +179,14 @@ class PagerDutyClient:
                 page = _SchedulePage.model_validate(raw)
             except ValidationError as exc:
                 raise SourceError(f"PagerDuty: the schedule list is malformed at {_first_error(exc)}") from None
-            out += page.schedules
-            if not page.more or not page.schedules:
+            if page.more and not page.schedules:
+                raise SourceError("PagerDuty: an empty page of schedules says more follow")
+            for item in page.schedules:
+                try:
+                    out.append(_Schedule.model_validate(item))
+                except ValidationError as exc:
+                    log.warning("pagerduty.schedule_unreadable", error=_first_error(exc), effect="left out of the list")
+            if not page.more:
                 return out
             offset += len(page.schedules)
         raise SourceError(f"PagerDuty: the schedule list did not end within {MAX_PAGES} pages")
@@ -239,12 +251,20 @@ class PagerDutySource:
         for ref, schedule in ok.items():
             if ref in results:
                 continue
-            users = {u.id: u for u in by_schedule.get(schedule.id, [])}  # once per person, whatever the levels
-            usernames = {u.email or u.id for u in users.values()}
-            unmapped = tuple((u.id, f"PagerDuty user {u.id}" + (f" ({u.name or u.summary})" if u.name or u.summary
-                                                                 else "") + " has no e-mail in the answer")
-                             for u in users.values() if not u.email)
-            results[ref] = OnCall(ref, schedule.id, schedule.label, frozenset(usernames), True, unmapped)
+            users: dict[str, _User] = {}
+            for u in by_schedule.get(schedule.id, []):  # once per person, whatever the levels
+                if u.id not in users or (not users[u.id].email and u.email):
+                    users[u.id] = u
+            # With include[]=users every user carries an e-mail: one without is an answer that
+            # does not fit (a reference instead of a user), never a person to leave out.
+            odd_users = [u for u in users.values() if not (u.email and is_email(u.email.strip()))]
+            if odd_users:
+                u = odd_users[0]
+                results[ref] = ReadFailure(ref, f"PagerDuty's answer gives user {u.id} ({u.name or u.summary or '?'}) "
+                                                "no usable e-mail")
+                continue
+            usernames = {u.email.strip().lower() for u in users.values() if u.email}
+            results[ref] = OnCall(ref, schedule.id, schedule.label, frozenset(usernames), True)
         return results
 
     def _confirm(self, ref: str, schedule: _Schedule, at: datetime | None) -> list[_User] | ReadFailure:
@@ -282,13 +302,16 @@ def _entries(raw: list[Any]) -> tuple[list[_Entry], dict[str | None, str]]:
     odd: dict[str | None, str] = {}
     for item in raw:
         try:
-            good.append(_Entry.model_validate(item))
+            entry = _Entry.model_validate(item)
         except ValidationError as exc:
-            if isinstance(item, dict) and "schedule" in item and item["schedule"] is None:
-                continue  # a permanent on-call of an escalation rule: no schedule's, whatever its shape
             schedule = item.get("schedule") if isinstance(item, dict) else None
             sid = schedule.get("id") if isinstance(schedule, dict) and isinstance(schedule.get("id"), str) else None
             odd.setdefault(sid, f"at oncalls[].{_first_error(exc)}")
+            continue
+        if entry.schedule is None:  # asked for by schedule: an entry of no schedule could be anyone's
+            odd.setdefault(None, "an entry names no schedule")
+            continue
+        good.append(entry)
     return good, odd
 
 

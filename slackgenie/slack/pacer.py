@@ -1,0 +1,76 @@
+"""Writes paced to Slack's rate tiers, so steady operation provokes no HTTP 429.
+
+Each method we write with has a moving window seeded with Slack's published tier (``limits``'
+moving-window limiter), one second wider than a minute so that our count and Slack's, taken a
+moment apart, never disagree at the edge. A 429 tightens it: its ``Retry-After`` holds the method
+back for that long, whatever the window says.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Mapping
+
+from limits import RateLimitItem, RateLimitItemPerSecond
+from limits.storage import MemoryStorage
+from limits.strategies import MovingWindowRateLimiter
+
+from slackgenie.retry import MAX_THROTTLE, STOPPING
+
+# Requests per minute, Slack's published tiers for the methods Slackgenie writes with.
+TIERS: Mapping[str, int] = {
+    "usergroups.users.update": 20,  # Tier 2
+    "conversations.setTopic": 20,  # Tier 2
+}
+WINDOW = 61.0  # seconds: a minute, and a second's margin
+
+
+class Pacer:
+    def __init__(self, per_minute: Mapping[str, int] = TIERS, window: float = WINDOW):
+        self._limiter = MovingWindowRateLimiter(MemoryStorage())
+        self._items: dict[str, RateLimitItem] = {m: RateLimitItemPerSecond(n, int(window))
+                                                 for m, n in per_minute.items()}
+        self._held_until: dict[str, float] = {}  # method -> time.time() before which nothing is sent
+        self._lock = threading.Lock()
+
+    def __deepcopy__(self, memo: dict[int, object]) -> Pacer:
+        # One pacer per process: Bolt deep-copies the client (and its retry handlers, which
+        # tell the pacer of 429s) for lazy listeners; the copies must share the same windows.
+        return self
+
+    def per_window(self, method: str) -> int | None:
+        item = self._items.get(method)
+        return item.amount if item else None
+
+    def delay(self, method: str) -> float:
+        """Seconds before a request to ``method`` may be sent (0: now)."""
+        now = time.time()
+        held = max(self._held_until.get(method, 0.0) - now, 0.0)
+        item = self._items.get(method)
+        if item is None:
+            return held
+        stats = self._limiter.get_window_stats(item, method)
+        window = max(stats.reset_time - now, 0.0) if stats.remaining <= 0 else 0.0
+        return max(held, window)
+
+    def take(self, method: str, deadline: float) -> bool:
+        """Wait for a slot for ``method`` and take it; False (nothing taken) if the slot would
+        come after ``deadline`` (monotonic) or a stop is asked meanwhile."""
+        item = self._items.get(method)
+        for _ in range(10_000):  # bounded: each turn waits for the slot it was told of
+            with self._lock:
+                wait = self.delay(method)
+                if wait <= 0 and (item is None or self._limiter.hit(item, method)):
+                    return True
+            if time.monotonic() + wait > deadline:
+                return False
+            if STOPPING.wait(min(max(wait, 0.05), 5.0)):
+                return False
+        return False
+
+    def hold(self, method: str, seconds: float) -> None:
+        """Slack answered 429 with ``Retry-After: seconds``: send nothing to it before then."""
+        until = time.time() + min(max(seconds, 0.0), MAX_THROTTLE)
+        with self._lock:
+            self._held_until[method] = max(self._held_until.get(method, 0.0), until)
