@@ -410,3 +410,97 @@ def test_check_lists_jsm_twins_of_opsgenie_schedules(emulators: Emulators, tmp_p
 
     without = check(emulators, tmp_path, text, {"JSM_SITE_URL": ""})
     assert "migration" not in without.out
+
+
+# --- answers that cannot be trusted change nothing (regressions from an adversarial review) ----------
+
+def test_jsm_user_lookup_failure_leaves_groups_alone_whatever_the_order(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.opsgenie.state.add_schedule("A-Empty_schedule", "UTC")  # read first, with nobody on call
+    emulators.slack.state.add_group("a-empty", "A empty", [emulators.slack.state.user_by_email("ivan@example.com").id])  # type: ignore[union-attr]
+    emulators.jsm.inject(r"/rest/api/3/user/bulk", status=503)
+    text = ("syncs:\n  - usergroup: a-empty\n    schedules: [A-Empty_schedule]\n"
+            "  - usergroup: delivery-support\n    schedules: [Delivery Support_schedule]\n"
+            "    users: [dana.lead@example.com]\n")
+    result = sync(emulators, tmp_path, "jsm", text=text)
+    assert result.code == 1
+    assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+    assert writes(emulators) == 0
+
+
+def test_jsm_an_account_user_bulk_leaves_out_is_not_dropped_nor_remembered(emulators: Emulators, tmp_path: Path) -> None:
+    carol = emulators.jsm.account_id("carol@example.com")
+
+    def drop_carol(body: Any) -> Any:
+        body["values"] = [u for u in body["values"] if u["accountId"] != carol]
+        return body
+
+    emulators.jsm.inject(r"/rest/api/3/user/bulk", kind="transform", transform=drop_carol, times=1)
+    service = service_for(emulators, tmp_path, config_for("jsm") + "jsm: {recheck: 0}\n")
+    try:
+        first = service.run_pass()
+        assert not first.ok and "did not return account" in str(first.outcomes[0].plan.errors)
+        assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+        second = service.run_pass()  # Jira answers in full again: carol is asked for again, and synced
+        assert second.outcomes[0].applied
+        assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+    finally:
+        service.close()
+
+
+@pytest.mark.parametrize("bend", ["no email", "slack id", "no schedule"])
+def test_pagerduty_entries_that_do_not_fit_fail_the_read(emulators: Emulators, tmp_path: Path, bend: str) -> None:
+    def transform(body: Any) -> Any:
+        for entry in body.get("oncalls", []):
+            if entry["user"].get("email") == "carol@example.com":
+                if bend == "no email":
+                    entry["user"].pop("email")
+                elif bend == "slack id":
+                    entry["user"]["email"] = "U00000008"  # someone's Slack id, not an e-mail
+                else:
+                    entry.pop("schedule")
+        return body
+
+    emulators.pagerduty.inject(r"^/oncalls$", kind="transform", transform=transform)
+    result = sync(emulators, tmp_path, "pagerduty")
+    assert result.code == 1
+    assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+    assert "grace@example.com" not in emulators.slack.state.emails_of("delivery-support")
+
+
+def test_an_absurd_answer_fails_only_its_providers_groups(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.clock.set(DEMO_AFTER_HANDOFF)
+    emulators.pagerduty.inject(r"^/oncalls$", status=200, body="[" * 100_000)  # nested beyond any parser
+    write_config(tmp_path, MIXED)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 1 and "Traceback" not in result.both
+    slack = emulators.slack.state
+    assert slack.emails_of("payments-oncall") == ["dave@example.com"]  # PagerDuty's: left alone
+    assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]  # Opsgenie's
+    assert slack.emails_of("platform-oncall") == ["frank@example.com"]  # JSM's
+
+
+def test_secrets_echoed_in_encoded_forms_are_not_shown(emulators: Emulators, tmp_path: Path) -> None:
+    from urllib.parse import quote
+
+    from slackgenie.config import JsmSecrets
+    from pydantic import SecretStr
+
+    basic = JsmSecrets("https://x.atlassian.net", "slackgenie-bot@example.com", SecretStr(JSM_TOKEN), "https://a").basic()
+    echo = (f'{{"message": "bad {quote(PAGERDUTY_TOKEN, safe="")} / Basic%20{quote(basic, safe="")} / '
+            f'{basic.rstrip("=")}"}}')
+    emulators.jsm.inject(r"/on-calls$", status=400, body=echo)
+    emulators.pagerduty.inject(r"^/oncalls$", status=400, body=echo.replace("message", "error"))
+    write_config(tmp_path, MIXED)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 1
+    for leaked in (quote(PAGERDUTY_TOKEN, safe=""), quote(basic, safe=""), basic.rstrip("="), JSM_TOKEN):
+        assert leaked not in result.both
+
+
+@pytest.mark.parametrize("variable,value", [("JSM_SITE_URL", "https://acme.atlassian.net/jira/your-work"),
+                                            ("JSM_CLOUD_ID", "------------------------------------"),
+                                            ("JSM_EMAIL", "bot:x@example.com")])
+def test_jsm_settings_that_cannot_work_exit_2(emulators: Emulators, tmp_path: Path, variable: str, value: str) -> None:
+    result = sync(emulators, tmp_path, "jsm", env={variable: value})
+    assert result.code == 2 and variable in result.err
+    assert sum(len(s.requests) for s in emulators.servers.values()) == 0
