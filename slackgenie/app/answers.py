@@ -89,8 +89,29 @@ def _norm(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", "", name.lower().lstrip("@"))
 
 
+MEMO_ENTRIES = 2048  # answers and matches kept per snapshot (a new snapshot starts afresh)
+
+
+def _memo(snapshot: Snapshot, key: Any, make: Any) -> Any:
+    """``make()`` once per snapshot and key. Threads may race to make it: the results agree."""
+    memo = snapshot.memo
+    try:
+        return memo[key]
+    except KeyError:
+        pass
+    value = make()
+    if len(memo) < MEMO_ENTRIES:
+        memo[key] = value
+    return value
+
+
 def names_in(snapshot: Snapshot) -> dict[str, Match]:
-    """Every name a person may ask for, normalised, with what it stands for."""
+    """Every name a person may ask for, normalised, with what it stands for (made once per snapshot)."""
+    table: dict[str, Match] = _memo(snapshot, "names", lambda: _names(snapshot))
+    return table
+
+
+def _names(snapshot: Snapshot) -> dict[str, Match]:
     out: dict[str, Match] = {}
     for team, schedules in snapshot.teams.items():
         out[_norm(team)] = Match("team", team, schedules)
@@ -108,11 +129,18 @@ def find(name: str, snapshot: Snapshot) -> Match | Unknown:
     key = _norm(name)
     if key in table:
         return table[key]
+    found: Match | Unknown = _memo(snapshot, ("find", key), lambda: _closest(key, table))
+    return found
 
+
+def _closest(key: str, table: dict[str, Match]) -> Match | Unknown:
     def label(m: Match) -> str:
         return "@" + m.key if m.kind == "group" else m.key
 
-    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in table), reverse=True)
+    # difflib's own quick bounds first (get_close_matches): only the few close names are scored
+    # in full, not thousands of them.
+    candidates = difflib.get_close_matches(key, table, n=10, cutoff=0.75)
+    scored = sorted(((difflib.SequenceMatcher(None, key, k).ratio(), k) for k in candidates), reverse=True)
     close = [(score, k) for score, k in scored if score >= 0.75]
     if close:
         rivals = {table[k].key for score, k in close if close[0][0] - score < 0.05}
@@ -173,7 +201,8 @@ def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too
         line += f" until {_when(s.until)}"
     if next_too:
         if s.until:
-            line += f"\n      next: {_people(s.next_on_call, snapshot)} from {_when(s.until)}"
+            who = "not known yet" if s.next_on_call is None else _people(s.next_on_call, snapshot)
+            line += f"\n      next: {who} from {_when(s.until)}"
         else:
             line += "\n      next: no handoff foreseen"
     if s.error and s.as_of is None:
@@ -230,6 +259,14 @@ def _message(title: str, lines: list[str], public: bool, footer: str | None = No
 
 
 def answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLookup:
+    """The answer to a query from a snapshot; the same query in the same second is answered
+    once per snapshot (answers name ages in seconds)."""
+    result: Message | NeedsLookup = _memo(snapshot, ("answer", query, int(now.timestamp())),
+                                          lambda: _answer(query, snapshot, now))
+    return result
+
+
+def _answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsLookup:
     if query.kind == "help":
         return Message(text=HELP, blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": HELP}}],
                        public=query.public)

@@ -1,7 +1,8 @@
 """The Bolt app: `/oncall`, mentions and the App Home. Handlers know nothing of transports.
 
 Every answer is built from the snapshot on the ack path; only a name the snapshot holds no
-answer for goes to a lazy listener, which asks the schedule's provider and replies through ``response_url``.
+answer for goes to the lookup pool, which asks the schedule's provider and replies through
+``response_url``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from slack_bolt import Ack, App, Respond, Say
 from slack_sdk import WebClient
 
 from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, find_in_sentence, home_blocks, parse
-from slackgenie.app.live import LiveLookup
+from slackgenie.app.live import LiveLookup, LookupPool
 from slackgenie.app.snapshot import SnapshotKeeper, escape
 from slackgenie.observe import redact
 
@@ -25,53 +26,73 @@ log = structlog.get_logger("slackgenie.app")
 
 
 def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now: Callable[[], datetime],
-               signing_secret: str | None) -> App:
+               signing_secret: str | None, pool: LookupPool) -> App:
+    """Acknowledgements are built from the snapshot on the request's own thread, with nothing
+    slow on that path (``process_before_response``: no worker pool to queue behind, no polling
+    for the ack); anything slow (a live lookup, a mention's reply, the App Home) goes to ``pool``."""
     bolt_log = logging.getLogger("slackgenie.bolt")
     # Bolt also reads SLACK_BOT_TOKEN itself and warns that the given client's token wins: it does.
     bolt_log.addFilter(lambda record: "will be unused" not in record.getMessage())
     app = App(client=client, signing_secret=signing_secret or "socket-mode-needs-no-signing-secret",
-              process_before_response=False, logger=bolt_log,
-              token_verification_enabled=False)  # done before, by check_token, telling refusal from outage
+              process_before_response=True, logger=bolt_log,
+              token_verification_enabled=False,  # done before, by check_token, telling refusal from outage
+              # Over HTTP, signed.py has checked the signature (and the body's size and shape)
+              # before Bolt sees a request; Socket Mode has none to check. Once is enough.
+              request_verification_enabled=False)
 
-    def ack_oncall(ack: Ack, command: dict[str, Any]) -> None:
+    @app.command("/oncall")
+    def on_oncall(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         query = parse(command.get("text", ""))
         result = answer(query, keeper.get(), now())
         if isinstance(result, NeedsLookup):
-            ack(response_type="ephemeral", text=f"Looking up *{escape(result.match.key)}*\u2026")
+            need = result
+
+            def look_up() -> Message:
+                return live.answer(need, keeper.get(), now())
+
+            def reply(message: Message) -> None:
+                respond(replace_original=True, **redact(message.as_ack()))
+
+            state = pool.submit(("oncall", need.query, need.match.key), look_up, reply)
+            if state == "busy":
+                ack(response_type="ephemeral", text=":hourglass: Too many lookups at once; try again in a minute.")
+            else:
+                ack(response_type="ephemeral", text=f"Looking up *{escape(need.match.key)}*\u2026")
         else:
             ack(**redact(result.as_ack()))
         log.info("app.oncall", user=command.get("user_id"), text=command.get("text", ""),
                  live=isinstance(result, NeedsLookup))
 
-    def lookup_oncall(command: dict[str, Any], respond: Respond) -> None:
-        query = parse(command.get("text", ""))
-        result = answer(query, keeper.get(), now())
-        if isinstance(result, NeedsLookup):  # the same decision the ack made (see answers.answer)
-            message = live.answer(result, keeper.get(), now())
-            respond(replace_original=True, **redact(message.as_ack()))
-
-    app.command("/oncall")(ack=ack_oncall, lazy=[lookup_oncall])
-
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], say: Say) -> None:
         text = re.sub(r"<@[A-Z0-9]+(\|[^>]*)?>", " ", event.get("text", "")).strip()
-        snapshot = keeper.get()
-        if re.search(r"\bhelp\b", text, re.I):
-            message = Message(text=HELP)
-        else:
+
+        def compose() -> Message:
+            snapshot = keeper.get()
+            if re.search(r"\bhelp\b", text, re.I):
+                return Message(text=HELP)
             match = find_in_sentence(text, snapshot)
             kind = "next" if re.search(r"\bnext\b", text, re.I) else "one"
             query = Query(kind, match.key) if match else Query("all")
             found = answer(query, snapshot, now())
-            message = live.answer(found, snapshot, now()) if isinstance(found, NeedsLookup) else found
-        say(text=redact(message.text), blocks=redact(message.blocks) or None,
-            thread_ts=event.get("thread_ts") or event.get("ts"))
+            return live.answer(found, snapshot, now()) if isinstance(found, NeedsLookup) else found
+
+        def reply(message: Message) -> None:
+            say(text=redact(message.text), blocks=redact(message.blocks) or None,
+                thread_ts=event.get("thread_ts") or event.get("ts"))
+
+        if pool.submit(("mention", event.get("channel"), event.get("ts")), compose, reply) == "busy":
+            log.warning("app.mention_dropped", reason="too many lookups at once")
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:
         if event.get("tab", "home") != "home":
             return
-        client.views_publish(user_id=event["user"],
-                             view={"type": "home", "blocks": redact(home_blocks(keeper.get(), now()))})
+
+        def publish(message: Message) -> None:
+            client.views_publish(user_id=event["user"], view={"type": "home", "blocks": redact(message.blocks)})
+
+        pool.submit(("home", event.get("user")), lambda: Message(text="", blocks=home_blocks(keeper.get(), now())),
+                    publish)
 
     return app

@@ -2,8 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable, Hashable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime
+
+import structlog
 
 from slackgenie.app.answers import Message, NeedsLookup, Query, answer
 from slackgenie.app.snapshot import ScheduleState, Snapshot
@@ -11,6 +17,8 @@ from slackgenie.model import OnCall, ReadFailure, split_key
 from slackgenie.plan import map_identity
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.base import OnCallSource
+
+log = structlog.get_logger("slackgenie.app")
 
 
 class LiveLookup:
@@ -38,3 +46,68 @@ class LiveLookup:
         result = answer(Query(need.query.kind, need.match.key, need.query.public), live, now)
         assert isinstance(result, Message)
         return result
+
+
+class LookupPool:
+    """Slow work for the app (live lookups, mentions, the App Home), on its own threads, never on
+    the path of an acknowledgement: at most ``workers`` at once and ``queue`` more waiting (beyond
+    that: busy, said at once), one in flight per key (a second asker joins the first), and each
+    answered within ``deadline`` seconds (a late result is dropped; the answer says so)."""
+
+    def __init__(self, workers: int = 8, queue: int = 32, deadline: float = 20.0):
+        self.workers, self.limit, self.deadline = workers, workers + queue, deadline
+        self._pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="app-lookup")
+        self._lock = threading.Lock()
+        self._waiting: dict[Hashable, list[Callable[[Message], None]]] = {}  # key -> who to answer
+        self._started: dict[Hashable, float] = {}
+        self._timer = threading.Thread(target=self._expire, name="app-lookup-deadline", daemon=True)
+        self._stop = threading.Event()
+        self._timer.start()
+
+    def submit(self, key: Hashable, work: Callable[[], Message], reply: Callable[[Message], None]) -> str:
+        """'started', 'joined' (the same key is in flight: ``reply`` gets its answer) or 'busy'."""
+        with self._lock:
+            if key in self._waiting:
+                self._waiting[key].append(reply)
+                return "joined"
+            if len(self._waiting) >= self.limit:
+                return "busy"
+            self._waiting[key] = [reply]
+            self._started[key] = time.monotonic()
+        self._pool.submit(self._run, key, work)
+        return "started"
+
+    def _run(self, key: Hashable, work: Callable[[], Message]) -> None:
+        try:
+            message = work()
+        except Exception as exc:
+            log.warning("app.lookup_failed", error=f"{type(exc).__name__}: {exc}")
+            message = Message(text=":warning: That lookup failed; try again in a minute.")
+        self._finish(key, message)
+
+    def _finish(self, key: Hashable, message: Message) -> None:
+        with self._lock:
+            replies = self._waiting.pop(key, None)
+            self._started.pop(key, None)
+        for reply in replies or []:  # None: already answered at its deadline
+            try:
+                reply(message)
+            except Exception as exc:
+                log.warning("app.reply_failed", error=f"{type(exc).__name__}: {exc}")
+
+    def _expire(self) -> None:
+        while not self._stop.wait(0.5):
+            now = time.monotonic()
+            with self._lock:
+                late = [k for k, t in self._started.items() if now - t > self.deadline]
+            for key in late:
+                self._finish(key, Message(text=":hourglass: The schedule's provider did not answer in time; "
+                                               "try again in a minute."))
+
+    def in_flight(self) -> int:
+        with self._lock:
+            return len(self._waiting)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._pool.shutdown(wait=False, cancel_futures=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -16,7 +16,7 @@ from slack_bolt.adapter.socket_mode import SocketModeHandler
 from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from slackgenie.app.bolt import create_app
-from slackgenie.app.live import LiveLookup
+from slackgenie.app.live import LiveLookup, LookupPool
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
@@ -58,56 +58,71 @@ class SlackApp:
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)
         live = LiveLookup(service.source, service.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
+        self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
-                               signing.get_secret_value() if signing else None)
+                               signing.get_secret_value() if signing else None, self.pool)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
         self._lock = threading.Lock()
         self._socket: SocketModeHandler | None = None
 
     # --- the snapshot -------------------------------------------------------------------
-    def refresh(self, report: PassReport) -> Snapshot:
+    def refresh(self, report: PassReport, next_too: bool = True) -> Snapshot:
         """Fold a pass into the snapshot, with each schedule's next handoff and who comes on then.
 
-        Who comes on is Opsgenie's own answer at that instant (overrides included): one bulk
-        read per distinct handoff instant, remembered for an hour.
+        The snapshot is published first with what is known (who is next: "not known yet" where
+        it was never read); then, with ``next_too``, who comes on at each distinct handoff
+        instant is read (the provider's own answer at that instant, overrides included),
+        concurrently, within ``pass_deadline``, remembered for an hour, and published again.
         """
         service = self.service
         refs = service.schedule_keys
         catalog = service.source.catalog()
+        service.source.next_handoff(refs, report.started)  # one forecast read for all of them
         until = {ref: service.source.next_handoff([ref], report.started) for ref in refs}
-        next_reads: dict[str, OnCall | ReadFailure] = {}
         with self._lock:
             now = time.monotonic()
             self._next = {t: v for t, v in self._next.items() if now - v[0] < NEXT_TTL and t > report.started}
             wanted = sorted({t for t in until.values() if t is not None and t not in self._next})
-        if wanted:
-            with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
-                for t in wanted:
-                    reads = service.source.on_calls([r for r in refs if until[r] == t], t)
-                    if not any(isinstance(r, ReadFailure) for r in reads.values()):
-                        with self._lock:
-                            self._next[t] = (time.monotonic(), reads)
-                    next_reads.update(reads)
-        with self._lock:
-            for ref, handoff in until.items():
-                if handoff is not None and handoff in self._next and ref in self._next[handoff][1]:
-                    next_reads[ref] = self._next[handoff][1][ref]
-        now_on = {u for r in report.reads.values() if isinstance(r, OnCall) for u in r.usernames}
-        next_on = {u for r in next_reads.values() if isinstance(r, OnCall) for u in r.usernames}
-        people = now_on | next_on | {u for s in service.config.syncs for u in s.users}
-        directory = service.directory
-        user_map = service.config.file.users
-        # The pass already looked up who is on call now; only who comes on next may be new.
-        unknown = {i for i in (map_identity(u, user_map) for u in next_on - now_on) if directory.peek(i) is None}
+        snapshot = self.keeper.update(report, catalog, self._known_next(until), until, self._slack_ids(report, {}))
+        if not next_too or not wanted:
+            return snapshot
+        config = service.config.file
+        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="app-next")
+        futures = {t: pool.submit(service.source.on_calls, [r for r in refs if until[r] == t], t) for t in wanted}
+        done, _ = wait(futures.values(), timeout=config.pass_deadline)
+        pool.shutdown(wait=False, cancel_futures=True)
+        for t, future in futures.items():
+            if future not in done or future.exception() is not None:
+                continue
+            reads = future.result()
+            if not any(isinstance(r, ReadFailure) for r in reads.values()):
+                with self._lock:
+                    self._next[t] = (time.monotonic(), reads)
+        next_reads = self._known_next(until)
+        unknown = {i for i in (map_identity(u, config.users) for r in next_reads.values() if isinstance(r, OnCall)
+                               for u in r.usernames) if service.directory.peek(i) is None}
         if unknown:  # off the request path, and cached for the passes to come
-            with ThreadPoolExecutor(max_workers=service.config.file.concurrency) as pool:
-                directory.resolve_many(unknown, pool)
-        slack_ids = {}
+            with ThreadPoolExecutor(max_workers=config.concurrency) as lookups:
+                service.directory.resolve_many(unknown, lookups)
+        return self.keeper.update(report, catalog, next_reads, until, self._slack_ids(report, next_reads))
+
+    def _known_next(self, until: dict[str, datetime | None]) -> dict[str, OnCall | ReadFailure]:
+        with self._lock:
+            return {ref: self._next[t][1][ref] for ref, t in until.items()
+                    if t is not None and t in self._next and ref in self._next[t][1]}
+
+    def _slack_ids(self, report: PassReport, next_reads: dict[str, OnCall | ReadFailure]) -> dict[str, str]:
+        """Slack ids the directory already knows for everyone the snapshot names."""
+        config = self.service.config
+        people = ({u for r in report.reads.values() if isinstance(r, OnCall) for u in r.usernames}
+                  | {u for r in next_reads.values() if isinstance(r, OnCall) for u in r.usernames}
+                  | {u for s in config.syncs for u in s.users})
+        out = {}
         for username in people:
-            user = directory.peek(map_identity(username, user_map))
+            user = self.service.directory.peek(map_identity(username, config.file.users))
             if user is not None:
-                slack_ids[username] = user.id
-        return self.keeper.update(report, catalog, next_reads, until, slack_ids)
+                out[username] = user.id
+        return out
 
     # --- transports -------------------------------------------------------------------
     def wsgi(self) -> WSGIApp:
@@ -130,6 +145,7 @@ class SlackApp:
     def stop(self) -> None:
         if self._socket is not None:
             self._socket.close()
+        self.pool.close()
 
 
 class AppSupervisor:
@@ -170,17 +186,19 @@ class AppSupervisor:
                 self._stop.wait(wait)
                 wait = min(wait * 2, self.max_retry)
                 continue
-            # Answer from the latest pass before being seen as started (readiness, HTTP).
+            # Answer from the latest pass before being seen as started (readiness, HTTP): who is
+            # on call now at once; who is next follows, read concurrently, without holding it up.
             with self._lock:
                 last = self._last
             if last is not None:
-                self._refresh(app, last)
+                self._refresh(app, last, next_too=False)
             with self._lock:
                 self._app, self._http = app, http
                 newer = self._last if self._last is not last else None
-            if newer is not None:
-                self._refresh(app, newer)
             log.info("app.started", transport="socket mode" if self.app_token else "http")
+            latest = newer or last
+            if latest is not None:
+                self._refresh(app, latest)
             return
 
     def refresh(self, report: PassReport) -> None:
@@ -191,9 +209,9 @@ class AppSupervisor:
             self._refresh(app, report)
 
     @staticmethod
-    def _refresh(app: SlackApp, report: PassReport) -> None:
+    def _refresh(app: SlackApp, report: PassReport, next_too: bool = True) -> None:
         try:
-            app.refresh(report)
+            app.refresh(report, next_too)
         except Exception as exc:  # the app's snapshot must never stop the sync
             log.warning("app.snapshot_failed", error=f"{type(exc).__name__}: {exc}")
 

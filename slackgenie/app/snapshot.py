@@ -10,6 +10,7 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from slackgenie.config import GroupSync
 from slackgenie.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
@@ -42,8 +43,11 @@ class Snapshot:
     groups: tuple[GroupState, ...] = ()
     schedules: Mapping[str, ScheduleState] = field(default_factory=dict)  # by ref, and by name for the rest
     teams: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # team name -> schedule names
-    slack_ids: Mapping[str, str] = field(default_factory=dict)  # Opsgenie username or e-mail -> Slack id
+    slack_ids: Mapping[str, str] = field(default_factory=dict)  # a provider's username or e-mail -> Slack id
     user_map: Mapping[str, str] = field(default_factory=dict)
+    # What the app derives from this snapshot (the name index, answers already rendered), made
+    # once per snapshot and dropped with it: not part of its value.
+    memo: dict[Any, Any] = field(default_factory=dict, init=False, compare=False, repr=False, hash=False)
 
     def schedule(self, ref: str) -> ScheduleState | None:
         return self.schedules.get(ref)
