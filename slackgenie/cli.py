@@ -246,10 +246,12 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
         health.app_started = lambda: app is not None and app.app is not None
 
     def on_report(report: PassReport) -> None:
-        if app is not None:
-            app.refresh(report)
+        if app is not None:  # who is on call now, at once: the app answers from it, and is ready
+            app.refresh(report, next_too=False)
         health.record(report)
         print(render(report), flush=True)
+        if app is not None:  # who is next: one read per handoff instant, concurrently, off the ack path
+            app.refresh(report)
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
                     guard=config.file.handoff_guard, clock=clock, pass_deadline=config.file.pass_deadline,

@@ -201,12 +201,12 @@ class AppSupervisor:
                 self._refresh(app, latest)
             return
 
-    def refresh(self, report: PassReport) -> None:
+    def refresh(self, report: PassReport, next_too: bool = True) -> None:
         with self._lock:
             self._last = report
             app = self._app
         if app is not None:
-            self._refresh(app, report)
+            self._refresh(app, report, next_too)
 
     @staticmethod
     def _refresh(app: SlackApp, report: PassReport, next_too: bool = True) -> None:
