@@ -108,6 +108,7 @@ def main() -> None:
         emu.opsgenie.inject(r".", kind="latency", delay=2.0)
         proc, port, _ = start(emu, tmp, org.config_yaml)
         try:
+            show("one request at a time (the ack floor)", load(emu, port, SNAPSHOT_TEXTS, 200, clients=1))
             show("sample organisation, snapshot answers", load(emu, port, SNAPSHOT_TEXTS, args.requests))
             mixed = SNAPSHOT_TEXTS[:7] + ["extra"]  # 1 in 8 names a schedule no group uses
             texts = [t if t != "extra" else EXTRA[(i // 8) % len(EXTRA)] for i, t in enumerate(mixed * 8)]

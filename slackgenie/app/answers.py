@@ -10,6 +10,7 @@ import difflib
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from collections.abc import Callable
 from typing import Any
 
 from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text, escape
@@ -47,9 +48,18 @@ class Message:
     blocks: list[dict[str, Any]] = field(default_factory=list)
     public: bool = False
 
+    _scrubbed: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+
     def as_ack(self) -> dict[str, Any]:
         return {"response_type": "in_channel" if self.public else "ephemeral", "text": self.text,
                 "blocks": self.blocks}
+
+    def scrubbed_ack(self, scrub: Callable[[Any], Any]) -> dict[str, Any]:
+        """``as_ack`` passed through ``scrub`` (the redaction), once per message: an answer
+        reused from the snapshot's memo is not scrubbed again for every request."""
+        if self._scrubbed is None:
+            self._scrubbed = scrub(self.as_ack())
+        return self._scrubbed
 
 
 @dataclass(frozen=True)

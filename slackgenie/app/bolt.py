@@ -59,7 +59,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             else:
                 ack(response_type="ephemeral", text=f"Looking up *{escape(need.match.key)}*\u2026")
         else:
-            ack(**redact(result.as_ack()))
+            ack(**result.scrubbed_ack(redact))
         log.info("app.oncall", user=command.get("user_id"), text=command.get("text", ""),
                  live=isinstance(result, NeedsLookup))
 
