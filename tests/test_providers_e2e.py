@@ -33,7 +33,7 @@ from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.jsm import JSM_TOKEN
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
-from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, SAMPLE_CONFIG
+from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, MIXED_CONFIG, SAMPLE_CONFIG
 
 from conftest import SECRETS, CliResult, run_cli, write_config
 
@@ -206,24 +206,7 @@ def test_oncall_answers_now_and_next(emulators: Emulators, tmp_path: Path, provi
         service.close()
 
 
-MIXED = """\
-interval: 60
-provider: opsgenie
-syncs:
-  - usergroup: delivery-support
-    schedules: [Delivery Support_schedule]
-    users: [dana.lead@example.com]
-  - usergroup: payments-oncall
-    provider: pagerduty
-    schedules: [Payments_schedule]
-  - usergroup: platform-oncall
-    provider: jsm
-    schedules: [Platform_schedule]
-    when_empty: fallback
-    fallback: [ivan@example.com]
-users:
-  frank.og@example.com: frank@example.com
-"""
+MIXED = MIXED_CONFIG  # Delivery from Opsgenie, Payments from PagerDuty, Platform from JSM Ops
 
 
 def test_a_mixed_config_reads_each_group_from_its_provider(emulators: Emulators, tmp_path: Path) -> None:
