@@ -45,13 +45,13 @@ def all_right(emu: Emulators, groups: int) -> bool:
     return all(emu.slack.state.members_of(f"team-{g:03d}-oncall") for g in range(groups))
 
 
-def burst(groups: int) -> None:
+def burst(groups: int, commands: tuple[str, ...] = ("sync", "run")) -> None:
     """Every group needs a write at once (a first sync, a Monday 09:00 handoff)."""
     limit_minutes = math.ceil(groups / 20)
     print(f"\n{groups} groups changing at one instant, Slack's tiers on (usergroups.users.update: 20/min); "
           f"the limit allows them all in {limit_minutes} min")
     print(f"{'command':8} {'seconds until all right':>24} {'429s provoked':>14} {'writes':>7} {'exit':>5}")
-    for command in ("sync", "run"):
+    for command in commands:
         org = scaled_org(groups)
         with Emulators(org, at=START) as emu, tempfile.TemporaryDirectory() as tmp:
             emu.slack.enable_rate_limits()
@@ -119,8 +119,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("what", choices=["burst", "cold", "noise"])
     parser.add_argument("--groups", type=int, default=100)
+    parser.add_argument("--only", choices=["sync", "run"], help="burst: only this command")
     args = parser.parse_args()
-    {"burst": burst, "cold": cold, "noise": noise}[args.what](args.groups)
+    if args.what == "burst":
+        burst(args.groups, (args.only,) if args.only else ("sync", "run"))
+    else:
+        {"cold": cold, "noise": noise}[args.what](args.groups)
 
 
 if __name__ == "__main__":
