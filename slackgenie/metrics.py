@@ -53,6 +53,10 @@ class Metrics:
             "slackgenie_group_last_in_sync_timestamp_seconds",
             "When the group was last confirmed in sync (the process start until the first confirmation).",
             ["group"], registry=r)
+        self.group_queued = Gauge(
+            "slackgenie_group_queued_until_timestamp_seconds",
+            "When a write queued for Slack's rate limit is expected for the group (0: nothing queued).",
+            ["group"], registry=r)
         self.api_requests = Counter("slackgenie_api_requests_total", "API requests by api, method and status.",
                                     ["api", "method", "status"], registry=r)
         self.retries = Counter("slackgenie_api_retries_total", "Retried API requests by api and reason.",
@@ -76,6 +80,7 @@ class Metrics:
         for group in self._groups:
             self.group_ok.labels(group).set(0)
             self.group_confirmed.labels(group).set(self.started)
+            self.group_queued.labels(group).set(0)
 
     # --- reported by the clients ---------------------------------------------------------
     def api_request(self, api: str, method: str, status: str | int | None) -> None:
@@ -101,6 +106,9 @@ class Metrics:
                 self.changes.labels(plan.handle, "added").inc(len(plan.add))
                 self.changes.labels(plan.handle, "removed").inc(len(plan.remove))
             self.group_ok.labels(plan.handle).set(1 if confirmed else 0)
+            if not report.dry_run:
+                queued = outcome.queued_in
+                self.group_queued.labels(plan.handle).set(now + queued if queued is not None else 0)
             if confirmed and not report.dry_run:
                 self.group_confirmed.labels(plan.handle).set(now)
 

@@ -23,6 +23,7 @@ METRICS = {
     "slackgenie_passes_total",
     "slackgenie_group_in_sync",
     "slackgenie_group_last_in_sync_timestamp_seconds",
+    "slackgenie_group_queued_until_timestamp_seconds",
 }
 ALERTS = {"SlackgenieGroupNotInSync", "SlackgeniePassesFailing", "SlackgenieStalled", "SlackgenieMetricsAbsent"}
 
@@ -71,3 +72,12 @@ def test_promtool_rule_unit_tests() -> None:
     result = _promtool("test", "rules", str(RULE_TESTS))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SUCCESS" in result.stdout, result.stdout
+
+
+def test_what_the_rules_read_is_what_slackgenie_exports() -> None:
+    from slackgenie.metrics import Metrics
+
+    metrics = Metrics(60)
+    metrics.expect_groups(["sre-oncall"])
+    exported = metrics.exposition().decode()
+    assert all(f"\n{name}" in exported for name in METRICS), [n for n in METRICS if f"\n{name}" not in exported]

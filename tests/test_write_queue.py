@@ -115,8 +115,14 @@ def test_sync_shows_queued_groups_and_exits_0(tmp_path: Path) -> None:
     with Emulators(org, at=AT) as emu:
         emu.slack.enable_rate_limits()
         write_config(tmp_path, org.config_yaml)
-        result = run_cli(["sync", "--backlog-wait", "0"], emu.env(), tmp_path)
+        prom = tmp_path / "m.prom"
+        result = run_cli(["sync", "--backlog-wait", "0", "--metrics-file", str(prom)], emu.env(), tmp_path)
         assert result.code == 0, result.both[-3000:]
+        # the alert rule waits for a queued group's turn (deploy/prometheus, promtool-tested)
+        queued = [line for line in prom.read_text().splitlines()
+                  if line.startswith("slackgenie_group_queued_until_timestamp_seconds{") and not line.endswith(" 0.0")]
+        assert len(queued) == 5
+        assert 'slackgenie_passes_total{result="ok"} 1.0' in prom.read_text()
         assert result.out.count("queued (Slack's rate limit: written in ~") == 5
         assert "20 updated, 5 queued" in result.out and "5 group(s) still queued" in result.out
         assert throttled(emu) == 0 and emu.slack.calls(rf"{WRITE}$") == 20
