@@ -8,8 +8,8 @@ from dataclasses import dataclass
 
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.clock import Clock
-from slackgenie.config import Config, ConfigError, load_secrets
+from slackgenie.clock import Clock, RealClock
+from slackgenie.config import Config, ConfigError
 from slackgenie.plan import map_identity
 from slackgenie.service import build
 from slackgenie.slack.client import error_code
@@ -17,7 +17,7 @@ from slackgenie.slack.usergroups import list_groups
 from slackgenie.model import PROVIDER_TITLES
 from slackgenie.observe import REDACTOR
 from slackgenie.sources.http import SourceAuthError
-from slackgenie.sources.jsm import JsmClient, JsmSource
+from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 
 REQUIRED_SCOPES = {
@@ -40,11 +40,6 @@ class Item:
         return f"{mark} {self.what}" + ("" if self.ok else f"\n    fix: {self.fix}")
 
 
-PROVIDER_VARS = {  # what to check when a provider cannot be used
-    "opsgenie": ("OPSGENIE_API_KEY", "OPSGENIE_API_URL (EU accounts: https://api.eu.opsgenie.com)"),
-    "jsm": ("JSM_EMAIL and JSM_API_TOKEN", "JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID"),
-    "pagerduty": ("PAGERDUTY_API_TOKEN", "PAGERDUTY_API_URL (EU accounts: https://api.eu.pagerduty.com)"),
-}
 
 
 def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None) -> Iterator[Item]:
@@ -62,7 +57,7 @@ def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str]
 
 def _provider(config: Config, source: RoutedSource, provider: str) -> Iterator[Item]:
     title = PROVIDER_TITLES[provider]
-    credentials, urls = PROVIDER_VARS[provider]
+    credentials, urls = PROVIDERS[provider].credentials, PROVIDERS[provider].urls
     try:
         schedules = source.catalog_of(provider)
     except SourceAuthError as exc:
@@ -95,19 +90,17 @@ def _provider(config: Config, source: RoutedSource, provider: str) -> Iterator[I
 def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> Iterator[Item]:
     """For a team moving to JSM Ops: which Opsgenie schedules have a JSM Ops twin of the same
     name, so each group's switch is its one ``provider: jsm`` line."""
-    if not env.get("JSM_SITE_URL") and config.secrets.jsm is None:
+    secrets = config.secrets.providers.get("jsm")
+    if not env.get("JSM_SITE_URL") and secrets is None:
         return
-    secrets = config.secrets.jsm
     if secrets is None:
         try:
-            loaded = load_secrets(env, {"jsm"})
-            REDACTOR.add(*loaded.values())  # read here first: never shown, like every other secret
-            secrets = loaded.jsm
+            secrets = PROVIDERS["jsm"].load(env)
+            REDACTOR.add(*secrets.values())  # read here first: never shown, like every other secret
         except ConfigError as exc:
             yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
             return
-    assert secrets is not None
-    jsm = JsmSource(JsmClient(secrets, config.file.retry), config.file.concurrency)
+    jsm = PROVIDERS["jsm"].build(secrets, config, RealClock(), None)
     try:
         twins = jsm.catalog()
     except Exception as exc:

@@ -7,24 +7,28 @@ from __future__ import annotations
 
 import os
 import re
-from urllib.parse import urlsplit
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from dotenv import dotenv_values
-from slackgenie.model import schedule_key
+from slackgenie.model import PROVIDER_TITLES, schedule_key
 from slackgenie.retry import Number, RetryPolicy
-from pydantic import (BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
 DEFAULT_CONFIG = "slackgenie.yaml"
-DEFAULT_OPSGENIE_URL = "https://api.opsgenie.com"
-DEFAULT_JSM_API_URL = "https://api.atlassian.com"
-DEFAULT_PAGERDUTY_URL = "https://api.pagerduty.com"
-Provider = Literal["opsgenie", "jsm", "pagerduty"]
+
+
+def _provider(value: str | None) -> str | None:
+    if value is not None and value not in PROVIDER_TITLES:
+        raise ValueError(f"{value!r} is not a provider: use one of {', '.join(PROVIDER_TITLES)}")
+    return value
+
+
+Provider = Annotated[str, AfterValidator(_provider)]
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -196,59 +200,29 @@ class FileConfig(BaseModel):
 
 
 @dataclass(frozen=True)
-class OpsgenieSecrets:
-    api_key: SecretStr
-    api_url: str
-
-
-@dataclass(frozen=True)
-class JsmSecrets:
-    site_url: str  # https://acme.atlassian.net: Jira's user API, and the cloud id
-    email: str
-    api_token: SecretStr
-    api_url: str  # https://api.atlassian.com: the JSM Ops API
-    cloud_id: str | None = None  # otherwise read from {site_url}/_edge/tenant_info
-
-    def basic(self) -> str:
-        """The Basic credential as it travels (base64): a secret too, wherever it is echoed."""
-        import base64
-
-        return base64.b64encode(f"{self.email}:{self.api_token.get_secret_value()}".encode()).decode()
-
-
-@dataclass(frozen=True)
-class PagerDutySecrets:
-    api_token: SecretStr
-    api_url: str
-
-
-@dataclass(frozen=True)
 class Secrets:
     slack_bot_token: SecretStr
     slack_api_url: str
-    opsgenie: OpsgenieSecrets | None = None  # each provider's credentials, where a sync reads it
-    jsm: JsmSecrets | None = None
-    pagerduty: PagerDutySecrets | None = None
+    providers: Mapping[str, ProviderSecrets] = field(default_factory=dict)  # each provider a sync reads
     slack_signing_secret: SecretStr | None = None  # the Slack app over HTTP
     slack_app_token: SecretStr | None = None  # the Slack app over Socket Mode (xapp-…)
     slack_app_bot_token: SecretStr | None = None  # the app's own bot token when SLACK_BOT_TOKEN is a user token
-
-    @property
-    def opsgenie_api_url(self) -> str:
-        return self.opsgenie.api_url if self.opsgenie else DEFAULT_OPSGENIE_URL
 
     def values(self) -> list[str]:
         """Every secret value, for redaction wherever text is written."""
         out = [self.slack_bot_token.get_secret_value()]
         out += [s.get_secret_value() for s in (self.slack_signing_secret, self.slack_app_token,
                                                self.slack_app_bot_token) if s]
-        if self.opsgenie:
-            out.append(self.opsgenie.api_key.get_secret_value())
-        if self.jsm:
-            out += [self.jsm.api_token.get_secret_value(), self.jsm.basic()]
-        if self.pagerduty:
-            out.append(self.pagerduty.api_token.get_secret_value())
+        for provider in self.providers.values():
+            out += provider.values()
         return out
+
+
+class ProviderSecrets(Protocol):
+    """One provider's credentials (each source module defines its own)."""
+
+    def values(self) -> list[str]:
+        """Its secret values, in every form they travel in."""
 
 
 @dataclass(frozen=True)
@@ -374,51 +348,26 @@ def _secret(env: Mapping[str, str], name: str) -> str:
 SECRET_RE = re.compile(r"^[\x21-\x7e]+$")
 
 
+def required_secret(env: Mapping[str, str], name: str, hint: str) -> str:
+    """A secret the configuration needs: exit 2 naming the variable when it is not set."""
+    value = _secret(env, name)
+    if not value:
+        raise ConfigError("environment", name, "is not set",
+                          f"set {name} in the environment or in .env ({hint}; see .env.example)")
+    return value
+
+
 def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"})) -> Secrets:
     """Slack's credentials, and those of each provider in ``providers`` (a provider no sync
-    uses needs none)."""
-    def required(name: str, hint: str) -> str:
-        value = _secret(env, name)
-        if not value:
-            raise ConfigError("environment", name, "is not set",
-                              f"set {name} in the environment or in .env ({hint}; see .env.example)")
-        return value
+    uses needs none): each source module reads its own (``sources.providers``)."""
+    from slackgenie.sources.providers import PROVIDERS  # the sources build on this module
 
-    opsgenie = jsm = pagerduty = None
-    if "opsgenie" in providers:
-        key = required("OPSGENIE_API_KEY", "an Opsgenie API key with read access")
-        opsgenie = OpsgenieSecrets(SecretStr(key), _url(env, "OPSGENIE_API_URL", DEFAULT_OPSGENIE_URL).rstrip("/"))
-    if "jsm" in providers:
-        site = (env.get("JSM_SITE_URL") or "").strip()
-        if not site:
-            raise ConfigError("environment", "JSM_SITE_URL", "is not set",
-                              "set JSM_SITE_URL to your Atlassian site, e.g. https://acme.atlassian.net")
-        site = _url(env, "JSM_SITE_URL", "https://acme.atlassian.net").rstrip("/")
-        parts = urlsplit(site)
-        if parts.path.strip("/") or parts.query or parts.fragment:
-            raise ConfigError("environment", "JSM_SITE_URL", "has a path: it must name the site alone",
-                              "set JSM_SITE_URL to the site's root, e.g. https://acme.atlassian.net")
-        email = (env.get("JSM_EMAIL") or "").strip()
-        if not re.match(r"^[^@\s:]+@[^@\s:]+$", email):
-            raise ConfigError("environment", "JSM_EMAIL", "is not set" if not email else "is not an e-mail address",
-                              "set JSM_EMAIL to the e-mail of the Atlassian account that owns JSM_API_TOKEN")
-        token = required("JSM_API_TOKEN", "an Atlassian API token of that account (id.atlassian.com → API tokens)")
-        cloud_id = (env.get("JSM_CLOUD_ID") or "").strip() or None
-        if cloud_id is not None and not re.match(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$",
-                                                  cloud_id, re.I):
-            raise ConfigError("environment", "JSM_CLOUD_ID", "is not a cloud id (a UUID)",
-                              "unset it (it is read from the site), or copy the id from admin.atlassian.com")
-        jsm = JsmSecrets(site, email, SecretStr(token), _url(env, "JSM_API_URL", DEFAULT_JSM_API_URL).rstrip("/"),
-                         cloud_id)
-    if "pagerduty" in providers:
-        pd_token = required("PAGERDUTY_API_TOKEN", "a PagerDuty REST API key (read-only is enough to sync)")
-        pagerduty = PagerDutySecrets(SecretStr(pd_token),
-                                     _url(env, "PAGERDUTY_API_URL", DEFAULT_PAGERDUTY_URL).rstrip("/"))
-    token = required("SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
+    loaded = {name: PROVIDERS[name].load(env) for name in sorted(providers)}
+    token = required_secret(env, "SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
     if not token.startswith(("xoxb-", "xoxp-")):
         raise ConfigError("environment", "SLACK_BOT_TOKEN", "does not look like a bot or user token",
                           "use the Bot User OAuth Token (xoxb-…) or a user token (xoxp-…)")
-    slack_url = _url(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
+    slack_url = url_var(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
     if not slack_url.endswith("/"):
         slack_url += "/"
     signing = _secret(env, "SLACK_SIGNING_SECRET")
@@ -435,12 +384,12 @@ def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = 
     if app_token and not app_token.startswith("xapp-"):
         raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
                           "use the app-level token (xapp-…) with connections:write from Basic Information")
-    return Secrets(SecretStr(token), slack_url, opsgenie, jsm, pagerduty,
+    return Secrets(SecretStr(token), slack_url, loaded,
                    SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None,
                    SecretStr(app_bot) if app_bot else None)
 
 
-def _url(env: Mapping[str, str], name: str, default: str) -> str:
+def url_var(env: Mapping[str, str], name: str, default: str) -> str:
     value = (env.get(name) or default).strip()
     if not re.match(r"^https?://[^\s/]+", value):  # the value is not shown: a key may have been pasted here
         raise ConfigError("environment", name, "is not an http(s) URL", f"set {name} to e.g. {default}")

@@ -24,9 +24,7 @@ from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.retry import STOPPING
 from slackgenie.state import Busy, StateStore
 from slackgenie.sources.base import OnCallSource
-from slackgenie.sources.jsm import JsmClient, JsmSource
-from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieSource
-from slackgenie.sources.pagerduty import PagerDutyClient, PagerDutySource
+from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 
 
@@ -97,18 +95,8 @@ class Service:
 
 def sources(config: Config, clock: Clock, observer: Metrics | None = None) -> RoutedSource:
     """One source per provider some sync reads (the only ones with credentials)."""
-    policy, secrets, concurrency = config.file.retry, config.secrets, config.file.concurrency
-    built: dict[str, OnCallSource] = {}
-    if secrets.opsgenie is not None:
-        client = OpsgenieClient(secrets.opsgenie.api_url, secrets.opsgenie.api_key, policy, observer=observer)
-        built["opsgenie"] = OpsgenieSource(client, concurrency, clock.now)
-    if secrets.jsm is not None:
-        built["jsm"] = JsmSource(JsmClient(secrets.jsm, policy, observer=observer), concurrency,
-                                 config.file.jsm.recheck, clock.now, clock.monotonic)
-    if secrets.pagerduty is not None:
-        built["pagerduty"] = PagerDutySource(PagerDutyClient(secrets.pagerduty, policy, observer=observer),
-                                             concurrency, clock.now)
-    return RoutedSource(built)
+    return RoutedSource({name: PROVIDERS[name].build(secrets, config, clock, observer)
+                         for name, secrets in config.secrets.providers.items()})
 
 
 def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:

@@ -465,7 +465,7 @@ def test_an_absurd_answer_fails_only_its_providers_groups(emulators: Emulators, 
 def test_secrets_echoed_in_encoded_forms_are_not_shown(emulators: Emulators, tmp_path: Path) -> None:
     from urllib.parse import quote
 
-    from slackgenie.config import JsmSecrets
+    from slackgenie.sources.jsm import JsmSecrets
     from pydantic import SecretStr
 
     basic = JsmSecrets("https://x.atlassian.net", "slackgenie-bot@example.com", SecretStr(JSM_TOKEN), "https://a").basic()
@@ -486,4 +486,14 @@ def test_secrets_echoed_in_encoded_forms_are_not_shown(emulators: Emulators, tmp
 def test_jsm_settings_that_cannot_work_exit_2(emulators: Emulators, tmp_path: Path, variable: str, value: str) -> None:
     result = sync(emulators, tmp_path, "jsm", env={variable: value})
     assert result.code == 2 and variable in result.err
+    assert sum(len(s.requests) for s in emulators.servers.values()) == 0
+
+
+def test_an_unknown_provider_is_a_config_error_naming_the_choices(emulators: Emulators, tmp_path: Path) -> None:
+    text = SAMPLE_CONFIG.replace("  - usergroup: payments-oncall\n", "  - usergroup: payments-oncall\n    provider: pagerdty\n")
+    write_config(tmp_path, text)
+    result = run_cli(["sync"], emulators.env(), tmp_path)
+    assert result.code == 2
+    assert "syncs[1].provider" in result.err and "'pagerdty' is not a provider" in result.err
+    assert "opsgenie, jsm, pagerduty" in result.err
     assert sum(len(s.requests) for s in emulators.servers.values()) == 0

@@ -8,11 +8,15 @@ PagerDuty: the shifts' own start and end), behind ``next_handoff``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
+from slackgenie.clock import Clock
+from slackgenie.config import Config
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.retry import ApiObserver
 
 
 class OnCallSource(Protocol):
@@ -32,3 +36,16 @@ class OnCallSource(Protocol):
         """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
 
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class ProviderSpec:
+    """What the rest of Slackgenie knows of a provider: how to read its credentials from the
+    environment (exit 2 naming the variable), how to build its source, and what to check
+    when it refuses or cannot be reached. Each source module has one; ``providers.py`` lists them."""
+
+    name: str  # as written in `provider:`; its title is model.PROVIDER_TITLES[name]
+    load: Callable[[Mapping[str, str]], Any]  # environment -> its credentials (a ProviderSecrets)
+    build: Callable[[Any, Config, Clock, ApiObserver | None], OnCallSource]
+    credentials: str  # the variables to check when the provider refuses them
+    urls: str  # the variables to check when it cannot be reached

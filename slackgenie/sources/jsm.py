@@ -18,8 +18,10 @@ included), so the daemon wakes at each one.
 
 from __future__ import annotations
 
+import base64
 import re
 import threading
+from dataclasses import dataclass
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -29,12 +31,14 @@ from urllib.parse import parse_qs, quote, urlsplit
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
 
-from slackgenie.config import JsmSecrets
+from slackgenie.clock import Clock
+from slackgenie.config import Config, ConfigError, required_secret, url_var
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
 
 log = structlog.get_logger("slackgenie.jsm")
@@ -65,6 +69,47 @@ OPS = Dialect(api="jsm", title="JSM Ops", message=_message,
 JIRA = Dialect(api="jira", title="Jira user API", message=_message,
                auth_fix="check JSM_SITE_URL, JSM_EMAIL and JSM_API_TOKEN; looking up people needs the "
                         "'Browse users and groups' permission")
+
+DEFAULT_API_URL = "https://api.atlassian.com"
+
+
+@dataclass(frozen=True)
+class JsmSecrets:
+    site_url: str  # https://acme.atlassian.net: Jira's user API, and the cloud id
+    email: str
+    api_token: SecretStr
+    api_url: str  # https://api.atlassian.com: the JSM Ops API
+    cloud_id: str | None = None  # otherwise read from {site_url}/_edge/tenant_info
+
+    def basic(self) -> str:
+        """The Basic credential as it travels (base64): a secret too, wherever it is echoed."""
+        return base64.b64encode(f"{self.email}:{self.api_token.get_secret_value()}".encode()).decode()
+
+    def values(self) -> list[str]:
+        return [self.api_token.get_secret_value(), self.basic()]
+
+
+def load(env: Mapping[str, str]) -> JsmSecrets:
+    site = (env.get("JSM_SITE_URL") or "").strip()
+    if not site:
+        raise ConfigError("environment", "JSM_SITE_URL", "is not set",
+                          "set JSM_SITE_URL to your Atlassian site, e.g. https://acme.atlassian.net")
+    site = url_var(env, "JSM_SITE_URL", "https://acme.atlassian.net").rstrip("/")
+    parts = urlsplit(site)
+    if parts.path.strip("/") or parts.query or parts.fragment:
+        raise ConfigError("environment", "JSM_SITE_URL", "has a path: it must name the site alone",
+                          "set JSM_SITE_URL to the site's root, e.g. https://acme.atlassian.net")
+    email = (env.get("JSM_EMAIL") or "").strip()
+    if not re.match(r"^[^@\s:]+@[^@\s:]+$", email):
+        raise ConfigError("environment", "JSM_EMAIL", "is not set" if not email else "is not an e-mail address",
+                          "set JSM_EMAIL to the e-mail of the Atlassian account that owns JSM_API_TOKEN")
+    token = required_secret(env, "JSM_API_TOKEN", "an Atlassian API token of that account (id.atlassian.com → API tokens)")
+    cloud_id = (env.get("JSM_CLOUD_ID") or "").strip() or None
+    if cloud_id is not None and not UUID_RE.match(cloud_id):
+        raise ConfigError("environment", "JSM_CLOUD_ID", "is not a cloud id (a UUID)",
+                          "unset it (it is read from the site), or copy the id from admin.atlassian.com")
+    return JsmSecrets(site, email, SecretStr(token), url_var(env, "JSM_API_URL", DEFAULT_API_URL).rstrip("/"), cloud_id)
+
 
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -414,3 +459,12 @@ class JsmSource:
 
     def close(self) -> None:
         self.client.close()
+
+
+def build(secrets: JsmSecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> JsmSource:
+    return JsmSource(JsmClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
+                     config.file.jsm.recheck, clock.now, clock.monotonic)
+
+
+SPEC = ProviderSpec("jsm", load, build, credentials="JSM_EMAIL and JSM_API_TOKEN",
+                    urls="JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID")

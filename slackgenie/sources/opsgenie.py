@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -12,10 +13,13 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
 
+from slackgenie.clock import Clock
+from slackgenie.config import Config, required_secret, url_var
 from slackgenie.handoffs import Forecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
+from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import (ApiClient, Dialect, SourceAuthError, SourceError, SourceNotFound,
                                      SourceUnavailable)
 
@@ -251,3 +255,29 @@ def _on_call(ref: str, entry: object) -> OnCall | ReadFailure:
         return ReadFailure(ref, f"Opsgenie's on-call answer is malformed at {where}: {first['msg']}")
     return OnCall(schedule=ref, schedule_id=answer.parent.id, schedule_name=answer.parent.name,
                   usernames=frozenset(answer.recipients), enabled=answer.parent.enabled)
+
+
+DEFAULT_URL = "https://api.opsgenie.com"
+
+
+@dataclass(frozen=True)
+class OpsgenieSecrets:
+    api_key: SecretStr
+    api_url: str
+
+    def values(self) -> list[str]:
+        return [self.api_key.get_secret_value()]
+
+
+def load(env: Mapping[str, str]) -> OpsgenieSecrets:
+    key = required_secret(env, "OPSGENIE_API_KEY", "an Opsgenie API key with read access")
+    return OpsgenieSecrets(SecretStr(key), url_var(env, "OPSGENIE_API_URL", DEFAULT_URL).rstrip("/"))
+
+
+def build(secrets: OpsgenieSecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> OpsgenieSource:
+    client = OpsgenieClient(secrets.api_url, secrets.api_key, config.file.retry, observer=observer)
+    return OpsgenieSource(client, config.file.concurrency, clock.now)
+
+
+SPEC = ProviderSpec("opsgenie", load, build, credentials="OPSGENIE_API_KEY",
+                    urls="OPSGENIE_API_URL (EU accounts: https://api.eu.opsgenie.com)")

@@ -15,6 +15,7 @@ Schedules are named by id or by name (looked up in the paged schedule list, kept
 from __future__ import annotations
 
 import threading
+from dataclasses import dataclass
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,12 +24,14 @@ from typing import Annotated, Any
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
 
-from slackgenie.config import PagerDutySecrets
+from slackgenie.clock import Clock
+from slackgenie.config import Config, required_secret, url_var
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
 
 log = structlog.get_logger("slackgenie.pagerduty")
@@ -53,6 +56,23 @@ def _message(body: Any) -> str | None:
 DIALECT = Dialect(api="pagerduty", title="PagerDuty", message=_message,
                   auth_fix="check PAGERDUTY_API_TOKEN (a REST API key of this account's service region)",
                   window_header="ratelimit-reset")
+
+DEFAULT_URL = "https://api.pagerduty.com"
+
+
+@dataclass(frozen=True)
+class PagerDutySecrets:
+    api_token: SecretStr
+    api_url: str
+
+    def values(self) -> list[str]:
+        return [self.api_token.get_secret_value()]
+
+
+def load(env: Mapping[str, str]) -> PagerDutySecrets:
+    token = required_secret(env, "PAGERDUTY_API_TOKEN", "a PagerDuty REST API key (read-only is enough to sync)")
+    return PagerDutySecrets(SecretStr(token), url_var(env, "PAGERDUTY_API_URL", DEFAULT_URL).rstrip("/"))
+
 
 Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
 
@@ -324,3 +344,12 @@ def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | No
         return ReadFailure(ref, f"PagerDuty has {len(by_name)} schedules named {ref!r}: name it by id")
     return by_name[0] if by_name else None
 
+
+
+def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> PagerDutySource:
+    return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
+                           clock.now)
+
+
+SPEC = ProviderSpec("pagerduty", load, build, credentials="PAGERDUTY_API_TOKEN",
+                    urls="PAGERDUTY_API_URL (EU accounts: https://api.eu.pagerduty.com)")
