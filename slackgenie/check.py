@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 
@@ -14,7 +15,7 @@ from slackgenie.plan import map_identity
 from slackgenie.service import build
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
-from slackgenie.model import PROVIDER_TITLES
+from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key, gaps
 from slackgenie.observe import REDACTOR
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
@@ -42,7 +43,8 @@ class Item:
 
 
 
-def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None) -> Iterator[Item]:
+def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+              gaps: timedelta | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
     service = build(config, clock=clock)
     try:
@@ -51,6 +53,8 @@ def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str]
             yield from _provider(config, service.source, provider)
         if "opsgenie" in config.file.providers:
             yield from _migration(config, service.source, env or {})
+        if gaps is not None:
+            yield from _gaps(config, service.source, service.clock.now(), gaps)
     finally:
         service.close()
 
@@ -190,6 +194,36 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
                        f"correct it in {config.path}, or give the person a Slack account with that e-mail")
 
 
+def _gaps(config: Config, source: RoutedSource, now: datetime, span: timedelta) -> Iterator[Item]:
+    """When nobody will be on call in each configured schedule, over the coming ``span``."""
+    now = now.replace(microsecond=0)  # the providers answer in whole seconds
+    end = now + span
+    keys = sorted({k for s in config.syncs for k in s.keys})
+    days = f"{span.days} days" if span.days else f"{span.seconds // 3600} h"
+    for key, covered in source.coverage(keys, now, end).items():
+        what = describe_key(key)
+        if isinstance(covered, ReadFailure):
+            yield Item(False, f"coverage of {what} cannot be read: {covered.error}",
+                       "check the schedule and the provider's credentials (see the lines above)")
+            continue
+        holes = gaps(covered, now, end)
+        if not holes:
+            yield Item(True, f"{what}: someone is on call throughout the next {days}")
+            continue
+        listed = "; ".join(f"{_at(a)} to {_at(b)} ({_length(b - a)})" for a, b in holes[:5])
+        more = f"; and {len(holes) - 5} more" if len(holes) > 5 else ""
+        yield Item(True, f"{what}: nobody on call {listed}{more}", info=True)
+
+
+def _at(t: datetime) -> str:
+    return t.astimezone(timezone.utc).strftime("%a %Y-%m-%d %H:%M UTC")
+
+
+def _length(d: timedelta) -> str:
+    minutes = int(d.total_seconds() // 60)
+    return f"{minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"{minutes // 60}h {minutes % 60:02d}m"
+
+
 def _closest(name: str, names: list[str]) -> str | None:
     import difflib
 
@@ -197,9 +231,10 @@ def _closest(name: str, names: list[str]) -> str | None:
     return match[0] if match else None
 
 
-def run_check(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None) -> int:
+def run_check(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None,
+              gaps: timedelta | None = None) -> int:
     ok = True
-    for item in checklist(config, clock, env):
+    for item in checklist(config, clock, env, gaps):
         print(item.line(), flush=True)
         ok &= item.ok
     print("All checks passed." if ok else "Some checks failed.")

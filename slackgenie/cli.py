@@ -7,6 +7,7 @@ Exit codes: 0 every group in sync; 1 at least one group could not be fully synce
 from __future__ import annotations
 
 import argparse
+import re
 import os
 import signal
 import sys
@@ -70,9 +71,14 @@ def _parser() -> argparse.ArgumentParser:
                        help="the one port for /slack/events, /metrics, /healthz, /readyz "
                             "(default: $PORT, $METRICS_PORT or 3000; 0: none)")
         p.add_argument("--bind", metavar="ADDRESS", help="address to listen on (default: $BIND_ADDRESS or 0.0.0.0)")
-    with_config(sub.add_parser("check", help="pre-flight checklist: config, tokens, scopes, schedules, groups, users",
-                                       description="Check the configuration, both credentials, the Slack scopes, and "
-                                                   "that every schedule, user group and user exists. One line per item."))
+    check = with_config(sub.add_parser("check", help="pre-flight checklist: config, tokens, scopes, schedules, "
+                                                     "groups, users",
+                                       description="Check the configuration, the credentials of Slack and of each "
+                                                   "provider in use, the Slack scopes, and that every schedule, user "
+                                                   "group and user exists. One line per item."))
+    check.add_argument("--gaps", metavar="DURATION", type=_duration,
+                       help="also list, for each configured schedule, when nobody is on call in the coming "
+                            "DURATION (e.g. 7d, 48h; at most 90d), overrides included")
     with_config(sub.add_parser("status", help="a table of every group: members now, in sync, who is next and when",
                                description="Show every configured group: its members now, whether it is in sync, "
                                            "who is on call next and when the handoff is. Makes no write."))
@@ -83,6 +89,13 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--provider", choices=["mixed", "opsgenie", "jsm", "pagerduty"], default="mixed",
                       help="where the schedules are read (default: mixed, one group from each provider)")
     return parser
+
+
+def _duration(value: str) -> timedelta:
+    m = re.fullmatch(r"\s*(\d{1,4})\s*([dh])\s*", value)
+    if not m or not 0 < int(m.group(1)) * (24 if m.group(2) == "d" else 1) <= 90 * 24:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a duration of 1h to 90d (e.g. 7d or 48h)")
+    return timedelta(days=int(m.group(1))) if m.group(2) == "d" else timedelta(hours=int(m.group(1)))
 
 
 def _timestamp(value: str) -> datetime:
@@ -144,7 +157,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "check":
         from slackgenie.check import run_check
 
-        return run_check(config, clock, env)
+        return run_check(config, clock, env, gaps=args.gaps)
     raw_port = args.port if args.port is not None else (env.get("PORT") or env.get("METRICS_PORT") or 3000)
     try:
         port = int(raw_port)

@@ -177,3 +177,20 @@ def test_planner_properties(read, static, current, policy, unresolvable, lookup_
     assert after.action is not Action.UPDATE
     # Everyone who is added resolved to a usable account; nobody unresolvable is added.
     assert all(uid in {ids[e] for e in ids if e not in unresolvable | lookup_failed} for uid in plan.add)
+
+
+def test_gaps_are_what_no_interval_covers() -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from slackgenie.model import gaps
+
+    t0 = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
+
+    def h(n: float) -> datetime:
+        return t0 + timedelta(hours=n)
+
+    assert gaps([], h(0), h(10)) == [(h(0), h(10))]
+    assert gaps([(h(0), h(10))], h(0), h(10)) == []
+    # overlapping, unordered, spilling past both ends
+    assert gaps([(h(6), h(12)), (h(-2), h(3)), (h(2), h(4))], h(0), h(10)) == [(h(4), h(6))]
+    assert gaps([(h(1), h(2)), (h(2), h(3))], h(0), h(5)) == [(h(0), h(1)), (h(3), h(5))]  # touching: no hole

@@ -497,3 +497,44 @@ def test_an_unknown_provider_is_a_config_error_naming_the_choices(emulators: Emu
     assert "syncs[1].provider" in result.err and "'pagerdty' is not a provider" in result.err
     assert "opsgenie, jsm, pagerduty" in result.err
     assert sum(len(s.requests) for s in emulators.servers.values()) == 0
+
+
+# --- coverage gaps: when nobody will be on call, before it happens ---------------------------------
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_check_lists_coverage_gaps(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    """Platform is covered 09:00-17:00 London (UTC in November) on weekdays only: from Mon 08:58
+    over 3 days, hand-worked, the holes are 08:58-09:00, then 17:00-09:00 on Mon, Tue and Wed
+    nights (the last cut at Thu 08:58). Delivery (daily turns) and Payments (weekly turns, and
+    grace's override inside a turn) have someone at every moment."""
+    write_config(tmp_path, config_for(provider))
+    result = run_cli(["check", "--gaps", "3d"], emulators.env(), tmp_path)
+    assert result.code == 0, result.both
+    title = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty"}[provider]
+    out = result.out
+    assert f"\u2713 {title} schedule 'Delivery Support_schedule': someone is on call throughout the next 3 days" in out
+    assert f"\u2713 {title} schedule 'Payments_schedule': someone is on call throughout the next 3 days" in out
+    assert (f"\u2022 {title} schedule 'Platform_schedule': nobody on call "
+            "Mon 2026-11-23 08:58 UTC to Mon 2026-11-23 09:00 UTC (0h 02m); "
+            "Mon 2026-11-23 17:00 UTC to Tue 2026-11-24 09:00 UTC (16h 00m); "
+            "Tue 2026-11-24 17:00 UTC to Wed 2026-11-25 09:00 UTC (16h 00m); "
+            "Wed 2026-11-25 17:00 UTC to Thu 2026-11-26 08:58 UTC (15h 58m)") in out
+
+
+def test_an_override_to_nobody_opens_a_gap_check_shows(emulators: Emulators, tmp_path: Path) -> None:
+    og = emulators.opsgenie.state
+    delivery = og.schedule("Delivery Support_schedule", "name")
+    assert delivery is not None
+    og.add_override(delivery, None, datetime(2026, 11, 24, 12, 0, tzinfo=UTC), datetime(2026, 11, 24, 14, 0, tzinfo=UTC))
+    write_config(tmp_path, config_for("opsgenie"))
+    result = run_cli(["check", "--gaps", "2d"], emulators.env(), tmp_path)
+    assert ("\u2022 Opsgenie schedule 'Delivery Support_schedule': nobody on call "
+            "Tue 2026-11-24 12:00 UTC to Tue 2026-11-24 14:00 UTC (2h 00m)") in result.out
+
+
+def test_coverage_that_cannot_be_read_fails_the_check(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.jsm.inject(r"/timeline$", status=503)
+    write_config(tmp_path, config_for("jsm"))
+    result = run_cli(["check", "--gaps", "1d"], emulators.env(), tmp_path)
+    assert result.code == 1 and "\u2717 coverage of JSM Ops schedule 'Platform_schedule' cannot be read" in result.out
+    assert "nobody on call" not in result.out  # an unread timeline is not a gap

@@ -35,6 +35,11 @@ class OnCallSource(Protocol):
     def catalog(self) -> list[ScheduleInfo]:
         """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
 
+    def coverage(self, refs: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+        """For each schedule, the intervals within ``start``..``end`` when someone is on call
+        (overrides included), as the provider foresees them today."""
+
     def close(self) -> None: ...
 
 

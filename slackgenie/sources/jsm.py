@@ -156,10 +156,16 @@ class _UserPage(BaseModel):
     isLast: StrictBool | None = None
 
 
+class _Responder(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    type: str
+
+
 class _Period(BaseModel):
     model_config = ConfigDict(extra="ignore")
     startDate: datetime
     endDate: datetime
+    responder: _Responder | None = None
 
 
 class _TimelineRotation(BaseModel):
@@ -258,15 +264,19 @@ class JsmClient:
             raise SourceError("JSM Ops: the on-call answer holds no onCallUsers")
         return ids
 
-    def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
-        """Every period boundary of the schedule's final timeline from the day before ``start``."""
+    def periods(self, schedule_id: str, start: datetime, days: int) -> list[_Period]:
+        """The schedule's final timeline (overrides included) from the day before ``start``."""
         params = {"date": _iso(start - timedelta(days=1)), "interval": str(days + 2), "intervalUnit": "days"}
         raw = self.ops.get("getTimeline", f"/schedules/{quote(schedule_id, safe='')}/timeline", params)
         try:
             timeline = _Timeline.model_validate(raw)
         except ValidationError as exc:
             raise SourceError(f"JSM Ops: the timeline is malformed at {_first_error(exc)}") from None
-        edges = {t for r in timeline.finalTimeline.rotations for p in r.periods for t in (p.startDate, p.endDate)}
+        return [p for r in timeline.finalTimeline.rotations for p in r.periods]
+
+    def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
+        """Every period boundary of the schedule's final timeline from the day before ``start``."""
+        edges = {t for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)}
         return sorted(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in edges)
 
     def users(self, account_ids: Sequence[str]) -> list[_User]:
@@ -450,6 +460,24 @@ class JsmSource:
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm-timeline") as pool:
             got = dict(zip(refs, pool.map(one, refs)))
         return {ref: edges for ref, edges in got.items() if edges is not None}
+
+    def coverage(self, refs: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+        days = max(1, int((end - start).total_seconds() // 86400) + 1)
+
+        def one(ref: str) -> list[tuple[datetime, datetime]] | ReadFailure:
+            found = self._find(ref)
+            if isinstance(found, ReadFailure):
+                return found
+            try:
+                periods = self.client.periods(found.id, start, days)
+            except SourceError as exc:
+                return ReadFailure(ref, str(exc))
+            return [(p.startDate, p.endDate) for p in periods if p.responder is None or p.responder.type != "noone"]
+
+        wanted = list(dict.fromkeys(refs))
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm-coverage") as pool:
+            return dict(zip(wanted, pool.map(one, wanted)))
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         return self.forecast.next_handoff(refs, after)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
@@ -129,6 +129,27 @@ class OpsgenieSource:
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         self.forecast.observe(reads, at)
 
+    def coverage(self, refs: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+        """From the rotations (the forecast's read) with each schedule's overrides read afresh
+        (one call each), run forward with the rotation maths."""
+        models = self.forecast.models()
+        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
+        for ref in dict.fromkeys(refs):
+            model = models.get(ref)
+            if model is None:
+                out[ref] = ReadFailure(ref, "no such schedule in Opsgenie's schedule list (or the list could not "
+                                            "be read)")
+                continue
+            try:
+                model = replace(model, overrides=self.overrides(model.id))
+                out[ref] = _walk(model, start, end)
+            except SourceError as exc:
+                out[ref] = ReadFailure(ref, str(exc))
+            except Exception as exc:  # a rotation the maths cannot run: no answer, never "always covered"
+                out[ref] = ReadFailure(ref, f"its rotations cannot be run forward: {type(exc).__name__}: {exc}")
+        return out
+
     def catalog(self) -> list[ScheduleInfo]:
         """The schedules the forecast read (no extra call while it is fresh)."""
         models = self.forecast.models()
@@ -214,6 +235,23 @@ class OpsgenieSource:
             return ReadFailure(ref, str(exc))
         except Exception as exc:  # a malformed answer is a failed read, never "nobody"
             return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
+
+
+def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """The intervals within ``start``..``end`` when the model has someone on call."""
+    covered: list[tuple[datetime, datetime]] = []
+    t = start
+    for _ in range(100_000):  # bounded: each step moves to the schedule's next change
+        if t >= end:
+            return covered
+        following = model.next_change(t)
+        following = end if following is None or following > end else following
+        if following <= t:
+            raise ValueError(f"no change after {t.isoformat()} moves time on")
+        if model.on_call(t):
+            covered.append((t, following))
+        t = following
+    raise ValueError("too many changes to follow")
 
 
 # --- the typed boundary: Opsgenie's flat on-call answer, as the contract documents it ---------

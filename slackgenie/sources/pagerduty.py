@@ -128,6 +128,27 @@ class _SchedulePage(BaseModel):
     more: StrictBool = False
 
 
+class _Rendered(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    start: datetime
+    end: datetime | None = None  # null: does not end
+
+
+class _Final(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    rendered_schedule_entries: list[_Rendered]
+
+
+class _ScheduleDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    final_schedule: _Final
+
+
+class _ScheduleAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    schedule: _ScheduleDetail
+
+
 class _Users(BaseModel):
     model_config = ConfigDict(extra="ignore")
     users: list[_User]
@@ -189,6 +210,15 @@ class PagerDutyClient:
             return _Users.model_validate(raw).users
         except ValidationError as exc:
             raise SourceError(f"PagerDuty: the schedule's users are malformed at {_first_error(exc)}") from None
+
+    def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+        """The schedule's final layer (overrides included): who is on call, when."""
+        raw = self.api.get("getSchedule", f"/schedules/{schedule_id}", {"since": _iso(since), "until": _iso(until)})
+        try:
+            entries = _ScheduleAnswer.model_validate(raw).schedule.final_schedule.rendered_schedule_entries
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: the final schedule is malformed at {_first_error(exc)}") from None
+        return [(e.start, e.end or until) for e in entries]
 
     def schedules(self) -> list[_Schedule]:
         out: list[_Schedule] = []
@@ -304,6 +334,19 @@ class PagerDutySource:
             if entry.schedule is not None and entry.schedule.id in edges:
                 edges[entry.schedule.id].update(t for t in (entry.start, entry.end) if t is not None)
         return {ref: sorted(edges[s.id]) for ref, s in schedules.items()}
+
+    def coverage(self, refs: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
+        for ref, schedule in self._resolve(list(dict.fromkeys(refs))).items():
+            if isinstance(schedule, ReadFailure):
+                out[ref] = schedule
+                continue
+            try:
+                out[ref] = self.client.final_schedule(schedule.id, start, end)
+            except SourceError as exc:
+                out[ref] = ReadFailure(ref, str(exc))
+        return out
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         return self.forecast.next_handoff(refs, after)

@@ -81,6 +81,19 @@ class RoutedSource:
             except Exception as exc:  # a forecast is an optimisation: never let it stop a pass
                 log.warning("sources.observe_failed", provider=provider, error=f"{type(exc).__name__}: {exc}")
 
+    def coverage(self, keys: Sequence[str], start: datetime,
+                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+        by = self._split(keys)
+        answers = self._each(by, lambda source, refs: source.coverage(refs, start, end))
+        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
+        for provider, refs in by.items():
+            got = answers.get(provider)
+            for ref in refs:
+                key = schedule_key(provider, ref)
+                found = got.get(ref) if isinstance(got, dict) else None
+                out[key] = found if found is not None else ReadFailure(key, "the provider gave no answer for it")
+        return out
+
     def catalog(self) -> list[ScheduleInfo]:
         """Every provider's schedules, ids and names given as keys (a provider that cannot be
         read shows none: the app falls back to the names in the config)."""
