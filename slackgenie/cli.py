@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--metrics-file", metavar="PATH",
                       help="also write this run's metrics for node_exporter's textfile collector (cron, CronJob); "
                            "counters and last-in-sync times carry over from the file's previous contents")
-    sync.add_argument("--backlog-wait", metavar="SECONDS", type=float, default=None,
+    sync.add_argument("--backlog-wait", metavar="SECONDS", type=_backlog_wait, default=None,
                       help="how long to wait for writes queued by Slack's rate limit (default: as long as the "
                            "backlog needs, at most an hour; 0: leave them to the next run)")
     sync.add_argument("--at", metavar="TIME", type=_timestamp,
@@ -89,6 +89,16 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--provider", choices=["mixed", "opsgenie", "jsm", "pagerduty"], default="mixed",
                       help="where the schedules are read (default: mixed, one group from each provider)")
     return parser
+
+
+def _backlog_wait(value: str) -> float:
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 0 <= seconds <= 3600:  # NaN fails too
+        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds from 0 to 3600")
+    return seconds
 
 
 def _duration(value: str) -> timedelta:
@@ -229,11 +239,21 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
         print(f"slackgenie: {why}; groups not yet written are left as they were", file=sys.stderr, flush=True)
         _exit_now(128 + stopped[0] if stopped else EXIT_PARTIAL)
     report = done[-1]
-    service.close()
+    abandoned = worker.is_alive()  # a backlog pass that did not finish within its deadline
+    if not abandoned:
+        service.close()
     print(render(report), flush=True)
     still = sum(1 for o in report.outcomes if o.queued)
     if still:
         print(f"{still} group(s) still queued for Slack's rate limit: the next run writes them first", flush=True)
+    if stopped:
+        print(f"slackgenie: stopped by {signal.Signals(stopped[0]).name}; groups not yet written are left as they "
+              "were", file=sys.stderr, flush=True)
+        _exit_now(128 + stopped[0])
+    if abandoned:
+        print(f"slackgenie: a pass for the backlog did not finish within pass_deadline ({config.file.pass_deadline} s):"
+              " an API is not answering; groups not yet written are left as they were", file=sys.stderr, flush=True)
+        _exit_now(max(report.exit_code, EXIT_PARTIAL))
     if metrics_file and not dry_run:
         try:
             service.metrics.write_textfile(metrics_file)

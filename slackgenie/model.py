@@ -24,8 +24,9 @@ class SlackUser:
         return self.email or self.name or self.id
 
 
-PROVIDERS = ("opsgenie", "jsm", "pagerduty")
+# The providers' names and titles: the one list in the core (sources/providers.py builds them).
 PROVIDER_TITLES = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty"}
+PROVIDERS = tuple(PROVIDER_TITLES)
 
 
 def schedule_key(provider: str, ref: str) -> str:

@@ -95,9 +95,18 @@ class Reconciler:
         updates = sorted((p for p in plans if p.action is Action.UPDATE and p.group_id is not None),
                          key=lambda p: (self._pending.get(p.handle, started), p.handle))
         queued = 0
+        # How long the rate limit itself explains a wait: the whole backlog at the tier, and three
+        # windows more. A group waiting longer is not queued but failing (Slack refuses writes the
+        # pacer allowed: another app or replica shares the limit), and says so, loudly.
+        explained = self.target.backlog_explains(len(updates))
         for plan in updates:
             outcome = self._apply(plan, queued)
             queued += outcome.queued  # once one waits for the limit, the younger ones wait behind it
+            waited = (started - self._pending.get(plan.handle, started)).total_seconds()
+            if outcome.queued and waited > explained:
+                outcome = GroupOutcome(plan, apply_error=(
+                    f"not written for {waited / 60:.0f} min: Slack keeps refusing writes (HTTP 429) beyond what "
+                    "its rate limit explains; another app or replica may share the limit"))
             outcomes[plan.handle] = outcome
         for plan in plans:
             outcome = outcomes[plan.handle]
@@ -112,7 +121,8 @@ class Reconciler:
         if STOPPING.is_set() or time.monotonic() > self._write_until:
             why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
             return GroupOutcome(plan, apply_error=f"not written: {why}; the next pass will")
-        if queued_before or not self.target.write_slot(self._write_until):
+        # A slot is taken only if the write can still finish before the deadline (one attempt).
+        if queued_before or not self.target.write_slot(self._write_until - self.config.file.retry.timeout):
             return GroupOutcome(plan, queued_in=self.target.queued_eta(queued_before))
         problem = self.target.set_members(plan.group_id, plan.desired)
         if isinstance(problem, Throttled):  # Slack's limit, longer than the retries may wait: queued

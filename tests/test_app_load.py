@@ -57,7 +57,8 @@ def test_a_lookup_past_its_deadline_is_answered_and_its_late_result_dropped() ->
     release = threading.Event()
     replies: list[str] = []
     try:
-        pool.submit("slow", lambda: (release.wait(10), Message(text="late"))[1], lambda m: replies.append(m.text))
+        pool.submit("slow", lambda: (release.wait(10), Message(text="late"))[1], lambda m: replies.append(m.text),
+                    timeout=Message(text="did not answer in time"))
         assert wait_for(lambda: len(replies) == 1, 10)
         assert "did not answer in time" in replies[0]
         release.set()
@@ -100,3 +101,35 @@ def test_acks_do_not_wait_behind_live_lookups(emulators: Emulators, tmp_path: Pa
     finally:
         emulators.opsgenie.clear_faults()
         daemon.stop()
+
+
+def test_work_whose_askers_were_answered_is_not_started() -> None:
+    pool = LookupPool(workers=1, queue=2, deadline=0.5)
+    release = threading.Event()
+    ran: list[str] = []
+    try:
+        pool.submit("a", lambda: (release.wait(10), ran.append("a"), Message(text="a"))[2], lambda m: None)
+        pool.submit("b", lambda: (ran.append("b"), Message(text="b"))[1], lambda m: None)  # waits behind a
+        assert wait_for(lambda: pool.in_flight() == 0, 10)  # both past their deadline
+        release.set()
+        assert wait_for(lambda: ran == ["a"], 10)
+        time_limit = threading.Event()
+        time_limit.wait(0.5)
+    finally:
+        pool.close()
+    assert ran == ["a"]  # b's asker was answered at the deadline: b was never run
+
+
+def test_a_home_tab_is_never_replaced_by_a_timeout() -> None:
+    pool = LookupPool(workers=1, queue=0, deadline=0.3)
+    release = threading.Event()
+    published: list[Message] = []
+    try:
+        pool.submit("home", lambda: (release.wait(10), Message(text="", blocks=[{"type": "x"}]))[1], published.append)
+        assert wait_for(lambda: pool.in_flight() == 0, 10)
+        release.set()
+        time_limit = threading.Event()
+        time_limit.wait(0.5)
+    finally:
+        pool.close()
+    assert published == []  # neither a blank Home at the deadline nor the late one

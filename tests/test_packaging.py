@@ -65,3 +65,11 @@ def test_the_product_wheel_ships_no_emulators(tmp_path: Path) -> None:
     assert not [n for n in names if "emulators" in n]
     requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not [r for r in requires if "websockets" in r or "dateutil" in r], requires
+
+
+def test_every_provider_name_has_a_source_and_every_source_a_name() -> None:
+    from slackgenie.model import PROVIDER_TITLES
+    from slackgenie.sources.providers import PROVIDERS
+
+    assert set(PROVIDERS) == set(PROVIDER_TITLES)
+    assert all(spec.name == name for name, spec in PROVIDERS.items())

@@ -126,3 +126,27 @@ def test_sync_shows_queued_groups_and_exits_0(tmp_path: Path) -> None:
         assert result.out.count("queued (Slack's rate limit: written in ~") == 5
         assert "20 updated, 5 queued" in result.out and "5 group(s) still queued" in result.out
         assert throttled(emu) == 0 and emu.slack.calls(rf"{WRITE}$") == 20
+
+
+def test_a_group_slack_keeps_refusing_is_failed_not_queued_for_ever(tmp_path: Path) -> None:
+    """Another app shares the limit: Slack answers 429 to writes the pacer allowed. Queued at
+    first; once the wait is longer than the limit explains (the backlog and 3 windows), failed
+    and loud, so the alert is not held off for ever."""
+    org = scaled_org(1)
+    with Emulators(org, at=AT) as emu:
+        service = small_window_service(emu, tmp_path, org.config_yaml, pacer=Pacer({WRITE: 2}, window=2))
+        emu.slack.inject(rf"{WRITE}$", status=429, retry_after=1)
+        reports: list[PassReport] = []
+        try:
+            for _ in range(20):  # bounded: about 1 s a pass; the limit explains 3 windows (6 s)
+                reports.append(service.run_pass())
+                if reports[-1].outcomes[0].apply_error:
+                    break
+        finally:
+            service.close()
+    assert reports[0].outcomes[0].queued and reports[0].ok
+    last = reports[-1].outcomes[0]
+    assert not last.queued and "Slack keeps refusing writes (HTTP 429)" in str(last.apply_error)
+    assert not reports[-1].ok and 2 <= len(reports) < 20
+    text = service.metrics.exposition().decode()
+    assert 'slackgenie_group_queued_until_timestamp_seconds{group="team-000-oncall"} 0.0' in text

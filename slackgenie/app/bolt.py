@@ -23,6 +23,7 @@ from slackgenie.app.snapshot import SnapshotKeeper, escape
 from slackgenie.observe import redact
 
 log = structlog.get_logger("slackgenie.app")
+TIMED_OUT = Message(text=":hourglass: The schedule's provider did not answer in time; try again in a minute.")
 
 
 def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now: Callable[[], datetime],
@@ -53,7 +54,8 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             def reply(message: Message) -> None:
                 respond(replace_original=True, **redact(message.as_ack()))
 
-            state = pool.submit(("oncall", need.query, need.match.key), look_up, reply)
+            state = pool.submit(("oncall", need.query.kind, need.query.public, need.match.kind, need.match.key),
+                                look_up, reply, timeout=TIMED_OUT)
             if state == "busy":
                 ack(response_type="ephemeral", text=":hourglass: Too many lookups at once; try again in a minute.")
             else:
@@ -81,8 +83,8 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             say(text=redact(message.text), blocks=redact(message.blocks) or None,
                 thread_ts=event.get("thread_ts") or event.get("ts"))
 
-        if pool.submit(("mention", event.get("channel"), event.get("ts")), compose, reply) == "busy":
-            log.warning("app.mention_dropped", reason="too many lookups at once")
+        if pool.submit(("mention", event.get("channel"), event.get("ts")), compose, reply, timeout=TIMED_OUT) == "busy":
+            reply(Message(text=":hourglass: Too many questions at once; ask again in a minute."))
 
     @app.event("app_home_opened")
     def on_home(event: dict[str, Any], client: WebClient) -> None:
@@ -92,7 +94,9 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         def publish(message: Message) -> None:
             client.views_publish(user_id=event["user"], view={"type": "home", "blocks": redact(message.blocks)})
 
-        pool.submit(("home", event.get("user")), lambda: Message(text="", blocks=home_blocks(keeper.get(), now())),
-                    publish)
+        # No Home is published on a timeout: the one the person has stays.
+        if pool.submit(("home", event.get("user")), lambda: Message(text="", blocks=home_blocks(keeper.get(), now())),
+                       publish) == "busy":
+            log.warning("app.home_not_published", reason="too much slow work at once", user=event.get("user"))
 
     return app

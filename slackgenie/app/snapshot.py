@@ -86,6 +86,8 @@ class SnapshotKeeper:
         with self._lock:
             old = self._snapshot
         at = report.at or report.started
+        if old.taken_at is not None and at < old.taken_at:
+            return old  # an older pass's late refresh: what a newer one published stands
         known: dict[str, ScheduleInfo] = {}
         for info in catalog:
             provider = split_key(info.id)[0]

@@ -28,6 +28,7 @@ WINDOW = 61.0  # seconds: a minute, and a second's margin
 
 class Pacer:
     def __init__(self, per_minute: Mapping[str, int] = TIERS, window: float = WINDOW):
+        self.window = window
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._items: dict[str, RateLimitItem] = {m: RateLimitItemPerSecond(n, int(window))
                                                  for m, n in per_minute.items()}

@@ -12,7 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.model import ActualGroup
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
-from slackgenie.slack.pacer import WINDOW, Pacer
+from slackgenie.slack.pacer import Pacer
 from slackgenie.slack.usergroups import list_groups, set_members
 
 
@@ -41,10 +41,17 @@ class SlackTarget:
         not before ``deadline`` (monotonic): the write is then queued, not failed."""
         return self.pacer.take(WRITE, deadline)
 
+    def writes_per_window(self) -> int:
+        return self.pacer.per_window(WRITE) or 20
+
     def queued_eta(self, position: int) -> float:
         """About when the ``position``-th write waiting for the rate limit (from 0) can be made."""
-        per_window = self.pacer.per_window(WRITE) or 20
-        return self.pacer.delay(WRITE) + (position // per_window) * WINDOW
+        return self.pacer.delay(WRITE) + (position // self.writes_per_window()) * self.pacer.window
+
+    def backlog_explains(self, writes: int) -> float:
+        """How long a wait the rate limit itself explains for this many writes: the backlog at the
+        tier, and three windows more."""
+        return (writes // self.writes_per_window() + 3) * self.pacer.window
 
     def groups(self) -> dict[str, ActualGroup]:
         """Every user group with its members, by handle: one ``usergroups.list``."""
@@ -63,7 +70,8 @@ class SlackTarget:
             set_members(self.client, group_id, members)
         except SlackApiError as exc:
             if exc.response is not None and exc.response.status_code == 429:
-                return Throttled(max(self.pacer.delay(WRITE), 1.0))
+                # Slack refused a write the pacer allowed: wait at least half a window before asking again
+                return Throttled(max(self.pacer.delay(WRITE), self.pacer.window / 2))
             code = describe(exc)
             if "invalid_users" in code:
                 # A cached id went stale (account deactivated since): look everyone up afresh next pass.
