@@ -19,6 +19,7 @@ from typing import Any, Generic, TypeVar
 
 import httpx
 import structlog
+from pydantic import ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -36,6 +37,12 @@ log = structlog.get_logger("slackgenie.sources")
 
 Params = Mapping[str, str] | list[tuple[str, str]]
 EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f<>]+@[^@\s\x00-\x1f\x7f<>]+$")
+
+
+def first_error(exc: ValidationError) -> str:
+    """Where an answer first does not fit its model, and how: ``values.1.name: Input should be…``."""
+    first = exc.errors()[0]
+    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
 
 
 def is_email(value: str) -> bool:

@@ -39,7 +39,7 @@ from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.sources.base import ProviderSpec
-from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
+from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
 log = structlog.get_logger("slackgenie.jsm")
 
@@ -183,11 +183,6 @@ class _Timeline(BaseModel):
     finalTimeline: _Final
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
-
-
 class JsmClient:
     """Typed calls over the JSM Ops API and Jira's user API. Thread-safe."""
 
@@ -236,12 +231,12 @@ class JsmClient:
             try:
                 page = _SchedulePage.model_validate(raw)
             except ValidationError as exc:
-                raise SourceError(f"JSM Ops: the schedule list is malformed at {_first_error(exc)}") from None
+                raise SourceError(f"JSM Ops: the schedule list is malformed at {first_error(exc)}") from None
             for item in page.values:
                 try:
                     out.append(_Schedule.model_validate(item))
                 except ValidationError as exc:
-                    log.warning("jsm.schedule_unreadable", error=_first_error(exc), effect="left out of the list")
+                    log.warning("jsm.schedule_unreadable", error=first_error(exc), effect="left out of the list")
             if not page.links.next or not page.values:
                 return out
             following = _next_offset(page.links.next, offset + len(page.values))
@@ -258,7 +253,7 @@ class JsmClient:
         try:
             answer = _FlatOnCalls.model_validate(raw)
         except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the on-call answer is malformed at {_first_error(exc)}") from None
+            raise SourceError(f"JSM Ops: the on-call answer is malformed at {first_error(exc)}") from None
         ids = answer.onCallUsers if answer.onCallUsers is not None else answer.onCallRecipients
         if ids is None:
             raise SourceError("JSM Ops: the on-call answer holds no onCallUsers")
@@ -271,7 +266,7 @@ class JsmClient:
         try:
             timeline = _Timeline.model_validate(raw)
         except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the timeline is malformed at {_first_error(exc)}") from None
+            raise SourceError(f"JSM Ops: the timeline is malformed at {first_error(exc)}") from None
         return [p for r in timeline.finalTimeline.rotations for p in r.periods]
 
     def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
@@ -289,7 +284,7 @@ class JsmClient:
             try:
                 page = _UserPage.model_validate(raw)
             except ValidationError as exc:
-                raise SourceError(f"Jira user API: the answer is malformed at {_first_error(exc)}") from None
+                raise SourceError(f"Jira user API: the answer is malformed at {first_error(exc)}") from None
             out += page.values
         return out
 

@@ -32,7 +32,7 @@ from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.sources.base import ProviderSpec
-from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, is_email
+from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
 log = structlog.get_logger("slackgenie.pagerduty")
 
@@ -154,11 +154,6 @@ class _Users(BaseModel):
     users: list[_User]
 
 
-def _first_error(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
-
-
 def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -189,7 +184,7 @@ class PagerDutyClient:
                 try:
                     page = _OnCallPage.model_validate(raw)
                 except ValidationError as exc:
-                    raise SourceError(f"PagerDuty: the on-call answer is malformed at {_first_error(exc)}") from None
+                    raise SourceError(f"PagerDuty: the on-call answer is malformed at {first_error(exc)}") from None
                 if page.more and not page.oncalls:
                     raise SourceError("PagerDuty: an empty page of on-calls says more follow")
                 if page.oncalls == previous:
@@ -209,7 +204,7 @@ class PagerDutyClient:
         try:
             return _Users.model_validate(raw).users
         except ValidationError as exc:
-            raise SourceError(f"PagerDuty: the schedule's users are malformed at {_first_error(exc)}") from None
+            raise SourceError(f"PagerDuty: the schedule's users are malformed at {first_error(exc)}") from None
 
     def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
         """The schedule's final layer (overrides included): who is on call, when."""
@@ -217,7 +212,7 @@ class PagerDutyClient:
         try:
             entries = _ScheduleAnswer.model_validate(raw).schedule.final_schedule.rendered_schedule_entries
         except ValidationError as exc:
-            raise SourceError(f"PagerDuty: the final schedule is malformed at {_first_error(exc)}") from None
+            raise SourceError(f"PagerDuty: the final schedule is malformed at {first_error(exc)}") from None
         return [(e.start, e.end or until) for e in entries]
 
     def schedules(self) -> list[_Schedule]:
@@ -228,14 +223,14 @@ class PagerDutyClient:
             try:
                 page = _SchedulePage.model_validate(raw)
             except ValidationError as exc:
-                raise SourceError(f"PagerDuty: the schedule list is malformed at {_first_error(exc)}") from None
+                raise SourceError(f"PagerDuty: the schedule list is malformed at {first_error(exc)}") from None
             if page.more and not page.schedules:
                 raise SourceError("PagerDuty: an empty page of schedules says more follow")
             for item in page.schedules:
                 try:
                     out.append(_Schedule.model_validate(item))
                 except ValidationError as exc:
-                    log.warning("pagerduty.schedule_unreadable", error=_first_error(exc), effect="left out of the list")
+                    log.warning("pagerduty.schedule_unreadable", error=first_error(exc), effect="left out of the list")
             if not page.more:
                 return out
             offset += len(page.schedules)
@@ -369,7 +364,7 @@ def _entries(raw: list[Any]) -> tuple[list[_Entry], dict[str | None, str]]:
         except ValidationError as exc:
             schedule = item.get("schedule") if isinstance(item, dict) else None
             sid = schedule.get("id") if isinstance(schedule, dict) and isinstance(schedule.get("id"), str) else None
-            odd.setdefault(sid, f"at oncalls[].{_first_error(exc)}")
+            odd.setdefault(sid, f"at oncalls[].{first_error(exc)}")
             continue
         if entry.schedule is None:  # asked for by schedule: an entry of no schedule could be anyone's
             odd.setdefault(None, "an entry names no schedule")
