@@ -23,7 +23,6 @@ from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.retry import STOPPING
 from slackgenie.state import Busy, StateStore
-from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 

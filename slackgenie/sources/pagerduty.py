@@ -14,9 +14,7 @@ Schedules are named by id or by name (looked up in the paged schedule list, kept
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass
-import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
@@ -244,7 +242,6 @@ class PagerDutySource:
         self.client = client
         self.concurrency = concurrency
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._lock = threading.Lock()
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
         self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
 
