@@ -13,9 +13,10 @@ from slackgenie.clock import Clock, RealClock
 from slackgenie.config import Config, ConfigError
 from slackgenie.plan import map_identity
 from slackgenie.service import build
+from slackgenie.shifts import covered, gaps
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
-from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key, gaps
+from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key
 from slackgenie.observe import REDACTOR
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
@@ -200,13 +201,13 @@ def _gaps(config: Config, source: RoutedSource, now: datetime, span: timedelta) 
     end = now + span
     keys = sorted({k for s in config.syncs for k in s.keys})
     days = f"{span.days} days" if span.days else f"{span.seconds // 3600} h"
-    for key, covered in source.coverage(keys, now, end).items():
+    for key, found in source.stretches(keys, now, end).items():
         what = describe_key(key)
-        if isinstance(covered, ReadFailure):
-            yield Item(False, f"coverage of {what} cannot be read: {covered.error}",
+        if isinstance(found, ReadFailure):
+            yield Item(False, f"coverage of {what} cannot be read: {found.error}",
                        "check the schedule and the provider's credentials (see the lines above)")
             continue
-        holes = gaps(covered, now, end)
+        holes = gaps(covered(found), now, end)
         if not holes:
             yield Item(True, f"{what}: someone is on call throughout the next {days}")
             continue

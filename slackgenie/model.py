@@ -201,19 +201,3 @@ class PassReport:
     def exit_code(self) -> int:
         return 0 if self.ok else 1
 
-
-def gaps(covered: list[tuple[datetime, datetime]], start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The parts of ``start``..``end`` that no interval in ``covered`` holds: when nobody is on call."""
-    out: list[tuple[datetime, datetime]] = []
-    t = start
-    for a, b in sorted(covered):
-        if b <= t:
-            continue
-        if a > t:
-            out.append((t, min(a, end)))
-        t = max(t, b)
-        if t >= end:
-            break
-    if t < end:
-        out.append((t, end))
-    return [(a, b) for a, b in out if a < b]

@@ -182,7 +182,7 @@ def test_planner_properties(read, static, current, policy, unresolvable, lookup_
 def test_gaps_are_what_no_interval_covers() -> None:
     from datetime import datetime, timedelta, timezone
 
-    from slackgenie.model import gaps
+    from slackgenie.shifts import gaps
 
     t0 = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
 

@@ -17,6 +17,7 @@ from slackgenie.clock import Clock
 from slackgenie.config import Config
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver
+from slackgenie.shifts import Stretch
 
 
 class OnCallSource(Protocol):
@@ -35,10 +36,10 @@ class OnCallSource(Protocol):
     def catalog(self) -> list[ScheduleInfo]:
         """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
 
-    def coverage(self, refs: Sequence[str], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
-        """For each schedule, the intervals within ``start``..``end`` when someone is on call
-        (overrides included), as the provider foresees them today."""
+    def stretches(self, refs: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
+        """For each schedule, who is on call when within ``start``..``end`` (overrides included),
+        as the provider foresees it now: people as in ``on_calls``; nobody's spans left out."""
 
     def close(self) -> None: ...
 

@@ -38,6 +38,7 @@ from slackgenie.config import Config, ConfigError, required_secret, url_var
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.shifts import Stretch, stretches
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
@@ -159,6 +160,8 @@ class _UserPage(BaseModel):
 class _Responder(BaseModel):
     model_config = ConfigDict(extra="ignore")
     type: str
+    id: str | None = None
+    name: str | None = None
 
 
 class _Period(BaseModel):
@@ -271,8 +274,7 @@ class JsmClient:
 
     def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
         """Every period boundary of the schedule's final timeline from the day before ``start``."""
-        edges = {t for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)}
-        return sorted(t if t.tzinfo else t.replace(tzinfo=timezone.utc) for t in edges)
+        return sorted({_utc(t) for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)})
 
     def users(self, account_ids: Sequence[str]) -> list[_User]:
         """Jira users by account id, ``USERS_PAGE`` per request."""
@@ -297,6 +299,10 @@ def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | No
     if len(by_name) > 1:
         return ReadFailure(ref, f"JSM Ops has {len(by_name)} schedules named {ref!r}: name it by id")
     return by_name[0] if by_name else None
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
 
 
 def _iso(at: datetime) -> str:
@@ -456,23 +462,51 @@ class JsmSource:
             got = dict(zip(refs, pool.map(one, refs)))
         return {ref: edges for ref, edges in got.items() if edges is not None}
 
-    def coverage(self, refs: Sequence[str], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+    def stretches(self, refs: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
+        """From each schedule's final timeline; users' account ids become e-mails as in
+        ``on_calls`` (a hidden e-mail: the account id). A user who cannot be looked up fails it."""
         days = max(1, int((end - start).total_seconds() // 86400) + 1)
 
-        def one(ref: str) -> list[tuple[datetime, datetime]] | ReadFailure:
+        def one(ref: str) -> list[_Period] | ReadFailure:
             found = self._find(ref)
             if isinstance(found, ReadFailure):
                 return found
             try:
-                periods = self.client.periods(found.id, start, days)
+                return self.client.periods(found.id, start, days)
             except SourceError as exc:
                 return ReadFailure(ref, str(exc))
-            return [(p.startDate, p.endDate) for p in periods if p.responder is None or p.responder.type != "noone"]
 
         wanted = list(dict.fromkeys(refs))
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm-coverage") as pool:
-            return dict(zip(wanted, pool.map(one, wanted)))
+            read = dict(zip(wanted, pool.map(one, wanted)))
+        accounts = {p.responder.id for got in read.values() if not isinstance(got, ReadFailure) for p in got
+                    if p.responder is not None and p.responder.type == "user" and p.responder.id}
+        people = self._people_for(accounts) if accounts else {}
+        out: dict[str, list[Stretch] | ReadFailure] = {}
+        for ref, got in read.items():
+            if isinstance(got, ReadFailure):
+                out[ref] = got
+                continue
+            pieces: list[tuple[datetime, datetime, str | None]] = []
+            for p in got:
+                r = p.responder
+                if r is not None and r.type == "noone":
+                    continue
+                who: str | None
+                if r is None or r.type != "user":  # a team or an escalation: someone, not a person
+                    who = (r.name or r.id or r.type) if r is not None else "someone"
+                elif isinstance(people, ReadFailure) or not r.id:
+                    out[ref] = ReadFailure(ref, people.error if isinstance(people, ReadFailure)
+                                           else "a timeline period names a user without an id")
+                    break
+                else:
+                    email = (people[r.id].emailAddress or "").strip()
+                    who = email.lower() if is_email(email) else r.id
+                pieces.append((_utc(p.startDate), _utc(p.endDate), who))
+            else:
+                out[ref] = stretches(pieces, start, end)
+        return out
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         return self.forecast.next_handoff(refs, after)

@@ -19,6 +19,7 @@ from slackgenie.handoffs import Forecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
+from slackgenie.shifts import Stretch, stretches
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import (ApiClient, Dialect, SourceAuthError, SourceError, SourceNotFound,
                                      SourceUnavailable)
@@ -129,12 +130,12 @@ class OpsgenieSource:
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         self.forecast.observe(reads, at)
 
-    def coverage(self, refs: Sequence[str], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+    def stretches(self, refs: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From the rotations (the forecast's read) with each schedule's overrides read afresh
         (one call each), run forward with the rotation maths."""
         models = self.forecast.models()
-        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
+        out: dict[str, list[Stretch] | ReadFailure] = {}
         for ref in dict.fromkeys(refs):
             model = models.get(ref)
             if model is None:
@@ -237,19 +238,21 @@ class OpsgenieSource:
             return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
 
 
-def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
-    """The intervals within ``start``..``end`` when the model has someone on call."""
-    covered: list[tuple[datetime, datetime]] = []
+def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[Stretch]:
+    """Who the model puts on call within ``start``..``end``, stretch by stretch. People are
+    usernames, as in the on-call answer; a team or escalation participant is named by its name."""
+    pieces: list[tuple[datetime, datetime, str | None]] = []
     t = start
     for _ in range(100_000):  # bounded: each step moves to the schedule's next change
         if t >= end:
-            return covered
+            return stretches(pieces, start, end)
         following = model.next_change(t)
         following = end if following is None or following > end else following
         if following <= t:
             raise ValueError(f"no change after {t.isoformat()} moves time on")
-        if model.on_call(t):
-            covered.append((t, following))
+        for _rotation, participant, _override in model.on_call(t):
+            who = participant.get("username") or participant.get("name") or participant.get("id")
+            pieces.append((t, following, str(who) if who else None))
         t = following
     raise ValueError("too many changes to follow")
 

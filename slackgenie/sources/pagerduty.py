@@ -29,6 +29,7 @@ from slackgenie.config import Config, required_secret, url_var
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.shifts import Stretch, stretches
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
@@ -130,6 +131,7 @@ class _Rendered(BaseModel):
     model_config = ConfigDict(extra="ignore")
     start: datetime
     end: datetime | None = None  # null: does not end
+    user: _Ref | None = None
 
 
 class _Final(BaseModel):
@@ -196,22 +198,22 @@ class PagerDutyClient:
                 raise SourceError(f"PagerDuty: the on-call answer did not end within {MAX_PAGES} pages")
         return out
 
-    def schedule_users(self, schedule_id: str, at: datetime) -> list[_User]:
+    def schedule_users(self, schedule_id: str, at: datetime, until: datetime | None = None) -> list[_User]:
+        """Who the schedule puts on call at ``at`` (or at any time up to ``until``), with e-mails."""
         raw = self.api.get("listScheduleUsers", f"/schedules/{schedule_id}/users",
-                           {"since": _iso(at), "until": _iso(at)})
+                           {"since": _iso(at), "until": _iso(until or at)})
         try:
             return _Users.model_validate(raw).users
         except ValidationError as exc:
             raise SourceError(f"PagerDuty: the schedule's users are malformed at {first_error(exc)}") from None
 
-    def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[tuple[datetime, datetime]]:
+    def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[_Rendered]:
         """The schedule's final layer (overrides included): who is on call, when."""
         raw = self.api.get("getSchedule", f"/schedules/{schedule_id}", {"since": _iso(since), "until": _iso(until)})
         try:
-            entries = _ScheduleAnswer.model_validate(raw).schedule.final_schedule.rendered_schedule_entries
+            return _ScheduleAnswer.model_validate(raw).schedule.final_schedule.rendered_schedule_entries
         except ValidationError as exc:
             raise SourceError(f"PagerDuty: the final schedule is malformed at {first_error(exc)}") from None
-        return [(e.start, e.end or until) for e in entries]
 
     def schedules(self) -> list[_Schedule]:
         out: list[_Schedule] = []
@@ -327,17 +329,32 @@ class PagerDutySource:
                 edges[entry.schedule.id].update(t for t in (entry.start, entry.end) if t is not None)
         return {ref: sorted(edges[s.id]) for ref, s in schedules.items()}
 
-    def coverage(self, refs: Sequence[str], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
-        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
-        for ref, schedule in self._resolve(list(dict.fromkeys(refs))).items():
-            if isinstance(schedule, ReadFailure):
-                out[ref] = schedule
-                continue
+    def stretches(self, refs: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
+        """From each schedule's final layer (which also covers schedules in no escalation policy),
+        its users' e-mails from the schedule's users over the same window: two calls each."""
+        def one(ref: str, schedule: _Schedule) -> list[Stretch] | ReadFailure:
             try:
-                out[ref] = self.client.final_schedule(schedule.id, start, end)
+                entries = self.client.final_schedule(schedule.id, start, end)
+                users = {u.id: u for u in self.client.schedule_users(schedule.id, start, end)} if entries else {}
             except SourceError as exc:
-                out[ref] = ReadFailure(ref, str(exc))
+                return ReadFailure(ref, str(exc))
+            pieces: list[tuple[datetime, datetime, str | None]] = []
+            for e in entries:
+                user = users.get(e.user.id) if e.user is not None else None
+                email = (user.email or "").strip() if user is not None else ""
+                if not is_email(email):
+                    who = e.user.id if e.user is not None else "?"
+                    return ReadFailure(ref, f"PagerDuty's final schedule names user {who}, whose e-mail its "
+                                            "schedule users do not give")
+                pieces.append((e.start, e.end or end, email.lower()))
+            return stretches(pieces, start, end)
+
+        resolved = self._resolve(list(dict.fromkeys(refs)))
+        out: dict[str, list[Stretch] | ReadFailure] = {r: s for r, s in resolved.items() if isinstance(s, ReadFailure)}
+        todo = [(r, s) for r, s in resolved.items() if not isinstance(s, ReadFailure)]
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pagerduty-shifts") as pool:
+            out.update(zip([r for r, _ in todo], pool.map(lambda pair: one(*pair), todo)))
         return out
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:

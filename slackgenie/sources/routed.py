@@ -14,6 +14,7 @@ from typing import TypeVar
 import structlog
 
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.shifts import Stretch
 from slackgenie.sources.base import OnCallSource
 
 log = structlog.get_logger("slackgenie.sources")
@@ -81,11 +82,11 @@ class RoutedSource:
             except Exception as exc:  # a forecast is an optimisation: never let it stop a pass
                 log.warning("sources.observe_failed", provider=provider, error=f"{type(exc).__name__}: {exc}")
 
-    def coverage(self, keys: Sequence[str], start: datetime,
-                 end: datetime) -> dict[str, list[tuple[datetime, datetime]] | ReadFailure]:
+    def stretches(self, keys: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         by = self._split(keys)
-        answers = self._each(by, lambda source, refs: source.coverage(refs, start, end))
-        out: dict[str, list[tuple[datetime, datetime]] | ReadFailure] = {}
+        answers = self._each(by, lambda source, refs: source.stretches(refs, start, end))
+        out: dict[str, list[Stretch] | ReadFailure] = {}
         for provider, refs in by.items():
             got = answers.get(provider)
             for ref in refs:
