@@ -9,6 +9,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal, Protocol
 
@@ -16,7 +17,7 @@ import yaml
 from dotenv import dotenv_values
 from slackgenie.model import PROVIDER_TITLES, schedule_key
 from slackgenie.retry import Number, RetryPolicy
-from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
 DEFAULT_CONFIG = "slackgenie.yaml"
@@ -29,6 +30,24 @@ def _provider(value: str | None) -> str | None:
 
 
 Provider = Annotated[str, AfterValidator(_provider)]
+
+
+def _lead(value: object) -> timedelta | None:
+    """``heads_up``: ``1h``, ``30m``, ``1h30m`` (1 minute to 1 day), or ``off``."""
+    if value is None or isinstance(value, timedelta):
+        return value
+    if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
+        return timedelta(0)
+    m = re.fullmatch(r"\s*(?:(\d{1,2})h)?\s*(?:(\d{1,4})m)?\s*", value) if isinstance(value, str) else None
+    lead = timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0)) if m and (m.group(1) or m.group(2)) else None
+    if lead is None or not timedelta(minutes=1) <= lead <= timedelta(days=1):
+        raise ValueError(f"{value!r} is not a heads-up time: write how long before a shift, from 1m to 24h "
+                         "(e.g. 1h, 30m, 1h30m), or off")
+    return lead
+
+
+HeadsUp = Annotated[timedelta | None, BeforeValidator(_lead)]
+Taker = Literal["rotation", "anyone", "off"]
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
@@ -67,6 +86,10 @@ class GroupSync(BaseModel):
     fallback: list[str] = Field(default_factory=list)
     announce: str | None = Field(None, description="channel to tell of every change (#name or id)")
     topic: str | None = Field(None, description="channel whose topic shows who is on call (#name or id)")
+    heads_up: HeadsUp = Field(None, description="DM each person this long before their shift in this group's "
+                                                "schedules (e.g. 1h; off: none here; default: the top-level one)")
+    take: Taker | None = Field(None, description="who may take a shift from Slack (/oncall take): rotation, "
+                                                 "anyone or off (default: the top-level one)")
 
     @field_validator("announce", "topic")
     @classmethod
@@ -149,6 +172,9 @@ class FileConfig(BaseModel):
                                                            "lower it when other tools share the app's limit")
     handoffs: StrictBool = Field(True, description="wake up at each predicted handoff, not only every interval")
     handoff_guard: Number = Field(2.0, ge=0, le=60, description="seconds after a handoff before syncing")
+    heads_up: HeadsUp = Field(None, description="DM each person this long before each shift (e.g. 1h); default off")
+    take: Taker = Field("rotation", description="who may take a shift from Slack: rotation (people in one of the "
+                                                "schedule's rotations), anyone, or off")
     syncs: list[GroupSync] = Field(min_length=1)
     users: dict[str, str] = Field(default_factory=dict,
                                   description="a provider's username, e-mail or user id (Opsgenie username, "
@@ -180,8 +206,10 @@ class FileConfig(BaseModel):
     @model_validator(mode="after")
     def _providers(self) -> FileConfig:
         # Every sync knows its provider from here on: the default is resolved once, here.
-        object.__setattr__(self, "syncs", [s if s.provider else s.model_copy(update={"provider": self.provider})
-                                           for s in self.syncs])
+        object.__setattr__(self, "syncs", [s.model_copy(update={
+            "provider": s.provider or self.provider,
+            "heads_up": s.heads_up if s.heads_up is not None else (self.heads_up or timedelta(0)),
+            "take": s.take or self.take}) for s in self.syncs])
         return self
 
     @property

@@ -14,7 +14,8 @@ from collections.abc import Callable
 from typing import Any
 
 from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text, escape
-from slackgenie.model import PROVIDER_TITLES, split_key
+from slackgenie.model import PROVIDER_TITLES, describe_key, split_key
+from slackgenie.people import GroupShift
 
 STALE_AFTER = timedelta(minutes=10)
 
@@ -23,6 +24,9 @@ HELP = (
     "`/oncall` every group, who is on call now in each schedule, and until when\n"
     "`/oncall <name>` one group (`delivery-support` or `@delivery-support`), schedule or team\n"
     "`/oncall next <name>` who is next, and when the handoff is\n"
+    "`/oncall me` when you are next on call, where, and who hands over to you\n"
+    "`/oncall take 2h [group]` take the shift for 2 hours (also `until 18:00`, `tomorrow 09:00-17:00`)\n"
+    "`/oncall give-back [group]` end the shift you took\n"
     "`/oncall public …` post the answer in the channel instead of only to you\n"
     "`/oncall help` this text"
 )
@@ -30,7 +34,7 @@ HELP = (
 
 @dataclass(frozen=True)
 class Query:
-    kind: str  # all | one | next | help
+    kind: str  # all | one | next | help | me | take | give-back
     name: str = ""
     public: bool = False
 
@@ -92,6 +96,12 @@ def parse(text: str) -> Query:
         return Query("help", public=public)
     if head == "next":
         return Query("next", " ".join(words[1:]), public)
+    if head in ("me", "mine", "my", "myself") and len(words) == 1:
+        return Query("me", public=public)
+    if head == "take":
+        return Query("take", " ".join(words[1:]), public)
+    if head in ("give-back", "giveback", "give") and (head != "give" or (len(words) > 1 and words[1].lower() == "back")):
+        return Query("give-back", " ".join(words[2 if head == "give" else 1:]), public)
     return Query("one", " ".join(words), public)
 
 
@@ -315,9 +325,13 @@ def _answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsL
     return _message(title, lines, query.public, footer)
 
 
-def home_blocks(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
-    """The App Home tab: every group with its current and next on-call people."""
+def home_blocks(snapshot: Snapshot, now: datetime, personal: list[str] | None = None) -> list[dict[str, Any]]:
+    """The App Home tab: the viewer's own shifts (``personal``: lines from ``my_shift_lines``),
+    then every group with its current and next on-call people."""
     blocks: list[dict[str, Any]] = []
+    if personal is not None:
+        blocks += _sections("*Your shifts*\n" + "\n".join(personal[:20]))
+        blocks.append({"type": "divider"})
     for g in snapshot.groups:
         lines = [_schedule_line(s, snapshot, now, True) for ref in g.schedules if (s := snapshot.schedule(ref))]
         blocks += _sections(f"*@{g.handle}*\n" + "\n".join(lines or ["(not read yet)"]))
@@ -326,3 +340,45 @@ def home_blocks(snapshot: Snapshot, now: datetime) -> list[dict[str, Any]]:
     header = [{"type": "header", "text": {"type": "plain_text", "text": "Who is on call"}}]
     tail = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]
     return header + _fit(blocks, HOME_BLOCKS - 1, tail)
+
+
+# --- for the person asking: `/oncall me` and the App Home's "your shifts" -------------------------
+
+def _groups(handles: tuple[str, ...]) -> str:
+    return ", ".join(f"@{h}" for h in handles) or "no group"
+
+
+def _from(after: frozenset[str], snapshot: Snapshot) -> str:
+    return ", ".join(snapshot.mention(u) for u in sorted(after)) if after else "nobody (a gap before it)"
+
+
+def my_shift_lines(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot,
+                   now: datetime, horizon: timedelta) -> list[str]:
+    """One line per shift (the one under way first), and one per schedule that could not be read."""
+    lines = []
+    for g in shifts:
+        sh = g.shift
+        where = f"{_groups(g.groups)} ({escape(describe_key(sh.schedule))})"
+        if sh.start <= now:
+            lines.append(f":large_green_circle: *You are on call now* in {where}, until {_when(sh.end)}")
+        else:
+            handover = f", taking over from {_from(sh.after, snapshot)}" if sh.from_start else ""
+            lines.append(f"\u2022 {_when(sh.start)} to {_when(sh.end)} in {where}{handover}")
+    if not shifts and not failed:
+        days = horizon.days
+        lines.append(f"You have no on-call shifts in the next {days} days in the schedules Slackgenie syncs.")
+    for key, error in failed:
+        lines.append(f":warning: {escape(describe_key(key))} could not be read ({escape(error)}): "
+                     "your shifts there are not known")
+    return lines
+
+
+def mine(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot, now: datetime,
+         horizon: timedelta, public: bool = False) -> Message:
+    return _message(f"*Your on-call shifts* (the next {horizon.days} days)",
+                    my_shift_lines(shifts, failed, snapshot, now, horizon), public)
+
+
+NOT_FOUND_ME = ("Slack shows no e-mail address for you, and no `users:` entry in Slackgenie's config maps to "
+                "you, so I cannot find you in the schedules. Ask whoever runs Slackgenie to map your "
+                "username to your Slack id.")

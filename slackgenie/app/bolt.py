@@ -19,6 +19,7 @@ from slack_sdk import WebClient
 
 from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, find_in_sentence, home_blocks, parse
 from slackgenie.app.live import LiveLookup, LookupPool
+from slackgenie.app.personal import Personal
 from slackgenie.app.snapshot import SnapshotKeeper, escape
 from slackgenie.observe import redact
 
@@ -27,7 +28,7 @@ TIMED_OUT = Message(text=":hourglass: The schedule's provider did not answer in 
 
 
 def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now: Callable[[], datetime],
-               signing_secret: str | None, pool: LookupPool) -> App:
+               signing_secret: str | None, pool: LookupPool, personal: Personal) -> App:
     """Acknowledgements are built from the snapshot on the request's own thread, with nothing
     slow on that path (``process_before_response``: no worker pool to queue behind, no polling
     for the ack); anything slow (a live lookup, a mention's reply, the App Home) goes to ``pool``."""
@@ -44,6 +45,18 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
     @app.command("/oncall")
     def on_oncall(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         query = parse(command.get("text", ""))
+        user = str(command.get("user_id") or "")
+        if query.kind == "me":
+            def reply_me(message: Message) -> None:
+                respond(replace_original=True, **redact(message.as_ack()))
+
+            if pool.submit(("me", user), lambda: personal.me(user, keeper.get(), query.public), reply_me,
+                           timeout=TIMED_OUT) == "busy":
+                ack(response_type="ephemeral", text=":hourglass: Too many lookups at once; try again in a minute.")
+            else:
+                ack(response_type="ephemeral", text="Looking up your shifts\u2026")
+            log.info("app.oncall", user=user, text=command.get("text", ""), live=True)
+            return
         result = answer(query, keeper.get(), now())
         if isinstance(result, NeedsLookup):
             need = result
@@ -95,8 +108,11 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             client.views_publish(user_id=event["user"], view={"type": "home", "blocks": redact(message.blocks)})
 
         # No Home is published on a timeout: the one the person has stays.
-        if pool.submit(("home", event.get("user")), lambda: Message(text="", blocks=home_blocks(keeper.get(), now())),
-                       publish) == "busy":
+        def compose_home() -> Message:
+            snapshot = keeper.get()
+            return Message(text="", blocks=home_blocks(snapshot, now(), personal.home_lines(event["user"], snapshot)))
+
+        if pool.submit(("home", event.get("user")), compose_home, publish) == "busy":
             log.warning("app.home_not_published", reason="too much slow work at once", user=event.get("user"))
 
     return app

@@ -17,10 +17,12 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 
 from slackgenie.app.bolt import create_app
 from slackgenie.app.live import LiveLookup, LookupPool
+from slackgenie.app.personal import Personal
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.model import OnCall, PassReport, ReadFailure
+from slackgenie.people import ShiftBook
 from slackgenie.plan import map_identity
 from slackgenie.service import Service
 
@@ -59,8 +61,10 @@ class SlackApp:
         live = LiveLookup(service.source, service.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
         self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)
+        self.book = ShiftBook(config, service.source, service.clock.now)
+        personal = Personal(self.book, service.directory, service.clock.now)
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
-                               signing.get_secret_value() if signing else None, self.pool)
+                               signing.get_secret_value() if signing else None, self.pool, personal)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
         self._lock = threading.Lock()
         self._socket: SocketModeHandler | None = None

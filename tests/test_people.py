@@ -1,0 +1,159 @@
+"""The people features end to end, on each provider: `/oncall me` (and the App Home), heads-up
+DMs before shifts, taking a shift from Slack and giving it back.
+
+Expected shifts are worked out by hand from the sample organisation (see test_providers_e2e.py's
+header). From DEMO_START (Mon 2026-11-23 08:58 UTC), Delivery's daily turns run alice, bob, carol
+from 2026-11-02 09:00: turn 21 (alice) starts Mon 23 09:00, and alice's turns come every third
+day: Mon 23, Thu 26, Sun 29, Wed Dec 2 and Sat Dec 5, each 09:00 to 09:00, each after carol's.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+from slack_bolt.request import BoltRequest
+
+from slackgenie.app.runner import SlackApp
+from slackgenie.clock import SteppedClock
+from slackgenie.config import load
+from slackgenie.service import Service, build
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.injector import app_home_opened, form_body, json_body, signed_headers, slash_command
+from slackgenie_emulators.sample import SAMPLE_CONFIG
+
+from conftest import write_config
+
+UTC = timezone.utc
+PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
+SIGNING = "people-test-signing-secret-00001"
+
+
+def service_for(emu: Emulators, tmp_path: Path, text: str) -> Service:
+    path = write_config(tmp_path, text)
+    return build(load(str(path), {**emu.env(), "SLACK_SIGNING_SECRET": SIGNING}), clock=SteppedClock(emu.clock))
+
+
+def uid(emu: Emulators, email: str) -> str:
+    user = emu.slack.state.user_by_email(email)
+    assert user is not None
+    return user.id
+
+
+def stamp(y: int, mo: int, d: int, h: int = 9) -> str:
+    """How an answer writes an instant: a Slack date token for it."""
+    return f"<!date^{int(datetime(y, mo, d, h, tzinfo=UTC).timestamp())}^"
+
+
+def dispatch(app: SlackApp, body: str, content_type: str) -> dict:
+    headers: dict[str, str | Sequence[str]] = {**signed_headers(SIGNING, body, content_type)}
+    response = app.bolt.dispatch(BoltRequest(body=body, headers=headers))
+    return json.loads(response.body) if response.body else {}
+
+
+def ask_later(emu: Emulators, app: SlackApp, text: str, asker: str, key: str) -> tuple[str, str]:
+    """(the ack's text, the answer posted later to the response_url)."""
+    ack = dispatch(app, form_body(slash_command(text, asker, emu.slack.response_url(key))),
+                   "application/x-www-form-urlencoded")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # bounded: the pool answers within its own deadline
+        with emu.slack.state.lock:
+            got = list(emu.slack.state.responses.get(key, []))
+        if got:
+            return str(ack.get("text")), str(got[-1].get("text"))
+        time.sleep(0.02)
+    raise AssertionError(f"no answer to {text!r} within 20 s")
+
+
+# --- /oncall me ---------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_oncall_me_lists_the_askers_shifts_with_who_hands_over(emulators: Emulators, tmp_path: Path,
+                                                               provider: str) -> None:
+    service = service_for(emulators, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        ack, text = ask_later(emulators, app, "me", uid(emulators, "alice@example.com"), "alice")
+        assert ack == "Looking up your shifts\u2026"
+        lines = [line for line in text.splitlines() if line.startswith("\u2022")]
+        carol = f"<@{uid(emulators, 'carol@example.com')}>"
+        starts = [(2026, 11, 23), (2026, 11, 26), (2026, 11, 29), (2026, 12, 2), (2026, 12, 5)]
+        assert len(lines) == 5, text
+        for line, day in zip(lines, starts):
+            assert line.startswith(f"\u2022 {stamp(*day)}"), line
+            assert "in @delivery-support" in line and f"taking over from {carol}" in line
+        assert stamp(2026, 11, 24) in lines[0]  # until Tue 09:00
+
+        _, text = ask_later(emulators, app, "me", uid(emulators, "carol@example.com"), "carol")
+        first = text.splitlines()[1]
+        assert first.startswith(":large_green_circle: *You are on call now* in @delivery-support")
+        assert f"until {stamp(2026, 11, 23)}" in first  # carol's turn ends at 09:00 today
+    finally:
+        service.close()
+
+
+def wait(predicate, seconds: float = 20) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:  # bounded in count by the time
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def test_oncall_me_finds_a_person_through_the_users_map_and_home_shows_it(emulators: Emulators,
+                                                                            tmp_path: Path) -> None:
+    """frank is frank.og in the providers (the `users:` map). Platform is covered 09:00-17:00
+    on weekdays by daily turns of frank.og and heidi from Tue 2026-11-03: frank.og holds Mon 23,
+    Wed 25, Fri 27, Tue Dec 1 and Thu Dec 3 (the weekend turns are outside the hours), each after
+    a night nobody covers."""
+    service = service_for(emulators, tmp_path, "provider: jsm\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        frank = uid(emulators, "frank@example.com")
+        _, text = ask_later(emulators, app, "me", frank, "frank")
+        lines = [line for line in text.splitlines() if line.startswith("\u2022")]
+        days = [(2026, 11, 23), (2026, 11, 25), (2026, 11, 27), (2026, 12, 1), (2026, 12, 3)]
+        assert [line[:len("\u2022 ") + len(stamp(*d))] for line, d in zip(lines, days)] == \
+            [f"\u2022 {stamp(*d)}" for d in days] and len(lines) == 5, text
+        assert all(f"to {stamp(*d, h=17)}" in line and "@platform-oncall" in line
+                   and "taking over from nobody" in line for line, d in zip(lines, days))
+
+        dispatch(app, json_body(app_home_opened(frank)), "application/json")
+        assert wait(lambda: frank in emulators.slack.state.views)
+        home = json.dumps(emulators.slack.state.views[frank]["blocks"])
+        assert "*Your shifts*" in home and stamp(2026, 11, 25) in home
+        assert home.index("Your shifts") < home.index("@delivery-support*")  # first, then every group
+    finally:
+        service.close()
+
+
+def test_oncall_me_never_says_none_when_a_schedule_cannot_be_read(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.jsm.inject(r"/timeline$", status=503)
+    service = service_for(emulators, tmp_path, "provider: jsm\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        _, text = ask_later(emulators, app, "me", uid(emulators, "alice@example.com"), "alice")
+        assert "no on-call shifts" not in text
+        assert ":warning: JSM Ops schedule 'Delivery Support_schedule' could not be read" in text
+        assert "your shifts there are not known" in text
+    finally:
+        service.close()
+
+
+def test_oncall_me_for_someone_in_no_schedule(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        _, text = ask_later(emulators, app, "me", uid(emulators, "ivan@example.com"), "ivan")
+        assert "You have no on-call shifts in the next 14 days" in text
+    finally:
+        service.close()
