@@ -29,6 +29,11 @@ REQUIRED_SCOPES = {
     "users:read.email": "match on-call people's e-mails to Slack users",
 }
 
+HEADS_UP_SCOPES = {  # only when some sync has `heads_up`
+    "im:write": "open a direct message for each heads-up",
+    "chat:write": "send the heads-up DMs",
+}
+
 
 @dataclass(frozen=True)
 class Item:
@@ -153,7 +158,10 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
     if isinstance(header, list):
         header = header[0] if header else ""
     granted = {s.strip() for s in (header or "").split(",") if s.strip()}
-    for scope, why in REQUIRED_SCOPES.items():
+    needed = dict(REQUIRED_SCOPES)
+    if any(s.heads_up for s in config.syncs):
+        needed.update(HEADS_UP_SCOPES)
+    for scope, why in needed.items():
         if header is None:
             yield Item(False, f"Slack scope {scope}: cannot tell (no x-oauth-scopes header)",
                        "check the app's scopes under OAuth & Permissions")

@@ -285,6 +285,8 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
         print(render(report), flush=True)
         if app is not None:  # who is next: one read per handoff instant, concurrently, off the ack path
             app.refresh(report)
+        if report.ran and report.at is None:
+            service.watch_gaps()
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
                     guard=config.file.handoff_guard, clock=clock, pass_deadline=config.file.pass_deadline,

@@ -69,6 +69,12 @@ class Metrics:
                               registry=r)
         self.interval.set(interval)
         self._groups: set[str] = set()
+        self.heads_up = Counter("slackgenie_heads_ups_total", "Heads-up DMs before shifts, by result (sent, failed).",
+                                ["result"], registry=r)
+        self.next_gap = Gauge("slackgenie_schedule_next_gap_timestamp_seconds",
+                              "When the next stretch with nobody on call starts in a schedule (within the next "
+                              "7 days, overrides included); no series: none foreseen.", ["schedule"], registry=r)
+        self._gaps: set[str] = set()
 
     def __deepcopy__(self, memo: dict[int, object]) -> Metrics:
         # One sink per process: Bolt deep-copies requests (and the client that reports here)
@@ -83,6 +89,23 @@ class Metrics:
             self.group_queued.labels(group).set(0)
 
     # --- reported by the clients ---------------------------------------------------------
+    def heads_ups(self, sent: int, failed: int) -> None:
+        if sent:
+            self.heads_up.labels("sent").inc(sent)
+        if failed:
+            self.heads_up.labels("failed").inc(failed)
+
+    def gaps(self, next_gap: dict[str, float | None]) -> None:
+        """Each schedule read: when its next gap starts (None: none foreseen)."""
+        for schedule, at in next_gap.items():
+            if at is None:
+                if schedule in self._gaps:
+                    self.next_gap.remove(schedule)
+                    self._gaps.discard(schedule)
+            else:
+                self.next_gap.labels(schedule).set(at)
+                self._gaps.add(schedule)
+
     def api_request(self, api: str, method: str, status: str | int | None) -> None:
         self.api_requests.labels(api, method, status_label(status)).inc()
 

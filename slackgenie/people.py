@@ -75,7 +75,7 @@ class ShiftBook:
                 failed.append((key, got.error))
                 continue
             for person in people:
-                for shift in shifts_of(key, got, person, start):
+                for shift in shifts_of(key, got, person, start, start + HORIZON):
                     if shift.end > now:
                         found.append(GroupShift(shift, self.groups_of(key)))
         found.sort(key=lambda g: (g.shift.start, g.shift.schedule))

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 
+import structlog
 from slack_sdk import WebClient
 
 from slackgenie.clock import Clock, RealClock
 from slackgenie.daemon import BACKLOG_GUARD
 from slackgenie.config import Config
+from slackgenie.headsup import HeadsUps
 from slackgenie.metrics import Metrics
-from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport
+from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport, ReadFailure
+from slackgenie.shifts import covered, gaps
 from slackgenie.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
@@ -25,6 +29,11 @@ from slackgenie.retry import STOPPING
 from slackgenie.state import Busy, StateStore
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
+
+log = structlog.get_logger("slackgenie.service")
+
+GAPS_EVERY = 900.0  # seconds between two reads of every schedule's coverage, for the gap metric
+GAPS_AHEAD = timedelta(days=7)
 
 
 @dataclass
@@ -37,6 +46,8 @@ class Service:
     state: StateStore
     source: RoutedSource  # who should be on call, by schedule key: what the app, status and check ask too
     directory: Directory  # people <-> Slack users, shared with the app
+    headsups: HeadsUps
+    _gaps_read: float = field(default=float("-inf"), init=False)
 
     @property
     def schedule_keys(self) -> list[str]:
@@ -52,6 +63,7 @@ class Service:
             try:
                 with self.state.exclusive(timeout=self.config.file.pass_deadline):
                     report = self.reconciler.run_pass()
+                    report.notes += self._heads_ups()
             except Busy as exc:
                 report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
                                                                      errors=(f"{exc}; group left as it is",)))
@@ -85,8 +97,51 @@ class Service:
             report_to(report)
         return report
 
+    def _heads_ups(self) -> list[str]:
+        """Heads-ups due now (within the pass lock: one process sends each). Never fails a pass."""
+        before = (self.headsups.sent, self.headsups.failed)
+        try:
+            notes = self.headsups.run(self.clock.now())
+        except Exception as exc:
+            log.warning("headsup.run_failed", error=f"{type(exc).__name__}: {exc}")
+            notes = [f"heads-ups not sent this pass: {type(exc).__name__}"]
+        self.metrics.heads_ups(self.headsups.sent - before[0], self.headsups.failed - before[1])
+        return notes
+
+    def watch_gaps(self, wait: bool = False) -> None:
+        """For the daemon, every ``GAPS_EVERY`` seconds: when the next gap in coverage starts in
+        each schedule, as a metric (so an alert can show a hole before it opens). Read on its own
+        thread (``wait``: on this one), never holding up a pass; one read at a time."""
+        if time.monotonic() - self._gaps_read < GAPS_EVERY:
+            return
+        self._gaps_read = time.monotonic()
+        if wait:
+            self._read_gaps()
+        else:
+            threading.Thread(target=self._read_gaps, name="coverage", daemon=True).start()
+
+    def _read_gaps(self) -> None:
+        try:
+            self._gap_metric()
+        except Exception as exc:  # a metric must never stop the sync
+            log.warning("coverage.unreadable", error=f"{type(exc).__name__}: {exc}", effect="gap metrics unchanged")
+
+    def _gap_metric(self) -> None:
+        now = self.clock.now().replace(microsecond=0)
+        found = self.source.stretches(self.schedule_keys, now, now + GAPS_AHEAD)
+        next_gap: dict[str, float | None] = {}
+        for key, got in found.items():
+            if isinstance(got, ReadFailure):
+                log.warning("coverage.unreadable", schedule=key, error=got.error, effect="its gap metric is unchanged")
+                continue
+            future = [a for a, _ in gaps(covered(got), now, now + GAPS_AHEAD) if a > now]
+            next_gap[key] = future[0].timestamp() if future else None
+        self.metrics.gaps(next_gap)
+
     def next_handoff(self, after: datetime) -> datetime | None:
-        return self.source.next_handoff(self.schedule_keys, after)
+        """The daemon's next wake-up for the schedules: a handoff, or a heads-up falling due."""
+        moments = [self.source.next_handoff(self.schedule_keys, after), self.headsups.next_at(after)]
+        return min((m for m in moments if m is not None), default=None)
 
     def close(self) -> None:
         self.source.close()
@@ -114,4 +169,5 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     state = StateStore(Path(config.file.state_file))
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()))
     reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now)
-    return Service(config, slack, metrics, reconciler, clock, state, source, directory)
+    headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic)
+    return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups)

@@ -34,6 +34,7 @@ class Shift:
     end: datetime
     after: frozenset[str] = frozenset()  # on call just before, the person aside
     from_start: bool = True
+    open_end: bool = False  # runs to the end of the window read: it ends at ``end`` or later
 
 
 def stretches(pieces: Iterable[tuple[datetime, datetime, str | None]], start: datetime,
@@ -75,7 +76,8 @@ def covered(found: Sequence[Stretch]) -> list[tuple[datetime, datetime]]:
     return [(s.start, s.end) for s in found]
 
 
-def shifts_of(schedule: str, found: Sequence[Stretch], person: str, window_start: datetime) -> list[Shift]:
+def shifts_of(schedule: str, found: Sequence[Stretch], person: str, window_start: datetime,
+              window_end: datetime | None = None) -> list[Shift]:
     """The shifts ``person`` holds in one schedule's stretches: consecutive stretches holding them
     as one shift, with who is on call in the stretch just before (if it touches)."""
     out: list[Shift] = []
@@ -87,23 +89,25 @@ def shifts_of(schedule: str, found: Sequence[Stretch], person: str, window_start
                 current = (current[0], s.end, current[2])
             else:
                 if current is not None:
-                    out.append(_shift(schedule, person, current, window_start))
+                    out.append(_shift(schedule, person, current, window_start, window_end))
                 before = previous.people - {person} if previous is not None and previous.end == s.start else frozenset()
                 current = (s.start, s.end, before)
         previous = s
     if current is not None:
-        out.append(_shift(schedule, person, current, window_start))
+        out.append(_shift(schedule, person, current, window_start, window_end))
     return out
 
 
 def _shift(schedule: str, person: str, span: tuple[datetime, datetime, frozenset[str]],
-           window_start: datetime) -> Shift:
-    return Shift(schedule, person, span[0], span[1], span[2], from_start=span[0] > window_start)
+           window_start: datetime, window_end: datetime | None) -> Shift:
+    return Shift(schedule, person, span[0], span[1], span[2], from_start=span[0] > window_start,
+                 open_end=window_end is not None and span[1] >= window_end)
 
 
-def starting(schedule: str, found: Sequence[Stretch], window_start: datetime) -> list[Shift]:
+def starting(schedule: str, found: Sequence[Stretch], window_start: datetime,
+             window_end: datetime | None = None) -> list[Shift]:
     """Every person's shifts in one schedule that start after ``window_start`` (not those
     already running when the window opens), in order of start."""
     people = sorted({p for s in found for p in s.people})
-    out = [sh for p in people for sh in shifts_of(schedule, found, p, window_start) if sh.from_start]
+    out = [sh for p in people for sh in shifts_of(schedule, found, p, window_start, window_end) if sh.from_start]
     return sorted(out, key=lambda sh: (sh.start, sh.person))

@@ -13,7 +13,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -54,15 +54,27 @@ class StateStore:
         """Record and save at once."""
         with self._lock:  # held while writing too: a newer state never loses to an older one
             self._data[key] = value
-            if self.path is None:
-                return
-            try:
-                tmp = self.path.with_name(self.path.name + ".tmp")
-                tmp.parent.mkdir(parents=True, exist_ok=True)
-                tmp.write_text(json.dumps({"version": 1, "facts": self._data}, indent=1, sort_keys=True))
-                tmp.replace(self.path)
-            except OSError as exc:
-                log.warning("state.not_saved", file=str(self.path), error=exc.strerror)
+            self._save()
+
+    def drop(self, forget: Callable[[str], bool]) -> None:
+        """Forget the facts whose keys ``forget`` picks, and save."""
+        with self._lock:
+            gone = [k for k in self._data if forget(k)]
+            for k in gone:
+                del self._data[k]
+            if gone:
+                self._save()
+
+    def _save(self) -> None:  # the caller holds self._lock
+        if self.path is None:
+            return
+        try:
+            tmp = self.path.with_name(self.path.name + ".tmp")
+            tmp.parent.mkdir(parents=True, exist_ok=True)
+            tmp.write_text(json.dumps({"version": 1, "facts": self._data}, indent=1, sort_keys=True))
+            tmp.replace(self.path)
+        except OSError as exc:
+            log.warning("state.not_saved", file=str(self.path), error=exc.strerror)
 
     @contextmanager
     def exclusive(self, timeout: float) -> Iterator[None]:

@@ -157,3 +157,104 @@ def test_oncall_me_for_someone_in_no_schedule(emulators: Emulators, tmp_path: Pa
         assert "You have no on-call shifts in the next 14 days" in text
     finally:
         service.close()
+
+
+# --- heads-up DMs ---------------------------------------------------------------------------------
+
+HEADS_UP = SAMPLE_CONFIG.replace("interval: 60\n", "interval: 60\nheads_up: 1h\n")
+
+
+def dm_texts(emu: Emulators, email: str) -> list[str]:
+    return [m["text"] for m in emu.slack.dms_to(uid(emu, email))]
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_a_heads_up_goes_once_before_a_shift(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    """heads_up: 1h. At 08:58 alice's Delivery turn starts at 09:00, within the hour: she gets a
+    DM naming the group, the times and carol, whom she takes over from. carol (on call now) and
+    bob (tomorrow 09:00, beyond the hour) get none. A second pass, and a second process sharing
+    the state file, send nothing more."""
+    text = f"provider: {provider}\n" + HEADS_UP
+    service = service_for(emulators, tmp_path, text)
+    try:
+        report = service.run_pass()
+        assert any(n.startswith("heads-up sent to alice@example.com for @delivery-support") for n in report.notes)
+        [dm] = dm_texts(emulators, "alice@example.com")
+        assert "your on-call shift in @delivery-support starts " + stamp(2026, 11, 23) in dm
+        assert f"until {stamp(2026, 11, 24)}" in dm and "(in about 1 h)" in dm
+        assert f"You take over from <@{uid(emulators, 'carol@example.com')}>." in dm
+        assert "Delivery Support_schedule" in dm
+        assert dm_texts(emulators, "carol@example.com") == [] and dm_texts(emulators, "bob@example.com") == []
+        # Payments: grace's override starts at 09:00 too, after dave.
+        [grace] = dm_texts(emulators, "grace@example.com")
+        assert "@payments-oncall" in grace and f"<@{uid(emulators, 'dave@example.com')}>" in grace
+        # Platform: frank.og (frank in Slack, via `users:`) from 09:00, after a night nobody covers.
+        [frank] = dm_texts(emulators, "frank@example.com")
+        assert "@platform-oncall" in frank and "Nobody is on call just before you." in frank
+
+        service.run_pass()
+        again = service_for(emulators, tmp_path, text)  # another process, the same state file
+        try:
+            again.run_pass()
+        finally:
+            again.close()
+        assert len(dm_texts(emulators, "alice@example.com")) == 1
+        assert len(emulators.slack.dms_to(uid(emulators, "grace@example.com"))) == 1
+    finally:
+        service.close()
+
+
+def test_heads_up_waits_for_its_moment_and_the_daemon_wakes_for_it(emulators: Emulators, tmp_path: Path) -> None:
+    """bob's turn starts Tue 09:00: with heads_up 1h his DM falls due at Tue 08:00, and the
+    daemon's next wake-up after a pass on Mon afternoon is then (no handoff comes before it)."""
+    text = "provider: opsgenie\n" + HEADS_UP
+    service = service_for(emulators, tmp_path, text)
+    try:
+        service.run_pass()  # Mon 08:58: alice's heads-up
+        emulators.clock.set(datetime(2026, 11, 23, 18, 30, tzinfo=UTC))  # after grace's override ended
+        service.run_pass()
+        assert dm_texts(emulators, "bob@example.com") == []
+        wake = service.next_handoff(emulators.clock.now())
+        assert wake == datetime(2026, 11, 24, 8, 0, tzinfo=UTC)
+        emulators.clock.set(datetime(2026, 11, 24, 8, 0, 3, tzinfo=UTC))
+        service.run_pass()
+        [dm] = dm_texts(emulators, "bob@example.com")
+        assert f"starts {stamp(2026, 11, 24)}" in dm and f"<@{uid(emulators, 'alice@example.com')}>" in dm
+    finally:
+        service.close()
+
+
+def test_no_heads_up_in_a_dry_run_or_for_a_shift_already_under_way(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + HEADS_UP)
+    try:
+        service.run_pass(dry_run=True)
+        assert emulators.slack.calls(r"conversations\.open$") == 0 and emulators.slack.calls(r"chat\.postMessage$") == 0
+    finally:
+        service.close()
+    # Started at 09:30: alice's turn began at 09:00, before Slackgenie learnt of it.
+    emulators.clock.set(datetime(2026, 11, 23, 9, 30, tzinfo=UTC))
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + HEADS_UP)
+    try:
+        service.run_pass()
+        assert dm_texts(emulators, "alice@example.com") == []
+    finally:
+        service.close()
+
+
+def test_heads_up_without_im_write_is_loud_and_check_names_the_scope(emulators: Emulators, tmp_path: Path) -> None:
+    from slackgenie_emulators.sample import BOT_TOKEN
+    from conftest import run_cli
+    scopes = [s for s in emulators.slack.state.tokens[BOT_TOKEN].scopes if s != "im:write"]
+    emulators.slack.state.tokens[BOT_TOKEN].scopes = scopes
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + HEADS_UP)
+    try:
+        report = service.run_pass()
+        assert report.ok  # the groups are synced all the same
+        assert ("heads-up for alice@example.com not sent: Slack said missing_scope (add im:write and chat:write "
+                "to the app, then reinstall it)") in report.notes
+        metrics = service.metrics.exposition().decode()
+        assert 'slackgenie_heads_ups_total{result="failed"} 3.0' in metrics
+    finally:
+        service.close()
+    result = run_cli(["check"], emulators.env(), tmp_path)
+    assert "\u2717 Slack scope im:write is missing (needed to open a direct message for each heads-up)" in result.out

@@ -38,13 +38,14 @@ METHODS: dict[str, tuple[int, str | None]] = {
     "conversations.setTopic": (20, "channels:write.topic"),
     "conversations.info": (50, "channels:read"),
     "conversations.list": (20, "channels:read"),
+    "conversations.open": (50, "im:write"),
     "views.publish": (100, None),
     "apps.connections.open": (100, None),
 }
 
 DEFAULT_SCOPES = [
     "usergroups:read", "usergroups:write", "users:read", "users:read.email",
-    "chat:write", "channels:read", "channels:write.topic", "commands", "app_mentions:read",
+    "chat:write", "channels:read", "channels:write.topic", "commands", "app_mentions:read", "im:write",
 ]
 
 
@@ -108,6 +109,7 @@ class ChannelRecord:
     is_archived: bool = False
     is_private: bool = False
     bot_member: bool = True  # whether the app's bot user is in the channel
+    im_user: str | None = None  # a direct message between the app and this user (a D… id)
 
 
 @dataclass
@@ -218,6 +220,7 @@ class SlackEmulator(EmulatorServer):
             "conversations.setTopic": self._set_topic,
             "conversations.info": self._conversation_info,
             "conversations.list": self._conversations_list,
+            "conversations.open": self._conversations_open,
             "views.publish": self._views_publish,
             "apps.connections.open": self._connections_open,
         }
@@ -456,6 +459,34 @@ class SlackEmulator(EmulatorServer):
             channel.topic = topic
         return {"ok": True, "channel": self._channel_json(channel)}
 
+    def _conversations_open(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        """A 1:1 direct message with one user (the only kind Slackgenie opens), made once and
+        resumed after: the same D… id each time."""
+        users = [u.strip() for u in (req.arg("users") or "").split(",") if u.strip()]
+        if not users:
+            raise ApiError("users_list_not_supplied")
+        if len(users) > 1:
+            raise ApiError("method_not_supported_for_channel_type")  # a group DM: not emulated
+        with self.state.lock:
+            user = self.state.users.get(users[0])
+            if user is None:
+                raise ApiError("user_not_found")
+            if user.deleted:
+                raise ApiError("user_disabled")
+            if user.is_bot:
+                raise ApiError("cannot_dm_bot")
+            channel = next((c for c in self.state.channels.values() if c.im_user == user.id), None)
+            if channel is None:
+                channel = ChannelRecord(self.state._next_id("D"), "", is_private=True, im_user=user.id)
+                self.state.channels[channel.id] = channel
+        return {"ok": True, "channel": {"id": channel.id}}
+
+    def dms_to(self, user_id: str) -> list[dict[str, Any]]:
+        """The messages the app sent to one user in its direct message with them."""
+        with self.state.lock:
+            ims = {c.id for c in self.state.channels.values() if c.im_user == user_id}
+            return [m for m in self.state.messages if m["channel"] in ims]
+
     def _conversation_info(self, req: Request, token: TokenRecord) -> dict[str, Any]:
         return {"ok": True, "channel": self._channel_json(self._channel(req))}
 
@@ -472,7 +503,7 @@ class SlackEmulator(EmulatorServer):
         if "private_channel" in types and "groups:read" not in token.scopes:
             raise ApiError("missing_scope", needed="groups:read", provided=",".join(token.scopes))
         with self.state.lock:
-            channels = sorted((c for c in self.state.channels.values()
+            channels = sorted((c for c in self.state.channels.values() if c.im_user is None
                                if (("private_channel" in types and c.bot_member) if c.is_private
                                    else "public_channel" in types)), key=lambda c: c.id)
             if _flag(req.arg("exclude_archived")):

@@ -16,6 +16,7 @@ from typing import Any
 from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text, escape
 from slackgenie.model import PROVIDER_TITLES, describe_key, split_key
 from slackgenie.people import GroupShift
+from slackgenie.shifts import Shift
 
 STALE_AFTER = timedelta(minutes=10)
 
@@ -352,6 +353,10 @@ def _from(after: frozenset[str], snapshot: Snapshot) -> str:
     return ", ".join(snapshot.mention(u) for u in sorted(after)) if after else "nobody (a gap before it)"
 
 
+def _until(sh: Shift) -> str:
+    return f"{_when(sh.end)} or later" if sh.open_end else _when(sh.end)
+
+
 def my_shift_lines(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot,
                    now: datetime, horizon: timedelta) -> list[str]:
     """One line per shift (the one under way first), and one per schedule that could not be read."""
@@ -360,10 +365,10 @@ def my_shift_lines(shifts: list[GroupShift], failed: list[tuple[str, str]], snap
         sh = g.shift
         where = f"{_groups(g.groups)} ({escape(describe_key(sh.schedule))})"
         if sh.start <= now:
-            lines.append(f":large_green_circle: *You are on call now* in {where}, until {_when(sh.end)}")
+            lines.append(f":large_green_circle: *You are on call now* in {where}, until {_until(sh)}")
         else:
             handover = f", taking over from {_from(sh.after, snapshot)}" if sh.from_start else ""
-            lines.append(f"\u2022 {_when(sh.start)} to {_when(sh.end)} in {where}{handover}")
+            lines.append(f"\u2022 {_when(sh.start)} to {_until(sh)} in {where}{handover}")
     if not shifts and not failed:
         days = horizon.days
         lines.append(f"You have no on-call shifts in the next {days} days in the schedules Slackgenie syncs.")

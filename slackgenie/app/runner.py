@@ -61,7 +61,7 @@ class SlackApp:
         live = LiveLookup(service.source, service.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
         self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)
-        self.book = ShiftBook(config, service.source, service.clock.now)
+        self.book = ShiftBook(config, service.source, service.clock.now, service.clock.monotonic)
         personal = Personal(self.book, service.directory, service.clock.now)
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
                                signing.get_secret_value() if signing else None, self.pool, personal)
