@@ -258,3 +258,23 @@ def test_heads_up_without_im_write_is_loud_and_check_names_the_scope(emulators: 
         service.close()
     result = run_cli(["check"], emulators.env(), tmp_path)
     assert "\u2717 Slack scope im:write is missing (needed to open a direct message for each heads-up)" in result.out
+
+
+# --- the gap metric -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_the_daemon_exports_when_the_next_gap_opens(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    """Platform is covered 09:00-17:00 on weekdays: at Mon 08:58 the hole under way (until 09:00)
+    is not a coming one; the next opens Mon 17:00. Delivery and Payments have none in 7 days."""
+    service = service_for(emulators, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
+    try:
+        service.watch_gaps(wait=True)
+        metrics = service.metrics.exposition().decode()
+        series = [line for line in metrics.splitlines() if line.startswith("slackgenie_schedule_next_gap")]
+        at = datetime(2026, 11, 23, 17, 0, tzinfo=UTC).timestamp()
+        assert len(series) == 1, series
+        name, value = series[0].rsplit(" ", 1)
+        assert name == f'slackgenie_schedule_next_gap_timestamp_seconds{{schedule="{provider}:Platform_schedule"}}'
+        assert float(value) == at
+    finally:
+        service.close()
