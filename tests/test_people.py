@@ -278,3 +278,102 @@ def test_the_daemon_exports_when_the_next_gap_opens(emulators: Emulators, tmp_pa
         assert float(value) == at
     finally:
         service.close()
+
+
+# --- taking a shift from Slack ----------------------------------------------------------------------
+
+def press(emu: Emulators, app: SlackApp, user: str, action: dict, key: str) -> str:
+    """Press a button of an ephemeral message, as Slack sends it (a signed block_actions payload)."""
+    payload = {"type": "block_actions", "user": {"id": user, "team_id": "T0EMULATE1"}, "team": {"id": "T0EMULATE1"},
+               "api_app_id": "A0EMULATE1", "token": "legacy-verification-token", "trigger_id": "1.2",
+               "container": {"type": "message", "is_ephemeral": True}, "response_url": emu.slack.response_url(key),
+               "actions": [{**action, "block_id": "b", "type": "button", "action_ts": "1700000000.1"}]}
+    dispatch(app, form_body({"payload": json.dumps(payload)}), "application/x-www-form-urlencoded")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:  # bounded: the pool answers within its deadline
+        with emu.slack.state.lock:
+            got = [r.get("text", "") for r in emu.slack.state.responses.get(key, [])]
+        if got and not got[-1].endswith("\u2026"):
+            return str(got[-1])
+        time.sleep(0.02)
+    raise AssertionError("no answer to the button within 20 s")
+
+
+def offered_button(emu: Emulators, key: str, action_id: str) -> dict:
+    with emu.slack.state.lock:
+        blocks = emu.slack.state.responses[key][-1]["blocks"]
+    return next(e for b in blocks if b["type"] == "actions" for e in b["elements"] if e["action_id"] == action_id)
+
+
+def join_syncs(app: SlackApp) -> None:
+    for thread in app.syncs:
+        thread.join(timeout=30)
+        assert not thread.is_alive()
+
+
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_take_a_shift_then_give_it_back(emulators: Emulators, tmp_path: Path, provider: str) -> None:
+    """At Mon 08:58 bob takes 2 h of Delivery: until 10:58, instead of carol (until 09:00) and
+    alice (from 09:00). After the button, the provider holds his override and the group is bob's
+    at once; give-back deletes it and the group is carol's again."""
+    service = service_for(emulators, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
+    slack = emulators.slack.state
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        bob, carol, alice = (uid(emulators, f"{n}@example.com") for n in ("bob", "carol", "alice"))
+        ack, offer = ask_later(emulators, app, "take 2h delivery-support", bob, "take")
+        assert ack == "Checking the schedule\u2026"
+        assert offer.startswith("Take the on-call shift in @delivery-support")
+        assert f"<!date^{int(datetime(2026, 11, 23, 8, 58, tzinfo=UTC).timestamp())}^" in offer
+        assert f"<!date^{int(datetime(2026, 11, 23, 10, 58, tzinfo=UTC).timestamp())}^" in offer
+        assert f"instead of <@{alice}>, <@{carol}>?" in offer or f"instead of <@{carol}>, <@{alice}>?" in offer
+        assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]  # not yet
+
+        done = press(emulators, app, bob, offered_button(emulators, "take", "take_confirm"), "take")
+        assert done.startswith(":white_check_mark: You are on call in @delivery-support"), done
+        join_syncs(app)
+        assert slack.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+
+        _, back = ask_later(emulators, app, "give-back", bob, "back")
+        assert back.startswith(":leftwards_arrow_with_hook: Given back: your shift in @delivery-support"), back
+        join_syncs(app)
+        assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+        _, again = ask_later(emulators, app, "give-back", bob, "again")
+        assert again == "You have no shift taken through an override to give back."
+    finally:
+        service.close()
+
+
+def test_only_people_in_the_rotation_may_take_and_only_the_asker_may_confirm(emulators: Emulators,
+                                                                             tmp_path: Path) -> None:
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        _, answer = ask_later(emulators, app, "take 1h payments-oncall", uid(emulators, "bob@example.com"), "no")
+        assert answer.startswith("You are not in the rotations of *payments-oncall*"), answer
+        _, offer = ask_later(emulators, app, "take 1h delivery-support", uid(emulators, "bob@example.com"), "yes")
+        button = offered_button(emulators, "yes", "take_confirm")
+        other = press(emulators, app, uid(emulators, "carol@example.com"), button, "other")
+        assert other == "Only the person who asked can confirm taking this shift."
+        assert not [r for r in emulators.opsgenie.requests if r.method == "POST"]  # no override was made
+    finally:
+        service.close()
+
+
+def test_a_provider_refusing_the_write_is_said_plainly(emulators: Emulators, tmp_path: Path) -> None:
+    emulators.pagerduty.inject(r"/overrides$", status=403)
+    service = service_for(emulators, tmp_path, "provider: pagerduty\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        bob = uid(emulators, "bob@example.com")
+        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+        answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
+        assert answer.startswith(":no_entry: PagerDuty refused to create the override: the API key Slackgenie uses "
+                                 "may not change schedules"), answer
+        assert "nothing was changed" in answer
+        assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+    finally:
+        service.close()

@@ -20,6 +20,7 @@ from slack_sdk import WebClient
 from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, find_in_sentence, home_blocks, parse
 from slackgenie.app.live import LiveLookup, LookupPool
 from slackgenie.app.personal import Personal
+from slackgenie.app.take import CANCEL, CONFIRM, Taking
 from slackgenie.app.snapshot import SnapshotKeeper, escape
 from slackgenie.observe import redact
 
@@ -28,7 +29,7 @@ TIMED_OUT = Message(text=":hourglass: The schedule's provider did not answer in 
 
 
 def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now: Callable[[], datetime],
-               signing_secret: str | None, pool: LookupPool, personal: Personal) -> App:
+               signing_secret: str | None, pool: LookupPool, personal: Personal, taking: Taking) -> App:
     """Acknowledgements are built from the snapshot on the request's own thread, with nothing
     slow on that path (``process_before_response``: no worker pool to queue behind, no polling
     for the ack); anything slow (a live lookup, a mention's reply, the App Home) goes to ``pool``."""
@@ -46,15 +47,21 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
     def on_oncall(ack: Ack, command: dict[str, Any], respond: Respond) -> None:
         query = parse(command.get("text", ""))
         user = str(command.get("user_id") or "")
-        if query.kind == "me":
-            def reply_me(message: Message) -> None:
+        personal_work: dict[str, tuple[Callable[[], Message], str]] = {
+            "me": (lambda: personal.me(user, keeper.get(), query.public), "Looking up your shifts\u2026"),
+            "take": (lambda: taking.offer(user, query.name, keeper.get()), "Checking the schedule\u2026"),
+            "give-back": (lambda: taking.give_back(user, query.name, keeper.get()), "Giving your shift back\u2026"),
+        }
+        if query.kind in personal_work:
+            work, waiting = personal_work[query.kind]
+
+            def reply_personal(message: Message) -> None:
                 respond(replace_original=True, **redact(message.as_ack()))
 
-            if pool.submit(("me", user), lambda: personal.me(user, keeper.get(), query.public), reply_me,
-                           timeout=TIMED_OUT) == "busy":
+            if pool.submit((query.kind, user, query.name), work, reply_personal, timeout=TIMED_OUT) == "busy":
                 ack(response_type="ephemeral", text=":hourglass: Too many lookups at once; try again in a minute.")
             else:
-                ack(response_type="ephemeral", text="Looking up your shifts\u2026")
+                ack(response_type="ephemeral", text=waiting)
             log.info("app.oncall", user=user, text=command.get("text", ""), live=True)
             return
         result = answer(query, keeper.get(), now())
@@ -77,6 +84,25 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
             ack(**result.scrubbed_ack(redact))
         log.info("app.oncall", user=command.get("user_id"), text=command.get("text", ""),
                  live=isinstance(result, NeedsLookup))
+
+    @app.action(CONFIRM)
+    def on_take_confirmed(ack: Ack, body: dict[str, Any], action: dict[str, Any], respond: Respond) -> None:
+        ack()
+        clicker = str((body.get("user") or {}).get("id") or "")
+        value = str(action.get("value") or "")
+
+        def reply(message: Message) -> None:
+            respond(replace_original=True, text=redact(message.text), blocks=[])
+
+        respond(replace_original=True, text="Creating the override\u2026", blocks=[])
+        if pool.submit(("take", clicker, value), lambda: taking.confirm(clicker, value, keeper.get()), reply,
+                       timeout=TIMED_OUT) == "busy":
+            reply(Message(text=":hourglass: Too many requests at once; nothing was changed. Try again in a minute."))
+
+    @app.action(CANCEL)
+    def on_take_cancelled(ack: Ack, respond: Respond) -> None:
+        ack()
+        respond(replace_original=True, text="Cancelled; nothing was changed.", blocks=[])
 
     @app.event("app_mention")
     def on_mention(event: dict[str, Any], say: Say) -> None:

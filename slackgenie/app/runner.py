@@ -18,6 +18,7 @@ from slack_bolt.adapter.wsgi import SlackRequestHandler
 from slackgenie.app.bolt import create_app
 from slackgenie.app.live import LiveLookup, LookupPool
 from slackgenie.app.personal import Personal
+from slackgenie.app.take import Taking
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
@@ -63,11 +64,25 @@ class SlackApp:
         self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)
         self.book = ShiftBook(config, service.source, service.clock.now, service.clock.monotonic)
         personal = Personal(self.book, service.directory, service.clock.now)
+        taking = Taking(config, service.source, service.directory, service.clock.now, self.sync_soon)
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
-                               signing.get_secret_value() if signing else None, self.pool, personal)
+                               signing.get_secret_value() if signing else None, self.pool, personal, taking)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}
         self._lock = threading.Lock()
         self._socket: SocketModeHandler | None = None
+        self.syncs: list[threading.Thread] = []  # passes run after a take (tests join them)
+
+    def sync_soon(self) -> None:
+        """A pass now (after a shift was taken or given back), on its own thread; the snapshot follows."""
+        def run() -> None:
+            try:
+                self.refresh(self.service.run_pass())
+            except Exception as exc:
+                log.warning("app.sync_after_take_failed", error=f"{type(exc).__name__}: {exc}")
+
+        thread = threading.Thread(target=run, name="take-sync", daemon=True)
+        self.syncs.append(thread)
+        thread.start()
 
     # --- the snapshot -------------------------------------------------------------------
     def refresh(self, report: PassReport, next_too: bool = True) -> Snapshot:

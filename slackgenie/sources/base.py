@@ -41,7 +41,34 @@ class OnCallSource(Protocol):
         """For each schedule, who is on call when within ``start``..``end`` (overrides included),
         as the provider foresees it now: people as in ``on_calls``; nobody's spans left out."""
 
+    # --- taking a shift from Slack: overrides -----------------------------------------------
+    def members(self, ref: str) -> dict[str, str] | ReadFailure:
+        """The people in the schedule's rotations: identity (as in ``on_calls``: a lower-case
+        e-mail, or the provider's id where the e-mail is hidden) -> the provider's own user id
+        its override API names them by (Opsgenie username, Atlassian account id, PagerDuty user id)."""
+
+    def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
+        """Put ``user_id`` on call in the schedule from ``start`` to ``end`` (all its rotations /
+        layers); the override's id (alias) to delete it by. Raises ``SourceError`` (``SourceAuthError``:
+        the key may not write); never retried (a repeated create would make two overrides)."""
+
+    def overrides_of(self, ref: str, user_id: str, now: datetime) -> list[Override]:
+        """The person's overrides in the schedule that end after ``now``, in order of start."""
+
+    def delete_override(self, ref: str, override_id: str) -> None:
+        """Delete one override (an override under way ends at once). Raises ``SourceError``."""
+
     def close(self) -> None: ...
+
+
+@dataclass(frozen=True)
+class Override:
+    """An override as the providers' override APIs list it."""
+
+    id: str  # Opsgenie and JSM Ops: its alias; PagerDuty: its id
+    user_id: str
+    start: datetime
+    end: datetime
 
 
 @dataclass(frozen=True)

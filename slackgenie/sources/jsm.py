@@ -39,7 +39,7 @@ from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.shifts import Stretch, stretches
-from slackgenie.sources.base import ProviderSpec
+from slackgenie.sources.base import Override, ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
 log = structlog.get_logger("slackgenie.jsm")
@@ -186,6 +186,48 @@ class _Timeline(BaseModel):
     finalTimeline: _Final
 
 
+class _Participant(BaseModel):
+    """A rotation's participant (``ResponderInfo``): ``id`` is null for ``noone``."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Text
+    id: Text | None = None
+
+
+class _Rotation(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    participants: list[_Participant] = Field(default_factory=list)
+
+
+class _ScheduleRotations(BaseModel):
+    """A schedule as the list gives it with ``expand=rotation``."""
+
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    rotations: list[_Rotation] | None = None
+
+
+class _Override(BaseModel):
+    """``Override``: the alias is the server's (the create request has none)."""
+
+    model_config = ConfigDict(extra="ignore")
+    alias: Text
+    responder: _Participant
+    startDate: datetime
+    endDate: datetime
+
+
+class _Created(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    alias: Text
+
+
+class _OverridePage(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    values: list[_Override]
+    links: _Links = Field(default_factory=_Links)
+
+
 class JsmClient:
     """Typed calls over the JSM Ops API and Jira's user API. Thread-safe."""
 
@@ -276,6 +318,70 @@ class JsmClient:
         """Every period boundary of the schedule's final timeline from the day before ``start``."""
         return sorted({_utc(t) for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)})
 
+    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str) -> list[Any]:
+        """Every page's ``values`` (``offset``/``size``; ``links.next`` absent or null on the
+        last), at most ``MAX_PAGES`` pages."""
+        out: list[Any] = []
+        offset = 0
+        for _ in range(MAX_PAGES):
+            raw = self.ops.get(op, path, {**params, "size": str(PAGE), "offset": str(offset)})
+            try:
+                page = _SchedulePage.model_validate(raw)
+            except ValidationError as exc:
+                raise SourceError(f"JSM Ops: {what} is malformed at {first_error(exc)}") from None
+            out += page.values
+            if not page.links.next or not page.values:
+                return out
+            following = _next_offset(page.links.next, offset + len(page.values))
+            if following <= offset:
+                raise SourceError(f"JSM Ops: {what}'s links.next does not move on")
+            offset = following
+        raise SourceError(f"JSM Ops: {what} did not end within {MAX_PAGES} pages")
+
+    def rotations(self, schedule: _Schedule) -> list[_Rotation] | None:
+        """The schedule's rotations, from the schedule list with ``expand=rotation`` (the spec's
+        get has no ``expand``): the list narrowed to its name (``query``: exact, case-insensitive),
+        then, if the schedule is not there, the whole list. None: the list does not hold it."""
+        for params in ({"query": schedule.name, "expand": "rotation"}, {"expand": "rotation"}):
+            for item in self._paged("listSchedules", "/schedules", params, "the schedule list"):
+                if not isinstance(item, dict) or item.get("id") != schedule.id:
+                    continue
+                try:
+                    found = _ScheduleRotations.model_validate(item)
+                except ValidationError as exc:
+                    raise SourceError(f"JSM Ops: the schedule's rotations are malformed at {first_error(exc)}") \
+                        from None
+                if found.rotations is None:
+                    raise SourceError("JSM Ops: the schedule list gave no rotations (expand=rotation)")
+                return found.rotations
+        return None
+
+    def create_override(self, schedule_id: str, account_id: str, start: datetime, end: datetime) -> str:
+        """``POST /v1/schedules/{id}/overrides`` of every rotation (no ``rotationIds``), sent once:
+        a repeated create makes two overrides. The alias is the server's."""
+        body = {"responder": {"type": "user", "id": account_id}, "startDate": _iso(_utc(start)),
+                "endDate": _iso(_utc(end))}
+        raw = self.ops.call("createOverride", "POST", f"/schedules/{quote(schedule_id, safe='')}/overrides",
+                            body=body, retry=False)
+        try:
+            return _Created.model_validate(raw).alias
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the create-override answer is malformed at {first_error(exc)}") from None
+
+    def overrides(self, schedule_id: str) -> list[_Override]:
+        """The schedule's ongoing and future overrides, page by page."""
+        items = self._paged("listOverrides", f"/schedules/{quote(schedule_id, safe='')}/overrides", {},
+                            "the override list")
+        try:
+            return _OverridePage.model_validate({"values": items}).values
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the override list is malformed at {first_error(exc)}") from None
+
+    def delete_override(self, schedule_id: str, alias: str) -> None:
+        """``DELETE /v1/schedules/{id}/overrides/{alias}``; retried (deleting twice is harmless)."""
+        self.ops.call("deleteOverride", "DELETE",
+                      f"/schedules/{quote(schedule_id, safe='')}/overrides/{quote(alias, safe='')}")
+
     def users(self, account_ids: Sequence[str]) -> list[_User]:
         """Jira users by account id, ``USERS_PAGE`` per request."""
         out: list[_User] = []
@@ -332,6 +438,9 @@ class JsmSource:
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
         self._people: dict[str, tuple[float, _User]] = {}  # account id -> (read at, Jira's user)
         self._answers: dict[str, tuple[datetime, float, OnCall]] = {}  # ref -> (read at, monotonic, answer)
+        # schedule id -> the starts and ends of overrides written here, which the forecast read
+        # before them does not foresee: no answer is kept across one, and the daemon wakes at each
+        self._written: dict[str, set[datetime]] = {}
         self.forecast = ShiftForecast(self._boundaries, self._now)
 
     # --- names and ids ---------------------------------------------------------------------
@@ -360,7 +469,8 @@ class JsmSource:
             with self._lock:
                 cached = self._answers.get(ref)
             if (at is None and cached is not None and self._monotonic() - cached[1] < self.recheck
-                    and self.forecast.unchanged_since(ref, cached[0], now)):
+                    and self.forecast.unchanged_since(ref, cached[0], now)
+                    and not self._written_within(cached[2].schedule_id, cached[0], now)):
                 results[ref] = cached[2]
             else:
                 to_read.append(ref)
@@ -508,8 +618,87 @@ class JsmSource:
                 out[ref] = stretches(pieces, start, end)
         return out
 
+    # --- taking a shift from Slack: overrides ---------------------------------------------------
+    def members(self, ref: str) -> dict[str, str] | ReadFailure:
+        """The users in the schedule's rotations (the schedule list with ``expand=rotation``):
+        the identity ``on_calls`` gives (the lower-cased e-mail; the account id where Jira hides
+        it) -> the Atlassian account id. Teams and escalations are not persons: left out."""
+        found = self._find(ref)
+        if isinstance(found, ReadFailure):
+            return found
+        try:
+            rotations = self.client.rotations(found)
+        except SourceError as exc:
+            return ReadFailure(ref, str(exc))
+        if rotations is None:
+            return ReadFailure(ref, "no such schedule in JSM Ops (check the name or id)")
+        accounts = list(dict.fromkeys(p.id for r in rotations for p in r.participants if p.type == "user" and p.id))
+        people = self._people_for(accounts) if accounts else {}
+        if isinstance(people, ReadFailure):
+            return ReadFailure(ref, people.error)
+        out: dict[str, str] = {}
+        for account in accounts:
+            email = (people[account].emailAddress or "").strip()
+            out.setdefault(email.lower() if is_email(email) else account, account)
+        return out
+
+    def _schedule_id(self, ref: str) -> str:
+        found = self._find(ref)
+        if isinstance(found, ReadFailure):
+            raise SourceError(f"JSM Ops schedule {ref!r}: {found.error}")
+        return found.id
+
+    def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
+        """An override of every rotation for the account ``user_id``; sent once. Its alias."""
+        schedule_id = self._schedule_id(ref)
+        try:
+            return self.client.create_override(schedule_id, user_id, start, end)
+        finally:  # even on a failure: a lost answer may hide an override made
+            self._wrote(schedule_id, (start, end))
+
+    def overrides_of(self, ref: str, user_id: str, now: datetime) -> list[Override]:
+        """The account's overrides in the schedule that end after ``now``, in order of start."""
+        listed = self.client.overrides(self._schedule_id(ref))
+        mine = [Override(o.alias, user_id, _utc(o.startDate), _utc(o.endDate)) for o in listed
+                if o.responder.type == "user" and o.responder.id == user_id and _utc(o.endDate) > _utc(now)]
+        return sorted(mine, key=lambda o: (o.start, o.end, o.id))
+
+    def delete_override(self, ref: str, override_id: str) -> None:
+        """Delete one override; one already gone (a retry after a lost answer) counts as done."""
+        schedule_id = self._schedule_id(ref)
+        try:
+            self.client.delete_override(schedule_id, override_id)
+        except SourceNotFound:
+            log.info("jsm.override_already_gone", schedule=ref, alias=override_id)
+        finally:
+            self._wrote(schedule_id)
+
+    def _written_within(self, schedule_id: str, since: datetime, now: datetime) -> bool:
+        with self._lock:
+            return any(since < t <= now for t in self._written.get(schedule_id, ()))
+
+    def _wrote(self, schedule_id: str, edges: Iterable[datetime] = ()) -> None:
+        """After an override is written: no kept answer of the schedule holds any more, and its
+        edges are handoffs the forecast (read before it) does not know. Edges long past are let go."""
+        horizon = self._now() - timedelta(days=1)
+        with self._lock:
+            for ref in [r for r, (_, _, answer) in self._answers.items() if answer.schedule_id == schedule_id]:
+                del self._answers[ref]
+            kept = {t for t in self._written.get(schedule_id, set()) | {_utc(e) for e in edges} if t > horizon}
+            if kept:
+                self._written[schedule_id] = kept
+            else:
+                self._written.pop(schedule_id, None)
+
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
-        return self.forecast.next_handoff(refs, after)
+        foreseen = self.forecast.next_handoff(refs, after)
+        with self._lock:
+            if not self._written:
+                return foreseen
+        ids = {found.id for ref in refs if not isinstance(found := self._find(ref), ReadFailure)}
+        with self._lock:
+            written = [t for i in ids for t in self._written.get(i, ()) if t > after]
+        return min([t for t in (foreseen, *written) if t is not None], default=None)
 
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         self.forecast.observe(reads, at)

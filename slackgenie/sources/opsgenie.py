@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import uuid
 from dataclasses import dataclass, replace
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -11,7 +12,8 @@ from typing import Annotated, Any
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints,
+                      ValidationError)
 
 from slackgenie.clock import Clock
 from slackgenie.config import Config, required_secret, url_var
@@ -20,9 +22,10 @@ from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
 from slackgenie.shifts import Stretch, stretches
+from slackgenie.sources.base import Override as TakenOverride
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import (ApiClient, Dialect, SourceAuthError, SourceError, SourceNotFound,
-                                     SourceUnavailable)
+                                     SourceUnavailable, first_error)
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
@@ -87,6 +90,28 @@ class OpsgenieClient:
             raise SourceError("Opsgenie: list overrides answered without a list")
         return data
 
+    # --- overrides, the schedule named by id or name as in ``schedule_on_calls`` ----------------
+    def schedule_overrides(self, ref: str) -> Any:
+        """``GET /v2/schedules/{ref}/overrides``: the whole answer, for the caller to validate."""
+        return self.api.get("listOverrides", f"/v2/schedules/{_quote(ref)}/overrides",
+                            {"scheduleIdentifierType": _ident_type(ref)})
+
+    def create_override(self, ref: str, body: dict[str, Any]) -> Any:
+        """``POST /v2/schedules/{ref}/overrides``, sent once: a repeated create makes two overrides."""
+        return self.api.call("createOverride", "POST", f"/v2/schedules/{_quote(ref)}/overrides",
+                             {"scheduleIdentifierType": _ident_type(ref)}, body, retry=False)
+
+    def delete_override(self, ref: str, alias: str) -> None:
+        """``DELETE /v2/schedules/{ref}/overrides/{alias}``; retried (deleting twice is harmless).
+        Any 2xx is done: the contract's answer (``SuccessResponse``) need not carry ``data``."""
+        try:
+            self.api.call("deleteOverride", "DELETE", f"/v2/schedules/{_quote(ref)}/overrides/{_quote(alias)}",
+                          {"scheduleIdentifierType": _ident_type(ref)})
+        except SourceError as exc:
+            if type(exc) is SourceError and exc.status is not None and 200 <= exc.status < 300:
+                return
+            raise
+
     def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
         data = self.api.get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
         if not isinstance(data, list):
@@ -102,6 +127,12 @@ def _quote(value: str) -> str:
     from urllib.parse import quote
 
     return quote(value, safe="")
+
+
+def _utc_z(at: datetime) -> str:
+    """An instant as Opsgenie's override API takes it: ISO-8601 in UTC with ``Z`` (naive: UTC)."""
+    at = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _date(at: datetime | None) -> dict[str, str]:
@@ -227,6 +258,54 @@ class OpsgenieSource:
         """One schedule's overrides: one request."""
         return overrides_from_api(self.client.list_overrides(schedule_id))
 
+    # --- taking a shift from Slack: overrides ---------------------------------------------------
+    def members(self, ref: str) -> dict[str, str] | ReadFailure:
+        """The users in the schedule's rotations, from the rotations the forecast read: lower-cased
+        username (the identity ``on_calls`` gives) -> the username as Opsgenie spells it. Team and
+        escalation participants are not persons: left out."""
+        model = self.forecast.models().get(ref)
+        if model is None:
+            return ReadFailure(ref, "no such schedule in Opsgenie's schedule list (or the list could not be read)")
+        out: dict[str, str] = {}
+        for rotation in model.rotations:
+            for participant in rotation.participants:
+                try:
+                    user = _Recipient.model_validate(participant)
+                except ValidationError:
+                    continue
+                if user.type == "user" and user.username is not None:
+                    out.setdefault(user.username.lower(), user.username)
+        return out
+
+    def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
+        """An override of every rotation, under an alias of our own making; sent once."""
+        body = {"alias": f"slackgenie-{uuid.uuid4().hex}", "user": {"type": "user", "username": user_id},
+                "startDate": _utc_z(start), "endDate": _utc_z(end)}
+        answer = self.client.create_override(ref, body)
+        try:
+            return _Created.model_validate(answer).data.alias
+        except ValidationError as exc:
+            raise SourceError(f"Opsgenie: the create-override answer is malformed at {first_error(exc)}") from None
+
+    def overrides_of(self, ref: str, user_id: str, now: datetime) -> list[TakenOverride]:
+        """The user's overrides in the schedule that end after ``now``, in order of start (one read)."""
+        try:
+            listed = _OverrideList.model_validate(self.client.schedule_overrides(ref)).data
+        except ValidationError as exc:
+            raise SourceError(f"Opsgenie: the list-overrides answer is malformed at {first_error(exc)}") from None
+        wanted = user_id.lower()
+        mine = [TakenOverride(o.alias, o.user.username, o.start, o.end) for o in listed
+                if o.user.type == "user" and o.user.username is not None and o.user.username.lower() == wanted
+                and o.end > now]
+        return sorted(mine, key=lambda o: (o.start, o.end, o.id))
+
+    def delete_override(self, ref: str, override_id: str) -> None:
+        """Delete one override; one already gone (a retry after a lost answer) counts as done."""
+        try:
+            self.client.delete_override(ref, override_id)
+        except SourceNotFound:
+            log.info("opsgenie.override_already_gone", schedule=ref, alias=override_id)
+
     def _one(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
         try:
             return _on_call(ref, self.client.schedule_on_calls(ref, at))
@@ -276,6 +355,41 @@ class _FlatOnCalls(BaseModel):
     model_config = ConfigDict(extra="ignore")
     parent: _Parent = Field(alias="_parent")
     recipients: list[Name] = Field(alias="onCallRecipients")
+
+
+class _Recipient(BaseModel):
+    """A rotation participant or an override's user: ``{type, id?, username?}`` (teams: ``name``)."""
+
+    model_config = ConfigDict(extra="ignore")
+    type: Name
+    username: Name | None = None
+
+
+class _AliasOnly(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    alias: Name
+
+
+class _Created(BaseModel):
+    """``POST /v2/schedules/{id}/overrides``: ``{data: {alias}}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: _AliasOnly
+
+
+class _ListedOverride(BaseModel):
+    model_config = ConfigDict(extra="ignore", populate_by_name=True)
+    alias: Name
+    user: _Recipient
+    start: AwareDatetime = Field(alias="startDate")
+    end: AwareDatetime = Field(alias="endDate")
+
+
+class _OverrideList(BaseModel):
+    """``GET /v2/schedules/{id}/overrides``: ``{data: [{_parent, alias, user, startDate, endDate, rotations}]}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    data: list[_ListedOverride]
 
 
 def _parent(entry: object) -> _Parent | None:

@@ -10,19 +10,32 @@ A schedule that no escalation policy uses has no entries in ``/oncalls`` whoever
 an empty answer is never taken for "nobody" on its own word: it is confirmed with
 ``GET /schedules/{id}/users`` for that instant (one call per such schedule).
 Schedules are named by id or by name (looked up in the paged schedule list, kept an hour).
+
+Taking a shift from Slack: a schedule's members are the users of its (unended) layers, from
+``GET /schedules/{id}``, with their e-mails from ``GET /users/{id}`` (kept an hour). Overrides
+are created with ``POST /schedules/{id}/overrides`` (one per request, never retried), which
+answers 201 with one status per requested override (``status`` 201: created); they are listed
+with ``GET /schedules/{id}/overrides`` over the next 90 days (``overflow=true``: their own
+bounds, not the range's; not ``editable=true``, which answers ids only) and deleted with
+``DELETE /schedules/{id}/overrides/{override_id}`` (PagerDuty truncates one under way to now:
+200 rather than 204; either is done, and so is a 404: gone already).
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Annotated, Any
+from urllib.parse import quote
 
 import httpx
 import structlog
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
+from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints,
+                      ValidationError)
 
 from slackgenie.clock import Clock
 from slackgenie.config import Config, required_secret, url_var
@@ -30,7 +43,7 @@ from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.shifts import Stretch, stretches
-from slackgenie.sources.base import ProviderSpec
+from slackgenie.sources.base import Override, ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
 
 log = structlog.get_logger("slackgenie.pagerduty")
@@ -39,6 +52,8 @@ BATCH = 100  # schedule ids per /oncalls request
 PAGE = 100  # entries per page
 MAX_PAGES = 100
 CATALOG_AGE = 3600.0
+USER_AGE = 3600.0  # how long a user's e-mail is kept (members)
+OVERRIDE_SPAN = timedelta(days=90)  # how far ahead overrides_of looks
 
 
 def _message(body: Any) -> str | None:
@@ -154,6 +169,61 @@ class _Users(BaseModel):
     users: list[_User]
 
 
+class _LayerUser(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    user: _Ref
+
+
+class _Layer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    end: AwareDatetime | None = None  # null: the layer does not end
+    users: list[_LayerUser]
+
+
+class _LayersDetail(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    schedule_layers: list[_Layer]
+
+
+class _LayersAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    schedule: _LayersDetail
+
+
+class _UserAnswer(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    user: _User
+
+
+class _ListedOverride(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text
+    start: AwareDatetime
+    end: AwareDatetime
+    user: _Ref
+
+
+class _OverrideList(BaseModel):
+    """``GET /schedules/{id}/overrides``: ``{overrides: [{id, start, end, user}]}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    overrides: list[_ListedOverride]
+
+
+class _CreatedOverride(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Text | None = None  # read-only: present once created
+
+
+class _CreateStatus(BaseModel):
+    """One element of ``POST /schedules/{id}/overrides``'s answer: ``{status, errors?, override}``."""
+
+    model_config = ConfigDict(extra="ignore")
+    status: int | None = None  # the HTTP status of this override's creation: 201 created
+    errors: list[str] = Field(default_factory=list)
+    override: _CreatedOverride
+
+
 def _iso(at: datetime) -> str:
     return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -215,6 +285,55 @@ class PagerDutyClient:
         except ValidationError as exc:
             raise SourceError(f"PagerDuty: the final schedule is malformed at {first_error(exc)}") from None
 
+    def layers(self, schedule_id: str) -> list[_Layer]:
+        """The schedule's layers, each with its users (references: ids, no e-mails)."""
+        raw = self.api.get("getSchedule", f"/schedules/{_quote(schedule_id)}")
+        try:
+            return _LayersAnswer.model_validate(raw).schedule.schedule_layers
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: the schedule's layers are malformed at {first_error(exc)}") from None
+
+    def user(self, user_id: str) -> _User:
+        raw = self.api.get("getUser", f"/users/{_quote(user_id)}")
+        try:
+            return _UserAnswer.model_validate(raw).user
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: user {user_id} is malformed at {first_error(exc)}") from None
+
+    def overrides(self, schedule_id: str, since: datetime, until: datetime) -> list[_ListedOverride]:
+        """The schedule's overrides that overlap ``since``..``until``, with their own bounds."""
+        raw = self.api.get("listScheduleOverrides", f"/schedules/{_quote(schedule_id)}/overrides",
+                           {"since": _iso(since), "until": _iso(until), "overflow": "true"})
+        try:
+            return _OverrideList.model_validate(raw).overrides
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: the schedule's overrides are malformed at {first_error(exc)}") from None
+
+    def create_override(self, schedule_id: str, user_id: str, start: datetime, end: datetime) -> str:
+        """One override, sent once (a repeated create would make two); its id."""
+        body = {"overrides": [{"start": _iso(start), "end": _iso(end),
+                               "user": {"id": user_id, "type": "user_reference"}, "time_zone": "UTC"}]}
+        raw = self.api.call("createScheduleOverride", "POST", f"/schedules/{_quote(schedule_id)}/overrides",
+                            body=body, retry=False)
+        if not isinstance(raw, list) or len(raw) != 1:
+            raise SourceError("PagerDuty: the create-override answer is not one status per override asked for")
+        try:
+            created = _CreateStatus.model_validate(raw[0])
+        except ValidationError as exc:
+            raise SourceError(f"PagerDuty: the create-override answer is malformed at 0.{first_error(exc)}") from None
+        if created.status != 201:
+            why = "; ".join(created.errors[:3]) or "no reason given"
+            raise SourceError(f"PagerDuty did not create the override (status {created.status}): {why}",
+                              created.status)
+        if created.override.id is None:
+            raise SourceError("PagerDuty: the created override has no id")
+        return created.override.id
+
+    def delete_override(self, schedule_id: str, override_id: str) -> None:
+        """204: deleted; 200: one under way truncated to now. Retried: deleting twice is harmless."""
+        self.api.call("deleteScheduleOverride", "DELETE",
+                      f"/schedules/{_quote(schedule_id)}/overrides/{_quote(override_id)}")
+
     def schedules(self) -> list[_Schedule]:
         out: list[_Schedule] = []
         offset = 0
@@ -246,6 +365,8 @@ class PagerDutySource:
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
         self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
+        self._emails: dict[str, tuple[float, str]] = {}  # user id -> (when read, e-mail as given)
+        self._emails_lock = threading.Lock()
 
     def _resolve(self, refs: Sequence[str]) -> dict[str, _Schedule | ReadFailure]:
         """Each reference's schedule (an id or an exact name), from the cached list; names not in
@@ -357,6 +478,83 @@ class PagerDutySource:
             out.update(zip([r for r, _ in todo], pool.map(lambda pair: one(*pair), todo)))
         return out
 
+    # --- taking a shift from Slack: overrides ---------------------------------------------------
+    def _schedule(self, ref: str) -> _Schedule:
+        """The one schedule a write names; raises (``SourceAuthError`` included) when it cannot tell."""
+        found = _match(ref, self._catalog.get())
+        if found is None:
+            found = _match(ref, self._catalog.get(refresh_if_older=60))
+        if isinstance(found, ReadFailure):
+            raise SourceError(f"PagerDuty schedule {ref!r}: {found.error}")
+        if found is None:
+            raise SourceNotFound(f"PagerDuty: no such schedule {ref!r} (check the name or id)", 404)
+        return found
+
+    def _email(self, user_id: str) -> str:
+        """A user's e-mail as PagerDuty gives it (maybe empty), kept an hour once usable."""
+        with self._emails_lock:
+            kept = self._emails.get(user_id)
+        if kept is not None and time.monotonic() - kept[0] < USER_AGE:
+            return kept[1]
+        email = (self.client.user(user_id).email or "").strip()
+        if is_email(email):
+            with self._emails_lock:
+                self._emails[user_id] = (time.monotonic(), email)
+        return email
+
+    def members(self, ref: str) -> dict[str, str] | ReadFailure:
+        """The users of the schedule's layers (those not ended): lower-cased e-mail -> user id."""
+        schedule = self._resolve([ref])[ref]
+        if isinstance(schedule, ReadFailure):
+            return schedule
+        now = self._now()
+        try:
+            layers = self.client.layers(schedule.id)
+        except SourceNotFound:
+            return ReadFailure(ref, "no such schedule in PagerDuty (check the name or id)")
+        except SourceError as exc:
+            return ReadFailure(ref, str(exc))
+        ids = list(dict.fromkeys(u.user.id for layer in layers if layer.end is None or layer.end > now
+                                 for u in layer.users))
+
+        def email(user_id: str) -> str | ReadFailure:
+            try:
+                return self._email(user_id)
+            except SourceNotFound:
+                return ReadFailure(ref, f"the schedule's layers name user {user_id}, whom PagerDuty does not know")
+            except SourceError as exc:
+                return ReadFailure(ref, str(exc))
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(ids) or 1)),
+                                thread_name_prefix="pagerduty-members") as pool:
+            emails = list(pool.map(email, ids))
+        out: dict[str, str] = {}
+        for user_id, got in zip(ids, emails):
+            if isinstance(got, ReadFailure):
+                return got
+            if not is_email(got):
+                return ReadFailure(ref, f"PagerDuty gives user {user_id} of the schedule's layers no usable e-mail")
+            out.setdefault(got.lower(), user_id)
+        return out
+
+    def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
+        """An override of the whole schedule (every layer); sent once. Its id."""
+        return self.client.create_override(self._schedule(ref).id, user_id, start, end)
+
+    def overrides_of(self, ref: str, user_id: str, now: datetime) -> list[Override]:
+        """The user's overrides in the schedule that end after ``now`` (and begin within 90 days)."""
+        listed = self.client.overrides(self._schedule(ref).id, now, now + OVERRIDE_SPAN)
+        mine = [Override(o.id, o.user.id, o.start, o.end) for o in listed if o.user.id == user_id and o.end > now]
+        return sorted(mine, key=lambda o: (o.start, o.end, o.id))
+
+    def delete_override(self, ref: str, override_id: str) -> None:
+        """Delete one override (PagerDuty truncates one under way to now); gone already counts as done."""
+        schedule = self._schedule(ref)
+        try:
+            self.client.delete_override(schedule.id, override_id)
+        except SourceNotFound:
+            log.info("pagerduty.override_already_gone", schedule=schedule.id, override=override_id)
+
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         return self.forecast.next_handoff(refs, after)
 
@@ -385,6 +583,10 @@ def _entries(raw: list[Any]) -> tuple[list[_Entry], dict[str | None, str]]:
             continue
         good.append(entry)
     return good, odd
+
+
+def _quote(value: str) -> str:
+    return quote(value, safe="")
 
 
 def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | None:

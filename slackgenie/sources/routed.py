@@ -15,7 +15,7 @@ import structlog
 
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.shifts import Stretch
-from slackgenie.sources.base import OnCallSource
+from slackgenie.sources.base import OnCallSource, Override
 
 log = structlog.get_logger("slackgenie.sources")
 T = TypeVar("T")
@@ -107,6 +107,28 @@ class RoutedSource:
                 continue
             out += [ScheduleInfo(schedule_key(provider, i.id), i.name, i.team, i.enabled) for i in infos]
         return out
+
+    # --- overrides, by key: each goes to its provider's source -----------------------------------
+    def source_of(self, key: str) -> tuple[OnCallSource, str]:
+        """(the provider's source, the reference) for one schedule key; KeyError: none configured."""
+        provider, ref = split_key(key)
+        return self.sources[provider], ref
+
+    def members(self, key: str) -> dict[str, str] | ReadFailure:
+        source, ref = self.source_of(key)
+        return source.members(ref)
+
+    def create_override(self, key: str, user_id: str, start: datetime, end: datetime) -> str:
+        source, ref = self.source_of(key)
+        return source.create_override(ref, user_id, start, end)
+
+    def overrides_of(self, key: str, user_id: str, now: datetime) -> list[Override]:
+        source, ref = self.source_of(key)
+        return source.overrides_of(ref, user_id, now)
+
+    def delete_override(self, key: str, override_id: str) -> None:
+        source, ref = self.source_of(key)
+        source.delete_override(ref, override_id)
 
     def catalog_of(self, provider: str) -> list[ScheduleInfo]:
         """One provider's schedules as it names them (raises its errors): for `check`."""

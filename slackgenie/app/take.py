@@ -1,0 +1,285 @@
+"""Taking a shift from Slack: `/oncall take 2h [group]`, a confirmation button, an override in the
+schedule's provider, the group synced at once; `/oncall give-back [group]` ends it early.
+
+``parse_take`` is pure (times are read in the asker's Slack time zone); ``Taking`` does the I/O.
+Every answer names the group, the schedule, the times (Slack date tokens) and whom the asker
+replaces. A provider's refusal is said as a sentence, never as a stack of JSON.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta, timezone
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import structlog
+
+from slackgenie.app.answers import Match, Message, find
+from slackgenie.app.snapshot import Snapshot, escape
+from slackgenie.config import Config
+from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key, split_key
+from slackgenie.people import identities
+from slackgenie.plan import map_identity
+from slackgenie.slack.directory import Directory
+from slackgenie.sources.http import SourceAuthError, SourceError
+from slackgenie.sources.routed import RoutedSource
+
+log = structlog.get_logger("slackgenie.app")
+
+LONGEST = timedelta(days=7)  # a take is an override, not a new rotation
+FURTHEST = timedelta(days=14)  # how far ahead a take may start
+CONFIRM = "take_confirm"
+CANCEL = "take_cancel"
+
+USAGE = ("Say how long: `/oncall take 2h [group]`, `/oncall take until 18:00 [group]` or "
+         "`/oncall take tomorrow 09:00-17:00 [group]` (times in your Slack time zone).")
+
+
+@dataclass(frozen=True)
+class TakeRequest:
+    start: datetime
+    end: datetime
+    name: str  # the group or schedule named ("" for none)
+
+
+_DURATION = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,4})m)?$")
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
+_SPAN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+
+
+def parse_take(text: str, now: datetime, zone: ZoneInfo) -> TakeRequest | str:
+    """``2h``, ``1h30m``, ``until 18:00``, ``[today|tomorrow] 09:00-17:00``, then an optional name;
+    or why not (a sentence)."""
+    words = text.split()
+    local = now.astimezone(zone)
+    start: datetime | None = None
+    end: datetime | None = None
+    if words and (m := _DURATION.match(words[0].lower())) and (m.group(1) or m.group(2)):
+        start, end = now, now + timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
+        words = words[1:]
+    elif len(words) >= 2 and words[0].lower() == "until" and (m := _CLOCK.match(words[1])):
+        at = datetime.combine(local.date(), time(int(m.group(1)), int(m.group(2))), zone)
+        start, end = now, at if at > local else datetime.combine(local.date() + timedelta(days=1), at.time(), zone)
+        words = words[2:]
+    else:
+        day = local.date()
+        if words and words[0].lower() in ("today", "tomorrow"):
+            day += timedelta(days=1 if words[0].lower() == "tomorrow" else 0)
+            words = words[1:]
+        if words and (m := _SPAN.match(words[0])):
+            start = datetime.combine(day, time(int(m.group(1)), int(m.group(2))), zone)
+            end = datetime.combine(day, time(int(m.group(3)), int(m.group(4))), zone)
+            if end <= start:  # 22:00-06:00: overnight
+                end += timedelta(days=1)
+            words = words[1:]
+    if start is None or end is None:
+        return USAGE
+    start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
+    if end <= now:
+        return "That time has already passed. " + USAGE
+    start = max(start, now)
+    if end - start > LONGEST:
+        return f"A shift taken from Slack lasts at most {LONGEST.days} days; ask your schedule's owner for longer."
+    if start - now > FURTHEST:
+        return f"A shift can be taken at most {FURTHEST.days} days ahead."
+    if end - start < timedelta(minutes=5):
+        return "A shift taken from Slack lasts at least 5 minutes."
+    return TakeRequest(start.replace(second=0, microsecond=0) if start > now else now.replace(microsecond=0),
+                       end.replace(second=0, microsecond=0), " ".join(words))
+
+
+def _when(t: datetime) -> str:
+    utc = t.astimezone(timezone.utc)
+    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{utc:%Y-%m-%d %H:%M} UTC>"
+
+
+@dataclass(frozen=True)
+class Target:
+    key: str  # the schedule
+    groups: tuple[str, ...]  # the groups it feeds
+    user_id: str  # the asker in the provider
+    mode: str  # rotation | anyone
+
+
+class Taking:
+    def __init__(self, config: Config, source: RoutedSource, directory: Directory, now: Callable[[], datetime],
+                 synced: Callable[[], None]):
+        self.config, self.source, self.directory, self._now = config, source, directory, now
+        self.synced = synced  # sync the groups at once (after an override is made or ended)
+
+    # --- finding the schedule and the asker in it -------------------------------------------
+    def _keys_for(self, name: str, snapshot: Snapshot) -> list[str] | str:
+        if not name:
+            return sorted({k for s in self.config.syncs for k in s.keys})
+        found = find(name, snapshot)
+        if not isinstance(found, Match):
+            return f"I don't know *{escape(name)}*: name a group, e.g. `/oncall take 2h delivery-support`."
+        return list(found.schedules)
+
+    def _targets(self, user: str, name: str, snapshot: Snapshot) -> list[Target] | str:
+        keys = self._keys_for(name, snapshot)
+        if isinstance(keys, str):
+            return keys
+        who = identities(self.directory.user_by_id(user), self.config.file.users)
+        out: list[Target] = []
+        problems: list[str] = []
+        for key in keys:
+            syncs = [s for s in self.config.syncs if key in s.keys]
+            modes = {s.take or "rotation" for s in syncs}
+            if modes == {"off"}:
+                problems.append(f"taking shifts is turned off for {', '.join('@' + s.usergroup for s in syncs)}")
+                continue
+            members = self.source.members(key)
+            if isinstance(members, ReadFailure):
+                problems.append(f"{describe_key(key)} could not be read ({members.error})")
+                continue
+            mine = [members[i] for i in who if i in members]
+            provider = split_key(key)[0]
+            if not mine and "anyone" in modes and provider == "opsgenie":
+                mine = sorted(e for e in who if "@" in e)  # an Opsgenie username is the e-mail
+            if mine:
+                out.append(Target(key, tuple(s.usergroup for s in syncs if s.take != "off"), mine[0],
+                                  "rotation" if mine[0] in members.values() else "anyone"))
+        if out:
+            return out
+        if problems:
+            return "I cannot let you take it: " + "; ".join(problems) + "."
+        return ("You are not in the rotations of " + (f"*{escape(name)}*" if name else "any schedule Slackgenie syncs")
+                + ", so you may not take its shifts. Ask the schedule's owner to add you.")
+
+    def _replaced(self, key: str, start: datetime, end: datetime, who: frozenset[str]) -> list[str]:
+        read = self.source.stretches([key], start, end).get(key)
+        if isinstance(read, list):
+            return sorted({p for s in read for p in s.people} - who)
+        return []
+
+    def _mention(self, identity: str) -> str:
+        try:
+            user = self.directory.resolve(map_identity(identity, self.config.file.users)).user
+        except Exception:
+            user = None
+        return f"<@{user.id}>" if user is not None else escape(identity)
+
+    # --- take -------------------------------------------------------------------------------
+    def offer(self, user: str, text: str, snapshot: Snapshot) -> Message:
+        """The confirmation: what would be taken, from whom, with the buttons."""
+        asker = self.directory.user_by_id(user)
+        zone = _zone(asker.tz)
+        now = self._now()
+        request = parse_take(text, now, zone)
+        if isinstance(request, str):
+            return Message(text=request)
+        targets = self._targets(user, request.name, snapshot)
+        if isinstance(targets, str):
+            return Message(text=targets)
+        if len(targets) > 1:
+            names = ", ".join(f"`{g}`" for t in targets for g in t.groups)
+            return Message(text=f"You are in more than one of these: name one of {names}, e.g. "
+                                f"`/oncall take {text.split()[0]} {targets[0].groups[0]}`.")
+        target = targets[0]
+        who = identities(asker, self.config.file.users)
+        replaced = self._replaced(target.key, request.start, request.end, who)
+        groups = ", ".join(f"@{g}" for g in target.groups)
+        instead = ", ".join(self._mention(p) for p in replaced) or "nobody (no one is on call then)"
+        text_out = (f"Take the on-call shift in {groups} ({escape(describe_key(target.key))}) from "
+                    f"{_when(request.start)} to {_when(request.end)}, instead of {instead}?")
+        value = json.dumps({"k": target.key, "s": int(request.start.timestamp()), "e": int(request.end.timestamp()),
+                            "u": user})
+        blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text_out}},
+                  {"type": "actions", "elements": [
+                      {"type": "button", "action_id": CONFIRM, "style": "primary", "value": value,
+                       "text": {"type": "plain_text", "text": "Take the shift"}},
+                      {"type": "button", "action_id": CANCEL, "value": "{}",
+                       "text": {"type": "plain_text", "text": "Cancel"}}]}]
+        return Message(text=text_out, blocks=blocks)
+
+    def confirm(self, clicker: str, value: str, snapshot: Snapshot) -> Message:
+        """The button was pressed: check again, make the override, sync, and say what happened."""
+        try:
+            asked = json.loads(value)
+            key, user = str(asked["k"]), str(asked["u"])
+            start = datetime.fromtimestamp(int(asked["s"]), timezone.utc)
+            end = datetime.fromtimestamp(int(asked["e"]), timezone.utc)
+        except (ValueError, KeyError, TypeError):
+            return Message(text="That button's request is not one I made; ask again with `/oncall take`.")
+        if clicker != user:
+            return Message(text="Only the person who asked can confirm taking this shift.")
+        now = self._now()
+        if end <= now:
+            return Message(text="That shift is over already; nothing was changed.")
+        start = max(start, now.replace(microsecond=0))
+        targets = self._targets(user, "", snapshot)
+        target = next((t for t in targets if t.key == key), None) if isinstance(targets, list) else None
+        if target is None:
+            return Message(text=targets if isinstance(targets, str) else
+                           "You may no longer take shifts in that schedule; nothing was changed.")
+        who = identities(self.directory.user_by_id(user), self.config.file.users)
+        replaced = self._replaced(key, start, end, who)
+        title = PROVIDER_TITLES[split_key(key)[0]]
+        try:
+            override = self.source.create_override(key, target.user_id, start, end)
+        except SourceAuthError as exc:
+            log.warning("app.take_refused", user=user, schedule=key, error=str(exc))
+            return Message(text=f":no_entry: {title} refused to create the override: the API key Slackgenie uses may "
+                                f"not change schedules ({_short(exc)}). Ask whoever runs Slackgenie for a key with "
+                                "write access to schedules (overrides); nothing was changed.")
+        except SourceError as exc:
+            log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
+            return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was changed. "
+                                "Try again in a minute.")
+        log.info("app.take", user=user, schedule=key, start=start.isoformat(), end=end.isoformat(), override=override)
+        self.synced()
+        groups = ", ".join(f"@{g}" for g in target.groups)
+        instead = ", ".join(self._mention(p) for p in replaced) or "nobody"
+        return Message(text=f":white_check_mark: You are on call in {groups} ({escape(describe_key(key))}) from "
+                            f"{_when(start)} until {_when(end)}, instead of {instead}. The group is being updated "
+                            "now; `/oncall give-back` ends it early.")
+
+    # --- give back --------------------------------------------------------------------------
+    def give_back(self, user: str, name: str, snapshot: Snapshot) -> Message:
+        targets = self._targets(user, name, snapshot)
+        if isinstance(targets, str):
+            return Message(text=targets)
+        now = self._now()
+        found: list[tuple[Target, Any]] = []
+        for t in targets:
+            try:
+                found += [(t, o) for o in self.source.overrides_of(t.key, t.user_id, now)]
+            except SourceError as exc:
+                return Message(text=f":warning: {describe_key(t.key)} could not be read ({_short(exc)}); "
+                                    "nothing was changed.")
+        if not found:
+            return Message(text="You have no shift taken through an override to give back"
+                                + (f" in *{escape(name)}*." if name else "."))
+        current = [f for f in found if f[1].start <= now] or found
+        target, override = current[0]
+        try:
+            self.source.delete_override(target.key, override.id)
+        except SourceAuthError as exc:
+            return Message(text=f":no_entry: {PROVIDER_TITLES[split_key(target.key)[0]]} refused to delete the "
+                                f"override: the API key Slackgenie uses may not change schedules ({_short(exc)}).")
+        except SourceError as exc:
+            return Message(text=f":warning: the override could not be deleted ({_short(exc)}); try again in a minute.")
+        log.info("app.give_back", user=user, schedule=target.key, override=override.id)
+        self.synced()
+        groups = ", ".join(f"@{g}" for g in target.groups)
+        what = "ended" if override.start <= now else "cancelled"
+        return Message(text=f":leftwards_arrow_with_hook: Given back: your shift in {groups} "
+                            f"({escape(describe_key(target.key))}) from {_when(override.start)} to "
+                            f"{_when(override.end)} is {what}; the schedule's own rotation applies again.")
+
+
+def _zone(name: str | None) -> ZoneInfo:
+    try:
+        return ZoneInfo(name or "UTC")
+    except (ValueError, KeyError, OSError):
+        return ZoneInfo("UTC")
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc)
+    return text if len(text) <= 200 else text[:199] + "\u2026"
