@@ -24,8 +24,10 @@ METRICS = {
     "slackgenie_group_in_sync",
     "slackgenie_group_last_in_sync_timestamp_seconds",
     "slackgenie_group_queued_until_timestamp_seconds",
+    "slackgenie_schedule_next_gap_timestamp_seconds",  # the daemon's, tested in test_people.py
 }
-ALERTS = {"SlackgenieGroupNotInSync", "SlackgeniePassesFailing", "SlackgenieStalled", "SlackgenieMetricsAbsent"}
+ALERTS = {"SlackgenieGroupNotInSync", "SlackgeniePassesFailing", "SlackgenieStalled", "SlackgenieMetricsAbsent",
+          "SlackgenieCoverageGapSoon"}
 
 
 def _rules() -> list[dict]:
