@@ -120,8 +120,8 @@ class Taking:
             return f"I don't know *{escape(name)}*: name a group, e.g. `/oncall take 2h delivery-support`."
         return list(found.schedules)
 
-    def _targets(self, user: str, name: str, snapshot: Snapshot) -> list[Target] | str:
-        keys = self._keys_for(name, snapshot)
+    def _targets(self, user: str, name: str, snapshot: Snapshot, only: str | None = None) -> list[Target] | str:
+        keys = [only] if only is not None else self._keys_for(name, snapshot)
         if isinstance(keys, str):
             return keys
         who = identities(self.directory.user_by_id(user), self.config.file.users)
@@ -208,11 +208,13 @@ class Taking:
             return Message(text="That button's request is not one I made; ask again with `/oncall take`.")
         if clicker != user:
             return Message(text="Only the person who asked can confirm taking this shift.")
+        if not any(key in s.keys for s in self.config.syncs):
+            return Message(text="That schedule is not one Slackgenie syncs; nothing was changed.")
         now = self._now()
         if end <= now:
             return Message(text="That shift is over already; nothing was changed.")
         start = max(start, now.replace(microsecond=0))
-        targets = self._targets(user, "", snapshot)
+        targets = self._targets(user, "", snapshot, only=key)  # checked again, for this schedule alone
         target = next((t for t in targets if t.key == key), None) if isinstance(targets, list) else None
         if target is None:
             return Message(text=targets if isinstance(targets, str) else
