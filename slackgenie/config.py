@@ -47,7 +47,7 @@ def _lead(value: object) -> timedelta | None:
 
 
 HeadsUp = Annotated[timedelta | None, BeforeValidator(_lead)]
-Taker = Literal["rotation", "anyone", "off"]
+Taker = Annotated[Literal["rotation", "anyone", "off"], BeforeValidator(lambda v: "off" if v is False else v)]  # YAML: off is false
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 
 HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")

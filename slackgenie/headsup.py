@@ -174,6 +174,7 @@ class HeadsUps:
             log.warning("headsup.no_slack_user", person=person, problem=found.problem)
             return f"heads-up for {person} not sent: {found.problem}"
         text = self._text(d)
+        self.state.put(d.key, "sending")  # at most once: a lost answer must not send it twice
         try:
             channel = self.client.conversations_open(users=found.user.id)["channel"]["id"]
             self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
@@ -182,13 +183,15 @@ class HeadsUps:
             self.failed += 1
             if code in FINAL:
                 self.state.put(d.key, f"not sent: {code}")
+            elif code in ("missing_scope", "ratelimited", "not_authed", "invalid_auth"):  # surely not sent
+                self.state.drop(lambda key: key == d.key)
             fix = " (add im:write and chat:write to the app, then reinstall it)" if code == "missing_scope" else ""
             log.warning("headsup.failed", person=person, error=code, shift_start=d.shift.start.isoformat())
             return f"heads-up for {person} not sent: Slack said {code}{fix}"
         except Exception as exc:
             self.failed += 1
             log.warning("headsup.failed", person=person, error=type(exc).__name__)
-            return f"heads-up for {person} not sent: {type(exc).__name__}; trying again next pass"
+            return f"heads-up for {person} may not have been sent ({type(exc).__name__}); not sent again (at most once)"
         self.state.put(d.key, "sent")
         self.sent += 1
         log.info("headsup.sent", person=person, groups=list(d.groups), schedule=d.shift.schedule,

@@ -340,7 +340,7 @@ def test_take_a_shift_then_give_it_back(emulators: Emulators, tmp_path: Path, pr
         join_syncs(app)
         assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
         _, again = ask_later(emulators, app, "give-back", bob, "again")
-        assert again == "You have no shift taken through an override to give back."
+        assert again == "You have no shift taken with `/oncall take` to give back."
     finally:
         service.close()
 

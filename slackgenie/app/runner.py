@@ -64,7 +64,7 @@ class SlackApp:
         self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)
         self.book = ShiftBook(config, service.source, service.clock.now, service.clock.monotonic)
         personal = Personal(self.book, service.directory, service.clock.now)
-        taking = Taking(config, service.source, service.directory, service.clock.now, self.sync_soon)
+        taking = Taking(config, service.source, service.directory, service.clock.now, self.sync_soon, service.state)
         self.bolt = create_app(client, self.keeper, live, service.clock.now,
                                signing.get_secret_value() if signing else None, self.pool, personal, taking)
         self._next: dict[datetime, tuple[float, dict[str, OnCall | ReadFailure]]] = {}

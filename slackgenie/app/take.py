@@ -27,6 +27,7 @@ from slackgenie.plan import map_identity
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.http import SourceAuthError, SourceError
 from slackgenie.sources.routed import RoutedSource
+from slackgenie.state import StateStore
 
 log = structlog.get_logger("slackgenie.app")
 
@@ -107,8 +108,9 @@ class Target:
 
 class Taking:
     def __init__(self, config: Config, source: RoutedSource, directory: Directory, now: Callable[[], datetime],
-                 synced: Callable[[], None]):
+                 synced: Callable[[], None], state: StateStore):
         self.config, self.source, self.directory, self._now = config, source, directory, now
+        self.state = state  # the overrides made from Slack: give-back ends only those
         self.synced = synced  # sync the groups at once (after an override is made or ended)
 
     # --- finding the schedule and the asker in it -------------------------------------------
@@ -129,15 +131,17 @@ class Taking:
         problems: list[str] = []
         for key in keys:
             syncs = [s for s in self.config.syncs if key in s.keys]
+            if not syncs:
+                continue  # a schedule no sync names: never changed from Slack
             modes = {s.take or "rotation" for s in syncs}
-            if modes == {"off"}:
+            if "off" in modes:  # a schedule shared with a group that forbids it: the take would change that group too
                 problems.append(f"taking shifts is turned off for {', '.join('@' + s.usergroup for s in syncs)}")
                 continue
             members = self.source.members(key)
             if isinstance(members, ReadFailure):
                 problems.append(f"{describe_key(key)} could not be read ({members.error})")
                 continue
-            mine = [members[i] for i in who if i in members]
+            mine = sorted(members[i] for i in who if i in members)
             provider = split_key(key)[0]
             if not mine and "anyone" in modes and provider == "opsgenie":
                 mine = sorted(e for e in who if "@" in e)  # an Opsgenie username is the e-mail
@@ -233,6 +237,7 @@ class Taking:
             log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
             return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was changed. "
                                 "Try again in a minute.")
+        self.state.put(f"override:{key}:{override}", user)
         log.info("app.take", user=user, schedule=key, start=start.isoformat(), end=end.isoformat(), override=override)
         self.synced()
         groups = ", ".join(f"@{g}" for g in target.groups)
@@ -250,12 +255,13 @@ class Taking:
         found: list[tuple[Target, Any]] = []
         for t in targets:
             try:
-                found += [(t, o) for o in self.source.overrides_of(t.key, t.user_id, now)]
+                found += [(t, o) for o in self.source.overrides_of(t.key, t.user_id, now)
+                          if self.state.get(f"override:{t.key}:{o.id}") == user]  # only those taken here, by them
             except SourceError as exc:
                 return Message(text=f":warning: {describe_key(t.key)} could not be read ({_short(exc)}); "
                                     "nothing was changed.")
         if not found:
-            return Message(text="You have no shift taken through an override to give back"
+            return Message(text="You have no shift taken with `/oncall take` to give back"
                                 + (f" in *{escape(name)}*." if name else "."))
         current = [f for f in found if f[1].start <= now] or found
         target, override = current[0]

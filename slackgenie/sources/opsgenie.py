@@ -331,7 +331,7 @@ def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[Stretch]
             raise ValueError(f"no change after {t.isoformat()} moves time on")
         for _rotation, participant, _override in model.on_call(t):
             who = participant.get("username") or participant.get("name") or participant.get("id")
-            pieces.append((t, following, str(who) if who else None))
+            pieces.append((t, following, str(who).lower() if who else None))  # as identities are matched
         t = following
     raise ValueError("too many changes to follow")
 
