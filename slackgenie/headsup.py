@@ -28,6 +28,8 @@ from slackgenie.plan import map_identity
 from slackgenie.shifts import Shift, Stretch, starting
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.text import date_token as _when
+from slackgenie.slack.text import mention
 from slackgenie.sources.base import OnCallSource
 from slackgenie.state import StateStore
 
@@ -92,13 +94,8 @@ def next_moment(reads: Reads, wanted: Mapping[str, tuple[timedelta, tuple[str, .
     return min(moments, default=None)
 
 
-def _when(t: datetime) -> str:
-    utc = t.astimezone(timezone.utc)
-    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{utc:%Y-%m-%d %H:%M} UTC>"
-
-
 def _lead_text(lead: timedelta) -> str:
-    minutes = int(lead.total_seconds() // 60)
+    minutes = max(1, round(lead.total_seconds() / 60))
     hours, minutes = divmod(minutes, 60)
     return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
 
@@ -161,10 +158,10 @@ class HeadsUps:
                     notes.append(f"heads-up for {d.shift.person} not sent: {describe_key(d.shift.schedule)} could "
                                  f"not be read again ({got.error}); trying again next pass")
                 continue  # no longer their shift: nothing to say
-            notes.append(self._send(confirmed[d.key]))  # as read now: its end, whom it follows
+            notes.append(self._send(confirmed[d.key], now))  # as read now: its end, whom it follows
         return notes
 
-    def _send(self, d: Due) -> str:
+    def _send(self, d: Due, now: datetime) -> str:
         person = d.shift.person
         found = self.directory.resolve(map_identity(person, self.config.file.users))
         if found.user is None:
@@ -173,7 +170,7 @@ class HeadsUps:
             self.failed += 1
             log.warning("headsup.no_slack_user", person=person, problem=found.problem)
             return f"heads-up for {person} not sent: {found.problem}"
-        text = self._text(d)
+        text = self._text(d, now)
         self.state.put(d.key, "sending")  # at most once: a lost answer must not send it twice
         try:
             channel = self.client.conversations_open(users=found.user.id)["channel"]["id"]
@@ -198,20 +195,13 @@ class HeadsUps:
                  shift_start=d.shift.start.isoformat())
         return f"heads-up sent to {person} for {', '.join('@' + g for g in d.groups)} from {d.shift.start.isoformat()}"
 
-    def _text(self, d: Due) -> str:
+    def _text(self, d: Due, now: datetime) -> str:
         sh = d.shift
         groups = ", ".join(f"@{g}" for g in d.groups)
-        users = self.config.file.users
-        before = []
-        for p in sorted(sh.after):
-            try:
-                other = self.directory.resolve(map_identity(p, users)).user
-            except Exception:  # named by e-mail instead
-                other = None
-            before.append(f"<@{other.id}>" if other is not None else p)
+        before = [mention(self.directory, p, self.config.file.users) for p in sorted(sh.after)]
         handover = f"You take over from {', '.join(before)}." if before else "Nobody is on call just before you."
         return (f":alarm_clock: Heads-up: your on-call shift in {groups} starts {_when(sh.start)} "
-                f"(in about {_lead_text(d.lead)}) and runs until {'at least ' if sh.open_end else ''}"
+                f"(in about {_lead_text(sh.start - now)}) and runs until {'at least ' if sh.open_end else ''}"
                 f"{_when(sh.end)}.\n"
                 f"Schedule: {describe_key(sh.schedule)}. {handover}")
 

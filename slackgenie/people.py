@@ -60,6 +60,11 @@ class ShiftBook:
                 self._kept = (self._monotonic(), start, self.source.stretches(self.keys, start, start + HORIZON))
             return self._kept[1], self._kept[2]
 
+    def forget(self) -> None:
+        """Read afresh at the next ask (a shift was just taken or given back)."""
+        with self._lock:
+            self._kept = None
+
     def groups_of(self, key: str) -> tuple[str, ...]:
         return tuple(s.usergroup for s in self.config.syncs if key in s.keys)
 

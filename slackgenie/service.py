@@ -63,7 +63,7 @@ class Service:
             try:
                 with self.state.exclusive(timeout=self.config.file.pass_deadline):
                     report = self.reconciler.run_pass()
-                    report.notes += self._heads_ups()
+                    report.notes += self._heads_ups(time.monotonic() - began)
             except Busy as exc:
                 report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
                                                                      errors=(f"{exc}; group left as it is",)))
@@ -97,8 +97,13 @@ class Service:
             report_to(report)
         return report
 
-    def _heads_ups(self) -> list[str]:
-        """Heads-ups due now (within the pass lock: one process sends each). Never fails a pass."""
+    def _heads_ups(self, spent: float) -> list[str]:
+        """Heads-ups due now (within the pass lock: one process sends each). Never fails a pass,
+        nor carries it past its deadline: after a pass that took over half of it, they wait for
+        the next pass (they are due until the shift starts)."""
+        if spent > self.config.file.pass_deadline / 2 and self.headsups.wanted:
+            log.warning("headsup.deferred", reason="the pass took over half its deadline", spent=round(spent, 1))
+            return []
         before = (self.headsups.sent, self.headsups.failed)
         try:
             notes = self.headsups.run(self.clock.now())

@@ -11,6 +11,9 @@ from pathlib import Path
 
 import pytest
 
+from slackgenie.clock import SteppedClock
+from slackgenie.config import load
+from slackgenie.service import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
 
@@ -113,6 +116,12 @@ def run_cli(args: list[str], env: dict[str, str], cwd: Path, timeout: float = 60
     record_output(f"{label}: exit {proc.returncode}, stdout", proc.stdout)
     record_output(f"{label}: stderr", proc.stderr)
     return CliResult(proc.returncode, proc.stdout, proc.stderr)
+
+
+def service_for(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Service:
+    """The service a process would build from ``text``, in-process, on the emulators' clock."""
+    path = write_config(tmp_path, text)
+    return build(load(str(path), {**emu.env(), **(env or {})}), clock=SteppedClock(emu.clock))
 
 
 def write_config(tmp_path: Path, text: str, fast_retry: bool = True) -> Path:

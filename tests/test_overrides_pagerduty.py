@@ -15,10 +15,8 @@ from typing import Any
 
 import pytest
 
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
 from slackgenie.model import OnCall, ReadFailure
-from slackgenie.service import Service, build
+from slackgenie.service import Service
 from slackgenie.sources.base import Override
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound
 from slackgenie.sources.pagerduty import PagerDutySource
@@ -26,7 +24,7 @@ from slackgenie.sources.routed import RoutedSource
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import DEMO_START, SAMPLE_CONFIG
 
-from conftest import write_config
+from conftest import service_for
 
 UTC = timezone.utc
 DELIVERY = "Delivery Support_schedule"
@@ -34,14 +32,11 @@ ALICE, BOB, CAROL = "alice@example.com", "bob@example.com", "carol@example.com"
 START = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
 END = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 DURING = datetime(2026, 11, 23, 10, 30, tzinfo=UTC)
-SIGNING = "overrides-test-signing-secret-02"
 
 
 @pytest.fixture
 def service(emulators: Emulators, tmp_path: Path) -> Iterator[Service]:
-    path = write_config(tmp_path, "provider: pagerduty\n" + SAMPLE_CONFIG)
-    svc = build(load(str(path), {**emulators.env(), "SLACK_SIGNING_SECRET": SIGNING}),
-                clock=SteppedClock(emulators.clock))
+    svc = service_for(emulators, tmp_path, "provider: pagerduty\n" + SAMPLE_CONFIG)
     try:
         yield svc
     finally:

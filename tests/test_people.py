@@ -19,14 +19,12 @@ import pytest
 from slack_bolt.request import BoltRequest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.service import Service, build
+from slackgenie.service import Service
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import app_home_opened, form_body, json_body, signed_headers, slash_command
 from slackgenie_emulators.sample import SAMPLE_CONFIG
 
-from conftest import write_config
+import conftest
 
 UTC = timezone.utc
 PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
@@ -34,8 +32,7 @@ SIGNING = "people-test-signing-secret-00001"
 
 
 def service_for(emu: Emulators, tmp_path: Path, text: str) -> Service:
-    path = write_config(tmp_path, text)
-    return build(load(str(path), {**emu.env(), "SLACK_SIGNING_SECRET": SIGNING}), clock=SteppedClock(emu.clock))
+    return conftest.service_for(emu, tmp_path, text, {"SLACK_SIGNING_SECRET": SIGNING})
 
 
 def uid(emu: Emulators, email: str) -> str:
@@ -181,7 +178,7 @@ def test_a_heads_up_goes_once_before_a_shift(emulators: Emulators, tmp_path: Pat
         assert any(n.startswith("heads-up sent to alice@example.com for @delivery-support") for n in report.notes)
         [dm] = dm_texts(emulators, "alice@example.com")
         assert "your on-call shift in @delivery-support starts " + stamp(2026, 11, 23) in dm
-        assert f"until {stamp(2026, 11, 24)}" in dm and "(in about 1 h)" in dm
+        assert f"until {stamp(2026, 11, 24)}" in dm and "(in about 2 min)" in dm  # sent at 08:58 for 09:00
         assert f"You take over from <@{uid(emulators, 'carol@example.com')}>." in dm
         assert "Delivery Support_schedule" in dm
         assert dm_texts(emulators, "carol@example.com") == [] and dm_texts(emulators, "bob@example.com") == []
@@ -375,5 +372,45 @@ def test_a_provider_refusing_the_write_is_said_plainly(emulators: Emulators, tmp
                                  "may not change schedules"), answer
         assert "nothing was changed" in answer
         assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
+    finally:
+        service.close()
+
+
+def test_a_button_works_once(emulators: Emulators, tmp_path: Path) -> None:
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        bob = uid(emulators, "bob@example.com")
+        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+        button = offered_button(emulators, "t", "take_confirm")
+        assert press(emulators, app, bob, button, "first").startswith(":white_check_mark:")
+        join_syncs(app)
+        assert press(emulators, app, bob, button, "second") == \
+            "This button was used already; `/oncall me` shows your shifts."
+        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1  # one override, not two
+    finally:
+        service.close()
+
+
+def test_an_override_whose_answer_does_not_fit_may_exist_and_is_synced(emulators: Emulators, tmp_path: Path) -> None:
+    """Opsgenie makes the override, but its answer is not one to read: the asker is told it may
+    have been made (never "nothing was changed", never "try again"), and the group is synced."""
+    def break_create(body: dict) -> dict:  # the list of overrides is answered as it is
+        created = isinstance(body.get("data"), dict) and "alias" in body["data"]
+        return {"result": "?"} if created else body
+
+    emulators.opsgenie.inject(r"/overrides$", kind="transform", transform=break_create)
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        bob = uid(emulators, "bob@example.com")
+        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+        answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
+        assert answer.startswith(":warning: Opsgenie did not confirm the override"), answer
+        assert "it may have been made. Check with `/oncall me` before asking again." in answer
+        join_syncs(app)
+        assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
     finally:
         service.close()

@@ -15,7 +15,6 @@ At DEMO_START (Mon 2026-11-23 08:58 UTC):
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -25,17 +24,14 @@ import pytest
 from slack_bolt.request import BoltRequest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
 from slackgenie.daemon import Daemon
-from slackgenie.service import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.jsm import JSM_TOKEN
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, MIXED_CONFIG, SAMPLE_CONFIG
 
-from conftest import SECRETS, CliResult, run_cli, write_config
+from conftest import SECRETS, CliResult, run_cli, write_config, service_for
 
 UTC = timezone.utc
 PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
@@ -148,11 +144,6 @@ def test_at_previews_another_instant(emulators: Emulators, tmp_path: Path, provi
     assert "@delivery-support  in sync (2 members): bob@example.com, dana.lead@example.com" in result.out
     assert "+erin@example.com -dave@example.com" in result.out and "+ivan@example.com" in result.out
     assert writes(emulators) == 0
-
-
-def service_for(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None) -> Service:
-    path = write_config(tmp_path, text)
-    return build(load(str(path), {**emu.env(), **(env or {})}), clock=SteppedClock(emu.clock))
 
 
 def group_updates(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:

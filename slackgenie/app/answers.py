@@ -9,11 +9,12 @@ from __future__ import annotations
 import difflib
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from collections.abc import Callable
 from typing import Any
 
-from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text, escape
+from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text
+from slackgenie.slack.text import date_token, escape
 from slackgenie.model import PROVIDER_TITLES, describe_key, split_key
 from slackgenie.people import GroupShift
 from slackgenie.shifts import Shift
@@ -204,9 +205,7 @@ def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
     return best[1]
 
 
-def _when(t: datetime) -> str:
-    utc = t.astimezone(timezone.utc)
-    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{utc:%Y-%m-%d %H:%M} UTC>"
+_when = date_token
 
 
 def _people(usernames: tuple[str, ...] | None, snapshot: Snapshot) -> str:

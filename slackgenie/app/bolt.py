@@ -21,7 +21,8 @@ from slackgenie.app.answers import HELP, Message, NeedsLookup, Query, answer, fi
 from slackgenie.app.live import LiveLookup, LookupPool
 from slackgenie.app.personal import Personal
 from slackgenie.app.take import CANCEL, CONFIRM, Taking
-from slackgenie.app.snapshot import SnapshotKeeper, escape
+from slackgenie.app.snapshot import SnapshotKeeper
+from slackgenie.slack.text import escape
 from slackgenie.observe import redact
 
 log = structlog.get_logger("slackgenie.app")

@@ -74,6 +74,8 @@ class SlackApp:
 
     def sync_soon(self) -> None:
         """A pass now (after a shift was taken or given back), on its own thread; the snapshot follows."""
+        self.book.forget()
+
         def run() -> None:
             try:
                 self.refresh(self.service.run_pass())

@@ -15,6 +15,7 @@ from typing import Any
 from slackgenie.config import GroupSync
 from slackgenie.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.plan import map_identity
+from slackgenie.slack.text import escape
 
 
 @dataclass(frozen=True)
@@ -55,13 +56,6 @@ class Snapshot:
     def mention(self, username: str) -> str:
         uid = self.slack_ids.get(username) or self.slack_ids.get(map_identity(username, self.user_map))
         return f"<@{uid}>" if uid else escape(username)
-
-
-def escape(text: str) -> str:
-    """Text a person typed or a provider sent, made inert for Slack: ``<!channel>``, ``<@U…>``
-    and links are Slack's control sequences, and ``&``, ``<``, ``>`` are the three it asks apps
-    to escape."""
-    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 class SnapshotKeeper:

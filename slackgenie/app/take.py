@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta, timezone
@@ -19,12 +20,13 @@ from zoneinfo import ZoneInfo
 import structlog
 
 from slackgenie.app.answers import Match, Message, find
-from slackgenie.app.snapshot import Snapshot, escape
+from slackgenie.app.snapshot import Snapshot
 from slackgenie.config import Config
 from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key, split_key
 from slackgenie.people import identities
-from slackgenie.plan import map_identity
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.text import date_token as _when
+from slackgenie.slack.text import escape, mention
 from slackgenie.sources.http import SourceAuthError, SourceError
 from slackgenie.sources.routed import RoutedSource
 from slackgenie.state import StateStore
@@ -93,17 +95,11 @@ def parse_take(text: str, now: datetime, zone: ZoneInfo) -> TakeRequest | str:
                        end.replace(second=0, microsecond=0), " ".join(words))
 
 
-def _when(t: datetime) -> str:
-    utc = t.astimezone(timezone.utc)
-    return f"<!date^{int(utc.timestamp())}^{{date_short_pretty}} {{time}}|{utc:%Y-%m-%d %H:%M} UTC>"
-
-
 @dataclass(frozen=True)
 class Target:
     key: str  # the schedule
     groups: tuple[str, ...]  # the groups it feeds
     user_id: str  # the asker in the provider
-    mode: str  # rotation | anyone
 
 
 class Taking:
@@ -146,8 +142,7 @@ class Taking:
             if not mine and "anyone" in modes and provider == "opsgenie":
                 mine = sorted(e for e in who if "@" in e)  # an Opsgenie username is the e-mail
             if mine:
-                out.append(Target(key, tuple(s.usergroup for s in syncs if s.take != "off"), mine[0],
-                                  "rotation" if mine[0] in members.values() else "anyone"))
+                out.append(Target(key, tuple(s.usergroup for s in syncs), mine[0]))
         if out:
             return out
         if problems:
@@ -155,18 +150,16 @@ class Taking:
         return ("You are not in the rotations of " + (f"*{escape(name)}*" if name else "any schedule Slackgenie syncs")
                 + ", so you may not take its shifts. Ask the schedule's owner to add you.")
 
-    def _replaced(self, key: str, start: datetime, end: datetime, who: frozenset[str]) -> list[str]:
+    def _instead(self, key: str, start: datetime, end: datetime, who: frozenset[str]) -> str:
+        """Whom the asker replaces from ``start`` to ``end``, as mentions; an unread answer is said so."""
         read = self.source.stretches([key], start, end).get(key)
-        if isinstance(read, list):
-            return sorted({p for s in read for p in s.people} - who)
-        return []
+        if not isinstance(read, list):
+            return "whoever is on call then (who that is could not be read)"
+        replaced = sorted({p for s in read for p in s.people} - who)
+        return ", ".join(self._mention(p) for p in replaced) or "nobody (no one is on call then)"
 
     def _mention(self, identity: str) -> str:
-        try:
-            user = self.directory.resolve(map_identity(identity, self.config.file.users)).user
-        except Exception:
-            user = None
-        return f"<@{user.id}>" if user is not None else escape(identity)
+        return mention(self.directory, identity, self.config.file.users)
 
     # --- take -------------------------------------------------------------------------------
     def offer(self, user: str, text: str, snapshot: Snapshot) -> Message:
@@ -186,13 +179,12 @@ class Taking:
                                 f"`/oncall take {text.split()[0]} {targets[0].groups[0]}`.")
         target = targets[0]
         who = identities(asker, self.config.file.users)
-        replaced = self._replaced(target.key, request.start, request.end, who)
+        instead = self._instead(target.key, request.start, request.end, who)
         groups = ", ".join(f"@{g}" for g in target.groups)
-        instead = ", ".join(self._mention(p) for p in replaced) or "nobody (no one is on call then)"
         text_out = (f"Take the on-call shift in {groups} ({escape(describe_key(target.key))}) from "
                     f"{_when(request.start)} to {_when(request.end)}, instead of {instead}?")
         value = json.dumps({"k": target.key, "s": int(request.start.timestamp()), "e": int(request.end.timestamp()),
-                            "u": user})
+                            "u": user, "n": uuid.uuid4().hex})  # n: the button works once
         blocks: list[dict[str, Any]] = [{"type": "section", "text": {"type": "mrkdwn", "text": text_out}},
                   {"type": "actions", "elements": [
                       {"type": "button", "action_id": CONFIRM, "style": "primary", "value": value,
@@ -208,10 +200,15 @@ class Taking:
             key, user = str(asked["k"]), str(asked["u"])
             start = datetime.fromtimestamp(int(asked["s"]), timezone.utc)
             end = datetime.fromtimestamp(int(asked["e"]), timezone.utc)
-        except (ValueError, KeyError, TypeError):
+            once = f"take:{asked['n']}"
+        except (ValueError, KeyError, TypeError, OverflowError, OSError):
             return Message(text="That button's request is not one I made; ask again with `/oncall take`.")
         if clicker != user:
             return Message(text="Only the person who asked can confirm taking this shift.")
+        if end - start > LONGEST:
+            return Message(text="That button's request is not one I made; ask again with `/oncall take`.")
+        if self.state.get(once) is not None:
+            return Message(text="This button was used already; `/oncall me` shows your shifts.")
         if not any(key in s.keys for s in self.config.syncs):
             return Message(text="That schedule is not one Slackgenie syncs; nothing was changed.")
         now = self._now()
@@ -224,8 +221,9 @@ class Taking:
             return Message(text=targets if isinstance(targets, str) else
                            "You may no longer take shifts in that schedule; nothing was changed.")
         who = identities(self.directory.user_by_id(user), self.config.file.users)
-        replaced = self._replaced(key, start, end, who)
+        instead = self._instead(key, start, end, who)
         title = PROVIDER_TITLES[split_key(key)[0]]
+        self.state.put(once, user)  # before the write: a second press never makes a second override
         try:
             override = self.source.create_override(key, target.user_id, start, end)
         except SourceAuthError as exc:
@@ -235,13 +233,16 @@ class Taking:
                                 "write access to schedules (overrides); nothing was changed.")
         except SourceError as exc:
             log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
-            return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was changed. "
-                                "Try again in a minute.")
+            if exc.status is not None and 400 <= exc.status < 500:  # refused (or throttled): not made
+                return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was "
+                                    "changed. Try again in a minute.")
+            self.synced()  # no answer, or one that does not fit: it may have been made
+            return Message(text=f":warning: {title} did not confirm the override ({_short(exc)}): it may have been "
+                                "made. Check with `/oncall me` before asking again.")
         self.state.put(f"override:{key}:{override}", user)
         log.info("app.take", user=user, schedule=key, start=start.isoformat(), end=end.isoformat(), override=override)
         self.synced()
         groups = ", ".join(f"@{g}" for g in target.groups)
-        instead = ", ".join(self._mention(p) for p in replaced) or "nobody"
         return Message(text=f":white_check_mark: You are on call in {groups} ({escape(describe_key(key))}) from "
                             f"{_when(start)} until {_when(end)}, instead of {instead}. The group is being updated "
                             "now; `/oncall give-back` ends it early.")

@@ -14,7 +14,7 @@ import re
 from http.client import RemoteDisconnected
 from urllib.error import HTTPError, URLError
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 
 import structlog
 from slack_sdk import WebClient
@@ -25,6 +25,7 @@ from slackgenie.config import GroupSync
 from slackgenie.model import Action, GroupOutcome
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.text import date_token
 from slackgenie.state import StateStore
 
 log = structlog.get_logger("slackgenie.notify")
@@ -82,9 +83,7 @@ def announcement(handle: str, added: list[str], removed: list[str], members: lis
     if removed:
         lines.append(f"Off call: {mentions(removed)}")
     if next_handoff is not None:
-        ts = int(next_handoff.timestamp())
-        fallback = next_handoff.astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        lines.append(f"Next handoff: <!date^{ts}^{{date_short_pretty}} {{time}}|{fallback}>")
+        lines.append(f"Next handoff: {date_token(next_handoff)}")
     return "\n".join(lines)
 
 
