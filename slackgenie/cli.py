@@ -275,7 +275,8 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
     if secrets.slack_signing_secret or secrets.slack_app_token:
         from slackgenie.app.runner import AppSupervisor
 
-        app = AppSupervisor(service, secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None)
+        app = AppSupervisor(service, secrets.slack_app_token.get_secret_value() if secrets.slack_app_token else None,
+                            read_only=read_only)
         health.app_started = lambda: app is not None and app.app is not None
 
     def on_report(report: PassReport) -> None:

@@ -1,8 +1,12 @@
 """Heads-up DMs: each person gets a direct message the configured time (``heads_up: 1h``) before
 each of their shifts starts, naming the group, the schedule, the times and whom they take over from.
 
-- Exactly once per shift: a sent heads-up is recorded in the state file, within the pass lock
-  that every process takes in turn (``StateStore.exclusive``), so two processes never both send.
+- Exactly once per shift: the attempt is claimed in the state file before sending (one process
+  wins the claim; a claim that cannot be saved sends nothing and fails the pass); a send whose
+  answer was lost is looked for in the DM by the next pass and sent again only if it is not
+  there (``slack/delivery.py``).
+- Off the pass's critical path: the foreseen shifts are read on their own thread beside the
+  pass, and the sends stop at the pass deadline (those left are due still: the next pass).
 - Never for a shift already under way when Slackgenie learns of it, and never after it started.
 - The shifts come from each provider's forecast (``stretches``), kept ``REFRESH`` seconds; a
   heads-up is sent only after a fresh read of its schedule still shows the shift (an override
@@ -15,18 +19,20 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
 from slack_sdk import WebClient
-from slack_sdk.errors import SlackApiError
 
 from slackgenie.config import Config
 from slackgenie.model import ReadFailure, describe_key
 from slackgenie.plan import map_identity
 from slackgenie.shifts import Shift, Stretch, starting
 from slackgenie.slack.client import error_code
+from slackgenie.slack.delivery import CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import mention
@@ -56,6 +62,11 @@ class Due:
         """The shift's record in the state file."""
         start = self.shift.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
         return f"headsup:{start}:{self.shift.schedule}:{self.shift.person}"
+
+
+def _open(record: str | None) -> bool:
+    """Whether a heads-up still needs something done: never tried, or tried without an answer."""
+    return record is None or record.startswith("sending|")
 
 
 def leads(config: Config) -> dict[str, tuple[timedelta, tuple[str, ...]]]:
@@ -107,6 +118,8 @@ class HeadsUps:
         self.wanted = leads(config)
         self._monotonic = monotonic
         self._kept: tuple[float, datetime, Reads] | None = None
+        self._reading: Future[tuple[float, datetime, Reads]] | None = None
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headsup-forecast")
         self._lock = threading.Lock()
         self.sent = 0
         self.failed = 0
@@ -115,17 +128,47 @@ class HeadsUps:
     def longest(self) -> timedelta:
         return max((lead for lead, _ in self.wanted.values()), default=timedelta(0))
 
-    def _forecast(self, now: datetime) -> tuple[datetime, Reads]:
+    def prefetch(self, now: datetime) -> None:
+        """Start reading the foreseen shifts when the kept ones are older than ``REFRESH`` (on
+        their own thread, beside the pass's reads: never on its critical path)."""
+        if not self.wanted:
+            return
         with self._lock:
-            if self._kept is None or self._monotonic() - self._kept[0] >= REFRESH:
-                start = now.replace(microsecond=0)
-                end = start + self.longest + AHEAD
-                self._kept = (self._monotonic(), start, self.source.stretches(sorted(self.wanted), start, end))
-                for key, got in self._kept[2].items():
-                    if isinstance(got, ReadFailure):
-                        log.warning("headsup.forecast_failed", schedule=key, error=got.error,
-                                    effect="no heads-ups for it until it can be read")
-            return self._kept[1], self._kept[2]
+            fresh = self._kept is not None and self._monotonic() - self._kept[0] < REFRESH
+            if fresh or self._reading is not None:
+                return
+            self._reading = self._reader.submit(self._read_forecast, now)
+
+    def _read_forecast(self, now: datetime) -> tuple[float, datetime, Reads]:
+        start = now.replace(microsecond=0)
+        end = start + self.longest + AHEAD
+        reads = self.source.stretches(sorted(self.wanted), start, end)
+        for key, got in reads.items():
+            if isinstance(got, ReadFailure):
+                log.warning("headsup.forecast_failed", schedule=key, error=got.error,
+                            effect="no heads-ups for it until it can be read")
+        return self._monotonic(), start, reads
+
+    def _forecast(self, now: datetime, until: float) -> tuple[datetime, Reads] | None:
+        """The foreseen shifts: a read under way is waited for until ``until`` (monotonic); then
+        the last ones kept (None: none yet)."""
+        self.prefetch(now)
+        with self._lock:
+            reading = self._reading
+        if reading is not None:
+            try:
+                kept = reading.result(timeout=max(0.0, until - time.monotonic()))
+            except FutureTimeout:
+                log.warning("headsup.forecast_slow", effect="this pass uses the shifts read before, if any")
+            except Exception as exc:
+                log.warning("headsup.forecast_failed", error=f"{type(exc).__name__}: {exc}")
+                with self._lock:
+                    self._reading = None
+            else:
+                with self._lock:
+                    self._kept, self._reading = kept, None
+        with self._lock:
+            return (self._kept[1], self._kept[2]) if self._kept is not None else None
 
     def next_at(self, after: datetime) -> datetime | None:
         """When the next heads-up falls due, from the kept forecast (for the daemon's wake-up)."""
@@ -135,13 +178,18 @@ class HeadsUps:
             kept = self._kept
         return next_moment(kept[2], self.wanted, kept[1], after) if kept is not None else None
 
-    def run(self, now: datetime) -> list[str]:
-        """Send the heads-ups that are due (call within the pass lock); what was done, for the report."""
+    def run(self, now: datetime, until: float) -> list[str]:
+        """Send the heads-ups that are due (call within the pass lock), by ``until`` (monotonic:
+        the pass deadline; those left are due still and wait for the next pass); what was done,
+        for the report. ``StateNotSaved``: a heads-up could not be recorded, and was not sent."""
         if not self.wanted:
             return []
         self._forget(now)
-        start, reads = self._forecast(now)
-        pending = [d for d in due(reads, self.wanted, start, now) if self.state.get(d.key) is None]
+        forecast = self._forecast(now, until)
+        if forecast is None:
+            return ["heads-ups wait for the shifts to be read (the pass deadline came first)"]
+        start, reads = forecast
+        pending = [d for d in due(reads, self.wanted, start, now) if _open(self.state.get(d.key))]
         if not pending:
             return []
         # Confirm with a fresh read of just those schedules: an override made since the forecast
@@ -151,7 +199,10 @@ class HeadsUps:
         fresh = self.source.stretches(keys, start, end)
         confirmed = {d.key: d for d in due(fresh, self.wanted, start, now, end)}
         notes = []
-        for d in pending:
+        for i, d in enumerate(pending):
+            if time.monotonic() >= until:
+                notes.append(f"{len(pending) - i} heads-up(s) wait for the next pass (the pass deadline came first)")
+                break
             if d.key not in confirmed:
                 got = fresh.get(d.shift.schedule)
                 if isinstance(got, ReadFailure):
@@ -159,41 +210,82 @@ class HeadsUps:
                                  f"not be read again ({got.error}); trying again next pass")
                 continue  # no longer their shift: nothing to say
             notes.append(self._send(confirmed[d.key], now))  # as read now: its end, whom it follows
-        return notes
+        return [n for n in notes if n]
 
     def _send(self, d: Due, now: datetime) -> str:
         person = d.shift.person
+        keep = d.shift.start + FORGET_AFTER
         found = self.directory.resolve(map_identity(person, self.config.file.users))
         if found.user is None:
             if not found.transient:
-                self.state.put(d.key, f"not sent: {found.problem}")
+                self.state.put(d.key, f"not sent: {found.problem}", keep)
             self.failed += 1
             log.warning("headsup.no_slack_user", person=person, problem=found.problem)
             return f"heads-up for {person} not sent: {found.problem}"
-        text = self._text(d, now)
-        self.state.put(d.key, "sending")  # at most once: a lost answer must not send it twice
+        earlier = self.state.get(d.key)
+        attempted = now.timestamp()
+        if earlier is None:
+            # Recorded before sending (StateNotSaved: not sent at all); one process only.
+            if not self.state.claim(d.key, f"sending|{attempted:.3f}", keep):
+                return ""  # another process took it
         try:
             channel = self.client.conversations_open(users=found.user.id)["channel"]["id"]
-            self.client.chat_postMessage(channel=channel, text=text, unfurl_links=False)
-        except SlackApiError as exc:
-            code = error_code(exc)
-            self.failed += 1
-            if code in FINAL:
-                self.state.put(d.key, f"not sent: {code}")
-            elif code in ("missing_scope", "ratelimited", "not_authed", "invalid_auth"):  # surely not sent
-                self.state.drop(lambda key: key == d.key)
-            fix = " (add im:write and chat:write to the app, then reinstall it)" if code == "missing_scope" else ""
-            log.warning("headsup.failed", person=person, error=code, shift_start=d.shift.start.isoformat())
-            return f"heads-up for {person} not sent: Slack said {code}{fix}"
+        except Exception as exc:  # opening the DM is repeatable: surely nothing was sent
+            return self._not_sent(d, exc, keep, settled=earlier is None)
+        if earlier is not None:  # an earlier attempt's answer was lost: look before sending again
+            settled = self._settle(d, earlier, channel, keep)
+            if settled is not None:
+                return settled
+            self.state.put(d.key, f"sending|{attempted:.3f}", keep)
+        try:
+            post(self.client, channel, self._text(d, now), mark(d.key, f"{attempted:.3f}"), unfurl_links=False)
         except Exception as exc:
-            self.failed += 1
-            log.warning("headsup.failed", person=person, error=type(exc).__name__)
-            return f"heads-up for {person} may not have been sent ({type(exc).__name__}); not sent again (at most once)"
-        self.state.put(d.key, "sent")
+            if maybe_done(exc):
+                self.failed += 1
+                log.warning("headsup.uncertain", person=person, error=error_code(exc), retry="looked for next pass")
+                return (f"heads-up for {person} not confirmed ({error_code(exc)}): the next pass looks for it in "
+                        "the DM and sends it only if it is not there")
+            return self._not_sent(d, exc, keep, settled=True)
+        self.state.put(d.key, "sent", keep)
         self.sent += 1
         log.info("headsup.sent", person=person, groups=list(d.groups), schedule=d.shift.schedule,
                  shift_start=d.shift.start.isoformat())
         return f"heads-up sent to {person} for {', '.join('@' + g for g in d.groups)} from {d.shift.start.isoformat()}"
+
+    def _settle(self, d: Due, earlier: str, channel: str, keep: datetime) -> str | None:
+        """An earlier attempt without a known outcome: a note when it was sent (or cannot be
+        told: then it is not sent again, at most once); None: send it now."""
+        _, _, at = earlier.partition("|")
+        try:
+            attempted = float(at)
+        except ValueError:
+            why = "no record of when it was attempted"
+        else:
+            try:
+                if not was_posted(self.client, channel, mark(d.key, at), attempted):
+                    return None
+                self.state.put(d.key, "sent", keep)
+                return f"heads-up for {d.shift.person} was sent by an earlier attempt (found in the DM)"
+            except CannotLook as exc:
+                why = exc.reason + (f"; {exc.fix}" if exc.fix else "")
+        self.state.put(d.key, "sent?", keep)
+        log.warning("headsup.uncertain", person=d.shift.person, error=why, retry="not repeated")
+        return f"heads-up for {d.shift.person} may have been sent by an earlier attempt; not sent again ({why})"
+
+    def _not_sent(self, d: Due, exc: Exception, keep: datetime, settled: bool) -> str:
+        """Surely not sent: recorded as final where retrying cannot help, else left for the next pass."""
+        code = error_code(exc)
+        self.failed += 1
+        if code in FINAL:
+            self.state.put(d.key, f"not sent: {code}", keep)
+        elif settled:
+            self.state.drop(lambda key: key == d.key)  # tried again by the next pass
+        fix = " (add im:write and chat:write to the app, then reinstall it)" if code == "missing_scope" else ""
+        log.warning("headsup.failed", person=d.shift.person, error=code, shift_start=d.shift.start.isoformat())
+        return f"heads-up for {d.shift.person} not sent: Slack said {code}{fix}"
+
+    def close(self) -> None:
+        self._reader.shutdown(wait=False, cancel_futures=True)
 
     def _text(self, d: Due, now: datetime) -> str:
         sh = d.shift

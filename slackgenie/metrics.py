@@ -69,6 +69,10 @@ class Metrics:
                               registry=r)
         self.interval.set(interval)
         self._groups: set[str] = set()
+        self.state_not_saved = Counter(
+            "slackgenie_state_not_saved_total",
+            "Passes' failures to record a side effect in the state file (the side effect was not carried out).",
+            registry=r)
         self.heads_up = Counter("slackgenie_heads_ups_total", "Heads-up DMs before shifts, by result (sent, failed).",
                                 ["result"], registry=r)
         self.next_gap = Gauge("slackgenie_schedule_next_gap_timestamp_seconds",
@@ -119,7 +123,11 @@ class Metrics:
         self.pass_duration.observe(duration)
         failed = sum(1 for o in report.outcomes if not o.ok)
         result = "ok" if failed == 0 else ("failed" if failed == len(report.outcomes) else "partial")
+        if report.faults and result == "ok":
+            result = "partial"  # every group synced, but a side effect's record could not be saved
         self.passes.labels(result).inc()
+        if report.faults:
+            self.state_not_saved.inc(len(report.faults))
         now = time.time()
         self.last_pass.set(now)
         for outcome in report.outcomes:

@@ -186,10 +186,13 @@ class PassReport:
     reads: dict[str, OnCall | ReadFailure] = field(default_factory=dict)  # schedule ref -> what Opsgenie said
     notes: list[str] = field(default_factory=list)  # announcements and topic edits made, or why not
     ran: bool = True  # False when the pass could not start (another pass held the lock)
+    # What failed beside the groups: a side effect's record that could not be saved (the side
+    # effect was not carried out). Any fault fails the pass (exit code, metric), loudly.
+    faults: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        return all(o.ok for o in self.outcomes)
+        return all(o.ok for o in self.outcomes) and not self.faults
 
     @property
     def backlog_in(self) -> float | None:

@@ -23,6 +23,7 @@ from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.target import GroupsUnreadable, SlackTarget, Throttled
 from slackgenie.sources.base import OnCallSource
+from slackgenie.state import StateNotSaved
 
 log = structlog.get_logger("slackgenie.reconcile")
 
@@ -74,12 +75,17 @@ class Reconciler:
             outcomes = [GroupOutcome(p) for p in plans] if dry_run else self._apply_all(plans, started)
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
+        faults: list[str] = []
         if self.notifier is not None and not dry_run and at is None and not STOPPING.is_set():
             for sync, outcome in zip(syncs, outcomes):
-                notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
+                try:
+                    notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
+                except StateNotSaved as exc:  # nothing is posted that could not be recorded
+                    faults.append(f"{exc}: announcements and topics stop until it can be saved")
+                    break
         self.directory.save()
         report = PassReport(outcomes=outcomes, dry_run=dry_run, started=started, at=at, names=names,
-                            reads=dict(reads), notes=notes)
+                            reads=dict(reads), notes=notes, faults=faults)
         for outcome in outcomes:
             _log_outcome(outcome, names, dry_run)
         log.info("pass.done", groups=len(outcomes), ok=report.ok, dry_run=dry_run,

@@ -15,6 +15,7 @@ def render(report: PassReport) -> str:
     for outcome in report.outcomes:
         lines.extend(_group_lines(outcome, report, width))
     lines.extend(f"  * {note}" for note in report.notes)
+    lines.extend(f"  ! FAILED: {fault}" for fault in report.faults)
     lines.append(summary(report))
     return "\n".join(lines)
 
@@ -67,4 +68,5 @@ def summary(report: PassReport) -> str:
         else:
             counts["in sync"] += 1
     parts = [f"{n} {k}" for k, n in counts.items() if n]
-    return f"{len(report.outcomes)} group(s): " + ", ".join(parts or ["nothing to do"])
+    faults = f"; {len(report.faults)} other failure(s), see above" if report.faults else ""
+    return f"{len(report.outcomes)} group(s): " + ", ".join(parts or ["nothing to do"]) + faults

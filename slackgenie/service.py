@@ -26,7 +26,7 @@ from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.retry import STOPPING
-from slackgenie.state import Busy, StateStore
+from slackgenie.state import Busy, StateNotSaved, StateStore
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 
@@ -60,10 +60,11 @@ class Service:
         if dry_run or at is not None:
             report = self.reconciler.run_pass(dry_run=dry_run, at=at)
         else:
+            self.headsups.prefetch(self.clock.now())  # beside the pass's reads, not after them
             try:
                 with self.state.exclusive(timeout=self.config.file.pass_deadline):
                     report = self.reconciler.run_pass()
-                    report.notes += self._heads_ups(time.monotonic() - began)
+                    report.notes += self._heads_ups(report, began + self.config.file.pass_deadline)
             except Busy as exc:
                 report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
                                                                      errors=(f"{exc}; group left as it is",)))
@@ -97,16 +98,16 @@ class Service:
             report_to(report)
         return report
 
-    def _heads_ups(self, spent: float) -> list[str]:
-        """Heads-ups due now (within the pass lock: one process sends each). Never fails a pass,
-        nor carries it past its deadline: after a pass that took over half of it, they wait for
-        the next pass (they are due until the shift starts)."""
-        if spent > self.config.file.pass_deadline / 2 and self.headsups.wanted:
-            log.warning("headsup.deferred", reason="the pass took over half its deadline", spent=round(spent, 1))
-            return []
+    def _heads_ups(self, report: PassReport, until: float) -> list[str]:
+        """Heads-ups due now (within the pass lock: one process sends each), sent by the pass
+        deadline (``until``, monotonic); those left are due still and wait for the next pass. A
+        heads-up that could not be recorded is not sent, and fails the pass."""
         before = (self.headsups.sent, self.headsups.failed)
         try:
-            notes = self.headsups.run(self.clock.now())
+            notes = self.headsups.run(self.clock.now(), until)
+        except StateNotSaved as exc:
+            notes = []
+            report.faults.append(f"{exc}: heads-ups stop until it can be saved")
         except Exception as exc:
             log.warning("headsup.run_failed", error=f"{type(exc).__name__}: {exc}")
             notes = [f"heads-ups not sent this pass: {type(exc).__name__}"]
@@ -149,6 +150,7 @@ class Service:
         return min((m for m in moments if m is not None), default=None)
 
     def close(self) -> None:
+        self.headsups.close()
         self.source.close()
 
 
@@ -171,8 +173,8 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     cache = Path(config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
     source = sources(config, clock, metrics)
-    state = StateStore(Path(config.file.state_file))
-    notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()))
+    state = StateStore(Path(config.file.state_file), clock.now)
+    notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
     reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now)
     headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic)
     return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups)

@@ -25,9 +25,10 @@ METRICS = {
     "slackgenie_group_last_in_sync_timestamp_seconds",
     "slackgenie_group_queued_until_timestamp_seconds",
     "slackgenie_schedule_next_gap_timestamp_seconds",  # the daemon's, tested in test_people.py
+    "slackgenie_state_not_saved_total",  # tested in test_exactly_once.py
 }
 ALERTS = {"SlackgenieGroupNotInSync", "SlackgeniePassesFailing", "SlackgenieStalled", "SlackgenieMetricsAbsent",
-          "SlackgenieCoverageGapSoon"}
+          "SlackgenieCoverageGapSoon", "SlackgenieStateNotSaved"}
 
 
 def _rules() -> list[dict]:

@@ -76,7 +76,8 @@ class Fault:
 
     kind: ``status`` (answer ``status`` with ``retry_after``; with ``body``, that raw text
     instead of the API's own error, as a misbehaving proxy would), ``drop`` (close the
-    connection without answering), ``latency`` (sleep ``delay`` seconds, then answer normally)
+    connection without answering: nothing was done), ``lost`` (carry the request out, then close
+    the connection without answering: done, but the client cannot know), ``latency`` (sleep ``delay`` seconds, then answer normally)
     ``transform`` (answer normally, with the JSON body passed through ``transform`` first:
     a careless API's answer, one field wrong) or ``drip`` (send the status line and headers at
     once, then the body one byte every ``delay`` seconds: a server that never quite stops).
@@ -92,9 +93,10 @@ class Fault:
     transform: Callable[[Any], Any] | None = None
     times: int | None = None
     hits: int = 0
+    method: str | None = None  # only requests of this HTTP method (None: any)
 
-    def matches(self, path: str) -> bool:
-        return re.search(self.pattern, path) is not None
+    def matches(self, path: str, method: str = "GET") -> bool:
+        return re.search(self.pattern, path) is not None and self.method in (None, method)
 
 
 @dataclass(frozen=True)
@@ -197,10 +199,10 @@ class EmulatorServer:
         with self._lock:
             self._faults.clear()
 
-    def _take_fault(self, path: str) -> Fault | None:
+    def _take_fault(self, path: str, method: str = "GET") -> Fault | None:
         with self._lock:
             for fault in self._faults:
-                if fault.matches(path) and (fault.times is None or fault.hits < fault.times):
+                if fault.matches(path, method) and (fault.times is None or fault.hits < fault.times):
                     fault.hits += 1
                     return fault
         return None
@@ -284,7 +286,11 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 raw_body=raw,
                 query_all=_multi(parsed.query),
             )
-            fault = server._take_fault(parsed.path)
+            fault = server._take_fault(parsed.path, self.command)
+            if fault is not None and fault.kind == "lost":  # carried out, then the answer is lost
+                server._record(request, server.handle(request).status)
+                self.close_connection = True
+                return
             if fault is not None and fault.kind == "drop":
                 server._record(request, 0)
                 self.close_connection = True

@@ -39,6 +39,7 @@ METHODS: dict[str, tuple[int, str | None]] = {
     "conversations.info": (50, "channels:read"),
     "conversations.list": (20, "channels:read"),
     "conversations.open": (50, "im:write"),
+    "conversations.history": (50, None),  # Tier 3; the scope depends on the channel (see _history)
     "views.publish": (100, None),
     "apps.connections.open": (100, None),
 }
@@ -46,6 +47,7 @@ METHODS: dict[str, tuple[int, str | None]] = {
 DEFAULT_SCOPES = [
     "usergroups:read", "usergroups:write", "users:read", "users:read.email",
     "chat:write", "channels:read", "channels:write.topic", "commands", "app_mentions:read", "im:write",
+    "channels:history", "groups:history", "im:history",
 ]
 
 
@@ -221,6 +223,7 @@ class SlackEmulator(EmulatorServer):
             "conversations.info": self._conversation_info,
             "conversations.list": self._conversations_list,
             "conversations.open": self._conversations_open,
+            "conversations.history": self._history,
             "views.publish": self._views_publish,
             "apps.connections.open": self._connections_open,
         }
@@ -431,11 +434,47 @@ class SlackEmulator(EmulatorServer):
         text, blocks = req.arg("text"), req.arg("blocks")
         if not text and not blocks:
             raise ApiError("no_text")
-        ts = f"{self.clock.now().timestamp():.6f}"
-        message = {"type": "message", "user": token.user_id, "text": text or "", "ts": ts}
+        metadata = req.arg("metadata")
+        if metadata is not None and not isinstance(metadata, dict):
+            try:
+                metadata = json.loads(metadata)
+            except ValueError:
+                raise ApiError("invalid_metadata_format") from None
+        if metadata is not None and (not isinstance(metadata, dict) or not isinstance(metadata.get("event_type"), str)
+                                     or not isinstance(metadata.get("event_payload", {}), dict)):
+            raise ApiError("invalid_metadata_schema")
         with self.state.lock:
+            ts = f"{self.clock.now().timestamp():.6f}"
+            while any(m["ts"] == ts and m["channel"] == channel.id for m in self.state.messages):
+                ts = f"{float(ts) + 0.000001:.6f}"  # a message's ts is unique in its channel
+            message: dict[str, Any] = {"type": "message", "user": token.user_id, "text": text or "", "ts": ts}
+            if metadata is not None:
+                message["metadata"] = metadata
             self.state.messages.append({"channel": channel.id, "thread_ts": req.arg("thread_ts"), **message})
         return {"ok": True, "channel": channel.id, "ts": ts, "message": message}
+
+    def _history(self, req: Request, token: TokenRecord) -> dict[str, Any]:
+        """The latest messages first, within ``oldest``..``latest``; ``metadata`` only with
+        ``include_all_metadata`` (as Slack does); the scope of the channel's kind."""
+        channel = self._channel(req)
+        needed = "im:history" if channel.im_user else ("groups:history" if channel.is_private else "channels:history")
+        if needed not in token.scopes:
+            raise ApiError("missing_scope", needed=needed, provided=",".join(token.scopes))
+        if channel.is_private and not channel.im_user and not channel.bot_member:
+            raise ApiError("channel_not_found")
+        oldest, latest = float(req.arg("oldest") or 0), float(req.arg("latest") or 1e12)
+        inclusive = _flag(req.arg("inclusive"))
+        limit = min(max(_int(req.arg("limit"), 100), 1), 999)
+        with_metadata = _flag(req.arg("include_all_metadata"))
+        with self.state.lock:
+            found = [dict(m) for m in self.state.messages if m["channel"] == channel.id and "ephemeral_to" not in m
+                     and (oldest <= float(m["ts"]) <= latest if inclusive else oldest < float(m["ts"]) < latest)]
+        found.sort(key=lambda m: float(m["ts"]), reverse=True)
+        page = [{k: v for k, v in m.items() if k not in ("channel", "thread_ts") and (with_metadata or k != "metadata")}
+                for m in found[:limit]]
+        return {"ok": True, "messages": page, "has_more": len(found) > limit, "pin_count": 0,
+                "channel_actions_ts": None, "channel_actions_count": 0,
+                "response_metadata": {"next_cursor": ""}}
 
     def _post_ephemeral(self, req: Request, token: TokenRecord) -> dict[str, Any]:
         channel = self._channel(req)

@@ -27,6 +27,10 @@ from slackgenie.observe import redact
 
 log = structlog.get_logger("slackgenie.app")
 TIMED_OUT = Message(text=":hourglass: The schedule's provider did not answer in time; try again in a minute.")
+# A take past the deadline goes on: it may still be made, and asking again must not be the advice.
+TAKE_TIMED_OUT = Message(text=":hourglass: The schedule's provider is slow: your shift may still be taken in a "
+                              "moment. `/oncall me` shows your shifts; a second take of the same shift makes no "
+                              "second override.")
 
 
 def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now: Callable[[], datetime],
@@ -97,7 +101,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
 
         respond(replace_original=True, text="Creating the override\u2026", blocks=[])
         if pool.submit(("take", clicker, value), lambda: taking.confirm(clicker, value, keeper.get()), reply,
-                       timeout=TIMED_OUT) == "busy":
+                       timeout=TAKE_TIMED_OUT) == "busy":
             reply(Message(text=":hourglass: Too many requests at once; nothing was changed. Try again in a minute."))
 
     @app.action(CANCEL)

@@ -50,8 +50,9 @@ def check_token(client: WebClient) -> None:
 
 
 class SlackApp:
-    def __init__(self, service: Service):
+    def __init__(self, service: Service, read_only: bool = False):
         config = service.config
+        self.read_only = read_only  # `serve`: the passes after a take only read (never a group, a DM, a post)
         # With a user token for the writes (admin-only workspaces), the app speaks with its own bot token.
         app_bot = config.secrets.slack_app_bot_token
         client = service.slack if app_bot is None else make_web_client(
@@ -78,7 +79,7 @@ class SlackApp:
 
         def run() -> None:
             try:
-                self.refresh(self.service.run_pass())
+                self.refresh(self.service.run_pass(dry_run=self.read_only))
             except Exception as exc:
                 log.warning("app.sync_after_take_failed", error=f"{type(exc).__name__}: {exc}")
 
@@ -173,8 +174,10 @@ class AppSupervisor:
     """Starts the Slack app beside the sync, and keeps trying: a bad app token or Slack being
     unreachable at start leaves the app off, loudly, while the groups go on being synced."""
 
-    def __init__(self, service: Service, app_token: str | None, first_retry: float = 2.0, max_retry: float = 300.0):
+    def __init__(self, service: Service, app_token: str | None, first_retry: float = 2.0, max_retry: float = 300.0,
+                 read_only: bool = False):
         self.service = service
+        self.read_only = read_only
         self.app_token = app_token
         self.first_retry, self.max_retry = first_retry, max_retry
         self._app: SlackApp | None = None
@@ -197,7 +200,7 @@ class AppSupervisor:
         wait = self.first_retry
         while not self._stop.is_set():
             try:
-                app = SlackApp(self.service)
+                app = SlackApp(self.service, read_only=self.read_only)
                 http = app.wsgi() if self.app_token is None else None
                 if self.app_token is not None:
                     app.start_socket_mode(self.app_token)

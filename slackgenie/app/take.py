@@ -13,7 +13,7 @@ import re
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -27,14 +27,16 @@ from slackgenie.people import identities
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import escape, mention
+from slackgenie.sources.base import Override
 from slackgenie.sources.http import SourceAuthError, SourceError
 from slackgenie.sources.routed import RoutedSource
-from slackgenie.state import StateStore
+from slackgenie.state import StateNotSaved, StateStore
 
 log = structlog.get_logger("slackgenie.app")
 
 LONGEST = timedelta(days=7)  # a take is an override, not a new rotation
 FURTHEST = timedelta(days=14)  # how far ahead a take may start
+KEEP_RECORDS = timedelta(days=2)  # a take's records are kept this long after its shift ends
 CONFIRM = "take_confirm"
 CANCEL = "take_cancel"
 
@@ -49,9 +51,26 @@ class TakeRequest:
     name: str  # the group or schedule named ("" for none)
 
 
-_DURATION = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,4})m)?$")
-_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$")
-_SPAN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$")
+# ASCII digits only, in durations and clock times alike (``\d`` would take ``٢`` or ``２`` too).
+_DURATION = re.compile(r"^(?:(\d{1,3})h)?(?:(\d{1,4})m)?$", re.ASCII)
+_CLOCK = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)$", re.ASCII)
+_SPAN = re.compile(r"^([01]?\d|2[0-3]):([0-5]\d)-([01]?\d|2[0-3]):([0-5]\d)$", re.ASCII)
+
+
+class _Skipped(Exception):
+    """A local time the clocks skip (spring forward): it never happens that day."""
+
+
+def _at(day: date, clock: time, zone: ZoneInfo, after: datetime | None = None) -> datetime:
+    """``clock`` on ``day`` in ``zone``, as an instant. A repeated time (autumn) is its first
+    occurrence, or the second when the first is not after ``after``; a skipped one raises."""
+    first = datetime.combine(day, clock, zone)
+    second = first.replace(fold=1)
+    if first.utcoffset() != second.utcoffset() and first.astimezone(timezone.utc) > second.astimezone(timezone.utc):
+        raise _Skipped(f"{clock:%H:%M} does not happen on {day:%A %d %B} in {zone.key} (the clocks go forward)")
+    if after is not None and first.astimezone(timezone.utc) <= after < second.astimezone(timezone.utc):
+        return second
+    return first
 
 
 def parse_take(text: str, now: datetime, zone: ZoneInfo) -> TakeRequest | str:
@@ -65,8 +84,14 @@ def parse_take(text: str, now: datetime, zone: ZoneInfo) -> TakeRequest | str:
         start, end = now, now + timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
         words = words[1:]
     elif len(words) >= 2 and words[0].lower() == "until" and (m := _CLOCK.match(words[1])):
-        at = datetime.combine(local.date(), time(int(m.group(1)), int(m.group(2))), zone)
-        start, end = now, at if at > local else datetime.combine(local.date() + timedelta(days=1), at.time(), zone)
+        clock = time(int(m.group(1)), int(m.group(2)))
+        try:  # compared as instants: 01:30 after 01:15 of a repeated hour is the second 01:30
+            at = _at(local.date(), clock, zone, after=now)
+            if at.astimezone(timezone.utc) <= now:
+                at = _at(local.date() + timedelta(days=1), clock, zone)
+        except _Skipped as exc:
+            return f"{exc}. " + USAGE
+        start, end = now, at
         words = words[2:]
     else:
         day = local.date()
@@ -74,10 +99,12 @@ def parse_take(text: str, now: datetime, zone: ZoneInfo) -> TakeRequest | str:
             day += timedelta(days=1 if words[0].lower() == "tomorrow" else 0)
             words = words[1:]
         if words and (m := _SPAN.match(words[0])):
-            start = datetime.combine(day, time(int(m.group(1)), int(m.group(2))), zone)
-            end = datetime.combine(day, time(int(m.group(3)), int(m.group(4))), zone)
-            if end <= start:  # 22:00-06:00: overnight
-                end += timedelta(days=1)
+            begins, ends = time(int(m.group(1)), int(m.group(2))), time(int(m.group(3)), int(m.group(4)))
+            try:
+                start = _at(day, begins, zone)
+                end = _at(day + timedelta(days=1) if ends <= begins else day, ends, zone)  # 22:00-06:00: overnight
+            except _Skipped as exc:
+                return f"{exc}. " + USAGE
             words = words[1:]
     if start is None or end is None:
         return USAGE
@@ -223,29 +250,88 @@ class Taking:
         who = identities(self.directory.user_by_id(user), self.config.file.users)
         instead = self._instead(key, start, end, who)
         title = PROVIDER_TITLES[split_key(key)[0]]
-        self.state.put(once, user)  # before the write: a second press never makes a second override
+        keep = end + KEEP_RECORDS
+        try:  # one process, one press: recorded before the write, or no write at all
+            if not self.state.claim(once, user, keep):
+                return Message(text="This button was used already; `/oncall me` shows your shifts.")
+        except StateNotSaved as exc:
+            log.error("app.take_not_recorded", user=user, schedule=key, error=str(exc))
+            return Message(text=":warning: Slackgenie could not record this take (its state file cannot be saved), so "
+                                "nothing was changed. Tell whoever runs Slackgenie.")
+        done = ("You are on call in {groups} ({schedule}) from {start} until {end}, instead of {instead}. The group is "
+                "being updated now; `/oncall give-back` ends it early.")
+        # Look before creating: the same shift asked for again (after an answer that came too
+        # late, or on another replica) is the override already made, never a second one.
+        made = self._made(key, target.user_id, start, end)
+        if isinstance(made, str):
+            self._release(once)  # nothing was done: the button works again
+            return Message(text=f":warning: {describe_key(key)} could not be read ({made}); nothing was changed. "
+                                "Try the button again in a minute.")
+        if made is None:
+            try:
+                override = self.source.create_override(key, target.user_id, start, end)
+            except SourceError as exc:
+                return self._not_created(exc, key, target, user, once, start, end, title, done, instead)
+        else:
+            override = made.id
+            log.info("app.take_found", user=user, schedule=key, override=override)
+        return self._taken(key, target, user, override, start, end, keep, done, instead)
+
+    def _not_created(self, exc: SourceError, key: str, target: Target, user: str, once: str, start: datetime,
+                     end: datetime, title: str, done: str, instead: str) -> Message:
+        """A create that failed: refused (nothing was made: the button works again), or without
+        an answer (it may have been made: the schedule is read to find out, never written again)."""
+        log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
+        if isinstance(exc, SourceAuthError) or (exc.status is not None and 400 <= exc.status < 500):
+            self._release(once)
+            if isinstance(exc, SourceAuthError):
+                return Message(text=f":no_entry: {title} refused to create the override: the API key Slackgenie uses "
+                                    f"may not change schedules ({_short(exc)}). Ask whoever runs Slackgenie for a key "
+                                    "with write access to schedules (overrides); nothing was changed.")
+            return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was "
+                                "changed. Try the button again in a minute.")
+        made = self._made(key, target.user_id, start, end)
+        if isinstance(made, Override):
+            log.info("app.take_found", user=user, schedule=key, override=made.id, after=str(exc))
+            return self._taken(key, target, user, made.id, start, end, end + KEEP_RECORDS, done, instead)
+        self.synced()
+        return Message(text=f":warning: {title} did not confirm the override ({_short(exc)}), and it is not in the "
+                            "schedule now: it may still be made. `/oncall me` shows your shifts; taking the same "
+                            "shift again makes no second override.")
+
+    def _taken(self, key: str, target: Target, user: str, override: str, start: datetime, end: datetime,
+               keep: datetime, done: str, instead: str) -> Message:
+        groups = ", ".join(f"@{g}" for g in target.groups)
         try:
-            override = self.source.create_override(key, target.user_id, start, end)
-        except SourceAuthError as exc:
-            log.warning("app.take_refused", user=user, schedule=key, error=str(exc))
-            return Message(text=f":no_entry: {title} refused to create the override: the API key Slackgenie uses may "
-                                f"not change schedules ({_short(exc)}). Ask whoever runs Slackgenie for a key with "
-                                "write access to schedules (overrides); nothing was changed.")
-        except SourceError as exc:
-            log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
-            if exc.status is not None and 400 <= exc.status < 500:  # refused (or throttled): not made
-                return Message(text=f":warning: {title} did not create the override ({_short(exc)}); nothing was "
-                                    "changed. Try again in a minute.")
-            self.synced()  # no answer, or one that does not fit: it may have been made
-            return Message(text=f":warning: {title} did not confirm the override ({_short(exc)}): it may have been "
-                                "made. Check with `/oncall me` before asking again.")
-        self.state.put(f"override:{key}:{override}", user)
+            self.state.put(f"override:{key}:{override}", user, keep)  # give-back ends only those made here
+        except StateNotSaved as exc:
+            log.error("app.take_not_recorded", user=user, schedule=key, override=override, error=str(exc))
+            self.synced()
+            return Message(text=f":warning: You are on call in {groups} from {_when(start)} until {_when(end)}, but "
+                                "Slackgenie could not record it (its state file cannot be saved), so `/oncall "
+                                "give-back` cannot end it: ask the schedule's owner. Tell whoever runs Slackgenie.")
         log.info("app.take", user=user, schedule=key, start=start.isoformat(), end=end.isoformat(), override=override)
         self.synced()
-        groups = ", ".join(f"@{g}" for g in target.groups)
-        return Message(text=f":white_check_mark: You are on call in {groups} ({escape(describe_key(key))}) from "
-                            f"{_when(start)} until {_when(end)}, instead of {instead}. The group is being updated "
-                            "now; `/oncall give-back` ends it early.")
+        return Message(text=":white_check_mark: " + done.format(groups=groups, schedule=escape(describe_key(key)),
+                                                                 start=_when(start), end=_when(end), instead=instead))
+
+    def _release(self, once: str) -> None:
+        """Let the button work again (nothing was done). Not saved: it stays used, the safe way."""
+        try:
+            self.state.drop(lambda k: k == once)
+        except StateNotSaved as exc:
+            log.warning("app.take_release_not_recorded", error=str(exc))
+
+    def _made(self, key: str, user_id: str, start: datetime, end: datetime) -> Override | None | str:
+        """The asker's override that already covers ``start``..``end`` (a minute's slack either
+        side), None for none, or why the schedule's overrides could not be read."""
+        try:
+            found = self.source.overrides_of(key, user_id, self._now())
+        except SourceError as exc:
+            return _short(exc)
+        slack = timedelta(minutes=1)
+        return next((o for o in found if o.user_id == user_id and o.start <= start + slack and o.end >= end - slack),
+                    None)
 
     # --- give back --------------------------------------------------------------------------
     def give_back(self, user: str, name: str, snapshot: Snapshot) -> Message:
@@ -264,6 +350,10 @@ class Taking:
         if not found:
             return Message(text="You have no shift taken with `/oncall take` to give back"
                                 + (f" in *{escape(name)}*." if name else "."))
+        if not name and len({t.groups for t, _ in found}) > 1:  # README: it asks which
+            names = ", ".join(f"`{g}`" for g in sorted({g for t, _ in found for g in t.groups}))
+            return Message(text=f"You have shifts taken in more than one group: name one of {names}, e.g. "
+                                f"`/oncall give-back {found[0][0].groups[0]}`.")
         current = [f for f in found if f[1].start <= now] or found
         target, override = current[0]
         try:
@@ -274,6 +364,10 @@ class Taking:
         except SourceError as exc:
             return Message(text=f":warning: the override could not be deleted ({_short(exc)}); try again in a minute.")
         log.info("app.give_back", user=user, schedule=target.key, override=override.id)
+        try:
+            self.state.drop(lambda k: k == f"override:{target.key}:{override.id}")
+        except StateNotSaved as exc:  # the override is gone: its stale record only costs a line
+            log.warning("app.give_back_not_recorded", error=str(exc))
         self.synced()
         groups = ", ".join(f"@{g}" for g in target.groups)
         what = "ended" if override.start <= now else "cancelled"

@@ -45,8 +45,9 @@ def error_code(exc: BaseException) -> str:
 
 
 # A call Slack may have carried out although no answer came back (a timeout, a dropped
-# connection, a 5xx) is not sent again when repeating it is not harmless: a second message.
-# A 429 is safe to repeat: Slack did not carry the call out.
+# connection, a 500) is not sent again when repeating it is not harmless: a second message
+# (slack/delivery.py settles those by looking). A 429 or a 503 is safe to repeat: Slack did
+# not carry the call out.
 NOT_REPEATABLE = ("chat.postMessage",)
 
 
@@ -106,8 +107,10 @@ class _ServerError(_Interruptible, ServerErrorRetryHandler):
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
-        if response is None or response.status_code not in (500, 502, 503, 504) or not _repeatable(request):
+        if response is None or response.status_code not in (500, 502, 503, 504):
             return False
+        if response.status_code != 503 and not _repeatable(request):
+            return False  # Slack's 503 is an outage at its door (nothing done): safe to repeat; a 500 may not be
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
         return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait))
 

@@ -1,20 +1,23 @@
 """After a group changes: one announcement in its channel, and the on-call part of a channel topic.
 
 Level-triggered, like the sync: the state file holds the membership last announced in each
-group's channel, and a pass that confirms another membership announces the difference. An
-announcement is recorded once Slack has taken it, so one that failed (a transient error, a
-crash in between) is tried again by the next pass; the pass lock (``StateStore.exclusive``)
-keeps two processes from both posting it. One that can never succeed as configured (the app
-is not in the channel, a scope is missing) is reported with its fix and dropped.
+group's channel, and a pass that confirms another membership announces the difference.
+
+Exactly once: the attempt is recorded before the post (if it cannot be, nothing is posted and
+the pass fails); one Slack surely did not take (an error it answered, a 503) is tried again by
+the next pass; one whose answer was lost (a timeout, a dropped connection, ``internal_error``)
+is looked for in the channel by the next pass and posted only if it is not there
+(``slack/delivery.py``). The pass lock (``StateStore.exclusive``) keeps two processes from both
+posting it. One that can never succeed as configured (the app is not in the channel, a scope is
+missing) is reported with its fix and dropped.
 """
 
 from __future__ import annotations
 
 import re
-from http.client import RemoteDisconnected
-from urllib.error import HTTPError, URLError
 from collections.abc import Callable, Sequence
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timezone
 
 import structlog
 from slack_sdk import WebClient
@@ -24,9 +27,10 @@ from slack_sdk.web import SlackResponse
 from slackgenie.config import GroupSync
 from slackgenie.model import Action, GroupOutcome
 from slackgenie.slack.client import error_code
+from slackgenie.slack.delivery import CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token
-from slackgenie.state import StateStore
+from slackgenie.state import StateNotSaved, StateStore
 
 log = structlog.get_logger("slackgenie.notify")
 
@@ -87,20 +91,28 @@ def announcement(handle: str, added: list[str], removed: list[str], members: lis
     return "\n".join(lines)
 
 
-def _maybe_done(exc: Exception) -> bool:
-    """Whether Slack may have carried a call out although it did not say so: no answer (a timeout,
-    a dropped connection) or a server error. A Slack error code or a 429 means it did not."""
-    if isinstance(exc, SlackApiError):
-        status = exc.response.status_code if exc.response is not None else None
-        return status is not None and status >= 500
-    if isinstance(exc, URLError) and not isinstance(exc, HTTPError):
-        return not isinstance(exc.reason, ConnectionRefusedError)  # refused: nothing was sent
-    return isinstance(exc, (TimeoutError, RemoteDisconnected, ConnectionResetError))
+@dataclass(frozen=True)
+class Attempt:
+    """An attempt to announce whose outcome is not known yet; ``at``: when (epoch seconds), None
+    where an older version recorded no time."""
+    at: float | None
+
+
+def _attempt(sending: str | None, fingerprint: str) -> Attempt | None:
+    if not sending or sending.split("|")[0] != fingerprint:
+        return None
+    _, _, at = sending.partition("|")
+    try:
+        return Attempt(float(at))
+    except ValueError:
+        return Attempt(None)
 
 
 class Notifier:
     def __init__(self, client: WebClient, directory: Directory, state: StateStore,
-                 next_handoff: Callable[[Sequence[str]], datetime | None]):
+                 next_handoff: Callable[[Sequence[str]], datetime | None],
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+        self.now = now  # the clock Slack's message timestamps are read against
         self.client = client
         self.directory = directory
         self.state = state
@@ -111,10 +123,13 @@ class Notifier:
     def after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
         """Announce and update the topic for one group; returns what was done or went wrong.
 
-        Never raises: the group is already written, and a notification problem must not cost
-        the pass its report."""
+        Raises only ``StateNotSaved`` (nothing was posted that could not be recorded: the pass
+        fails, loudly); otherwise never: the group is already written, and a notification problem
+        must not cost the pass its report."""
         try:
             return self._after_pass(sync, outcome)
+        except StateNotSaved:
+            raise
         except Exception as exc:
             log.warning("notify.failed", group=sync.usergroup, error=f"{type(exc).__name__}: {exc}")
             return [f"notification failed: {type(exc).__name__}"]
@@ -139,43 +154,61 @@ class Notifier:
         told = self.state.get(key)
         if told == fingerprint or self.state.get(f"{key}:dropped") == fingerprint:
             return ""
-        if self.state.get(f"{key}:sending") == fingerprint:
-            # An earlier attempt was cut off (a stop, a crash) before Slack answered: it may have
-            # been posted, and a second copy is worse than a missing one.
-            self.state.put(key, fingerprint)
-            self.state.put(f"{key}:sending", "")
-            log.warning("notify.uncertain", group=sync.usergroup, channel=sync.announce, retry="not repeated")
-            return f"announcement in {sync.announce} may have been posted by an interrupted run; not repeated"
         if told is None:
             # First sight of this group: what it held before this pass is what was last told.
             told = ",".join(sorted(outcome.plan.current)) if outcome.applied else fingerprint
             self.state.put(key, told)
             if told == fingerprint:
                 return ""
-        before = set(told.split(",")) - {""}
-        text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
-                            self.next_handoff(sync.keys))
         channel = sync.announce or ""
         try:
             channel_id = self._channel(channel)
         except Exception as exc:
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
-        self.state.put(f"{key}:sending", fingerprint)
+        earlier = _attempt(self.state.get(f"{key}:sending"), fingerprint)
+        if earlier is not None:
+            # An earlier attempt got no answer that says what happened: look, never post blind.
+            settled = self._settle(key, fingerprint, channel, channel_id, earlier.at, sync.usergroup)
+            if settled is not None:
+                return settled
+        before = set(told.split(",")) - {""}
+        text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
+                            self.next_handoff(sync.keys))
+        attempted = self.now().timestamp()
+        # Recorded before the post (StateNotSaved: not posted at all): a lost answer is looked for.
+        self.state.put(f"{key}:sending", f"{fingerprint}|{attempted:.3f}")
         try:
-            self.client.chat_postMessage(channel=channel_id, text=text)
+            post(self.client, channel_id, text, mark(key, fingerprint, f"{attempted:.3f}"))
         except Exception as exc:
-            if _maybe_done(exc):
-                self.state.put(key, fingerprint)
-                self.state.put(f"{key}:sending", "")
+            if maybe_done(exc):
                 log.warning("notify.uncertain", group=sync.usergroup, channel=channel, error=error_code(exc),
-                            retry="not repeated")
-                return f"announcement in {channel} may have been posted (no answer from Slack: {error_code(exc)})"
+                            retry="looked for in the channel next pass")
+                return (f"announcement in {channel} not confirmed ({error_code(exc)}): the next pass looks for it "
+                        "in the channel and posts it only if it is not there")
             self.state.put(f"{key}:sending", "")
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
-        self.state.put(key, fingerprint)
-        self.state.put(f"{key}:sending", "")
+        self.state.change({key: fingerprint, f"{key}:sending": None})
         log.info("group.announced", group=sync.usergroup, channel=channel)
         return f"announced in {channel}"
+
+    def _settle(self, key: str, fingerprint: str, channel: str, channel_id: str, attempted: float | None,
+                group: str) -> str | None:
+        """An earlier attempt's outcome, found by looking in the channel: a note when it was
+        posted (or cannot be told: then it is not repeated, at most once); None: post it now."""
+        if attempted is not None:
+            try:
+                if not was_posted(self.client, channel_id, mark(key, fingerprint, f"{attempted:.3f}"), attempted):
+                    log.info("notify.not_posted_before", group=group, channel=channel, retry="posting now")
+                    return None
+                self.state.change({key: fingerprint, f"{key}:sending": None})
+                return f"announcement in {channel} was posted by an earlier attempt (found in the channel)"
+            except CannotLook as exc:
+                why = exc.reason + (f"; {exc.fix}" if exc.fix else "")
+        else:
+            why = "no record of when it was attempted"
+        self.state.change({key: fingerprint, f"{key}:sending": None})
+        log.warning("notify.uncertain", group=group, channel=channel, error=why, retry="not repeated")
+        return f"announcement in {channel} may have been posted by an earlier attempt; not repeated ({why})"
 
     def _topic(self, sync: GroupSync, members: list[str], key: str, fingerprint: str) -> str:
         ref = sync.topic or ""

@@ -1,0 +1,107 @@
+"""Posting a message exactly once: telling "surely not posted" from "may have been posted", and
+settling the second by looking in the conversation, never by posting again blind.
+
+Each message Slackgenie posts for a side effect (an announcement, a heads-up DM) carries a mark
+in its message metadata (``event_type: slackgenie_post``, ``event_payload.id``): a hash of what
+it announces, the same on every attempt. When an attempt ends without an answer that says what
+happened, the conversation's latest messages are read (``conversations.history``, one page, once
+per pass and attempt: Slack allows some apps one such read a minute) and the mark is looked for.
+
+- Surely not posted: an answer from Slack that says so: an error code other than
+  ``internal_error``/``fatal_error``/``request_timeout``, an HTTP error status (Slack's 503 is an
+  outage at its door, not a half-done request), a refused connection.
+- May have been posted: no answer (a timeout, a connection dropped after the request was sent),
+  or ``internal_error``, ``fatal_error``, ``request_timeout``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import socket
+from collections.abc import Mapping
+from http.client import HTTPException
+from typing import Any
+from urllib.error import HTTPError, URLError
+
+from slack_sdk import WebClient
+from slack_sdk.errors import SlackApiError
+
+from slackgenie.slack.client import error_code
+
+EVENT_TYPE = "slackgenie_post"
+LOOK_BACK = 120.0  # seconds before the attempt that the look starts (clocks differ)
+LOOK_AHEAD = 900.0  # and after it: a post Slack was still working on when we gave up
+UNCERTAIN_CODES = frozenset({"internal_error", "fatal_error", "request_timeout"})
+HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
+
+
+def mark(*parts: str) -> str:
+    """The same mark for the same message, on every attempt and in every process."""
+    return hashlib.sha256("\x1f".join(parts).encode()).hexdigest()[:24]
+
+
+def maybe_done(exc: BaseException) -> bool:
+    """Whether Slack may have carried the call out although it did not say so."""
+    if isinstance(exc, SlackApiError):
+        return error_code(exc) in UNCERTAIN_CODES
+    if isinstance(exc, HTTPError):
+        return False  # an HTTP status is an answer: not done
+    if isinstance(exc, URLError):
+        return not isinstance(exc.reason, ConnectionRefusedError)  # refused: nothing was sent
+    if isinstance(exc, ConnectionRefusedError):
+        return False
+    return isinstance(exc, (TimeoutError, socket.timeout, ConnectionError, HTTPException, OSError))
+
+
+def post(client: WebClient, channel: str, text: str, the_mark: str, **extra: Any) -> str:
+    """Post with the mark in the message's metadata; the message's ts."""
+    response = client.chat_postMessage(channel=channel, text=text,
+                                       metadata={"event_type": EVENT_TYPE, "event_payload": {"id": the_mark}},
+                                       **extra)
+    return str(response.get("ts") or "")
+
+
+class CannotLook(Exception):
+    """The conversation could not be read: whether the message was posted is not known."""
+
+    def __init__(self, reason: str, fix: str = ""):
+        super().__init__(reason)
+        self.reason, self.fix = reason, fix
+
+
+def was_posted(client: WebClient, channel: str, the_mark: str, attempted_at: float) -> bool:
+    """Whether a message with ``the_mark`` is in ``channel`` around ``attempted_at`` (epoch
+    seconds); ``CannotLook`` when that cannot be told (no history scope, a failed read, more
+    messages in that stretch than one page holds)."""
+    try:
+        page = client.conversations_history(channel=channel, oldest=f"{attempted_at - LOOK_BACK:.6f}",
+                                            latest=f"{attempted_at + LOOK_AHEAD:.6f}", inclusive=True,
+                                            limit=100, include_all_metadata=True)
+    except SlackApiError as exc:
+        code = error_code(exc)
+        if code == "missing_scope":
+            needed = HISTORY_SCOPES.get(channel[:1], "channels:history")
+            raise CannotLook(f"Slack said {code}", f"add {needed} to the Slack app so Slackgenie can check") from None
+        raise CannotLook(f"Slack said {code}") from None
+    except Exception as exc:
+        raise CannotLook(type(exc).__name__) from None
+    messages = page.get("messages") or []
+    if any(_marked(m, the_mark) for m in messages if isinstance(m, Mapping)):
+        return True
+    if page.get("has_more"):
+        raise CannotLook("more messages in that stretch than one read holds")
+    return False
+
+
+def _marked(message: Mapping[str, Any], the_mark: str) -> bool:
+    metadata = message.get("metadata")
+    if isinstance(metadata, str):
+        try:
+            metadata = json.loads(metadata)
+        except ValueError:
+            return False
+    if not isinstance(metadata, Mapping) or metadata.get("event_type") != EVENT_TYPE:
+        return False
+    payload = metadata.get("event_payload")
+    return isinstance(payload, Mapping) and payload.get("id") == the_mark
