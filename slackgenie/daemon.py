@@ -16,6 +16,7 @@ from __future__ import annotations
 import signal
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -30,6 +31,7 @@ log = structlog.get_logger("slackgenie.daemon")
 
 STOP_GRACE = 1.5  # how long a stop waits for a pass in flight (it writes nothing more meanwhile)
 BACKLOG_GUARD = 0.5  # seconds after the rate limit's window opens before writing the backlog
+WAKES_KEPT = 256  # the latest passes' (when, why) kept in ``Daemon.wakes``: a daemon runs for months
 
 
 class Daemon:
@@ -52,7 +54,8 @@ class Daemon:
         self.passes = 0
         self._handoff: datetime | None = None
         self._backlog: datetime | None = None  # when writes a pass queued for the rate limit can be made
-        self.wakes: list[tuple[datetime, str]] = []  # (when, why): for tests and the benchmark
+        # (when, why) of the latest WAKES_KEPT passes, oldest first: for tests and the benchmark.
+        self.wakes: deque[tuple[datetime, str]] = deque(maxlen=WAKES_KEPT)
 
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
         if not self.stop_event.is_set():

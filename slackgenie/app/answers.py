@@ -177,11 +177,47 @@ def _closest(key: str, table: dict[str, Match]) -> Match | Unknown:
     return Unknown(sorted({label(m) for m in table.values()}))
 
 
+# A mention is matched on its first MENTION_WORDS words once the small ones ("who", "is", "on"…)
+# are dropped: "who is on call for payments?" needs one, a question about two teams a few. A
+# pasted essay then costs what a question costs: at most 2 * MENTION_WORDS - 1 spans (a word, or
+# two side by side), each scored against each name once.
+MENTION_WORDS = 12
+_WORD = re.compile(r"[@\w.-]+")
+_SMALL_WORDS = frozenset({"who", "is", "on", "call", "for", "the", "next", "now", "oncall", "on-call", "whos", "s",
+                          "right", "in"})
+# A name scoring below this can neither win (0.75 is needed) nor rival the winner (within 0.05),
+# so difflib's full ratio is computed only where its cheap upper bounds reach it.
+_RELEVANT = 0.7
+
+
+def _similarity(key: str, name: str) -> float:
+    """difflib's ratio of ``key`` to ``name``, or 0.0 where its upper bounds show it is below
+    ``_RELEVANT`` (the length bound costs nothing; ``quick_ratio`` is linear)."""
+    if key == name:
+        return 1.0
+    if 2.0 * min(len(key), len(name)) < _RELEVANT * (len(key) + len(name)):  # real_quick_ratio
+        return 0.0
+    matcher = difflib.SequenceMatcher(None, key, name)
+    return matcher.ratio() if matcher.quick_ratio() >= _RELEVANT else 0.0
+
+
+def mention_words(text: str) -> list[str]:
+    """The words of a mention that are matched against the names: the first ``MENTION_WORDS``
+    that are not small words, lower-cased. Reads no further into ``text`` than it needs."""
+    out: list[str] = []
+    for found in _WORD.finditer(text):
+        word = found.group().lower()
+        if word not in _SMALL_WORDS:
+            out.append(word)
+            if len(out) == MENTION_WORDS:
+                break
+    return out
+
+
 def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
-    """For mentions: the name in "who is on call for payments?"."""
-    words = re.findall(r"[@\w.-]+", text.lower())
-    stop = {"who", "is", "on", "call", "for", "the", "next", "now", "oncall", "on-call", "whos", "s", "right", "in"}
-    candidates = [w for w in words if w not in stop]
+    """For mentions: the name in "who is on call for payments?" (among its first words, see
+    ``MENTION_WORDS``)."""
+    candidates = mention_words(text)
     spans = [" ".join(candidates[i:i + 2]) for i in range(len(candidates) - 1)] + candidates  # longer first
     table = names_in(snapshot)
     best: tuple[float, Match | None] = (0.0, None)
@@ -191,7 +227,7 @@ def find_in_sentence(text: str, snapshot: Snapshot) -> Match | None:
         if not key:
             continue
         for name, match in table.items():
-            score = 1.0 if name == key else difflib.SequenceMatcher(None, key, name).ratio()
+            score = _similarity(key, name)
             if name.startswith(key) and len(key) >= 4 and name != key:
                 score = max(score, 0.9)
             if score > best[0]:
@@ -235,15 +271,22 @@ def _schedule_line(s: ScheduleState, snapshot: Snapshot, now: datetime, next_too
     return line
 
 
+# Slack's Block Kit limits (https://api.slack.com/reference/block-kit): a message holds at most 50
+# blocks, a Home tab 100, a section's mrkdwn text at most 3,000 characters; a message's ``text``
+# is truncated beyond 40,000 characters.
 SECTION_LIMIT = 3000  # characters of mrkdwn in one section block
 MESSAGE_BLOCKS = 50
 HOME_BLOCKS = 100
+MESSAGE_TEXT = 38000  # characters of a message's text we send: under the 40,000 Slack keeps
 
 
 def _sections(text: str) -> list[dict[str, Any]]:
     """One or more section blocks, split at line ends to stay under Slack's size limit."""
     chunks, current = [], ""
     for line in text.split("\n"):
+        if len(line) > SECTION_LIMIT and current:
+            chunks.append(current)
+            current = ""
         while len(line) > SECTION_LIMIT:
             chunks.append(line[:SECTION_LIMIT - 1] + "…")
             line = "  " + line[SECTION_LIMIT - 1:]
@@ -257,13 +300,16 @@ def _sections(text: str) -> list[dict[str, Any]]:
     return [{"type": "section", "text": {"type": "mrkdwn", "text": c}} for c in chunks]
 
 
+def _context(text: str) -> dict[str, Any]:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": text}]}
+
+
 def _fit(blocks: list[dict[str, Any]], limit: int, tail: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """At most ``limit`` blocks, ``tail`` (the footer) always kept, and a note of what was left out."""
     room = limit - len(tail)
     if len(blocks) > room:
         left = len(blocks) - (room - 1)
-        blocks = blocks[:room - 1] + [{"type": "context", "elements": [{"type": "mrkdwn", "text":
-                 f"…and {left} more: ask `/oncall <name>` for one group."}]}]
+        blocks = blocks[:room - 1] + [_context(f"…and {left} more: ask `/oncall <name>` for one group.")]
     return blocks + tail
 
 
@@ -271,10 +317,10 @@ def _message(title: str, lines: list[str], public: bool, footer: str | None = No
     blocks = _sections(title)
     for line in lines:
         blocks += _sections(line)
-    tail = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}] if footer else []
+    tail = [_context(footer)] if footer else []
     text = "\n".join([title, *lines] + ([footer] if footer else []))
-    if len(text) > 38000:  # Slack truncates message text near 40,000 characters
-        text = text[:38000] + "…"
+    if len(text) > MESSAGE_TEXT:
+        text = text[:MESSAGE_TEXT] + "…"
     return Message(text=text, blocks=_fit(blocks, MESSAGE_BLOCKS, tail), public=public)
 
 
@@ -325,12 +371,19 @@ def _answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsL
     return _message(title, lines, query.public, footer)
 
 
-def home_blocks(snapshot: Snapshot, now: datetime, personal: list[str] | None = None) -> list[dict[str, Any]]:
-    """The App Home tab: the viewer's own shifts (``personal``: lines from ``my_shift_lines``),
-    then every group with its current and next on-call people."""
+def home_blocks(snapshot: Snapshot, now: datetime, personal: MyShifts | None = None) -> list[dict[str, Any]]:
+    """The App Home tab: the viewer's own shifts (``personal``, as many as ``HOME_SHIFT_CHARS``
+    allow, the schedules that could not be read first), then every group with its current and
+    next on-call people."""
     blocks: list[dict[str, Any]] = []
     if personal is not None:
-        blocks += _sections("*Your shifts*\n" + "\n".join(personal[:20]))
+        title = "*Your shifts*"
+        room = _Room(HOME_SHIFT_SECTIONS, HOME_SHIFT_CHARS)
+        room.take(title)
+        lines, note = _fit_mine(personal, room, ": `/oncall me` lists more of them.")
+        blocks += _sections("\n".join([title, *lines]))
+        if note:
+            blocks.append(_context(note))
         blocks.append({"type": "divider"})
     for g in snapshot.groups:
         lines = [_schedule_line(s, snapshot, now, True) for ref in g.schedules if (s := snapshot.schedule(ref))]
@@ -338,8 +391,7 @@ def home_blocks(snapshot: Snapshot, now: datetime, personal: list[str] | None = 
     footer = (f"As of {age_text(snapshot.taken_at, now)}." if snapshot.taken_at
               else "Slackgenie has not finished its first sync yet.")
     header = [{"type": "header", "text": {"type": "plain_text", "text": "Who is on call"}}]
-    tail = [{"type": "context", "elements": [{"type": "mrkdwn", "text": footer}]}]
-    return header + _fit(blocks, HOME_BLOCKS - 1, tail)
+    return header + _fit(blocks, HOME_BLOCKS - 1, [_context(footer)])
 
 
 # --- for the person asking: `/oncall me` and the App Home's "your shifts" -------------------------
@@ -356,31 +408,109 @@ def _until(sh: Shift) -> str:
     return f"{_when(sh.end)} or later" if sh.open_end else _when(sh.end)
 
 
-def my_shift_lines(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot,
-                   now: datetime, horizon: timedelta) -> list[str]:
-    """One line per shift (the one under way first), and one per schedule that could not be read."""
+@dataclass(frozen=True)
+class MyShifts:
+    """A person's shifts, as lines: ``notes`` come first (each schedule that could not be read,
+    or why there is nothing to show), then one line per shift, in order, with the shift."""
+
+    notes: tuple[str, ...] = ()
+    shifts: tuple[tuple[str, Shift], ...] = ()
+
+
+ERROR_CHARS = 300  # of a provider's error, quoted where a schedule could not be read
+NOTE_CHARS = 600  # the most the closing note (what was left out) takes
+# The Home's "your shifts": at most this much, so that the groups below it stay in view. Less
+# than a `/oncall me` answer holds, so "`/oncall me` lists more of them" is true.
+HOME_SHIFT_SECTIONS = 6
+HOME_SHIFT_CHARS = 12000
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def _line(text: str) -> str:
+    """One line of at most ``SECTION_LIMIT`` characters: a provider's text may hold line ends."""
+    return _clip(text.replace("\n", " "), SECTION_LIMIT)
+
+
+class _Room:
+    """What is left of the section blocks and characters lines may take, packed into sections
+    the way ``_sections`` packs them (each line at most ``SECTION_LIMIT`` long)."""
+
+    def __init__(self, sections: int, chars: int):
+        self.sections, self.chars = sections, chars
+        self._open = 0  # the length of the section being filled; 0: none
+
+    def take(self, line: str) -> bool:
+        """Whether ``line`` fits; if it does, its room is taken."""
+        joins = bool(self._open) and self._open + 1 + len(line) <= SECTION_LIMIT
+        sections = self.sections - (0 if joins else 1)
+        chars = self.chars - len(line) - 1
+        if sections < 0 or chars < 0:
+            return False
+        self.sections, self.chars = sections, chars
+        self._open = self._open + 1 + len(line) if joins else len(line)
+        return True
+
+
+def _fit_mine(my: MyShifts, room: _Room, hint: str) -> tuple[list[str], str | None]:
+    """The lines that fit in ``room``, and a note of what did not (None: everything fits). The
+    notes come first, so a schedule that could not be read is never left out for shifts; then
+    the shifts, in order. ``hint`` ends the note when shifts are left out."""
+    notes = [_line(n) for n in my.notes]
+    kept = 0
+    while kept < len(notes) and room.take(notes[kept]):
+        kept += 1
+    shown = 0
+    if kept == len(notes):
+        while shown < len(my.shifts) and room.take(_line(my.shifts[shown][0])):
+            shown += 1
+    lines = notes[:kept] + [_line(line) for line, _ in my.shifts[:shown]]
+    said = []
+    if kept < len(notes):
+        more = len(notes) - kept
+        said.append(f"{more} more schedule{'s' if more != 1 else ''} could not be read (your shifts there are "
+                    "not known)")
+    left = my.shifts[shown:]
+    if left:
+        said.append(f"{len(left)} more shift{'s' if len(left) != 1 else ''}, from {_when(left[0][1].start)} "
+                    f"to {_until(left[-1][1])}")
+    if not said:
+        return lines, None
+    return lines, _clip("\u2026and " + " and ".join(said) + (hint if left else "."), NOTE_CHARS)
+
+
+def my_shifts(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot,
+              now: datetime, horizon: timedelta) -> MyShifts:
+    """A line per schedule that could not be read (first), and one per shift (the one under way first)."""
+    notes = [f":warning: {escape(describe_key(key))} could not be read ({escape(_clip(error, ERROR_CHARS))}): "
+             "your shifts there are not known" for key, error in failed]
     lines = []
     for g in shifts:
         sh = g.shift
         where = f"{_groups(g.groups)} ({escape(describe_key(sh.schedule))})"
         if sh.start <= now:
-            lines.append(f":large_green_circle: *You are on call now* in {where}, until {_until(sh)}")
+            lines.append((f":large_green_circle: *You are on call now* in {where}, until {_until(sh)}", sh))
         else:
             handover = f", taking over from {_from(sh.after, snapshot)}" if sh.from_start else ""
-            lines.append(f"\u2022 {_when(sh.start)} to {_until(sh)} in {where}{handover}")
+            lines.append((f"\u2022 {_when(sh.start)} to {_until(sh)} in {where}{handover}", sh))
     if not shifts and not failed:
-        days = horizon.days
-        lines.append(f"You have no on-call shifts in the next {days} days in the schedules Slackgenie syncs.")
-    for key, error in failed:
-        lines.append(f":warning: {escape(describe_key(key))} could not be read ({escape(error)}): "
-                     "your shifts there are not known")
-    return lines
+        notes.append(f"You have no on-call shifts in the next {horizon.days} days in the schedules Slackgenie syncs.")
+    return MyShifts(tuple(notes), tuple(lines))
 
 
 def mine(shifts: list[GroupShift], failed: list[tuple[str, str]], snapshot: Snapshot, now: datetime,
          horizon: timedelta, public: bool = False) -> Message:
-    return _message(f"*Your on-call shifts* (the next {horizon.days} days)",
-                    my_shift_lines(shifts, failed, snapshot, now, horizon), public)
+    """`/oncall me`: within one message's limits (its title, the lines in sections, and a note of
+    what was left out), the schedules that could not be read first."""
+    title = f"*Your on-call shifts* (the next {horizon.days} days)"
+    # Blocks: the title, the sections, the note. Text: the same lines, one a line.
+    room = _Room(MESSAGE_BLOCKS - 2, MESSAGE_TEXT - len(title) - 1 - NOTE_CHARS)
+    lines, note = _fit_mine(my_shifts(shifts, failed, snapshot, now, horizon), room,
+                            ": not shown, as one Slack message holds no more.")
+    blocks = _sections(title) + _sections("\n".join(lines)) + ([_context(note)] if note else [])
+    return Message(text="\n".join([title, *lines] + ([note] if note else [])), blocks=blocks, public=public)
 
 
 NOT_FOUND_ME = ("Slack shows no e-mail address for you, and no `users:` entry in Slackgenie's config maps to "

@@ -141,7 +141,7 @@ def create_app(client: WebClient, keeper: SnapshotKeeper, live: LiveLookup, now:
         # No Home is published on a timeout: the one the person has stays.
         def compose_home() -> Message:
             snapshot = keeper.get()
-            return Message(text="", blocks=home_blocks(snapshot, now(), personal.home_lines(event["user"], snapshot)))
+            return Message(text="", blocks=home_blocks(snapshot, now(), personal.home_shifts(event["user"], snapshot)))
 
         if pool.submit(("home", event.get("user")), compose_home, publish) == "busy":
             log.warning("app.home_not_published", reason="too much slow work at once", user=event.get("user"))

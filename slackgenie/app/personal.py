@@ -10,7 +10,7 @@ from datetime import datetime
 
 import structlog
 
-from slackgenie.app.answers import NOT_FOUND_ME, Message, mine, my_shift_lines
+from slackgenie.app.answers import NOT_FOUND_ME, Message, MyShifts, mine, my_shifts
 from slackgenie.app.snapshot import Snapshot
 from slackgenie.people import HORIZON, GroupShift, ShiftBook, identities, merged
 from slackgenie.plan import map_identity
@@ -48,14 +48,15 @@ class Personal:
                 slack_ids[person] = found.user.id
         return replace(snapshot, slack_ids=slack_ids)
 
-    def home_lines(self, user_id: str, snapshot: Snapshot) -> list[str]:
+    def home_shifts(self, user_id: str, snapshot: Snapshot) -> MyShifts:
+        """The App Home's "your shifts" (``home_blocks`` fits them to the tab)."""
         try:
             who = self._who(user_id)
             if not who:
-                return [NOT_FOUND_ME]
+                return MyShifts(notes=(NOT_FOUND_ME,))
             now = self._now()
             shifts, failed = self.book.mine(who, now)
-            return my_shift_lines(merged(shifts), failed, self._knowing(snapshot, shifts), now, HORIZON)
+            return my_shifts(merged(shifts), failed, self._knowing(snapshot, shifts), now, HORIZON)
         except Exception as exc:  # the rest of the Home is still worth showing
             log.warning("app.home_shifts_failed", user=user_id, error=f"{type(exc).__name__}: {exc}")
-            return [":warning: your shifts could not be read just now; open the tab again in a minute"]
+            return MyShifts(notes=(":warning: your shifts could not be read just now; open the tab again in a minute",))

@@ -4,7 +4,7 @@ What differs between vendors (how an error reads, which header says how long a r
 lasts, what a success looks like) is a ``Dialect``; everything else is shared, so each
 provider gets the same behaviour at the edges: a bounded time per attempt and per call
 (tenacity), ``Retry-After`` honoured, no retry once a stop is asked, and, once a rate limit
-outlasted the retries, no request at all until its window has passed.
+outlasted the retries, no request at all until its window has passed (at most the retry budget).
 """
 
 from __future__ import annotations
@@ -135,8 +135,9 @@ class ApiClient:
         self._http = httpx.Client(base_url=base_url, timeout=self.policy.timeout, transport=transport,
                                   headers={"Accept": "application/json", **headers}, auth=auth)
         self._observer = observer
-        # Once a rate limit outlasts the retries, no request is sent until its window has passed:
-        # fanning out into a throttled API only keeps it throttled.
+        # Once a rate limit outlasts the retries, no request is sent until its window has passed
+        # (at most the retry budget, see _hold): fanning out into a throttled API only keeps it
+        # throttled.
         self._throttled_until = 0.0
         self._throttle_lock = threading.Lock()
 
@@ -179,15 +180,21 @@ class ApiClient:
             return retrying(self._once, op, method, path, params, body)
         except _Transient as exc:
             if exc.status == 429:
-                window = exc.retry_after if exc.retry_after is not None else exc.window
-                with self._throttle_lock:
-                    self._throttled_until = time.monotonic() + min(window if window is not None else 60.0,
-                                                                   MAX_THROTTLE)
+                self._hold(exc.retry_after if exc.retry_after is not None else exc.window)
             raise SourceUnavailable(f"{exc} (gave up after retries)", exc.status) from None
         except httpx.TimeoutException:
             raise SourceUnavailable(f"{title}: timed out after retries ({self.policy.timeout:g}s per attempt)") from None
         except httpx.TransportError as exc:
             raise SourceUnavailable(f"{title}: connection failed after retries: {type(exc).__name__}") from None
+
+    def _hold(self, window: float | None) -> None:
+        """Send nothing more for the rate limit's ``window`` (60 s if unsaid), but for no longer
+        than this client's retry budget: the call that was refused fails, while a Retry-After
+        of minutes on one read (an app's look-up) must not fail every other read of the
+        provider, the sync's included, for those minutes. Never shortens a hold already longer."""
+        hold = min(window if window is not None else 60.0, MAX_THROTTLE, self.policy.budget)
+        with self._throttle_lock:
+            self._throttled_until = max(self._throttled_until, time.monotonic() + hold)
 
     def _once(self, op: str, method: str, path: str, params: Params | None, body: Any) -> Any:
         status: int | None = None
