@@ -35,6 +35,16 @@ HEADS_UP_SCOPES = {  # only when some sync has `heads_up`
 }
 
 
+def _history_scopes(config: Config) -> dict[str, str]:
+    """The scopes that let a pass look for a post whose answer was lost (slack/delivery.py)."""
+    out = {}
+    if any(s.announce for s in config.syncs):
+        out["channels:history"] = "an announcement whose answer was lost"
+    if any(s.heads_up for s in config.syncs):
+        out["im:history"] = "a heads-up DM whose answer was lost"
+    return out
+
+
 @dataclass(frozen=True)
 class Item:
     ok: bool
@@ -161,6 +171,10 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
     needed = dict(REQUIRED_SCOPES)
     if any(s.heads_up for s in config.syncs):
         needed.update(HEADS_UP_SCOPES)
+    for scope, why in _history_scopes(config).items():  # not required: without them, at most once
+        if header is not None and scope not in granted:
+            yield Item(True, f"Slack scope {scope} is not granted: {why} cannot be looked for, so it is not "
+                             f"repeated (at most once); add {scope} to let Slackgenie check", info=True)
     for scope, why in needed.items():
         if header is None:
             yield Item(False, f"Slack scope {scope}: cannot tell (no x-oauth-scopes header)",

@@ -150,11 +150,14 @@ class HeadsUps:
         return self._monotonic(), start, reads
 
     def _forecast(self, now: datetime, until: float) -> tuple[datetime, Reads] | None:
-        """The foreseen shifts: a read under way is waited for until ``until`` (monotonic); then
-        the last ones kept (None: none yet)."""
+        """The foreseen shifts: those kept while a newer read goes on beside the passes (each
+        heads-up is confirmed by a fresh read before it is sent); with none kept yet, a read
+        under way is waited for until ``until`` (monotonic). None: none yet."""
         self.prefetch(now)
         with self._lock:
             reading = self._reading
+            if reading is not None and self._kept is not None and not reading.done():
+                reading = None  # use the kept ones this pass
         if reading is not None:
             try:
                 kept = reading.result(timeout=max(0.0, until - time.monotonic()))

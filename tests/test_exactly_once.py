@@ -200,22 +200,28 @@ def test_four_processes_putting_at_once_lose_nothing(tmp_path: Path) -> None:
 
 
 def test_a_cron_sync_beside_run_with_its_app_keeps_the_take(emulators: Emulators, tmp_path: Path) -> None:
-    """run's app takes a shift while a slow cron `sync` (a real process) shares the state file:
+    """run's app takes a shift while a slow cron `sync` (a real process, which loaded the state
+    file before the take) records its announcement after it. run's next pass reads the file:
     give-back still finds the take, and the used button still says so (no second override)."""
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+    config = "provider: opsgenie\n" + HEADS_UP_AND_ANNOUNCE.replace("heads_up: 1h\n", "")
+    service = service_for(emulators, tmp_path, config)
     try:
         app = SlackApp(service)
-        app.refresh(service.run_pass())
+        app.refresh(service.run_pass(dry_run=True))
         bob = uid(emulators, "bob@example.com")
-        emulators.slack.inject(r"usergroups\.list", kind="latency", delay=1.5, times=1)  # the cron pass is slow
-        write_config(tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
+        emulators.slack.inject(r"chat\.postMessage", kind="latency", delay=2.5, times=1)  # its post is slow
+        write_config(tmp_path, config)
         cron = subprocess.Popen([sys.executable, "-m", "slackgenie", "sync"], cwd=tmp_path,
                                 env=clean_env(emulators.env()), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        # The cron run is posting its announcement (and records it once Slack answers, 2.5 s on).
+        assert wait_for(lambda: any(p.endswith("chat.postMessage") for _, p in list(emulators.slack.arrivals)), 20)
         ask_later(emulators, app, "take 1h delivery-support", bob, "t")
         button = offered_button(emulators, "t", "take_confirm")
         assert press(emulators, app, bob, button, "first").startswith(":white_check_mark:")
         join_syncs(app)
-        cron.wait(timeout=60)
+        assert cron.wait(timeout=60) == 0
+        assert announcements(emulators)  # the cron run announced, and saved that, after the take
+        service.run_pass()  # run's next pass reads the file the cron run saved
         assert press(emulators, app, bob, button, "second") == \
             "This button was used already; `/oncall me` shows your shifts."
         _, back = ask_later(emulators, app, "give-back", bob, "back")

@@ -43,3 +43,35 @@ def test_take_times(text: str, start: datetime, end: datetime, name: str) -> Non
 def test_take_refusals(text: str, says: str) -> None:
     answer = parse_take(text, NOW, LONDON)
     assert isinstance(answer, str) and says in answer
+
+
+# Clock changes in London, 2026: forward at 01:00 GMT on Sun 29 March (01:00-01:59 never happen),
+# back at 02:00 BST on Sun 25 October (01:00-01:59 happen twice: first BST = 00:xx UTC, then GMT = 01:xx UTC).
+@pytest.mark.parametrize("text, now, start, end", [
+    # 01:15 of the second occurrence (GMT, 01:15 UTC): until 01:30 is 15 minutes away, not "passed".
+    ("until 01:30", datetime(2026, 10, 25, 1, 15, tzinfo=UTC), datetime(2026, 10, 25, 1, 15, tzinfo=UTC),
+     datetime(2026, 10, 25, 1, 30, tzinfo=UTC)),
+    # 00:50 BST (23:50 UTC the day before): until 01:30 is the first 01:30, 00:30 UTC.
+    ("until 01:30", datetime(2026, 10, 24, 23, 50, tzinfo=UTC), datetime(2026, 10, 24, 23, 50, tzinfo=UTC),
+     datetime(2026, 10, 25, 0, 30, tzinfo=UTC)),
+    # 00:00-03:00 across the fall-back night lasts four hours: 23:00 UTC to 03:00 UTC.
+    ("tomorrow 00:00-03:00", datetime(2026, 10, 24, 12, 0, tzinfo=UTC), datetime(2026, 10, 24, 23, 0, tzinfo=UTC),
+     datetime(2026, 10, 25, 3, 0, tzinfo=UTC)),
+    # 00:00-03:00 across the spring-forward night lasts two hours: 00:00 UTC to 02:00 UTC.
+    ("tomorrow 00:00-03:00", datetime(2026, 3, 28, 12, 0, tzinfo=UTC), datetime(2026, 3, 29, 0, 0, tzinfo=UTC),
+     datetime(2026, 3, 29, 2, 0, tzinfo=UTC)),
+])
+def test_take_times_across_clock_changes(text: str, now: datetime, start: datetime, end: datetime) -> None:
+    assert parse_take(text, now, LONDON) == TakeRequest(start, end, "")
+
+
+@pytest.mark.parametrize("text", ["tomorrow 01:30-03:00", "tomorrow 00:00-01:15"])
+def test_a_time_the_clocks_skip_is_named(text: str) -> None:
+    answer = parse_take(text, datetime(2026, 3, 28, 12, 0, tzinfo=UTC), LONDON)
+    assert isinstance(answer, str) and "does not happen on Sunday 29 March" in answer, answer
+
+
+@pytest.mark.parametrize("text", ["\u0662h", "\uff12h", "until \u0661\u0668:00", "\u0660\u0669:00-17:00"])
+def test_only_ascii_digits_are_read(text: str) -> None:
+    answer = parse_take(text, NOW, LONDON)
+    assert isinstance(answer, str) and answer.startswith("Say how long"), answer

@@ -164,23 +164,24 @@ class OpsgenieSource:
     def stretches(self, refs: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From the rotations (the forecast's read) with each schedule's overrides read afresh
-        (one call each), run forward with the rotation maths."""
+        (one call each, ``concurrency`` at a time), run forward with the rotation maths."""
         models = self.forecast.models()
-        out: dict[str, list[Stretch] | ReadFailure] = {}
-        for ref in dict.fromkeys(refs):
-            model = models.get(ref)
-            if model is None:
-                out[ref] = ReadFailure(ref, "no such schedule in Opsgenie's schedule list (or the list could not "
-                                            "be read)")
-                continue
+        wanted = list(dict.fromkeys(refs))
+        found = {ref: models[ref] for ref in wanted if ref in models}
+
+        def walk(ref: str) -> list[Stretch] | ReadFailure:
             try:
-                model = replace(model, overrides=self.overrides(model.id))
-                out[ref] = _walk(model, start, end)
+                return _walk(replace(found[ref], overrides=self.overrides(found[ref].id)), start, end)
             except SourceError as exc:
-                out[ref] = ReadFailure(ref, str(exc))
+                return ReadFailure(ref, str(exc))
             except Exception as exc:  # a rotation the maths cannot run: no answer, never "always covered"
-                out[ref] = ReadFailure(ref, f"its rotations cannot be run forward: {type(exc).__name__}: {exc}")
-        return out
+                return ReadFailure(ref, f"its rotations cannot be run forward: {type(exc).__name__}: {exc}")
+
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(found))),
+                                thread_name_prefix="opsgenie-shifts") as pool:
+            walked = dict(zip(found, pool.map(walk, found)))
+        missing = ReadFailure("", "no such schedule in Opsgenie's schedule list (or the list could not be read)")
+        return {ref: walked[ref] if ref in walked else replace(missing, subject=ref) for ref in wanted}
 
     def catalog(self) -> list[ScheduleInfo]:
         """The schedules the forecast read (no extra call while it is fresh)."""
