@@ -21,7 +21,7 @@ from slackgenie.plan import desired_for, plan_group
 from slackgenie.retry import STOPPING
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
-from slackgenie.slack.target import GroupsUnreadable, SlackTarget, Throttled
+from slackgenie.slack.target import GroupsUnreadable, PeopleRefused, SlackTarget, Throttled
 from slackgenie.sources.base import OnCallSource
 from slackgenie.state import StateNotSaved
 
@@ -72,7 +72,14 @@ class Reconciler:
                     continue
                 plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
 
-            outcomes = [GroupOutcome(p) for p in plans] if dry_run else self._apply_all(plans, started)
+            def replan(plan: GroupPlan) -> GroupPlan:
+                """The group planned again with its people looked up afresh (their ids are no
+                longer cached): after Slack refused some of them."""
+                sync = next(s for s in syncs if s.usergroup == plan.handle)
+                fresh = self.directory.resolve_many(desired[plan.handle].identities, pool)
+                return plan_group(sync, desired[plan.handle], fresh, actual.get(plan.handle))
+
+            outcomes = [GroupOutcome(p) for p in plans] if dry_run else self._apply_all(plans, started, replan)
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
         faults: list[str] = []
@@ -93,7 +100,8 @@ class Reconciler:
                  failed=sum(1 for o in outcomes if not o.ok))
         return report
 
-    def _apply_all(self, plans: list[GroupPlan], started: datetime) -> list[GroupOutcome]:
+    def _apply_all(self, plans: list[GroupPlan], started: datetime,
+                   replan: Callable[[GroupPlan], GroupPlan]) -> list[GroupOutcome]:
         """The writes, one at a time, the group waiting longest first, each when Slack's rate
         tier allows it. One the tier does not allow before the pass deadline is queued (not
         failed): the next pass, which the daemon brings forward to then, writes it."""
@@ -106,7 +114,7 @@ class Reconciler:
         # pacer allowed: another app or replica shares the limit), and says so, loudly.
         explained = self.target.backlog_explains(len(updates))
         for plan in updates:
-            outcome = self._apply(plan, queued)
+            outcome = self._apply(plan, queued, replan)
             queued += outcome.queued  # once one waits for the limit, the younger ones wait behind it
             waited = (started - self._pending.get(plan.handle, started)).total_seconds()
             if outcome.queued and waited > explained:
@@ -115,14 +123,39 @@ class Reconciler:
                     "its rate limit explains; another app or replica may share the limit"))
             outcomes[plan.handle] = outcome
         for plan in plans:
-            outcome = outcomes[plan.handle]
-            if outcome.applied or plan.action in (Action.IN_SYNC, Action.KEEP):
+            outcome = outcomes[plan.handle]  # its plan is a fresh one where Slack refused some people
+            if outcome.applied or outcome.plan.action in (Action.IN_SYNC, Action.KEEP):
                 self._pending.pop(plan.handle, None)
             elif plan.action is Action.UPDATE:
                 self._pending.setdefault(plan.handle, started)
         return [outcomes[p.handle] for p in plans]
 
-    def _apply(self, plan: GroupPlan, queued_before: int) -> GroupOutcome:
+    def _apply(self, plan: GroupPlan, queued_before: int, replan: Callable[[GroupPlan], GroupPlan]) -> GroupOutcome:
+        outcome = self._write(plan, queued_before)
+        if not isinstance(outcome, PeopleRefused):
+            return outcome
+        # Slack refused some of the people, without saying whom; their cached ids are dropped.
+        # Look them up afresh, once, and write once more with what Slack says now: a stale id
+        # heals in this pass instead of failing the group every pass until the cache expires.
+        log.info("group.people_refused", group=plan.handle, error=outcome.code, then="looking them up afresh")
+        fresh = replan(plan)
+        if fresh.action is Action.FAILED:  # a look-up failed: not knowing is no answer about anyone
+            return GroupOutcome(fresh, apply_error=outcome.message)
+        if fresh.action is not Action.UPDATE:  # the group holds them already
+            return GroupOutcome(fresh)
+        if fresh.desired == plan.desired:  # the same accounts: Slack would refuse the same write again
+            return GroupOutcome(fresh, apply_error=outcome.naming(self._suspects(fresh)))
+        again = self._write(fresh, 0)
+        if isinstance(again, PeopleRefused):
+            return GroupOutcome(fresh, apply_error=again.naming(self._suspects(fresh)))
+        return again
+
+    def _suspects(self, plan: GroupPlan) -> list[str]:
+        """Whom a refusal of some of a write's people is likely about, by name: those the write
+        adds (Slack took the others into the group before), or else everyone in it."""
+        return [self.directory.label(i) for i in sorted(plan.add or plan.desired)]
+
+    def _write(self, plan: GroupPlan, queued_before: int) -> GroupOutcome | PeopleRefused:
         assert plan.group_id is not None
         if STOPPING.is_set() or time.monotonic() > self._write_until:
             why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
@@ -133,6 +166,8 @@ class Reconciler:
         problem = self.target.set_members(plan.group_id, plan.desired)
         if isinstance(problem, Throttled):  # Slack's limit, longer than the retries may wait: queued
             return GroupOutcome(plan, queued_in=problem.seconds)
+        if isinstance(problem, PeopleRefused):
+            return problem
         if problem is not None:
             return GroupOutcome(plan, apply_error=problem)
         return GroupOutcome(plan, applied=True)

@@ -19,6 +19,7 @@ from slackgenie_emulators.base import Clock, EmulatorServer, Fault, RateWindow, 
 from slackgenie_emulators.socket_mode import SocketModeServer
 
 TEAM_ID = "T0EMULATE1"
+OTHER_TEAM_ID = "T0ELSEWHR1"  # another workspace of the same organisation
 
 # method -> (rate tier as requests per minute, scope a bot token needs or None)
 METHODS: dict[str, tuple[int, str | None]] = {
@@ -61,14 +62,21 @@ class SlackUserRecord:
     is_bot: bool = False
     tz: str = "Europe/London"
     guest: str | None = None  # "multi" (is_restricted) or "single" (also is_ultra_restricted)
+    # False: an account of the organisation that is not (or no longer) a member of this
+    # workspace. Ids are organisation-wide, so users.info and users.lookupByEmail still find it;
+    # users.list (this workspace's people) does not list it, and a group write naming it is
+    # refused with failed_for_some_users ("User(s) are not in the workspace where this usergroup
+    # exists", the method reference).
+    in_workspace: bool = True
 
     def as_json(self) -> dict[str, Any]:
+        team = TEAM_ID if self.in_workspace else OTHER_TEAM_ID
         profile: dict[str, Any] = {"real_name": self.real_name, "display_name": self.name,
                                    "real_name_normalized": self.real_name, "display_name_normalized": self.name,
-                                   "team": TEAM_ID}
+                                   "team": team}
         if self.email:
             profile["email"] = self.email
-        return {"id": self.id, "team_id": TEAM_ID, "name": self.name, "deleted": self.deleted,
+        return {"id": self.id, "team_id": team, "name": self.name, "deleted": self.deleted,
                 "real_name": self.real_name, "tz": self.tz, "tz_label": self.tz, "tz_offset": 0,
                 "profile": profile, "is_bot": self.is_bot, "is_app_user": False,
                 "is_admin": False, "is_owner": False, "is_restricted": self.guest is not None,
@@ -85,6 +93,9 @@ class UserGroupRecord:
     date_delete: int = 0
     date_update: int = 1700000000
     updated_by: str = "U0000ADMIN"
+    # How many members Slack takes in this group: more answer subteam_max_users_exceeded. Slack
+    # publishes no number; None: no cap.
+    max_users: int | None = None
 
     def as_json(self, include_users: bool, include_count: bool = True) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -135,6 +146,7 @@ class SlackState:
         self.responses: dict[str, list[dict[str, Any]]] = {}  # response_url id -> what was posted there
         self.tokens: dict[str, TokenRecord] = {}
         self.admins_only_edit_groups = False  # a workspace setting: only admins (user tokens) edit groups
+        self.free_plan = False  # user groups need a paid plan: every usergroups.* answers plan_upgrade_required
         self._ids = itertools.count(1)
         self.bot_user_id = self.add_user("slackgenie", None, "Slackgenie", is_bot=True).id
 
@@ -296,6 +308,8 @@ class SlackEmulator(EmulatorServer):
             return Response(200, {"ok": False, "error": "missing_scope", "needed": needed,
                                   "provided": ",".join(token.scopes)}, headers)
         try:
+            if method.startswith("usergroups.") and self.state.free_plan:
+                raise ApiError("plan_upgrade_required")
             body = handler(request, token)
         except ApiError as exc:
             body = {"ok": False, "error": exc.code, **exc.extra}
@@ -314,8 +328,8 @@ class SlackEmulator(EmulatorServer):
     def _users_list(self, req: Request, token: TokenRecord) -> dict[str, Any]:
         limit = _int(req.arg("limit"), 0)
         cursor = req.arg("cursor") or ""
-        with self.state.lock:
-            users = sorted(self.state.users.values(), key=lambda u: u.id)
+        with self.state.lock:  # this workspace's people, deactivated accounts included (deleted: true)
+            users = sorted((u for u in self.state.users.values() if u.in_workspace), key=lambda u: u.id)
         start = 0
         if cursor:
             try:
@@ -377,11 +391,19 @@ class SlackEmulator(EmulatorServer):
         if not ids:
             raise ApiError("no_users_provided")
         with self.state.lock:
-            # Guests cannot be members of user groups; Slack refuses the whole update.
+            # Slack refuses the whole update, and the group is left as it was, when an id is no
+            # user, or a deactivated one or a guest (guests cannot be members of user groups)...
             bad = [u for u in ids if u not in self.state.users or self.state.users[u].deleted
                    or self.state.users[u].guest is not None]
             if bad:
                 raise ApiError("invalid_users")
+            # ... when one is a user of the organisation outside this workspace (Slack's answer
+            # does not say which: the method reference documents no more than the code) ...
+            if any(not self.state.users[u].in_workspace for u in ids):
+                raise ApiError("failed_for_some_users")
+            # ... and when there are more people than the group may hold.
+            if group.max_users is not None and len(set(ids)) > group.max_users:
+                raise ApiError("subteam_max_users_exceeded")
             group.users = list(dict.fromkeys(ids))
             now = self.clock.now().timestamp()
             self.state.group_updates.append((now, group.id, list(group.users)))

@@ -12,6 +12,7 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.model import ActualGroup
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.errors import about_people, explain
 from slackgenie.slack.pacer import Pacer
 from slackgenie.slack.usergroups import list_groups, set_members
 
@@ -21,6 +22,23 @@ class Throttled:
     """Slack's rate limit refused a write: it can be made in about ``seconds``."""
 
     seconds: float
+
+
+@dataclass(frozen=True)
+class PeopleRefused:
+    """Slack refused a write because of some of the people in it, without saying which. Their
+    cached ids are dropped already: look them up afresh and write once more (once)."""
+
+    code: str
+
+    @property
+    def message(self) -> str:
+        return f"Slack refused the update: {explain(self.code)}"
+
+    def naming(self, people: Iterable[str]) -> str:
+        """Why the group failed when Slack refuses the people it holds even after a fresh look-up."""
+        who = "Slack does not say who: check " + ", ".join(sorted(people))
+        return f"Slack refused the update, also with everyone looked up afresh: {explain(self.code, who)}"
 
 
 class GroupsUnreadable(Exception):
@@ -62,9 +80,10 @@ class SlackTarget:
         except Exception as exc:  # connection failures after retries
             raise GroupsUnreadable(f"{type(exc).__name__}: {exc}") from None
 
-    def set_members(self, group_id: str, members: Iterable[str]) -> str | Throttled | None:
+    def set_members(self, group_id: str, members: Iterable[str]) -> str | Throttled | PeopleRefused | None:
         """Write one group's members: None when Slack took it, ``Throttled`` when its rate limit
-        held the write back for longer than the retries may wait, else why not."""
+        held the write back for longer than the retries may wait, ``PeopleRefused`` when Slack
+        refused some of the people in it (a cached id may have gone stale), else why not."""
         members = frozenset(members)
         try:
             set_members(self.client, group_id, members)
@@ -72,11 +91,13 @@ class SlackTarget:
             if exc.response is not None and exc.response.status_code == 429:
                 # Slack refused a write the pacer allowed: wait at least half a window before asking again
                 return Throttled(max(self.pacer.delay(WRITE), self.pacer.window / 2))
-            code = describe(exc)
-            if "invalid_users" in code:
-                # A cached id went stale (account deactivated since): look everyone up afresh next pass.
+            code = error_code(exc)
+            if about_people(code):
+                # A cached id may have gone stale (an account deactivated or replaced, or one that
+                # left the workspace): Slack does not say whose, so nobody in the write is trusted.
                 self.directory.forget(members)
-            return f"Slack refused the update: {code}"
+                return PeopleRefused(code)
+            return f"Slack refused the update: {describe(exc)}"
         except Exception as exc:
             return f"update failed: {type(exc).__name__}: {exc}"
         return None
@@ -89,4 +110,4 @@ def describe(exc: SlackApiError) -> str:
     code = error_code(exc)
     if code == "missing_scope" and response is not None:
         return f"missing_scope (needs {response.get('needed')})"
-    return code
+    return explain(code)

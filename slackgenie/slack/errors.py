@@ -1,0 +1,64 @@
+"""What Slack's error codes mean, and what fixes them: one table.
+
+The codes are those the method reference documents for the user-group methods
+(``usergroups.list``, ``usergroups.users.update``); a code not in the table is shown as it is.
+Only modules under ``slackgenie/slack/`` read Slack's codes; they turn them into these sentences.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class SlackError:
+    meaning: str
+    fix: str = ""
+    # The refusal is about some of the people in a membership write, and Slack does not say
+    # which: a cached user id may have gone stale, so look those people up afresh and write once more.
+    about_people: bool = False
+
+    def line(self, code: str, who: str = "") -> str:
+        return f"{code}: {self.meaning}" + (f" ({who})" if who else "") + (f"; {self.fix}" if self.fix else "")
+
+
+OUTSIDE_FIX = ("usually: not a member of this workspace, or deactivated: invite them to the workspace "
+               "(or reactivate them), or map them to their account in this workspace under 'users'")
+
+ERRORS: dict[str, SlackError] = {
+    "failed_for_some_users": SlackError("someone in the update is not in the workspace this group belongs to",
+                                        OUTSIDE_FIX, about_people=True),
+    "invalid_users": SlackError("someone in the update is no usable Slack user (deactivated, a bot or a guest)",
+                                OUTSIDE_FIX, about_people=True),
+    "subteam_max_users_exceeded": SlackError(
+        "more people than Slack allows in one user group (Slackgenie never cuts the list itself)",
+        "put fewer people in this group (its schedules, 'users' and 'fallback'), or split it into several groups"),
+    "plan_upgrade_required": SlackError(
+        "this workspace's plan has no user groups: they need a paid Slack plan",
+        "upgrade the workspace (Pro or above)"),
+    "paid_teams_only": SlackError(
+        "this workspace's plan has no user groups: they need a paid Slack plan",
+        "upgrade the workspace (Pro or above)"),
+    "permission_denied": SlackError(
+        "this workspace lets only some people manage user groups",
+        "relax Workspace settings > Permissions > User Groups, or set SLACK_BOT_TOKEN to a user token (xoxp-) "
+        "of an admin or owner with the same scopes (README: Slack app setup)"),
+    "no_users_provided": SlackError("the update named nobody (Slack keeps no empty user group)"),
+    "no_such_subteam": SlackError("the user group no longer exists in Slack",
+                                  "create it again, or correct 'usergroup'"),
+}
+
+
+def explain(code: str, who: str = "") -> str:
+    """Slack's code with what it means (about ``who``, when given) and what fixes it; the code
+    alone when the table has no entry."""
+    known = ERRORS.get(code)
+    if known is None:
+        return f"{code} ({who})" if who else code
+    return known.line(code, who)
+
+
+def about_people(code: str) -> bool:
+    """Whether a refused membership write may come from stale user ids (look the people up afresh)."""
+    known = ERRORS.get(code)
+    return known is not None and known.about_people
