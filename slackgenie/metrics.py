@@ -24,6 +24,8 @@ SLACK_ERRORS = frozenset({
     "missing_scope", "no_permission", "not_allowed_token_type", "no_such_subteam", "subteam_not_found",
     "invalid_users", "user_not_found", "users_not_found", "channel_not_found", "not_in_channel",
     "is_archived", "invalid_json", "internal_error", "fatal_error", "request_timeout", "service_unavailable",
+    "failed_for_some_users", "subteam_max_users_exceeded", "plan_upgrade_required", "paid_teams_only",
+    "permission_denied",
 })
 
 
