@@ -65,6 +65,39 @@ def test_the_product_wheel_ships_no_emulators(tmp_path: Path) -> None:
     assert not [n for n in names if "emulators" in n]
     requires = [line for line in meta.splitlines() if line.startswith("Requires-Dist:") and "extra ==" not in line]
     assert not [r for r in requires if "websockets" in r or "dateutil" in r], requires
+    with zipfile.ZipFile(wheel) as zf:  # nor any module that needs them: not even a lazy import
+        importing = [n for n in names if n.endswith(".py") and _imports(zf.read(n).decode(), "slackgenie_emulators")]
+    assert not importing, f"modules of the wheel that import the emulators: {importing}"
+
+
+def _imports(source: str, package: str) -> bool:
+    """Whether ``source`` imports ``package`` anywhere (at the top, in a function, relatively not)."""
+    import ast
+
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import) and any(a.name.split(".")[0] == package for a in node.names):
+            return True
+        if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == package and not node.level:
+            return True
+    return False
+
+
+def test_the_import_check_sees_a_lazy_import() -> None:
+    assert _imports("def f():\n    from slackgenie_emulators.sample import X\n", "slackgenie_emulators")
+    assert _imports("import slackgenie_emulators as e\n", "slackgenie_emulators")
+    assert not _imports("from slackgenie.model import X  # slackgenie_emulators\n", "slackgenie_emulators")
+
+
+def test_the_demo_runs_from_the_emulators_package(tmp_path: Path) -> None:
+    """`slackgenie demo` (what `make demo` runs) finds its driver through the emulators' entry point."""
+    import subprocess
+
+    proc = subprocess.run([sys.executable, "-m", "slackgenie", "demo"], cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    assert "== First sync" in proc.stdout and "== Sync after the handoff" in proc.stdout
+    assert proc.stdout.rstrip().endswith("Demo finished: all groups in sync.")
+    assert not list(tmp_path.iterdir())  # nothing left behind in the working directory
 
 
 def test_every_provider_name_has_a_source_and_every_source_a_name() -> None:

@@ -1,4 +1,9 @@
-"""`slackgenie demo`: the embedded default, end to end against local emulators."""
+"""`slackgenie demo`: the embedded default, end to end against local emulators.
+
+It lives with the emulators, not in the product: `pip install slackgenie` ships no test
+servers. The product's CLI finds it through the entry point this package declares
+(``slackgenie.demo``), so no product module imports this package.
+"""
 
 from __future__ import annotations
 
@@ -13,12 +18,13 @@ from slack_bolt.request import BoltRequest
 from slackgenie.app.runner import SlackApp
 from slackgenie.clock import SteppedClock
 from slackgenie.config import load
+from slackgenie.model import PassReport
+from slackgenie.observe import configure_logging
+from slackgenie.report import render
+from slackgenie.service import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, MIXED_CONFIG, SAMPLE_CONFIG, sample_org
-from slackgenie.model import PassReport
-from slackgenie.report import render
-from slackgenie.service import Service, build
 
 DEMO_SIGNING_SECRET = "demo-signing-secret-not-a-real-one"
 
@@ -73,11 +79,12 @@ def _ask(emulators: Emulators, app: SlackApp, text: str) -> None:
 
 def run_demo(provider: str = "mixed") -> int:
     """``provider``: mixed (each group from another provider), or opsgenie, jsm or pagerduty for all."""
+    configure_logging(level="error")
     org = sample_org()
     text = MIXED_CONFIG if provider == "mixed" else f"provider: {provider}\n" + SAMPLE_CONFIG
     with Emulators(org, at=DEMO_START) as emulators, tempfile.TemporaryDirectory() as tmp:
         config_path = Path(tmp) / "slackgenie.yaml"
-        config_path.write_text(text + f"state_file: {tmp}/state.json\n")  # nothing left behind
+        config_path.write_text(text + f"state_file: {tmp}/state.json\ncache_file: {tmp}/cache.json\n")  # nothing left behind
         print("Slackgenie demo: one organisation served by emulators of Opsgenie", emulators.opsgenie.url,
               "JSM Ops", emulators.jsm.url, "PagerDuty", emulators.pagerduty.url, "and Slack", emulators.slack.url)
         print(f"\nConfiguration ({config_path.name}; `slackgenie demo --provider opsgenie|jsm|pagerduty` "
