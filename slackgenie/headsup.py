@@ -32,7 +32,7 @@ from slackgenie.model import ReadFailure, describe_key
 from slackgenie.plan import map_identity
 from slackgenie.shifts import Shift, Stretch, starting
 from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import CannotLook, mark, maybe_done, post, was_posted
+from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import mention
@@ -113,14 +113,18 @@ def _lead_text(lead: timedelta) -> str:
 
 class HeadsUps:
     def __init__(self, config: Config, source: OnCallSource, client: WebClient, directory: Directory,
-                 state: StateStore, monotonic: Callable[[], float] = time.monotonic):
+                 state: StateStore, monotonic: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.config, self.source, self.client, self.directory, self.state = config, source, client, directory, state
+        self._now = now  # when a DM is sent: the time its look, after a lost answer, is centred on
         self.wanted = leads(config)
         self._monotonic = monotonic
         self._kept: tuple[float, datetime, Reads] | None = None
         self._reading: Future[tuple[float, datetime, Reads]] | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headsup-forecast")
+        self._confirmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headsup-confirm")
         self._lock = threading.Lock()
+        self._until = float("inf")  # the running pass's deadline (monotonic)
         self.sent = 0
         self.failed = 0
 
@@ -187,6 +191,7 @@ class HeadsUps:
         for the report. ``StateNotSaved``: a heads-up could not be recorded, and was not sent."""
         if not self.wanted:
             return []
+        self._until = until
         self._forget(now)
         forecast = self._forecast(now, until)
         if forecast is None:
@@ -199,7 +204,11 @@ class HeadsUps:
         # may have moved the shift or given it to someone else.
         keys = sorted({d.shift.schedule for d in pending})
         end = now + self.longest + SHIFT_VIEW
-        fresh = self.source.stretches(keys, start, end)
+        reading = self._confirmer.submit(self.source.stretches, keys, start, end)
+        try:  # within the pass deadline: a read that outlasts it is left to finish on its own
+            fresh = reading.result(timeout=max(0.0, until - time.monotonic()))
+        except FutureTimeout:
+            return [f"{len(pending)} heads-up(s) wait for the next pass (their schedules were read too slowly)"]
         confirmed = {d.key: d for d in due(fresh, self.wanted, start, now, end)}
         notes = []
         for i, d in enumerate(pending):
@@ -226,7 +235,7 @@ class HeadsUps:
             log.warning("headsup.no_slack_user", person=person, problem=found.problem)
             return f"heads-up for {person} not sent: {found.problem}"
         earlier = self.state.get(d.key)
-        attempted = now.timestamp()
+        attempted = self._now().timestamp()
         if earlier is None:
             # Recorded before sending (StateNotSaved: not sent at all); one process only.
             if not self.state.claim(d.key, f"sending|{attempted:.3f}", keep):
@@ -240,6 +249,8 @@ class HeadsUps:
             if settled is not None:
                 return settled
             self.state.put(d.key, f"sending|{attempted:.3f}", keep)
+        if time.monotonic() >= self._until:
+            return f"heads-up for {person} waits for the next pass (the pass deadline came first)"
         try:
             post(self.client, channel, self._text(d, now), mark(d.key, f"{attempted:.3f}"), unfurl_links=False)
         except Exception as exc:
@@ -270,6 +281,9 @@ class HeadsUps:
                 self.state.put(d.key, "sent", keep)
                 return f"heads-up for {d.shift.person} was sent by an earlier attempt (found in the DM)"
             except CannotLook as exc:
+                if not exc.lasting and self._now().timestamp() - attempted < GIVE_UP_LOOKING:
+                    return (f"heads-up for {d.shift.person} not confirmed yet (the DM could not be read: "
+                            f"{exc.reason}); looked for again next pass")
                 why = exc.reason + (f"; {exc.fix}" if exc.fix else "")
         self.state.put(d.key, "sent?", keep)
         log.warning("headsup.uncertain", person=d.shift.person, error=why, retry="not repeated")
@@ -289,6 +303,7 @@ class HeadsUps:
 
     def close(self) -> None:
         self._reader.shutdown(wait=False, cancel_futures=True)
+        self._confirmer.shutdown(wait=False, cancel_futures=True)
 
     def _text(self, d: Due, now: datetime) -> str:
         sh = d.shift

@@ -41,11 +41,14 @@ class Reconciler:
         # group -> when a pass first found it needing a write: the oldest is written first
         self._pending: dict[str, datetime] = {}
 
-    def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
+    def run_pass(self, dry_run: bool = False, at: datetime | None = None, notify: bool = True,
+                 until: float | None = None) -> PassReport:
+        """``notify``: announce and set topics; ``until``: the pass's deadline (monotonic; by
+        default ``pass_deadline`` from now), when it began before this call (a lock's wait)."""
         started = self.now()
         # After the pass deadline, or once a stop is asked, nothing more is written: a pass
         # that overran is abandoned by the daemon, and must not write a stale plan later.
-        self._write_until = time.monotonic() + self.config.file.pass_deadline
+        self._write_until = until if until is not None else time.monotonic() + self.config.file.pass_deadline
         syncs = self.config.syncs
         refs = sorted({key for s in syncs for key in s.keys})
         with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
@@ -83,7 +86,7 @@ class Reconciler:
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
         faults: list[str] = []
-        if self.notifier is not None and not dry_run and at is None and not STOPPING.is_set():
+        if self.notifier is not None and notify and not dry_run and at is None and not STOPPING.is_set():
             for sync, outcome in zip(syncs, outcomes):
                 try:
                     notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]

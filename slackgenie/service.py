@@ -26,7 +26,7 @@ from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.retry import STOPPING
-from slackgenie.state import Busy, StateNotSaved, StateStore
+from slackgenie.state import Busy, LockUnavailable, StateNotSaved, StateStore
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 
@@ -61,10 +61,17 @@ class Service:
             report = self.reconciler.run_pass(dry_run=dry_run, at=at)
         else:
             self.headsups.prefetch(self.clock.now())  # beside the pass's reads, not after them
+            until = began + self.config.file.pass_deadline  # the lock's wait counts too
             try:
                 with self.state.exclusive(timeout=self.config.file.pass_deadline):
-                    report = self.reconciler.run_pass()
-                    report.notes += self._heads_ups(report, began + self.config.file.pass_deadline)
+                    report = self.reconciler.run_pass(until=until)
+                    report.notes += self._heads_ups(report, until)
+            except LockUnavailable as exc:
+                # No lock can be had here (a read-only volume): the groups are synced all the
+                # same (writes are level-triggered); nothing that must happen once is done.
+                report = self.reconciler.run_pass(notify=False, until=until)
+                report.faults.append(f"{exc}: the groups were synced; announcements, topics and heads-ups stop "
+                                     "until it can be opened")
             except Busy as exc:
                 report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
                                                                      errors=(f"{exc}; group left as it is",)))
@@ -176,5 +183,5 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     state = StateStore(Path(config.file.state_file), clock.now)
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
     reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now)
-    headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic)
+    headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic, clock.now)
     return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups)

@@ -50,12 +50,19 @@ class StateNotSaved(Exception):
     """A fact could not be recorded: the side effect it guards must not be carried out."""
 
 
+class LockUnavailable(StateNotSaved):
+    """A lock file cannot be opened or locked (a read-only volume, a filesystem without locks):
+    nothing can be recorded, but it is no sign of another process."""
+
+
 Changes = dict[str, "str | None"]  # key -> new value, or None to forget it
 
 
 class StateStore:
     def __init__(self, path: Path | None, now: Callable[[], datetime] | None = None):
-        self.path = path
+        # Resolved once: a process that names a symlink and one that names its target share one
+        # file and one lock, and a save replaces the target, never the link.
+        self.path = path.resolve() if path is not None else None
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._lock = threading.Lock()  # one change at a time in this process (flock is per open file)
         self._facts: dict[str, str] = {}
@@ -124,6 +131,20 @@ class StateStore:
     def claim(self, key: str, value: str, keep_until: datetime | None = None) -> bool:
         """Record ``key`` only if no process has yet: True for the one caller that did."""
         return self._transaction(lambda facts: {key: value} if key not in facts else None, keep_until)
+
+    def swap(self, key: str, decide: Callable[[str | None], str | None], keep_until: datetime | None = None
+             ) -> str | None:
+        """Atomically, across processes: ``decide`` sees the fact as the file holds it and says
+        its new value (the same, or None, to leave it); the value it saw is returned."""
+        seen: list[str | None] = []
+
+        def changes(facts: dict[str, str]) -> Changes | None:
+            seen.append(facts.get(key))
+            new = decide(facts.get(key))
+            return {key: new} if new is not None and new != facts.get(key) else None
+
+        self._transaction(changes, keep_until)
+        return seen[0]
 
     def drop(self, forget: Callable[[str], bool]) -> None:
         """Forget the facts whose keys ``forget`` picks, and save."""
@@ -204,13 +225,14 @@ class StateStore:
 
 
 @contextmanager
-def _flocked(lock_path: Path, timeout: float, error: type[Exception]) -> Iterator[None]:
-    """``flock`` on ``lock_path``, waiting at most ``timeout`` seconds (then ``error``)."""
+def _flocked(lock_path: Path, timeout: float, busy: type[Exception]) -> Iterator[None]:
+    """``flock`` on ``lock_path``, waiting at most ``timeout`` seconds for another process (then
+    ``busy``); ``LockUnavailable`` when the lock cannot be had at all."""
     try:
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
     except OSError as exc:
-        raise error(f"cannot open the lock {lock_path} ({exc.strerror})") from None
+        raise LockUnavailable(f"cannot open the lock {lock_path} ({exc.strerror or type(exc).__name__})") from None
     try:
         deadline = time.monotonic() + timeout
         while True:
@@ -219,8 +241,10 @@ def _flocked(lock_path: Path, timeout: float, error: type[Exception]) -> Iterato
                 break
             except BlockingIOError:
                 if time.monotonic() >= deadline:
-                    raise error(f"another Slackgenie process held {lock_path} for over {timeout:.0f} s") from None
+                    raise busy(f"another Slackgenie process held {lock_path} for over {timeout:.0f} s") from None
                 time.sleep(0.02)
+            except OSError as exc:  # ENOLCK and the like: this filesystem gives no locks
+                raise LockUnavailable(f"cannot lock {lock_path} ({exc.strerror or type(exc).__name__})") from None
         try:
             yield
         finally:

@@ -12,7 +12,7 @@ import threading
 import time
 import urllib.parse
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from collections.abc import Callable
@@ -77,7 +77,8 @@ class Fault:
     kind: ``status`` (answer ``status`` with ``retry_after``; with ``body``, that raw text
     instead of the API's own error, as a misbehaving proxy would), ``drop`` (close the
     connection without answering: nothing was done), ``lost`` (carry the request out, then close
-    the connection without answering: done, but the client cannot know), ``latency`` (sleep ``delay`` seconds, then answer normally)
+    the connection without answering: done, but the client cannot know), ``after`` (carry the
+    request out, then answer as ``status`` does: a gateway's 504 in front of a done request), ``latency`` (sleep ``delay`` seconds, then answer normally)
     ``transform`` (answer normally, with the JSON body passed through ``transform`` first:
     a careless API's answer, one field wrong) or ``drip`` (send the status line and headers at
     once, then the body one byte every ``delay`` seconds: a server that never quite stops).
@@ -291,6 +292,9 @@ def _make_handler(server: EmulatorServer) -> type[BaseHTTPRequestHandler]:
                 server._record(request, server.handle(request).status)
                 self.close_connection = True
                 return
+            if fault is not None and fault.kind == "after":  # carried out, then a gateway's error page
+                server.handle(request)
+                fault = replace(fault, kind="status")
             if fault is not None and fault.kind == "drop":
                 server._record(request, 0)
                 self.close_connection = True

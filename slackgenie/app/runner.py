@@ -84,7 +84,7 @@ class SlackApp:
                 log.warning("app.sync_after_take_failed", error=f"{type(exc).__name__}: {exc}")
 
         thread = threading.Thread(target=run, name="take-sync", daemon=True)
-        self.syncs.append(thread)
+        self.syncs = [t for t in self.syncs if t.is_alive()] + [thread]  # bounded by those running
         thread.start()
 
     # --- the snapshot -------------------------------------------------------------------

@@ -37,6 +37,8 @@ log = structlog.get_logger("slackgenie.app")
 LONGEST = timedelta(days=7)  # a take is an override, not a new rotation
 FURTHEST = timedelta(days=14)  # how far ahead a take may start
 KEEP_RECORDS = timedelta(days=2)  # a take's records are kept this long after its shift ends
+IN_FLIGHT = timedelta(minutes=2)  # a create without an answer yet holds back another this long
+_UNDER_WAY = "\x00under way"  # _claim_taking: another create is on its way
 CONFIRM = "take_confirm"
 CANCEL = "take_cancel"
 
@@ -260,29 +262,71 @@ class Taking:
                                 "nothing was changed. Tell whoever runs Slackgenie.")
         done = ("You are on call in {groups} ({schedule}) from {start} until {end}, instead of {instead}. The group is "
                 "being updated now; `/oncall give-back` ends it early.")
-        # Look before creating: the same shift asked for again (after an answer that came too
-        # late, or on another replica) is the override already made, never a second one.
+        # One take per person and schedule at a time, across processes: a create still on its
+        # way (its answer late or lost) is never joined by a second one.
+        taking = f"taking:{key}:{target.user_id}"
+        try:
+            earlier = self._claim_taking(taking, start, end, keep)
+        except StateNotSaved as exc:
+            self._release(once)
+            log.error("app.take_not_recorded", user=user, schedule=key, error=str(exc))
+            return Message(text=":warning: Slackgenie could not record this take (its state file cannot be saved), so "
+                                "nothing was changed. Tell whoever runs Slackgenie.")
+        if earlier is _UNDER_WAY:
+            self._release(once)
+            return Message(text=":hourglass: Another take of yours in this schedule is under way: `/oncall me` shows "
+                                "your shifts in a moment. Nothing more was changed.")
+        # Look before creating: the shift asked for again after an answer that came too late or
+        # was lost is the override already made, never a second one.
         made = self._made(key, target.user_id, start, end)
         if isinstance(made, str):
+            self._settled(taking)
             self._release(once)  # nothing was done: the button works again
             return Message(text=f":warning: {describe_key(key)} could not be read ({made}); nothing was changed. "
                                 "Try the button again in a minute.")
-        if made is None:
-            try:
-                override = self.source.create_override(key, target.user_id, start, end)
-            except SourceError as exc:
-                return self._not_created(exc, key, target, user, once, start, end, title, done, instead)
-        else:
-            override = made.id
-            log.info("app.take_found", user=user, schedule=key, override=override)
-        return self._taken(key, target, user, override, start, end, keep, done, instead)
+        if made is not None:
+            mine = self.state.get(f"override:{key}:{made.id}") == user or _same_span(earlier, start, end)
+            if not mine:  # somebody's override already puts them on call: not Slackgenie's to give back
+                self._settled(taking)
+                return Message(text=f"You are already on call in {describe_key(key)} then (an override in the "
+                                    "schedule covers it); nothing was changed.")
+            log.info("app.take_found", user=user, schedule=key, override=made.id)
+            return self._taken(key, target, user, made.id, start, end, keep, done, instead, taking)
+        try:
+            override = self.source.create_override(key, target.user_id, start, end)
+        except SourceError as exc:
+            return self._not_created(exc, key, target, user, once, start, end, title, done, instead, taking)
+        return self._taken(key, target, user, override, start, end, keep, done, instead, taking)
+
+    def _claim_taking(self, taking: str, start: datetime, end: datetime, keep: datetime) -> str | None:
+        """Claim the right to create: ``_UNDER_WAY`` when another create of this person's in
+        this schedule began under ``IN_FLIGHT`` ago; else the record of an earlier attempt that
+        got no answer (or None), replaced by this one's."""
+        now = self._now().timestamp()
+        ours = json.dumps({"at": now, "s": start.timestamp(), "e": end.timestamp()})
+
+        def decide(old: str | None) -> str:
+            return old if old is not None and now - _attempted_at(old) < IN_FLIGHT.total_seconds() else ours
+
+        old = self.state.swap(taking, decide, keep)
+        if old is not None and now - _attempted_at(old) < IN_FLIGHT.total_seconds():
+            return _UNDER_WAY
+        return old
+
+    def _settled(self, taking: str) -> None:
+        """The create's outcome is known: the next take of this person in this schedule may go."""
+        try:
+            self.state.drop(lambda k: k == taking)
+        except StateNotSaved as exc:  # it only holds the next take back for IN_FLIGHT
+            log.warning("app.take_not_recorded", error=str(exc))
 
     def _not_created(self, exc: SourceError, key: str, target: Target, user: str, once: str, start: datetime,
-                     end: datetime, title: str, done: str, instead: str) -> Message:
+                     end: datetime, title: str, done: str, instead: str, taking: str) -> Message:
         """A create that failed: refused (nothing was made: the button works again), or without
         an answer (it may have been made: the schedule is read to find out, never written again)."""
         log.warning("app.take_failed", user=user, schedule=key, error=str(exc))
         if isinstance(exc, SourceAuthError) or (exc.status is not None and 400 <= exc.status < 500):
+            self._settled(taking)
             self._release(once)
             if isinstance(exc, SourceAuthError):
                 return Message(text=f":no_entry: {title} refused to create the override: the API key Slackgenie uses "
@@ -293,17 +337,17 @@ class Taking:
         made = self._made(key, target.user_id, start, end)
         if isinstance(made, Override):
             log.info("app.take_found", user=user, schedule=key, override=made.id, after=str(exc))
-            return self._taken(key, target, user, made.id, start, end, end + KEEP_RECORDS, done, instead)
-        self.synced()
+            return self._taken(key, target, user, made.id, start, end, end + KEEP_RECORDS, done, instead, taking)
+        self.synced()  # the attempt stays on record: the next take looks for its override first
         return Message(text=f":warning: {title} did not confirm the override ({_short(exc)}), and it is not in the "
                             "schedule now: it may still be made. `/oncall me` shows your shifts; taking the same "
                             "shift again makes no second override.")
 
     def _taken(self, key: str, target: Target, user: str, override: str, start: datetime, end: datetime,
-               keep: datetime, done: str, instead: str) -> Message:
+               keep: datetime, done: str, instead: str, taking: str) -> Message:
         groups = ", ".join(f"@{g}" for g in target.groups)
-        try:
-            self.state.put(f"override:{key}:{override}", user, keep)  # give-back ends only those made here
+        try:  # give-back ends only those made here; the next take of this schedule may go
+            self.state.change({f"override:{key}:{override}": user, taking: None}, keep)
         except StateNotSaved as exc:
             log.error("app.take_not_recorded", user=user, schedule=key, override=override, error=str(exc))
             self.synced()
@@ -342,8 +386,9 @@ class Taking:
         found: list[tuple[Target, Any]] = []
         for t in targets:
             try:
-                found += [(t, o) for o in self.source.overrides_of(t.key, t.user_id, now)
-                          if self.state.get(f"override:{t.key}:{o.id}") == user]  # only those taken here, by them
+                attempt = self.state.get(f"taking:{t.key}:{t.user_id}")  # a create whose answer was lost
+                found += [(t, o) for o in self.source.overrides_of(t.key, t.user_id, now)  # only those taken here
+                          if self.state.get(f"override:{t.key}:{o.id}") == user or _same_span(attempt, o.start, o.end)]
             except SourceError as exc:
                 return Message(text=f":warning: {describe_key(t.key)} could not be read ({_short(exc)}); "
                                     "nothing was changed.")
@@ -365,7 +410,7 @@ class Taking:
             return Message(text=f":warning: the override could not be deleted ({_short(exc)}); try again in a minute.")
         log.info("app.give_back", user=user, schedule=target.key, override=override.id)
         try:
-            self.state.drop(lambda k: k == f"override:{target.key}:{override.id}")
+            self.state.drop(lambda k: k in (f"override:{target.key}:{override.id}", f"taking:{target.key}:{target.user_id}"))
         except StateNotSaved as exc:  # the override is gone: its stale record only costs a line
             log.warning("app.give_back_not_recorded", error=str(exc))
         self.synced()
@@ -374,6 +419,25 @@ class Taking:
         return Message(text=f":leftwards_arrow_with_hook: Given back: your shift in {groups} "
                             f"({escape(describe_key(target.key))}) from {_when(override.start)} to "
                             f"{_when(override.end)} is {what}; the schedule's own rotation applies again.")
+
+
+def _attempted_at(record: str) -> float:
+    try:
+        return float(json.loads(record)["at"])
+    except (ValueError, KeyError, TypeError):
+        return 0.0  # unreadable: taken as long past
+
+
+def _same_span(record: str | None, start: datetime, end: datetime) -> bool:
+    """Whether an earlier attempt's record asked for this span (a minute's slack either side):
+    an override found for it may be the one that attempt made."""
+    if record is None or record == _UNDER_WAY:
+        return False
+    try:
+        asked = json.loads(record)
+        return abs(float(asked["s"]) - start.timestamp()) <= 60 * 5 and abs(float(asked["e"]) - end.timestamp()) <= 60
+    except (ValueError, KeyError, TypeError):
+        return False
 
 
 def _zone(name: str | None) -> ZoneInfo:

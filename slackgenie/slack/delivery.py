@@ -8,10 +8,11 @@ happened, the conversation's latest messages are read (``conversations.history``
 per pass and attempt: Slack allows some apps one such read a minute) and the mark is looked for.
 
 - Surely not posted: an answer from Slack that says so: an error code other than
-  ``internal_error``/``fatal_error``/``request_timeout``, an HTTP error status (Slack's 503 is an
-  outage at its door, not a half-done request), a refused connection.
+  ``internal_error``/``fatal_error``/``request_timeout``, an HTTP 4xx, an HTTP 503 (an outage at
+  Slack's door, not a half-done request), a refused connection.
 - May have been posted: no answer (a timeout, a connection dropped after the request was sent),
-  or ``internal_error``, ``fatal_error``, ``request_timeout``.
+  ``internal_error``, ``fatal_error``, ``request_timeout``, or another 5xx (a gateway's 502 or 504
+  may stand in front of a post that was made).
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.slack.client import error_code
 
 EVENT_TYPE = "slackgenie_post"
-LOOK_BACK = 120.0  # seconds before the attempt that the look starts (clocks differ)
-LOOK_AHEAD = 900.0  # and after it: a post Slack was still working on when we gave up
+LOOK_BACK = 900.0  # seconds before the attempt that the look starts (our clock may run ahead of Slack's)
+LOOK_AHEAD = 3600.0  # and after it: Slack's clock may run ahead, or it was still working on the post
+GIVE_UP_LOOKING = 3600.0  # a look failing for a passing reason is tried again for this long
 UNCERTAIN_CODES = frozenset({"internal_error", "fatal_error", "request_timeout"})
 HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
 
@@ -44,9 +46,12 @@ def mark(*parts: str) -> str:
 def maybe_done(exc: BaseException) -> bool:
     """Whether Slack may have carried the call out although it did not say so."""
     if isinstance(exc, SlackApiError):
+        status = exc.response.status_code if exc.response is not None else None
+        if status is not None and status >= 500:
+            return status != 503  # a gateway's 502/504 or a bare 500 may follow a post that was made
         return error_code(exc) in UNCERTAIN_CODES
     if isinstance(exc, HTTPError):
-        return False  # an HTTP status is an answer: not done
+        return exc.code >= 500 and exc.code != 503
     if isinstance(exc, URLError):
         return not isinstance(exc.reason, ConnectionRefusedError)  # refused: nothing was sent
     if isinstance(exc, ConnectionRefusedError):
@@ -63,11 +68,13 @@ def post(client: WebClient, channel: str, text: str, the_mark: str, **extra: Any
 
 
 class CannotLook(Exception):
-    """The conversation could not be read: whether the message was posted is not known."""
+    """The conversation could not be read: whether the message was posted is not known.
+    ``lasting``: a look again will not tell either (a missing scope, a busy conversation); else
+    the look may be tried again by a later pass."""
 
-    def __init__(self, reason: str, fix: str = ""):
+    def __init__(self, reason: str, fix: str = "", lasting: bool = False):
         super().__init__(reason)
-        self.reason, self.fix = reason, fix
+        self.reason, self.fix, self.lasting = reason, fix, lasting
 
 
 def was_posted(client: WebClient, channel: str, the_mark: str, attempted_at: float) -> bool:
@@ -82,15 +89,16 @@ def was_posted(client: WebClient, channel: str, the_mark: str, attempted_at: flo
         code = error_code(exc)
         if code == "missing_scope":
             needed = HISTORY_SCOPES.get(channel[:1], "channels:history")
-            raise CannotLook(f"Slack said {code}", f"add {needed} to the Slack app so Slackgenie can check") from None
-        raise CannotLook(f"Slack said {code}") from None
+            raise CannotLook(f"Slack said {code}", f"add {needed} to the Slack app so Slackgenie can check",
+                             lasting=True) from None
+        raise CannotLook(f"Slack said {code}", lasting=code in ("channel_not_found", "not_in_channel")) from None
     except Exception as exc:
         raise CannotLook(type(exc).__name__) from None
     messages = page.get("messages") or []
     if any(_marked(m, the_mark) for m in messages if isinstance(m, Mapping)):
         return True
     if page.get("has_more"):
-        raise CannotLook("more messages in that stretch than one read holds")
+        raise CannotLook("more messages in that stretch than one read holds", lasting=True)
     return False
 
 

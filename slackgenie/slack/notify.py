@@ -27,7 +27,7 @@ from slack_sdk.web import SlackResponse
 from slackgenie.config import GroupSync
 from slackgenie.model import Action, GroupOutcome
 from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import CannotLook, mark, maybe_done, post, was_posted
+from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token
 from slackgenie.state import StateNotSaved, StateStore
@@ -95,17 +95,18 @@ def announcement(handle: str, added: list[str], removed: list[str], members: lis
 class Attempt:
     """An attempt to announce whose outcome is not known yet; ``at``: when (epoch seconds), None
     where an older version recorded no time."""
+    fingerprint: str
     at: float | None
 
 
-def _attempt(sending: str | None, fingerprint: str) -> Attempt | None:
-    if not sending or sending.split("|")[0] != fingerprint:
+def _attempt(sending: str | None) -> Attempt | None:
+    if not sending:
         return None
-    _, _, at = sending.partition("|")
+    fingerprint, _, at = sending.partition("|")
     try:
-        return Attempt(float(at))
+        return Attempt(fingerprint, float(at))
     except ValueError:
-        return Attempt(None)
+        return Attempt(fingerprint, None)
 
 
 class Notifier:
@@ -151,27 +152,32 @@ class Notifier:
 
     def _announce(self, sync: GroupSync, outcome: GroupOutcome, members: frozenset[str], fingerprint: str) -> str:
         key = f"announced:{sync.usergroup}"
-        told = self.state.get(key)
-        if told == fingerprint or self.state.get(f"{key}:dropped") == fingerprint:
+        if self.state.get(f"{key}:dropped") == fingerprint:
             return ""
-        if told is None:
+        told = self.state.get(key)
+        pending = _attempt(self.state.get(f"{key}:sending"))
+        if told is None and pending is None:
             # First sight of this group: what it held before this pass is what was last told.
             told = ",".join(sorted(outcome.plan.current)) if outcome.applied else fingerprint
             self.state.put(key, told)
-            if told == fingerprint:
-                return ""
+        if told == fingerprint and pending is None:
+            return ""
         channel = sync.announce or ""
         try:
             channel_id = self._channel(channel)
         except Exception as exc:
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
-        earlier = _attempt(self.state.get(f"{key}:sending"), fingerprint)
-        if earlier is not None:
+        notes = []
+        if pending is not None:
             # An earlier attempt got no answer that says what happened: look, never post blind.
-            settled = self._settle(key, fingerprint, channel, channel_id, earlier.at, sync.usergroup)
-            if settled is not None:
-                return settled
-        before = set(told.split(",")) - {""}
+            settled = self._settle(key, pending, channel, channel_id, sync.usergroup)
+            if settled is None:  # the look failed for a passing reason: nothing more this pass
+                return f"announcement in {channel} not confirmed yet (the channel could not be read); looked for again next pass"
+            told, note = settled
+            notes.append(note)
+            if told == fingerprint:
+                return "; ".join(n for n in notes if n)
+        before = set((told or "").split(",")) - {""}
         text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
                             self.next_handoff(sync.keys))
         attempted = self.now().timestamp()
@@ -183,32 +189,45 @@ class Notifier:
             if maybe_done(exc):
                 log.warning("notify.uncertain", group=sync.usergroup, channel=channel, error=error_code(exc),
                             retry="looked for in the channel next pass")
-                return (f"announcement in {channel} not confirmed ({error_code(exc)}): the next pass looks for it "
-                        "in the channel and posts it only if it is not there")
-            self.state.put(f"{key}:sending", "")
-            return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
+                notes.append(f"announcement in {channel} not confirmed ({error_code(exc)}): the next pass looks for "
+                             "it in the channel and posts it only if it is not there")
+                return "; ".join(n for n in notes if n)
+            self.state.change({f"{key}:sending": None})
+            notes.append(self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup))
+            return "; ".join(n for n in notes if n)
         self.state.change({key: fingerprint, f"{key}:sending": None})
         log.info("group.announced", group=sync.usergroup, channel=channel)
-        return f"announced in {channel}"
+        notes.append(f"announced in {channel}")
+        return "; ".join(n for n in notes if n)
 
-    def _settle(self, key: str, fingerprint: str, channel: str, channel_id: str, attempted: float | None,
-                group: str) -> str | None:
-        """An earlier attempt's outcome, found by looking in the channel: a note when it was
-        posted (or cannot be told: then it is not repeated, at most once); None: post it now."""
-        if attempted is not None:
+    def _settle(self, key: str, pending: Attempt, channel: str, channel_id: str,
+                group: str) -> tuple[str | None, str] | None:
+        """An earlier attempt's outcome, found by looking in the channel: (what was last told,
+        a note). Posted, or not to be told (then taken as posted: at most once): its membership;
+        not there: what was told before it. None: the look failed for a passing reason (looked
+        for again by the next pass, for up to an hour)."""
+        told = self.state.get(key)
+        if pending.at is not None:
             try:
-                if not was_posted(self.client, channel_id, mark(key, fingerprint, f"{attempted:.3f}"), attempted):
+                if not was_posted(self.client, channel_id, mark(key, pending.fingerprint, f"{pending.at:.3f}"),
+                                  pending.at):
                     log.info("notify.not_posted_before", group=group, channel=channel, retry="posting now")
-                    return None
-                self.state.change({key: fingerprint, f"{key}:sending": None})
-                return f"announcement in {channel} was posted by an earlier attempt (found in the channel)"
+                    self.state.change({f"{key}:sending": None})
+                    return told, ""
+                self.state.change({key: pending.fingerprint, f"{key}:sending": None})
+                return pending.fingerprint, f"announcement in {channel} was posted by an earlier attempt (found in the channel)"
             except CannotLook as exc:
+                if not exc.lasting and self.now().timestamp() - pending.at < GIVE_UP_LOOKING:
+                    log.warning("notify.look_failed", group=group, channel=channel, error=exc.reason,
+                                retry="next pass")
+                    return None
                 why = exc.reason + (f"; {exc.fix}" if exc.fix else "")
         else:
             why = "no record of when it was attempted"
-        self.state.change({key: fingerprint, f"{key}:sending": None})
+        self.state.change({key: pending.fingerprint, f"{key}:sending": None})
         log.warning("notify.uncertain", group=group, channel=channel, error=why, retry="not repeated")
-        return f"announcement in {channel} may have been posted by an earlier attempt; not repeated ({why})"
+        return pending.fingerprint, (f"announcement in {channel} may have been posted by an earlier attempt; not "
+                                     f"repeated ({why})")
 
     def _topic(self, sync: GroupSync, members: list[str], key: str, fingerprint: str) -> str:
         ref = sync.topic or ""
