@@ -24,6 +24,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m mypy slackgenie emulators/slackgenie_emulators
+	$(BIN)/lint-imports  # the architecture's contracts: [tool.importlinter] in pyproject.toml
 	$(BIN)/python -m pytest -n auto  # one worker per core: the tests use ephemeral ports and their own tmp dirs
 
 bench: $(BIN)/.installed
