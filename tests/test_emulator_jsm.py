@@ -115,6 +115,25 @@ def test_missing_scopes_are_401_scope_does_not_match(jsm: JsmEmulator) -> None:
     assert jira(jsm, "myself").status_code == 200  # the Jira user lookups are another grant
 
 
+def test_a_token_without_the_delete_scope_gets_401_on_a_delete_and_may_read_and_write(jsm: JsmEmulator) -> None:
+    """As an Atlassian account API token: read and write, no delete (REFERENCE.md §1, §3.6): the
+    delete is 401 scope does not match, in the unauthorized shape, and the override stays."""
+    s = schedule(jsm, "Delivery Support_schedule")
+    jsm.set_scopes(read=True, write=True, delete=False)
+    body = {"responder": {"type": "user", "id": jsm.account_id("heidi@example.com")},
+            "startDate": "2026-11-23T08:00:00Z", "endDate": "2026-11-23T10:00:00Z"}
+    created = httpx.post(ops_url(jsm, f"/schedules/{s.id}/overrides"), json=body, auth=AUTH, timeout=5)
+    assert created.status_code == 201, created.text
+    alias = created.json()["alias"]
+    denied = httpx.delete(ops_url(jsm, f"/schedules/{s.id}/overrides/{alias}"), auth=AUTH, timeout=5)
+    assert denied.status_code == 401 and denied.json() == {"code": 401, "message": "Unauthorized; scope does not match"}
+    assert [o.alias for o in s.overrides] == [alias]
+    assert ops(jsm, f"/schedules/{s.id}/overrides").status_code == 200
+    jsm.set_scopes(delete=True)
+    assert httpx.delete(ops_url(jsm, f"/schedules/{s.id}/overrides/{alias}"), auth=AUTH, timeout=5).status_code == 204
+    assert s.overrides == []
+
+
 # --- schedules --------------------------------------------------------------------------------------
 
 def test_schedules_page_with_size_2_until_links_next_is_absent(jsm: JsmEmulator) -> None:
@@ -492,6 +511,32 @@ def test_user_bulk_defaults_to_10_results_a_page_and_says_so(jsm: JsmEmulator) -
     assert unknown["values"] == [] and unknown["total"] == 0 and unknown["isLast"] is True
 
 
+def test_user_bulk_pages_are_capped_below_max_results_and_say_where_the_next_one_is(jsm: JsmEmulator) -> None:
+    """A server-side cap of 5: 12 users asked with maxResults 50 come in pages of 5, 5 and 2;
+    each page says the maxResults it used, isLast, and (but the last) nextPage."""
+    jsm.org.add_user("judy@example.com", "Judy Jones")
+    jsm.org.add_user("mallory@example.com", "Mallory Moss")
+    ids = [jsm.account_id(u) for u in sorted(u.username for u in jsm.org.users.values())]
+    assert len(ids) == 12
+    jsm.set_user_page_cap(5)
+    page = jira(jsm, "user/bulk", [("maxResults", "50"), *[("accountId", a) for a in ids]]).json()
+    got: list[str] = []
+    for expected_start, expected_size in ((0, 5), (5, 5), (10, 2)):
+        assert page["startAt"] == expected_start and page["maxResults"] == 5 and page["total"] == 12
+        assert len(page["values"]) == expected_size
+        got += [u["accountId"] for u in page["values"]]
+        if expected_start < 10:
+            assert page["isLast"] is False
+            assert parse_qs(urlsplit(page["nextPage"]).query)["startAt"] == [str(expected_start + 5)]
+            page = httpx.get(page["nextPage"], auth=AUTH, timeout=5).json()
+    assert page["isLast"] is True and "nextPage" not in page
+    assert got == ids
+    short = jira(jsm, "user/bulk", [("maxResults", "3"), *[("accountId", a) for a in ids]]).json()
+    assert short["maxResults"] == 3 and len(short["values"]) == 3  # below the cap: as asked
+    jsm.set_user_page_cap(None)
+    assert len(jira(jsm, "user/bulk", [("maxResults", "50"), *[("accountId", a) for a in ids]]).json()["values"]) == 12
+
+
 def test_account_ids_are_deterministic(jsm: JsmEmulator) -> None:
     with JsmEmulator(OpsgenieState()) as other:  # another server, another (empty) org: the same id
         assert isinstance(other, JsmEmulator)
@@ -670,3 +715,13 @@ def test_jira_user_responses_match_the_openapi_document(jsm: JsmEmulator) -> Non
         r = jira(jsm, path.removeprefix("/rest/api/3/"), params)
         assert r.status_code == 200, (path, r.text)
         _validator(spec, _response_schema(spec, path, "get", "200")).validate(r.json())
+
+
+@needs_specs
+def test_a_capped_user_bulk_page_matches_the_openapi_document(jsm: JsmEmulator) -> None:
+    spec = _spec("jira-platform-users-subset.json")
+    ids = [jsm.account_id(u.username) for u in jsm.org.users.values()]
+    jsm.set_user_page_cap(4)
+    page = jira(jsm, "user/bulk", [("maxResults", "50"), *[("accountId", a) for a in ids]]).json()
+    assert page["isLast"] is False and page["maxResults"] == 4 and len(page["values"]) == 4
+    _validator(spec, _response_schema(spec, "/rest/api/3/user/bulk", "get", "200")).validate(page)

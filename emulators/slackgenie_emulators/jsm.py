@@ -95,13 +95,17 @@ class JsmEmulator(EmulatorServer):
     name = "jsm-emulator"
 
     def __init__(self, org: OpsgenieState, *, email: str = JSM_EMAIL, api_token: str = JSM_TOKEN,
-                 cloud_id: str = JSM_CLOUD_ID, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0):
+                 cloud_id: str = JSM_CLOUD_ID, clock: Clock | None = None, host: str = "127.0.0.1", port: int = 0,
+                 user_page_cap: int | None = None):
         super().__init__(host, port, clock)
         self.org = org
         self.email = email
         self.api_token = api_token
         self.cloud_id = cloud_id
         self.hidden_emails: set[str] = set()  # Opsgenie usernames whose Jira emailAddress is null
+        # the most users one user/bulk page holds, whatever maxResults asks (None: as many as it asks)
+        self.user_page_cap: int | None = None
+        self.set_user_page_cap(user_page_cap)
         self._scopes: frozenset[str] = frozenset({READ_SCOPE, WRITE_SCOPE, DELETE_SCOPE})
         self._ops_limit: RateWindow | None = None
         self._jira_limit: RateWindow | None = None
@@ -118,6 +122,14 @@ class JsmEmulator(EmulatorServer):
     def set_jira_rate_limit(self, limit: int, period: float = 60.0) -> None:
         """The same for the Jira platform paths (/rest/api/3/...)."""
         self._jira_limit = RateWindow(limit, period)
+
+    def set_user_page_cap(self, cap: int | None) -> None:
+        """Cap every ``user/bulk`` page at ``cap`` users, below the ``maxResults`` asked if need be,
+        as Jira caps its pages server-side: the answer then says ``maxResults: cap``, ``isLast:
+        false`` and the ``nextPage`` URL while users remain. None: no cap (the default)."""
+        if cap is not None and cap < 1:
+            raise ValueError("a page holds at least one user")
+        self.user_page_cap = cap
 
     def set_scopes(self, read: bool = True, write: bool = True, *, delete: bool = True) -> None:
         """Which ops-config scopes the API token carries. A request needing a missing one gets 401
@@ -527,6 +539,8 @@ class JsmEmulator(EmulatorServer):
             raise _Problem(400, "An accountId is longer than 128 characters.", "BAD_REQUEST")
         start_at = _jira_int(req, "startAt", 0, minimum=0)
         max_results = _jira_int(req, "maxResults", 10, minimum=1)
+        if self.user_page_cap is not None:  # the server's own cap: maxResults then says what a page holds
+            max_results = min(max_results, self.user_page_cap)
         by_id = {u["accountId"]: u for u in self._directory()}
         found = [by_id[a] for a in wanted if a in by_id]  # unknown ids are left out, silently
         page = found[start_at:start_at + max_results]

@@ -6,8 +6,10 @@ at ``{JSM_API_URL}/jsm/ops/api/{cloudId}/v1`` with no envelope; the cloud id fro
 only (names are looked up in the paged schedule list, ``size`` ≤ 50, ``links.next``); on-call
 answers are Atlassian account ids (``onCallUsers`` with ``flat=true``), turned into e-mails with
 Jira's ``/rest/api/3/user/bulk`` on the site (explicit ``maxResults``: its default of 10 would
-silently drop the rest), cached. Where profile privacy hides an e-mail, the account id is the
-person, and the plan asks for a ``users:`` mapping.
+silently drop the rest; a server may still answer fewer, with ``isLast: false`` and ``nextPage``,
+so the pages are followed to the end), cached. An account id that ``users:`` maps is the person
+whatever its e-mail (the mapping is the operator's word, the e-mail only Jira's); where profile
+privacy hides an e-mail, the account id is the person, and the plan asks for a ``users:`` mapping.
 
 JSM Ops has no all-schedules on-call answer, so a pass reads only the schedules it needs,
 concurrently within ``concurrency``; and a schedule whose answer was read less than
@@ -40,13 +42,15 @@ from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
 from slackgenie.shifts import Stretch, stretches
 from slackgenie.sources.base import Override, ProviderSpec
-from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
+from slackgenie.sources.http import (ApiClient, Dialect, Kept, SourceAuthError, SourceError, SourceNotFound, first_error,
+                                     is_email)
 
 log = structlog.get_logger("slackgenie.jsm")
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 PAGE = 50  # the largest page the schedule list gives
 USERS_PAGE = 50  # account ids per /user/bulk request
+DELETE_SCOPE = "delete:ops-config:jira-service-management"  # deleting an override (account API tokens lack it)
 MAX_PAGES = 200  # 10,000 schedules: beyond it, a list that never ends is an error
 CATALOG_AGE = 3600.0  # seconds the schedule list (names -> ids) is kept
 PEOPLE_AGE = 86400.0  # seconds an account's e-mail is kept
@@ -152,9 +156,13 @@ class _User(BaseModel):
 
 
 class _UserPage(BaseModel):
+    """``PageBeanUser``: a page may hold fewer than ``maxResults`` asked (the server's own cap),
+    with ``isLast: false`` and ``nextPage`` (the URL of the next one)."""
+
     model_config = ConfigDict(extra="ignore")
     values: list[_User]
     isLast: StrictBool | None = None
+    nextPage: str | None = None
 
 
 class _Responder(BaseModel):
@@ -378,23 +386,51 @@ class JsmClient:
             raise SourceError(f"JSM Ops: the override list is malformed at {first_error(exc)}") from None
 
     def delete_override(self, schedule_id: str, alias: str) -> None:
-        """``DELETE /v1/schedules/{id}/overrides/{alias}``; retried (deleting twice is harmless)."""
-        self.ops.call("deleteOverride", "DELETE",
-                      f"/schedules/{quote(schedule_id, safe='')}/overrides/{quote(alias, safe='')}")
+        """``DELETE /v1/schedules/{id}/overrides/{alias}``; retried (deleting twice is harmless).
+        A refusal says what deleting needs: a 401 is the API's answer to a token without the
+        delete scope (account API tokens carry read and write, not delete), a 403 an account
+        that may not edit the schedule."""
+        try:
+            self.ops.call("deleteOverride", "DELETE",
+                          f"/schedules/{quote(schedule_id, safe='')}/overrides/{quote(alias, safe='')}")
+        except SourceAuthError as exc:
+            if exc.status == 401:
+                raise SourceAuthError(f"JSM Ops: HTTP 401 on the delete: the API token lacks the scope {DELETE_SCOPE} "
+                                      "(account API tokens lack it): set JSM_API_TOKEN to a token granted that scope",
+                                      exc.status, exc.request_id) from None
+            raise SourceAuthError(f"JSM Ops: HTTP {exc.status} on the delete: the account (JSM_EMAIL) may not edit "
+                                  "this schedule: make it an admin of the schedule's team", exc.status,
+                                  exc.request_id) from None
 
     def users(self, account_ids: Sequence[str]) -> list[_User]:
-        """Jira users by account id, ``USERS_PAGE`` per request."""
+        """Jira users by account id, ``USERS_PAGE`` ids per batch, each batch page by page."""
         out: list[_User] = []
         for i in range(0, len(account_ids), USERS_PAGE):
-            batch = account_ids[i:i + USERS_PAGE]
-            params = [("accountId", a) for a in batch] + [("maxResults", str(len(batch))), ("startAt", "0")]
+            out += self._user_pages(account_ids[i:i + USERS_PAGE])
+        return out
+
+    def _user_pages(self, batch: Sequence[str]) -> list[_User]:
+        """One batch's users, following ``nextPage`` until ``isLast``: Jira may answer fewer than
+        the ``maxResults`` asked. Every page but the last brings someone, so a batch takes at most
+        one page more than it has ids; each request is bounded by the retry policy's deadlines."""
+        out: list[_User] = []
+        start = 0
+        for _ in range(len(batch) + 1):
+            params = [("accountId", a) for a in batch] + [("maxResults", str(len(batch))), ("startAt", str(start))]
             raw = self.site.get("bulkGetUsers", "/rest/api/3/user/bulk", params)
             try:
                 page = _UserPage.model_validate(raw)
             except ValidationError as exc:
                 raise SourceError(f"Jira user API: the answer is malformed at {first_error(exc)}") from None
             out += page.values
-        return out
+            last = page.isLast if page.isLast is not None else not page.nextPage
+            if last or not page.values:  # an empty page ends it: what it left out is not known
+                return out
+            following = _query_int(page.nextPage, "startAt", start + len(page.values))
+            if following <= start:
+                raise SourceError("Jira user API: user/bulk's nextPage does not move on")
+            start = following
+        raise SourceError(f"Jira user API: user/bulk did not end within {len(batch) + 1} pages")
 
 
 def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | None:
@@ -417,8 +453,14 @@ def _iso(at: datetime) -> str:
 
 def _next_offset(link: str, fallback: int) -> int:
     """The offset named by ``links.next`` (relative or absolute alike)."""
+    return _query_int(link, "offset", fallback)
+
+
+def _query_int(link: str | None, name: str, fallback: int) -> int:
+    """The integer a link's query names (``offset``, ``startAt``); ``fallback`` where it names none.
+    Only the number is taken: the request goes to the same host as before, never to the link."""
     try:
-        value = parse_qs(urlsplit(link).query).get("offset")
+        value = parse_qs(urlsplit(link or "").query).get(name)
         return int(value[0]) if value else fallback
     except (ValueError, TypeError):
         return fallback
@@ -428,8 +470,11 @@ class JsmSource:
     provider = "jsm"
 
     def __init__(self, client: JsmClient, concurrency: int = 8, recheck: float = 300.0,
-                 now: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic):
+                 now: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic,
+                 mapped: Iterable[str] = ()):
         self.client = client
+        # the ``users:`` keys, by lower case: an account id among them is that person, before its e-mail
+        self._mapped = {key.strip().lower(): key.strip() for key in mapped}
         self.concurrency = concurrency
         self.recheck = recheck
         self._now = now or (lambda: datetime.now(timezone.utc))
@@ -499,7 +544,9 @@ class JsmSource:
                     usernames.add(account.lower())
                     continue
                 user = known[account]
-                if user.emailAddress is None:
+                if (mapped := self._mapped.get(account.lower())) is not None:
+                    usernames.add(mapped)  # users: maps the account: its e-mail is not asked
+                elif user.emailAddress is None:
                     usernames.add(account)
                     who = f"Atlassian account {account}" + (f" ({user.displayName})" if user.displayName else "")
                     unmapped.append((account, f"{who} does not show its e-mail (profile privacy)"))
@@ -611,8 +658,7 @@ class JsmSource:
                                            else "a timeline period names a user without an id")
                     break
                 else:
-                    email = (people[r.id].emailAddress or "").strip()
-                    who = email.lower() if is_email(email) else r.id
+                    who = self._identity(r.id, people[r.id])
                 pieces.append((_utc(p.startDate), _utc(p.endDate), who))
             else:
                 out[ref] = stretches(pieces, start, end)
@@ -638,9 +684,18 @@ class JsmSource:
             return ReadFailure(ref, people.error)
         out: dict[str, str] = {}
         for account in accounts:
-            email = (people[account].emailAddress or "").strip()
-            out.setdefault(email.lower() if is_email(email) else account, account)
+            out.setdefault(self._identity(account, people[account]), account)
         return out
+
+    def _identity(self, account: str, user: _User) -> str:
+        """Who an account is, as ``on_calls`` names them: its ``users:`` key where that maps it
+        (before its e-mail, which may be another Slack account's), else its lower-cased e-mail,
+        else (hidden or not an e-mail) the account id."""
+        mapped = self._mapped.get(account.lower())
+        if mapped is not None:
+            return mapped
+        email = (user.emailAddress or "").strip()
+        return email.lower() if is_email(email) else account
 
     def _schedule_id(self, ref: str) -> str:
         found = self._find(ref)
@@ -709,7 +764,7 @@ class JsmSource:
 
 def build(secrets: JsmSecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> JsmSource:
     return JsmSource(JsmClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
-                     config.file.jsm.recheck, clock.now, clock.monotonic)
+                     config.file.jsm.recheck, clock.now, clock.monotonic, mapped=config.file.users)
 
 
 SPEC = ProviderSpec("jsm", load, build, credentials="JSM_EMAIL and JSM_API_TOKEN",
