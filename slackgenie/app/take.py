@@ -404,8 +404,9 @@ class Taking:
         try:
             self.source.delete_override(target.key, override.id)
         except SourceAuthError as exc:
+            # The provider's own words name the fix (for JSM Ops: the token's delete scope).
             return Message(text=f":no_entry: {PROVIDER_TITLES[split_key(target.key)[0]]} refused to delete the "
-                                f"override: the API key Slackgenie uses may not change schedules ({_short(exc)}).")
+                                f"override ({_short(exc)}); your shift is still in the schedule.")
         except SourceError as exc:
             return Message(text=f":warning: the override could not be deleted ({_short(exc)}); try again in a minute.")
         log.info("app.give_back", user=user, schedule=target.key, override=override.id)
