@@ -246,6 +246,19 @@ def test_filters_and_unknown_schedule_ids(pd: PagerDutyEmulator) -> None:
     assert_error(get(pd, "/oncalls", {"include[]": "everything"}), 400)
 
 
+@pytest.mark.parametrize("status,code", [(403, 2010), (404, 2100), (500, 2000)])
+def test_a_refusing_schedule_fails_every_request_naming_it_as_a_whole(pd: PagerDutyEmulator, status: int,
+                                                                      code: int) -> None:
+    refused = pd.refuse(PAYMENTS, status)
+    assert refused == pd.schedule_id(PAYMENTS)
+    others = [("schedule_ids[]", pd.schedule_id(DELIVERY)), ("schedule_ids[]", pd.schedule_id(PLATFORM))]
+    assert_error(get(pd, "/oncalls", [*others, ("schedule_ids[]", refused)]), status, code)  # no partial answer
+    assert_error(get(pd, "/oncalls", [("schedule_ids[]", refused), ("include[]", "users")]), status, code)
+    assert [e["schedule"]["id"] for e in oncalls(pd, others)] == [pd.schedule_id(DELIVERY)]  # without it: answered
+    assert_error(get(pd, f"/schedules/{refused}/users"), status, code)
+    assert refused in [s["id"] for s in get(pd, "/schedules").json()["schedules"]]  # still listed
+
+
 def test_a_detached_schedule_is_left_out_of_oncalls_but_its_users_answer(pd: PagerDutyEmulator) -> None:
     sid = pd.schedule_id(DELIVERY)
     pd.detached.add(DELIVERY)
@@ -370,10 +383,38 @@ def test_bulk_override_creation_is_per_item_and_changes_who_is_on_call(pd: Pager
     assert entry["user"]["email"] == "heidi@example.com"
     assert (entry["start"], entry["end"]) == (z(DEMO_START - timedelta(hours=1)), z(DEMO_START + timedelta(hours=1)))
     assert org.schedule(DELIVERY, "name").recipients(DEMO_START) == {"heidi@example.com"}  # type: ignore[union-attr]
-    gone = call(pd, "DELETE", f"/schedules/{sid}/overrides/{created['override']['id']}")
-    assert gone.status_code == 204 and gone.content == b""
+    ended = call(pd, "DELETE", f"/schedules/{sid}/overrides/{created['override']['id']}")
+    assert ended.status_code == 200 and ended.content == b""  # under way: truncated to now
     assert [e["user"]["summary"] for e in oncalls(pd, [("schedule_ids[]", sid)])] == ["Carol Chen"]
-    assert_error(call(pd, "DELETE", f"/schedules/{sid}/overrides/{created['override']['id']}"), 404)
+    assert_error(call(pd, "DELETE", f"/schedules/{sid}/overrides/{created['override']['id']}"), 400)  # past now
+
+
+def test_deleting_an_override_truncates_one_under_way_deletes_a_future_one_and_refuses_a_past_one(
+        pd: PagerDutyEmulator) -> None:
+    """``deleteScheduleOverride`` (upstream openapiv3.json): "You cannot remove a past override";
+    one under way "will be truncated to the current time", 200 instead of 204."""
+    sid = pd.schedule_id(DELIVERY)
+    heidi = {"id": pd.user_id("heidi@example.com"), "type": "user_reference"}
+    spans = {"under way": (DEMO_START - timedelta(hours=1), DEMO_START + timedelta(hours=1)),
+             "future": (DEMO_START + timedelta(hours=2), DEMO_START + timedelta(hours=3)),
+             "past": (DEMO_START - timedelta(hours=3), DEMO_START - timedelta(hours=2))}
+    body = {"overrides": [{"start": z(a), "end": z(b), "user": heidi} for a, b in spans.values()]}
+    ids = dict(zip(spans, (item["override"]["id"] for item in call(pd, "POST", f"/schedules/{sid}/overrides",
+                                                                    body=body).json())))
+
+    def listed() -> dict[str, tuple[str, str]]:
+        r = get(pd, f"/schedules/{sid}/overrides", {"since": z(DEMO_START - timedelta(days=1)),
+                                                     "until": z(DEMO_START + timedelta(days=1)), "overflow": "true"})
+        return {o["id"]: (o["start"], o["end"]) for o in r.json()["overrides"]}
+
+    under_way = call(pd, "DELETE", f"/schedules/{sid}/overrides/{ids['under way']}")
+    assert under_way.status_code == 200 and under_way.content == b""
+    assert listed()[ids["under way"]] == (z(spans["under way"][0]), z(DEMO_START))
+    future = call(pd, "DELETE", f"/schedules/{sid}/overrides/{ids['future']}")
+    assert future.status_code == 204 and ids["future"] not in listed()
+    assert_error(call(pd, "DELETE", f"/schedules/{sid}/overrides/{ids['past']}"), 400)
+    assert listed()[ids["past"]] == tuple(z(t) for t in spans["past"])
+    assert_error(call(pd, "DELETE", f"/schedules/{sid}/overrides/{ids['future']}"), 404)  # gone
 
 
 def test_the_last_created_override_has_priority(pd: PagerDutyEmulator) -> None:

@@ -24,7 +24,12 @@ error bodies; classic ``limit``/``offset``/``more``/``total`` paging (``total`` 
 read-only key; 429 ``Rate Limit Exceeded`` (code 2020) with ``ratelimit-limit``,
 ``ratelimit-remaining`` and ``ratelimit-reset`` headers (on every answer once a limit is set);
 ``GET /schedules/{id}/overrides`` answers 201; ``POST`` of overrides answers 201 with one status
-per requested override.
+per requested override; ``DELETE`` of an override under way truncates it to now (200), of a future
+one deletes it (204), of a past one is refused.
+
+Faults of PagerDuty's own making, beside the transport's (``inject``): ``refuse(schedule, status)``
+makes every request naming that schedule fail as a whole, as PagerDuty answers one status per
+request: a 403 for a schedule of a team the key may not see, a 404, a 5xx.
 """
 
 from __future__ import annotations
@@ -280,6 +285,7 @@ class PagerDutyEmulator(EmulatorServer):
         self.api_tokens: set[str] = set(api_tokens) if api_tokens is not None else {PAGERDUTY_TOKEN}
         self.read_only_tokens: set[str] = set()  # valid keys (listed here or in api_tokens) that may only GET
         self.detached: set[str] = set()  # schedule names no escalation policy uses
+        self.refusing: dict[str, int] = {}  # schedule id -> the status any request naming it fails with
         self._limit: tuple[int, float] | None = None
         self._budgets: dict[str, _Budget] = {}
 
@@ -295,6 +301,17 @@ class PagerDutyEmulator(EmulatorServer):
         if schedule is None:
             raise KeyError(f"no schedule named or with id {name_or_og_id!r}")
         return self._schedule_pd_id(schedule)
+
+    def refuse(self, name_or_og_id: str, status: int = 403) -> str:
+        """Make every request that names this schedule fail as a whole with ``status`` (its PagerDuty
+        id is returned): a ``GET /oncalls`` whose ``schedule_ids[]`` list it, whatever else they list,
+        and its own ``/schedules/{id}…`` paths. 403 (``Access Denied``, code 2010): a schedule of a
+        team the key may not see; 404 (code 2100): a schedule deleted since its id was listed; 5xx
+        (code 2000): a schedule PagerDuty cannot render. The schedule list still shows it."""
+        sid = self.schedule_id(name_or_og_id)
+        with self._lock:
+            self.refusing[sid] = status
+        return sid
 
     def set_rate_limit(self, limit: int, period: float = 60.0) -> None:
         """Allow each key ``limit`` requests per ``period`` seconds; beyond that, 429. From now on
@@ -356,9 +373,18 @@ class PagerDutyEmulator(EmulatorServer):
             response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
         return response
 
+    def _refused(self, schedule_ids: list[str]) -> None:
+        """A request naming a refusing schedule fails as a whole: PagerDuty answers one status
+        for the request, never a partial answer that leaves that schedule out."""
+        with self._lock:
+            status = next((self.refusing[s] for s in schedule_ids if s in self.refusing), None)
+        if status is not None:
+            raise ApiError(status)  # the envelope of its status (403: "Access Denied", code 2010)
+
     def _route(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
         if req.method == "GET" and path == "/oncalls":
+            self._refused(req.args("schedule_ids[]"))
             return self._list_oncalls(req)
         if req.method == "GET" and path == "/schedules":
             return self._list_schedules(req)
@@ -372,6 +398,7 @@ class PagerDutyEmulator(EmulatorServer):
         m = re.fullmatch(r"/schedules/([^/]+)(?:/(users|overrides)(?:/([^/]+))?)?", path)
         if m is None:
             raise ApiError(404)
+        self._refused([unquote(m.group(1))])
         with self.org.lock:
             schedule = self._schedules_by_id().get(unquote(m.group(1)))
             if schedule is None:
@@ -823,9 +850,20 @@ class PagerDutyEmulator(EmulatorServer):
         return {"status": 201, "override": self._override_json(override, user, zone_param(None, ACCOUNT_TIME_ZONE))}
 
     def _delete_override(self, schedule: Schedule, override_id: str) -> Response:
+        """As ``deleteScheduleOverride`` documents it: "You cannot remove a past override"; one
+        under way (its start before now, its end after) "will be truncated to the current time",
+        answered 200 rather than the 204 of a delete. The 200 is documented without a body, so none
+        is sent; the refusal of a past override is documented with no status: 400 (ArgumentError)
+        here, which is unverified."""
         match = next((o for o in schedule.overrides if self._override_id(o) == override_id), None)
         if match is None:
             raise ApiError(404)
+        now = self.clock.now()
+        if match.end_date <= now:
+            raise _bad_input("You cannot remove a past override.")
+        if match.start_date < now:
+            match.end_date = now
+            return Response(200, b"")
         schedule.overrides.remove(match)
         return Response(204, b"")
 

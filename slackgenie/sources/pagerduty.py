@@ -6,6 +6,15 @@ The wire, as PagerDuty documents it: ``Authorization: Token token=…`` and the 
 offset pages (``more``). An entry's ``start``/``end`` are the shift's own bounds, so handoffs
 need no rotation maths: the forecast is the same call over the next day, read hourly.
 
+PagerDuty answers one status for a whole ``/oncalls`` request, so one schedule it refuses (a 403
+for a schedule of a team the key may not see, a 404 for one deleted since it was listed, a 5xx)
+would fail its hundred: such a batch is split in halves and asked again until the schedule at
+fault is alone (see ``PagerDutySource._read``).
+
+A person is named by their e-mail, lower-cased, unless ``users:`` has an entry for their
+PagerDuty user id: then by that entry's key, which the plan maps (the e-mail may be a shared
+address, or none Slack knows). ``on_calls``, ``stretches`` and ``members`` name people alike.
+
 A schedule that no escalation policy uses has no entries in ``/oncalls`` whoever is on call, so
 an empty answer is never taken for "nobody" on its own word: it is confirmed with
 ``GET /schedules/{id}/users`` for that instant (one call per such schedule).
@@ -18,13 +27,15 @@ answers 201 with one status per requested override (``status`` 201: created); th
 with ``GET /schedules/{id}/overrides`` over the next 90 days (``overflow=true``: their own
 bounds, not the range's; not ``editable=true``, which answers ids only) and deleted with
 ``DELETE /schedules/{id}/overrides/{override_id}`` (PagerDuty truncates one under way to now:
-200 rather than 204; either is done, and so is a 404: gone already).
+200 rather than 204; either is done, and so is a 404: gone already, and a refusal to remove a past
+override that no longer reaches past now: one a retry finds truncated by its own first attempt).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -41,7 +52,7 @@ from slackgenie.clock import Clock
 from slackgenie.config import Config, required_secret, url_var
 from slackgenie.handoffs import ShiftForecast
 from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import STOPPING, ApiObserver, RetryPolicy
 from slackgenie.shifts import Stretch, stretches
 from slackgenie.sources.base import Override, ProviderSpec
 from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, SourceNotFound, first_error, is_email
@@ -49,6 +60,9 @@ from slackgenie.sources.http import ApiClient, Dialect, Kept, SourceError, Sourc
 log = structlog.get_logger("slackgenie.pagerduty")
 
 BATCH = 100  # schedule ids per /oncalls request
+# Calls a failed batch may take to be narrowed down to the schedules at fault: each such
+# schedule costs at most two calls per halving, so this finds two among a hundred (2 * 2 * 7).
+NARROWING_CALLS = 28
 PAGE = 100  # entries per page
 MAX_PAGES = 100
 CATALOG_AGE = 3600.0
@@ -239,34 +253,35 @@ class PagerDutyClient:
     def close(self) -> None:
         self.api.close()
 
-    def on_calls(self, schedule_ids: Sequence[str], since: datetime | None = None,
-                 until: datetime | None = None) -> list[Any]:
-        """Every on-call entry of these schedules (now, or overlapping ``since``..``until``), as sent."""
+    def on_calls(self, schedule_ids: Sequence[str], since: datetime | None = None, until: datetime | None = None,
+                 retry: bool = True) -> list[Any]:
+        """Every on-call entry of these schedules (at most ``BATCH``: one request, in pages), now or
+        overlapping ``since``..``until``, as sent. ``retry=False``: one attempt per page."""
+        if len(schedule_ids) > BATCH:
+            raise ValueError(f"at most {BATCH} schedules per /oncalls request, not {len(schedule_ids)}")
+        base = [("schedule_ids[]", s) for s in schedule_ids] + [("include[]", "users")]
+        if since is not None:
+            base += [("since", _iso(since)), ("until", _iso(until or since))]
         out: list[Any] = []
-        for i in range(0, len(schedule_ids), BATCH):
-            base = [("schedule_ids[]", s) for s in schedule_ids[i:i + BATCH]] + [("include[]", "users")]
-            if since is not None:
-                base += [("since", _iso(since)), ("until", _iso(until or since))]
-            offset = 0
-            previous: list[Any] | None = None
-            for _ in range(MAX_PAGES):
-                raw = self.api.get("listOnCalls", "/oncalls", base + [("limit", str(PAGE)), ("offset", str(offset))])
-                try:
-                    page = _OnCallPage.model_validate(raw)
-                except ValidationError as exc:
-                    raise SourceError(f"PagerDuty: the on-call answer is malformed at {first_error(exc)}") from None
-                if page.more and not page.oncalls:
-                    raise SourceError("PagerDuty: an empty page of on-calls says more follow")
-                if page.oncalls == previous:
-                    raise SourceError("PagerDuty: the on-call pages do not move on (offset ignored?)")
-                previous = page.oncalls
-                out += page.oncalls
-                if not page.more:
-                    break
-                offset += len(page.oncalls)
-            else:
-                raise SourceError(f"PagerDuty: the on-call answer did not end within {MAX_PAGES} pages")
-        return out
+        offset = 0
+        previous: list[Any] | None = None
+        for _ in range(MAX_PAGES):
+            raw = self.api.call("listOnCalls", "GET", "/oncalls",
+                                base + [("limit", str(PAGE)), ("offset", str(offset))], retry=retry)
+            try:
+                page = _OnCallPage.model_validate(raw)
+            except ValidationError as exc:
+                raise SourceError(f"PagerDuty: the on-call answer is malformed at {first_error(exc)}") from None
+            if page.more and not page.oncalls:
+                raise SourceError("PagerDuty: an empty page of on-calls says more follow")
+            if page.oncalls == previous:
+                raise SourceError("PagerDuty: the on-call pages do not move on (offset ignored?)")
+            previous = page.oncalls
+            out += page.oncalls
+            if not page.more:
+                return out
+            offset += len(page.oncalls)
+        raise SourceError(f"PagerDuty: the on-call answer did not end within {MAX_PAGES} pages")
 
     def schedule_users(self, schedule_id: str, at: datetime, until: datetime | None = None) -> list[_User]:
         """Who the schedule puts on call at ``at`` (or at any time up to ``until``), with e-mails."""
@@ -330,7 +345,8 @@ class PagerDutyClient:
         return created.override.id
 
     def delete_override(self, schedule_id: str, override_id: str) -> None:
-        """204: deleted; 200: one under way truncated to now. Retried: deleting twice is harmless."""
+        """204: deleted; 200: one under way truncated to now (documented without a body: none is
+        read). Retried: deleting twice is harmless (see ``PagerDutySource.delete_override``)."""
         self.api.call("deleteScheduleOverride", "DELETE",
                       f"/schedules/{_quote(schedule_id)}/overrides/{_quote(override_id)}")
 
@@ -359,9 +375,13 @@ class PagerDutyClient:
 class PagerDutySource:
     provider = "pagerduty"
 
-    def __init__(self, client: PagerDutyClient, concurrency: int = 8, now: Callable[[], datetime] | None = None):
+    def __init__(self, client: PagerDutyClient, concurrency: int = 8, now: Callable[[], datetime] | None = None,
+                 user_map: Mapping[str, str] | None = None, pass_deadline: float = 60.0):
         self.client = client
         self.concurrency = concurrency
+        self.pass_deadline = pass_deadline
+        # `users:` keys by lower case: one that is a PagerDuty user id names that person, before their e-mail
+        self._mapped_keys = {key.strip().lower(): key for key in (user_map or {})}
         self._now = now or (lambda: datetime.now(timezone.utc))
         self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
         self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
@@ -392,11 +412,10 @@ class PagerDutySource:
         ok = {r: s for r, s in schedules.items() if not isinstance(s, ReadFailure)}
         if not ok:
             return results
-        try:
-            entries, odd = _entries(self.client.on_calls(sorted({s.id for s in ok.values()}), at))
-        except SourceError as exc:
-            results.update({ref: ReadFailure(ref, str(exc)) for ref in ok})
-            return results
+        raw, unread = self._read(sorted({s.id for s in ok.values()}), at)
+        results.update({ref: ReadFailure(ref, unread[s.id]) for ref, s in ok.items() if s.id in unread})
+        ok = {ref: s for ref, s in ok.items() if s.id not in unread}
+        entries, odd = _entries(raw)
         for ref, schedule in ok.items():
             if schedule.id in odd or None in odd:  # an entry that could be this schedule's did not fit
                 results[ref] = ReadFailure(ref, f"PagerDuty's on-call answer is malformed: {odd.get(schedule.id) or odd[None]}")
@@ -421,16 +440,109 @@ class PagerDutySource:
                 if u.id not in users or (not users[u.id].email and u.email):
                     users[u.id] = u
             # With include[]=users every user carries an e-mail: one without is an answer that
-            # does not fit (a reference instead of a user), never a person to leave out.
-            odd_users = [u for u in users.values() if not (u.email and is_email(u.email.strip()))]
+            # does not fit (a reference instead of a user), never a person to leave out (unless
+            # `users:` names them by id: then the e-mail is not needed).
+            people = {u.id: self._person(u.id, u.email) for u in users.values()}
+            odd_users = [u for u in users.values() if people[u.id] is None]
             if odd_users:
                 u = odd_users[0]
                 results[ref] = ReadFailure(ref, f"PagerDuty's answer gives user {u.id} ({u.name or u.summary or '?'}) "
                                                 "no usable e-mail")
                 continue
-            usernames = {u.email.strip().lower() for u in users.values() if u.email}
-            results[ref] = OnCall(ref, schedule.id, schedule.label, frozenset(usernames), True)
+            usernames = frozenset(p for p in people.values() if p is not None)
+            results[ref] = OnCall(ref, schedule.id, schedule.label, usernames, True)
         return results
+
+    def _mapped(self, user_id: str) -> bool:
+        """Whether `users:` has an entry for this PagerDuty user id (in any case)."""
+        return user_id.lower() in self._mapped_keys
+
+    def _person(self, user_id: str, email: str | None) -> str | None:
+        """How a PagerDuty user is named to the stages: by the `users:` key that maps their id (the
+        key as written, which the plan maps), honoured before their e-mail (a shared desk address
+        may be another Slack account's, or no Slack account's); otherwise by their e-mail,
+        lower-cased (None: none usable)."""
+        key = self._mapped_keys.get(user_id.lower())
+        if key is not None:
+            return key
+        address = (email or "").strip()
+        return address.lower() if is_email(address) else None
+
+    def _read(self, ids: Sequence[str], since: datetime | None = None,
+              until: datetime | None = None) -> tuple[list[Any], dict[str, str]]:
+        """The on-call entries of these schedules, a hundred a request, and, by schedule id, why
+        each schedule that could not be read was not.
+
+        A request that fails for something one of its schedules may cause (``_about_one_schedule``)
+        is split in halves, each asked again, level by level, until the schedule at fault is alone:
+        only it fails. A half is asked once (its batch had the retries, and a schedule at fault
+        answers the same every time), and a level's halves at once (``concurrency``): one schedule
+        at fault among a hundred costs at most 2 * ceil(log2(100)) = 14 calls more, two about twice
+        that. A failed batch is not narrowed down, and fails as a whole as it did before, when:
+        the error is about the request (a refused key, a rate limit, a timeout, an answer that does
+        not fit); every part of a level of four or more fails alike (a key without the right
+        scope, an outage: not one schedule); stopping; the batch's ``NARROWING_CALLS`` are spent;
+        or one more level of calls (``timeout`` each) could not end within half the pass deadline
+        from the read's start: the pass's writes need the rest.
+        """
+        deadline = time.monotonic() + self.pass_deadline / 2
+        timeout = self.client.api.policy.timeout
+        entries: list[Any] = []
+        unread: dict[str, str] = {}
+        found: list[str] = []  # schedules narrowed down to, alone
+        spent: Counter[int] = Counter()  # narrowing calls, by batch
+
+        def ask(batch: list[str], retry: bool) -> list[Any] | SourceError:
+            try:
+                return self.client.on_calls(batch, since, until, retry=retry)
+            except SourceError as exc:
+                return exc
+
+        # (schedule ids, which batch they are part of): the batches themselves, asked with
+        # retries, then the halves of those that failed, each asked once; a level's calls at once
+        level = [(list(ids[i:i + BATCH]), i) for i in range(0, len(ids), BATCH)]
+        first = True
+        while level:  # bounded: two halves of each part that failed the level before, within NARROWING_CALLS
+            if len(level) == 1:
+                answers = [ask(level[0][0], first)]
+            else:
+                with ThreadPoolExecutor(max_workers=min(self.concurrency, len(level)),
+                                        thread_name_prefix="pagerduty-oncalls") as pool:
+                    answers = list(pool.map(ask, [batch for batch, _ in level], [first] * len(level)))
+            failed = [(batch, origin, got) for (batch, origin), got in zip(level, answers)
+                      if isinstance(got, SourceError)]
+            entries += [entry for got in answers if not isinstance(got, SourceError) for entry in got]
+            asked = Counter(origin for _, origin in level)
+            failing = Counter(origin for _, origin, _ in failed)
+            split: list[tuple[list[str], int]] = []
+            for batch, origin, error in failed:
+                why: str | None = None
+                if len(batch) > 1 and _about_one_schedule(error):
+                    rounds = -(-(len(split) + 2) // self.concurrency)  # of `concurrency` calls at once
+                    alike = not first and asked[origin] >= 4 and failing[origin] == asked[origin]
+                    why = ("every part of the batch fails alike: the error is not one schedule's" if alike
+                           else "stopping" if STOPPING.is_set()
+                           else "no time left in the pass" if time.monotonic() + rounds * timeout > deadline
+                           else f"the {NARROWING_CALLS} calls a batch may take for it are spent"
+                           if spent[origin] + 2 > NARROWING_CALLS
+                           else None)
+                    if why is None:
+                        split += [(batch[:len(batch) // 2], origin), (batch[len(batch) // 2:], origin)]
+                        spent[origin] += 2
+                        continue
+                if why is not None:
+                    message = (f"{error} (asked for with {len(batch) - 1} other schedules, one of which may be the "
+                               f"one at fault; not narrowed down: {why})")
+                elif not first and len(batch) == 1 and _about_one_schedule(error):
+                    message = f"{error} (this schedule alone: the others asked for with it were read)"
+                    found.append(batch[0])
+                else:
+                    message = str(error)
+                unread.update(dict.fromkeys(batch, message))
+            level, first = split, False
+        if spent:
+            log.warning("pagerduty.oncalls_narrowed", calls=sum(spent.values()), at_fault=found, unread=len(unread))
+        return entries, unread
 
     def _confirm(self, ref: str, schedule: _Schedule, at: datetime | None) -> list[_User] | ReadFailure:
         try:
@@ -442,8 +554,12 @@ class PagerDutySource:
 
     def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
         schedules = {r: s for r, s in self._resolve(refs).items() if not isinstance(s, ReadFailure)}
-        entries, odd = _entries(self.client.on_calls(sorted({s.id for s in schedules.values()}), start, end))
-        schedules = {r: s for r, s in schedules.items() if s.id not in odd and None not in odd}
+        raw, unread = self._read(sorted({s.id for s in schedules.values()}), start, end)
+        if unread:
+            log.warning("pagerduty.forecast_unread", schedules=len(unread), error=next(iter(unread.values())),
+                        effect="no handoff foreseen for them: their groups are synced every interval")
+        entries, odd = _entries(raw)
+        schedules = {r: s for r, s in schedules.items() if s.id not in unread and s.id not in odd and None not in odd}
         edges: dict[str, set[datetime]] = {s.id: set() for s in schedules.values()}
         for entry in entries:
             if entry.schedule is not None and entry.schedule.id in edges:
@@ -457,18 +573,19 @@ class PagerDutySource:
         def one(ref: str, schedule: _Schedule) -> list[Stretch] | ReadFailure:
             try:
                 entries = self.client.final_schedule(schedule.id, start, end)
-                users = {u.id: u for u in self.client.schedule_users(schedule.id, start, end)} if entries else {}
+                emails_needed = any(e.user is None or not self._mapped(e.user.id) for e in entries)
+                users = {u.id: u for u in self.client.schedule_users(schedule.id, start, end)} if emails_needed else {}
             except SourceError as exc:
                 return ReadFailure(ref, str(exc))
             pieces: list[tuple[datetime, datetime, str | None]] = []
             for e in entries:
                 user = users.get(e.user.id) if e.user is not None else None
-                email = (user.email or "").strip() if user is not None else ""
-                if not is_email(email):
+                person = None if e.user is None else self._person(e.user.id, user.email if user is not None else None)
+                if person is None:
                     who = e.user.id if e.user is not None else "?"
                     return ReadFailure(ref, f"PagerDuty's final schedule names user {who}, whose e-mail its "
                                             "schedule users do not give")
-                pieces.append((e.start, e.end or end, email.lower()))
+                pieces.append((e.start, e.end or end, person))
             return stretches(pieces, start, end)
 
         resolved = self._resolve(list(dict.fromkeys(refs)))
@@ -503,7 +620,8 @@ class PagerDutySource:
         return email
 
     def members(self, ref: str) -> dict[str, str] | ReadFailure:
-        """The users of the schedule's layers (those not ended): lower-cased e-mail -> user id."""
+        """The users of the schedule's layers (those not ended): lower-cased e-mail (or the `users:`
+        key that maps the user id, whose e-mail is then not read) -> user id."""
         schedule = self._resolve([ref])[ref]
         if isinstance(schedule, ReadFailure):
             return schedule
@@ -525,16 +643,19 @@ class PagerDutySource:
             except SourceError as exc:
                 return ReadFailure(ref, str(exc))
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(ids) or 1)),
+        unmapped = [i for i in ids if not self._mapped(i)]
+        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(unmapped) or 1)),
                                 thread_name_prefix="pagerduty-members") as pool:
-            emails = list(pool.map(email, ids))
+            emails = dict(zip(unmapped, pool.map(email, unmapped)))
         out: dict[str, str] = {}
-        for user_id, got in zip(ids, emails):
+        for user_id in ids:
+            got = emails.get(user_id, "")
             if isinstance(got, ReadFailure):
                 return got
-            if not is_email(got):
+            person = self._person(user_id, got)
+            if person is None:
                 return ReadFailure(ref, f"PagerDuty gives user {user_id} of the schedule's layers no usable e-mail")
-            out.setdefault(got.lower(), user_id)
+            out.setdefault(person, user_id)
         return out
 
     def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
@@ -548,12 +669,24 @@ class PagerDutySource:
         return sorted(mine, key=lambda o: (o.start, o.end, o.id))
 
     def delete_override(self, ref: str, override_id: str) -> None:
-        """Delete one override (PagerDuty truncates one under way to now); gone already counts as done."""
+        """Delete one override: PagerDuty truncates one under way to now (200 rather than 204),
+        which is done all the same. Gone already counts as done; so does a refusal (400: PagerDuty
+        will not remove a past override) of one that no longer reaches past now: a retry whose
+        first attempt truncated it, the answer lost on the way."""
         schedule = self._schedule(ref)
         try:
             self.client.delete_override(schedule.id, override_id)
         except SourceNotFound:
             log.info("pagerduty.override_already_gone", schedule=schedule.id, override=override_id)
+        except SourceError as exc:
+            if exc.status != 400 or self._reaches_past_now(schedule.id, override_id):
+                raise
+            log.info("pagerduty.override_already_ended", schedule=schedule.id, override=override_id)
+
+    def _reaches_past_now(self, schedule_id: str, override_id: str) -> bool:
+        now = self._now()
+        return any(o.id == override_id and o.end > now
+                   for o in self.client.overrides(schedule_id, now, now + OVERRIDE_SPAN))
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         return self.forecast.next_handoff(refs, after)
@@ -585,6 +718,15 @@ def _entries(raw: list[Any]) -> tuple[list[_Entry], dict[str | None, str]]:
     return good, odd
 
 
+def _about_one_schedule(exc: SourceError) -> bool:
+    """Whether a failed ``/oncalls`` request may be about one of the schedules it names: a 403 (a
+    schedule of a team the key may not see), a 404 (one deleted since it was listed), a 5xx (one
+    PagerDuty cannot render). Not a 401 (the key), a 429 (the account's rate limit), nor a failure
+    without a status (a timeout, a dropped connection, an answer that does not fit): those are
+    about the request, and asking again in pieces would only add to them."""
+    return exc.status in (403, 404) or (exc.status is not None and exc.status >= 500)
+
+
 def _quote(value: str) -> str:
     return quote(value, safe="")
 
@@ -602,7 +744,7 @@ def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | No
 
 def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> PagerDutySource:
     return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
-                           clock.now)
+                           clock.now, user_map=config.file.users, pass_deadline=config.file.pass_deadline)
 
 
 SPEC = ProviderSpec("pagerduty", load, build, credentials="PAGERDUTY_API_TOKEN",
