@@ -27,6 +27,7 @@ from slackgenie_emulators.injector import form_body, signed_headers, slash_comma
 from slackgenie_emulators.sample import BOT_TOKEN, SAMPLE_CONFIG
 
 from conftest import CliResult, clean_env, output, run_cli, spawn, write_config
+from test_edges import ANNOUNCE_DELIVERY
 from test_operations import free_port, wait_for
 from test_people import (SIGNING, ask_later, dm_texts, join_syncs, offered_button, press, service_for, uid)
 
@@ -34,13 +35,6 @@ UTC = timezone.utc
 HEADS_UP_AND_ANNOUNCE = (SAMPLE_CONFIG.replace("interval: 60\n", "interval: 60\nheads_up: 1h\n")
                          .replace("    users: [dana.lead@example.com]\n",
                                   "    users: [dana.lead@example.com]\n    announce: '#delivery'\n"))
-ANNOUNCE_DELIVERY = """\
-syncs:
-  - usergroup: delivery-support
-    schedules: [Delivery Support_schedule]
-    users: [dana.lead@example.com]
-    announce: '#delivery'
-"""
 NOW = ["carol@example.com", "dana.lead@example.com"]
 
 

@@ -25,34 +25,13 @@ from slackgenie_emulators.sample import SAMPLE_CONFIG
 
 import conftest
 from conftest import write_config
+from test_exactly_once import ANNOUNCE_DELIVERY, announcements
+from test_operations import wait_for
 from test_people import ask_later, join_syncs, offered_button, press, service_for, uid
 
 UTC = timezone.utc
-ANNOUNCE_DELIVERY = """\
-syncs:
-  - usergroup: delivery-support
-    schedules: [Delivery Support_schedule]
-    users: [dana.lead@example.com]
-    announce: '#delivery'
-"""
-
-
-def announcements(emu: Emulators) -> list[dict[str, Any]]:
-    channel = emu.slack.state.channel("delivery").id  # type: ignore[union-attr]
-    return [m for m in emu.slack.state.messages if m["channel"] == channel and "is now" in m["text"]]
-
-
 def posts(emu: Emulators, method: str = "POST") -> list[Any]:
     return [r for r in emu.opsgenie.requests if r.method == method and r.path.endswith("/overrides")]
-
-
-def wait(predicate, seconds: float = 20) -> bool:  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:  # bounded by the time
-        if predicate():
-            return True
-        time.sleep(0.02)
-    return False
 
 
 # --- 1. two presses of the same take while the first create is in flight -> two overrides ------
@@ -78,7 +57,7 @@ def test_asking_again_while_a_slow_create_is_in_flight_makes_no_second_override(
         press(emulators, app, bob, offered_button(emulators, "t2", "take_confirm"), "p2")
         time.sleep(5.5)  # let the slow first create land
         join_syncs(app)
-        assert wait(lambda: not [t for t in app.syncs if t.is_alive()], 20)
+        assert wait_for(lambda: not [t for t in app.syncs if t.is_alive()], 20)
         schedule = emulators.opsgenie.state.schedule("Delivery Support_schedule", by="name")
         assert schedule is not None
         made = [o.alias for o in schedule.overrides if "bob" in json.dumps(o.user)]
