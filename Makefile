@@ -24,6 +24,7 @@ demo: $(BIN)/.installed
 
 test: $(BIN)/.installed
 	$(BIN)/python -m mypy slackgenie emulators/slackgenie_emulators
+	$(BIN)/python -m mypy --strict slackgenie/core  # the pure core: no untyped corner
 	$(BIN)/lint-imports  # the architecture's contracts: [tool.importlinter] in pyproject.toml
 	$(BIN)/python -m pytest -n auto  # one worker per core: the tests use ephemeral ports and their own tmp dirs
 

@@ -13,11 +13,11 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from slackgenie.config import load
+from slackgenie.settings import load
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
-from slackgenie.observe import configure_logging
-from slackgenie.service import build
+from slackgenie.ops.logging import configure_logging
+from slackgenie.wiring import build
 
 START = datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)
 

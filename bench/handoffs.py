@@ -17,13 +17,13 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.daemon import Daemon
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
-from slackgenie.observe import configure_logging
-from slackgenie.service import build
+from slackgenie.ops.logging import configure_logging
+from slackgenie.wiring import build
 
 START = datetime(2026, 11, 23, 0, 0, 0, tzinfo=timezone.utc)  # on the handoff grid: phases are offsets from it
 DAY = timedelta(days=1)

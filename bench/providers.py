@@ -14,10 +14,10 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.observe import configure_logging
-from slackgenie.service import build
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.ops.logging import configure_logging
+from slackgenie.wiring import build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
 

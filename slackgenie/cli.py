@@ -20,13 +20,13 @@ from importlib.metadata import entry_points
 import structlog
 
 from slackgenie import __version__
-from slackgenie.clock import CLOCK_ENV, Clock, clock_from_env
-from slackgenie.config import Config, ConfigError, environment, load
-from slackgenie.daemon import STOP_GRACE
-from slackgenie.observe import configure_logging, redact_output
+from slackgenie.core.clock import CLOCK_ENV, Clock, clock_from_env
+from slackgenie.settings import Config, ConfigError, environment, load
+from slackgenie.engine.daemon import STOP_GRACE
+from slackgenie.ops.logging import configure_logging, redact_output
 from slackgenie.retry import STOPPING
-from slackgenie.model import PassReport
-from slackgenie.report import render
+from slackgenie.core.model import PassReport
+from slackgenie.ops.report import render
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -161,11 +161,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _sync(config, clock, dry_run=args.dry_run or args.at is not None, at=args.at,
                      metrics_file=args.metrics_file, backlog_wait=args.backlog_wait)
     if args.command == "status":
-        from slackgenie.status import run_status
+        from slackgenie.ops.status import run_status
 
         return run_status(config, clock)
     if args.command == "check":
-        from slackgenie.check import run_check
+        from slackgenie.ops.check import run_check
 
         return run_check(config, clock, env, gaps=args.gaps)
     raw_port = args.port if args.port is not None else (env.get("PORT") or env.get("METRICS_PORT") or 3000)
@@ -187,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metrics_file: str | None,
           backlog_wait: float | None = None) -> int:
-    from slackgenie.service import build
+    from slackgenie.wiring import build
 
     service = build(config, clock=clock)
     if metrics_file:
@@ -264,9 +264,9 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
 
 
 def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) -> int:
-    from slackgenie.daemon import Daemon
-    from slackgenie.service import build
-    from slackgenie.web import Health, WebServer, make_app
+    from slackgenie.engine.daemon import Daemon
+    from slackgenie.wiring import build
+    from slackgenie.ops.web import Health, WebServer, make_app
 
     service = build(config, clock=clock)
     health = Health(interval=config.file.interval, pass_deadline=config.file.pass_deadline)

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.service import Service, build
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.wiring import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
 

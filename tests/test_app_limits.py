@@ -35,11 +35,11 @@ from slack_bolt.request import BoltRequest
 from slackgenie.app.answers import mine
 from slackgenie.app.runner import SlackApp
 from slackgenie.app.snapshot import Snapshot
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.model import OnCall
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.core.model import OnCall
 from slackgenie.retry import RetryPolicy
-from slackgenie.service import build
+from slackgenie.wiring import build
 from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieError
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,

@@ -109,7 +109,7 @@ def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emula
 
 
 def test_example_config_is_valid() -> None:
-    from slackgenie.config import parse_file
+    from slackgenie.settings import parse_file
 
     path = Path(__file__).resolve().parents[1] / "slackgenie.example.yaml"
     config = parse_file(path, path.read_text())

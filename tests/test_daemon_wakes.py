@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.clock import SteppedClock
-from slackgenie.daemon import Daemon
-from slackgenie.model import PassReport
+from slackgenie.core.clock import SteppedClock
+from slackgenie.engine.daemon import Daemon
+from slackgenie.core.model import PassReport
 
 START = datetime(2026, 11, 23, 8, 58, tzinfo=timezone.utc)
 PASSES = 3000  # about two days of passes at a 60 s interval

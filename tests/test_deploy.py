@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from slackgenie.config import parse_file
-from slackgenie.metrics import Metrics
+from slackgenie.settings import parse_file
+from slackgenie.ops.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

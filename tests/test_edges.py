@@ -20,11 +20,11 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from slackgenie.clock import RealClock
-from slackgenie.daemon import Daemon
+from slackgenie.core.clock import RealClock
+from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
-from slackgenie.model import PassReport
-from slackgenie.web import Health
+from slackgenie.core.model import PassReport
+from slackgenie.ops.web import Health
 
 from conftest import FAST_RETRY, output, run_cli, spawn
 from test_operations import metric, wait_for

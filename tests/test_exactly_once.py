@@ -21,7 +21,8 @@ import httpx
 import pytest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.state import StateNotSaved, StateStore
+from slackgenie.core.facts import StateNotSaved
+from slackgenie.engine.state import StateStore
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.sample import BOT_TOKEN, SAMPLE_CONFIG
@@ -177,7 +178,7 @@ def test_two_stores_on_one_file_merge_and_never_go_back(tmp_path: Path) -> None:
 WRITER = """
 import sys
 from pathlib import Path
-from slackgenie.state import StateStore
+from slackgenie.engine.state import StateStore
 store = StateStore(Path(sys.argv[1]))
 for i in range(int(sys.argv[3])):
     store.put(f"{sys.argv[2]}:{i}", "x")

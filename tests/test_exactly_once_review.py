@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.config import load
-from slackgenie.service import build
-from slackgenie.state import StateStore
+from slackgenie.settings import load
+from slackgenie.wiring import build
+from slackgenie.engine.state import StateStore
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import SAMPLE_CONFIG
 

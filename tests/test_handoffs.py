@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.daemon import Daemon
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
-from slackgenie.handoffs import next_wake
-from slackgenie.service import Service, build
+from slackgenie.sources.forecast import next_wake
+from slackgenie.wiring import Service, build
 
 from conftest import run_cli, write_config
 
@@ -189,7 +189,7 @@ def test_topic_segment_is_replaced_in_place_and_names_shortened() -> None:
 
 
 def test_a_failed_forecast_is_retried_soon() -> None:
-    from slackgenie.handoffs import Forecast
+    from slackgenie.sources.forecast import Forecast
 
     now = [datetime(2026, 11, 23, 6, 0, tzinfo=UTC)]
     calls = []

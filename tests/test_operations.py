@@ -14,8 +14,8 @@ import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie_emulators import Emulators
-from slackgenie.model import PassReport
-from slackgenie.web import Health
+from slackgenie.core.model import PassReport
+from slackgenie.ops.web import Health
 
 from conftest import SECRETS, output, run_cli, spawn, write_config
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.service import Service
+from slackgenie.core.model import OnCall, ReadFailure
+from slackgenie.wiring import Service
 from slackgenie.sources.base import Override
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceUnavailable
 from slackgenie.sources.jsm import JsmSource

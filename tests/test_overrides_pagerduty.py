@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.service import Service
+from slackgenie.core.model import OnCall, ReadFailure
+from slackgenie.wiring import Service
 from slackgenie.sources.base import Override
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound
 from slackgenie.sources.pagerduty import PagerDutySource

@@ -85,7 +85,7 @@ def _imports(source: str, package: str) -> bool:
 def test_the_import_check_sees_a_lazy_import() -> None:
     assert _imports("def f():\n    from slackgenie_emulators.sample import X\n", "slackgenie_emulators")
     assert _imports("import slackgenie_emulators as e\n", "slackgenie_emulators")
-    assert not _imports("from slackgenie.model import X  # slackgenie_emulators\n", "slackgenie_emulators")
+    assert not _imports("from slackgenie.core.model import X  # slackgenie_emulators\n", "slackgenie_emulators")
 
 
 def test_the_demo_runs_from_the_emulators_package(tmp_path: Path) -> None:
@@ -101,7 +101,7 @@ def test_the_demo_runs_from_the_emulators_package(tmp_path: Path) -> None:
 
 
 def test_every_provider_name_has_a_source_and_every_source_a_name() -> None:
-    from slackgenie.model import PROVIDER_TITLES
+    from slackgenie.core.model import PROVIDER_TITLES
     from slackgenie.sources.providers import PROVIDERS
 
     assert set(PROVIDERS) == set(PROVIDER_TITLES)

@@ -24,9 +24,9 @@ from pathlib import Path
 
 import pytest
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.people import identities
-from slackgenie.service import Service
+from slackgenie.core.model import OnCall, ReadFailure
+from slackgenie.engine.people import identities
+from slackgenie.wiring import Service
 from slackgenie.sources.pagerduty import PagerDutySource
 from slackgenie.sources.routed import RoutedSource
 from slackgenie_emulators import Emulators

@@ -19,7 +19,7 @@ import pytest
 from slack_bolt.request import BoltRequest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.service import Service
+from slackgenie.wiring import Service
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import app_home_opened, form_body, json_body, signed_headers, slash_command
 from slackgenie_emulators.sample import SAMPLE_CONFIG

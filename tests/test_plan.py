@@ -5,9 +5,9 @@ from __future__ import annotations
 from hypothesis import given
 from hypothesis import strategies as st
 
-from slackgenie.config import GroupSync
-from slackgenie.model import Action, ActualGroup, OnCall, ReadFailure, Resolution, SlackUser, schedule_key
-from slackgenie.plan import desired_for, plan_group
+from slackgenie.settings import GroupSync
+from slackgenie.core.model import Action, ActualGroup, OnCall, ReadFailure, Resolution, SlackUser, schedule_key
+from slackgenie.core.plan import desired_for, plan_group
 
 
 def K(ref: str) -> str:
@@ -182,7 +182,7 @@ def test_planner_properties(read, static, current, policy, unresolvable, lookup_
 def test_gaps_are_what_no_interval_covers() -> None:
     from datetime import datetime, timedelta, timezone
 
-    from slackgenie.shifts import gaps
+    from slackgenie.core.shifts import gaps
 
     t0 = datetime(2026, 1, 5, 0, 0, tzinfo=timezone.utc)
 

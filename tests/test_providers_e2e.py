@@ -24,7 +24,7 @@ import pytest
 from slack_bolt.request import BoltRequest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.daemon import Daemon
+from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.jsm import JSM_TOKEN

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.rotation import Override, Rotation, ScheduleModel
+from slackgenie.core.rotation import Override, Rotation, ScheduleModel
 
 UTC = timezone.utc
 A, B, C = ({"type": "user", "id": n, "username": f"{n}@x.io"} for n in "abc")
@@ -183,7 +183,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from slackgenie_emulators.opsgenie import OpsgenieState  # noqa: E402
-from slackgenie.rotation import schedule_from_api  # noqa: E402
+from slackgenie.core.rotation import schedule_from_api  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 # Clock changes of the zones below, 2026-2027 (from the tz database): the instants to probe around.

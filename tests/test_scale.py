@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from slackgenie.config import load
+from slackgenie.settings import load
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import DEMO_START, sample_org, scaled_org
-from slackgenie.model import Action
-from slackgenie.service import build
+from slackgenie.core.model import Action
+from slackgenie.wiring import build
 
 from conftest import run_cli, write_config
 

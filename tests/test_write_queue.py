@@ -11,11 +11,11 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from pathlib import Path
 
-from slackgenie.clock import RealClock
-from slackgenie.config import load
-from slackgenie.daemon import Daemon
-from slackgenie.model import PassReport
-from slackgenie.service import Service, build
+from slackgenie.core.clock import RealClock
+from slackgenie.settings import load
+from slackgenie.engine.daemon import Daemon
+from slackgenie.core.model import PassReport
+from slackgenie.wiring import Service, build
 from slackgenie.slack.pacer import Pacer
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org

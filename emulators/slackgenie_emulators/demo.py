@@ -16,12 +16,12 @@ from pathlib import Path
 from slack_bolt.request import BoltRequest
 
 from slackgenie.app.runner import SlackApp
-from slackgenie.clock import SteppedClock
-from slackgenie.config import load
-from slackgenie.model import PassReport
-from slackgenie.observe import configure_logging
-from slackgenie.report import render
-from slackgenie.service import Service, build
+from slackgenie.core.clock import SteppedClock
+from slackgenie.settings import load
+from slackgenie.core.model import PassReport
+from slackgenie.ops.logging import configure_logging
+from slackgenie.ops.report import render
+from slackgenie.wiring import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, MIXED_CONFIG, SAMPLE_CONFIG, sample_org

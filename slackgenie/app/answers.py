@@ -15,9 +15,9 @@ from typing import Any
 
 from slackgenie.app.snapshot import ScheduleState, Snapshot, age_text
 from slackgenie.slack.text import date_token, escape
-from slackgenie.model import PROVIDER_TITLES, describe_key, split_key
-from slackgenie.people import GroupShift
-from slackgenie.shifts import Shift
+from slackgenie.core.model import PROVIDER_TITLES, describe_key, split_key
+from slackgenie.engine.people import GroupShift
+from slackgenie.core.shifts import Shift
 
 STALE_AFTER = timedelta(minutes=10)
 

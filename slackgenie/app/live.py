@@ -13,8 +13,8 @@ import structlog
 
 from slackgenie.app.answers import Message, NeedsLookup, Query, answer
 from slackgenie.app.snapshot import ScheduleState, Snapshot
-from slackgenie.model import OnCall, ReadFailure, split_key
-from slackgenie.plan import map_identity
+from slackgenie.core.model import OnCall, ReadFailure, split_key
+from slackgenie.core.plan import map_identity
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.base import OnCallSource
 

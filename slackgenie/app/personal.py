@@ -12,8 +12,8 @@ import structlog
 
 from slackgenie.app.answers import NOT_FOUND_ME, Message, MyShifts, mine, my_shifts
 from slackgenie.app.snapshot import Snapshot
-from slackgenie.people import HORIZON, GroupShift, ShiftBook, identities, merged
-from slackgenie.plan import map_identity
+from slackgenie.engine.people import HORIZON, GroupShift, ShiftBook, identities, merged
+from slackgenie.core.plan import map_identity
 from slackgenie.slack.directory import Directory
 
 log = structlog.get_logger("slackgenie.app")

@@ -22,10 +22,10 @@ from slackgenie.app.take import Taking
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
-from slackgenie.model import OnCall, PassReport, ReadFailure
-from slackgenie.people import ShiftBook
-from slackgenie.plan import map_identity
-from slackgenie.service import Service
+from slackgenie.core.model import OnCall, PassReport, ReadFailure
+from slackgenie.engine.people import ShiftBook
+from slackgenie.core.plan import map_identity
+from slackgenie.wiring import Service
 
 log = structlog.get_logger("slackgenie.app")
 

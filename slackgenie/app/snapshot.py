@@ -12,9 +12,9 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from slackgenie.config import GroupSync
-from slackgenie.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
-from slackgenie.plan import map_identity
+from slackgenie.settings import GroupSync
+from slackgenie.core.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.core.plan import map_identity
 from slackgenie.slack.text import escape
 
 

@@ -21,16 +21,16 @@ import structlog
 
 from slackgenie.app.answers import Match, Message, find
 from slackgenie.app.snapshot import Snapshot
-from slackgenie.config import Config
-from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key, split_key
-from slackgenie.people import identities
+from slackgenie.settings import Config
+from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key, split_key
+from slackgenie.engine.people import identities
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import escape, mention
 from slackgenie.sources.base import Override
 from slackgenie.sources.http import SourceAuthError, SourceError
 from slackgenie.sources.routed import RoutedSource
-from slackgenie.state import StateNotSaved, StateStore
+from slackgenie.core.facts import Facts, StateNotSaved
 
 log = structlog.get_logger("slackgenie.app")
 
@@ -133,7 +133,7 @@ class Target:
 
 class Taking:
     def __init__(self, config: Config, source: RoutedSource, directory: Directory, now: Callable[[], datetime],
-                 synced: Callable[[], None], state: StateStore):
+                 synced: Callable[[], None], state: Facts):
         self.config, self.source, self.directory, self._now = config, source, directory, now
         self.state = state  # the overrides made from Slack: give-back ends only those
         self.synced = synced  # sync the groups at once (after an override is made or ended)

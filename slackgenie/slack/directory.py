@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, Valid
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.config import is_slack_id
-from slackgenie.model import Resolution, SlackUser
+from slackgenie.settings import is_slack_id
+from slackgenie.core.model import Resolution, SlackUser
 from slackgenie.slack.client import error_code
 
 log = structlog.get_logger("slackgenie.directory")

@@ -24,13 +24,13 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from slackgenie.config import GroupSync
-from slackgenie.model import Action, GroupOutcome
+from slackgenie.settings import GroupSync
+from slackgenie.core.model import Action, GroupOutcome
 from slackgenie.slack.client import error_code
 from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token
-from slackgenie.state import StateNotSaved, StateStore
+from slackgenie.core.facts import Facts, StateNotSaved
 
 log = structlog.get_logger("slackgenie.notify")
 
@@ -110,7 +110,7 @@ def _attempt(sending: str | None) -> Attempt | None:
 
 
 class Notifier:
-    def __init__(self, client: WebClient, directory: Directory, state: StateStore,
+    def __init__(self, client: WebClient, directory: Directory, state: Facts,
                  next_handoff: Callable[[Sequence[str]], datetime | None],
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.now = now  # the clock Slack's message timestamps are read against

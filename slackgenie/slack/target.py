@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.model import ActualGroup
+from slackgenie.core.model import ActualGroup
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.errors import about_people, explain

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime, timezone
 
-from slackgenie.plan import map_identity
+from slackgenie.core.plan import map_identity
 from slackgenie.slack.directory import Directory
 
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.model import ActualGroup
+from slackgenie.core.model import ActualGroup
 
 
 SlackId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z0-9]{2,40}$")]

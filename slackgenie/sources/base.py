@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from slackgenie.clock import Clock
-from slackgenie.config import Config
-from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.core.clock import Clock
+from slackgenie.settings import Config
+from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver
-from slackgenie.shifts import Stretch
+from slackgenie.core.shifts import Stretch
 
 
 class OnCallSource(Protocol):

@@ -35,12 +35,12 @@ import httpx
 import structlog
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints, ValidationError
 
-from slackgenie.clock import Clock
-from slackgenie.config import Config, ConfigError, required_secret, url_var
-from slackgenie.handoffs import ShiftForecast
-from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.core.clock import Clock
+from slackgenie.settings import Config, ConfigError, required_secret, url_var
+from slackgenie.sources.forecast import ShiftForecast
+from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
-from slackgenie.shifts import Stretch, stretches
+from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import Override, ProviderSpec
 from slackgenie.sources.http import (ApiClient, Dialect, Kept, SourceAuthError, SourceError, SourceNotFound, first_error,
                                      is_email)

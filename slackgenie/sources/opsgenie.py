@@ -15,13 +15,13 @@ import structlog
 from pydantic import (AwareDatetime, BaseModel, ConfigDict, Field, SecretStr, StrictBool, StringConstraints,
                       ValidationError)
 
-from slackgenie.clock import Clock
-from slackgenie.config import Config, required_secret, url_var
-from slackgenie.handoffs import Forecast
-from slackgenie.model import OnCall, ReadFailure, ScheduleInfo
+from slackgenie.core.clock import Clock
+from slackgenie.settings import Config, required_secret, url_var
+from slackgenie.sources.forecast import Forecast
+from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.retry import ApiObserver, RetryPolicy
-from slackgenie.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
-from slackgenie.shifts import Stretch, stretches
+from slackgenie.core.rotation import Override, ScheduleModel, overrides_from_api, schedule_from_api
+from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import Override as TakenOverride
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.http import (ApiClient, Dialect, SourceAuthError, SourceError, SourceNotFound,

@@ -13,8 +13,8 @@ from typing import TypeVar
 
 import structlog
 
-from slackgenie.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
-from slackgenie.shifts import Stretch
+from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.core.shifts import Stretch
 from slackgenie.sources.base import OnCallSource, Override
 
 log = structlog.get_logger("slackgenie.sources")

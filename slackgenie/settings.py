@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from dotenv import dotenv_values
-from slackgenie.model import PROVIDER_TITLES, schedule_key
+from slackgenie.core.model import PROVIDER_TITLES, schedule_key
 from slackgenie.retry import Number, RetryPolicy
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, write_to_textfile
 from prometheus_client.parser import text_string_to_metric_families
 
-from slackgenie.model import Action, PassReport
+from slackgenie.core.model import Action, PassReport
 
 
 # Label values come from a fixed set: whatever an API answers (an error page, a token it echoes)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from slackgenie.model import Action, GroupOutcome, PassReport
+from slackgenie.core.model import Action, GroupOutcome, PassReport
 
 
 def render(report: PassReport) -> str:

@@ -9,15 +9,15 @@ from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.clock import Clock, RealClock
-from slackgenie.config import Config, ConfigError
-from slackgenie.plan import map_identity
-from slackgenie.service import build
-from slackgenie.shifts import covered, gaps
+from slackgenie.core.clock import Clock, RealClock
+from slackgenie.settings import Config, ConfigError
+from slackgenie.core.plan import map_identity
+from slackgenie.wiring import build
+from slackgenie.core.shifts import covered, gaps
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
-from slackgenie.model import PROVIDER_TITLES, ReadFailure, describe_key
-from slackgenie.observe import REDACTOR
+from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key
+from slackgenie.ops.logging import REDACTOR
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource

@@ -12,8 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from slackgenie.config import GroupSync
-from slackgenie.model import (PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
+from slackgenie.settings import GroupSync
+from slackgenie.core.model import (PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
                               Resolution, describe_key, split_key)
 
 

@@ -15,17 +15,17 @@ from typing import Any
 
 import structlog
 
-from slackgenie.config import Config
-from slackgenie.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
-from slackgenie.plan import desired_for, plan_group
+from slackgenie.settings import Config
+from slackgenie.core.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
+from slackgenie.core.plan import desired_for, plan_group
 from slackgenie.retry import STOPPING
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.target import GroupsUnreadable, PeopleRefused, SlackTarget, Throttled
 from slackgenie.sources.base import OnCallSource
-from slackgenie.state import StateNotSaved
+from slackgenie.core.facts import StateNotSaved
 
-log = structlog.get_logger("slackgenie.reconcile")
+log = structlog.get_logger("slackgenie.engine.reconcile")
 
 
 class Reconciler:

@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from slackgenie.config import Config
-from slackgenie.model import ReadFailure, SlackUser
-from slackgenie.shifts import Shift, Stretch, shifts_of
+from slackgenie.settings import Config
+from slackgenie.core.model import ReadFailure, SlackUser
+from slackgenie.core.shifts import Shift, Stretch, shifts_of
 from slackgenie.sources.base import OnCallSource
 
 HORIZON = timedelta(days=14)  # how far ahead `/oncall me` looks

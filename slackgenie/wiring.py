@@ -12,25 +12,26 @@ from pathlib import Path
 import structlog
 from slack_sdk import WebClient
 
-from slackgenie.clock import Clock, RealClock
-from slackgenie.daemon import BACKLOG_GUARD
-from slackgenie.config import Config
-from slackgenie.headsup import HeadsUps
-from slackgenie.metrics import Metrics
-from slackgenie.model import Action, GroupOutcome, GroupPlan, PassReport, ReadFailure
-from slackgenie.shifts import covered, gaps
-from slackgenie.reconcile import Reconciler
+from slackgenie.core.clock import Clock, RealClock
+from slackgenie.engine.daemon import BACKLOG_GUARD
+from slackgenie.settings import Config
+from slackgenie.engine.headsup import HeadsUps
+from slackgenie.ops.metrics import Metrics
+from slackgenie.core.model import Action, GroupOutcome, GroupPlan, PassReport, ReadFailure
+from slackgenie.core.shifts import covered, gaps
+from slackgenie.engine.reconcile import Reconciler
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.retry import STOPPING
-from slackgenie.state import Busy, LockUnavailable, StateNotSaved, StateStore
+from slackgenie.core.facts import LockUnavailable, StateNotSaved
+from slackgenie.engine.state import Busy, StateStore
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 
-log = structlog.get_logger("slackgenie.service")
+log = structlog.get_logger("slackgenie.wiring")
 
 GAPS_EVERY = 900.0  # seconds between two reads of every schedule's coverage, for the gap metric
 GAPS_AHEAD = timedelta(days=7)

@@ -27,19 +27,19 @@ from datetime import datetime, timedelta, timezone
 import structlog
 from slack_sdk import WebClient
 
-from slackgenie.config import Config
-from slackgenie.model import ReadFailure, describe_key
-from slackgenie.plan import map_identity
-from slackgenie.shifts import Shift, Stretch, starting
+from slackgenie.settings import Config
+from slackgenie.core.model import ReadFailure, describe_key
+from slackgenie.core.plan import map_identity
+from slackgenie.core.shifts import Shift, Stretch, starting
 from slackgenie.slack.client import error_code
 from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import mention
 from slackgenie.sources.base import OnCallSource
-from slackgenie.state import StateStore
+from slackgenie.engine.state import StateStore
 
-log = structlog.get_logger("slackgenie.headsup")
+log = structlog.get_logger("slackgenie.engine.headsup")
 
 REFRESH = 300.0  # seconds the foreseen shifts are reused from one pass to the next
 AHEAD = timedelta(days=1)  # the forecast looks this far past the longest lead (for the daemon's wake-ups)

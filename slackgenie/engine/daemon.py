@@ -22,12 +22,12 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from slackgenie.clock import Clock, RealClock
-from slackgenie.handoffs import next_wake
-from slackgenie.model import PassReport
+from slackgenie.core.clock import Clock, RealClock
+from slackgenie.sources.forecast import next_wake
+from slackgenie.core.model import PassReport
 from slackgenie.retry import STOPPING
 
-log = structlog.get_logger("slackgenie.daemon")
+log = structlog.get_logger("slackgenie.engine.daemon")
 
 STOP_GRACE = 1.5  # how long a stop waits for a pass in flight (it writes nothing more meanwhile)
 BACKLOG_GUARD = 0.5  # seconds after the rate limit's window opens before writing the backlog

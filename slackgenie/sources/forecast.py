@@ -17,10 +17,10 @@ from datetime import datetime, timedelta
 
 import structlog
 
-from slackgenie.model import OnCall, ReadFailure
-from slackgenie.rotation import Override, ScheduleModel
+from slackgenie.core.model import OnCall, ReadFailure
+from slackgenie.core.rotation import Override, ScheduleModel
 
-log = structlog.get_logger("slackgenie.handoffs")
+log = structlog.get_logger("slackgenie.sources.forecast")
 
 
 class Forecast:

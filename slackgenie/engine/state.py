@@ -37,7 +37,9 @@ from pathlib import Path
 
 import structlog
 
-log = structlog.get_logger("slackgenie.state")
+from slackgenie.core.facts import Changes, LockUnavailable, StateNotSaved
+
+log = structlog.get_logger("slackgenie.engine.state")
 
 LOCK_WAIT = 5.0  # seconds a change may wait for another process's change (each holds it for milliseconds)
 
@@ -46,19 +48,9 @@ class Busy(Exception):
     """Another process held the pass lock for longer than we may wait."""
 
 
-class StateNotSaved(Exception):
-    """A fact could not be recorded: the side effect it guards must not be carried out."""
-
-
-class LockUnavailable(StateNotSaved):
-    """A lock file cannot be opened or locked (a read-only volume, a filesystem without locks):
-    nothing can be recorded, but it is no sign of another process."""
-
-
-Changes = dict[str, "str | None"]  # key -> new value, or None to forget it
-
-
 class StateStore:
+    """The state file: ``core.facts.Facts``, kept in a file that every process shares."""
+
     def __init__(self, path: Path | None, now: Callable[[], datetime] | None = None):
         # Resolved once: a process that names a symlink and one that names its target share one
         # file and one lock, and a save replaces the target, never the link.

@@ -5,11 +5,11 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 
-from slackgenie.clock import Clock
-from slackgenie.config import Config
-from slackgenie.model import Action, OnCall, ReadFailure
-from slackgenie.plan import desired_for
-from slackgenie.service import build
+from slackgenie.core.clock import Clock
+from slackgenie.settings import Config
+from slackgenie.core.model import Action, OnCall, ReadFailure
+from slackgenie.core.plan import desired_for
+from slackgenie.wiring import build
 
 
 def _when(t: datetime | None, now: datetime) -> str:
