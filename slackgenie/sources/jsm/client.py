@@ -1,0 +1,275 @@
+"""The HTTP calls of JSM Ops (schedules, on-calls, timelines, overrides) and of Jira's user API
+(``/rest/api/3/user/bulk``), each answer checked against ``wire.py``, lists followed page by page."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from typing import Any, Generic, TypeVar
+from urllib.parse import parse_qs, quote, urlsplit
+
+import httpx
+import structlog
+from pydantic import ValidationError
+
+from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError, first_error
+from slackgenie.sources.jsm.settings import UUID_RE, JsmSecrets
+from slackgenie.sources.jsm.wire import (_Created, _FlatOnCalls, _Override, _OverridePage, _Period, _Rotation,
+                                         _Schedule, _SchedulePage, _ScheduleRotations, _Timeline, _User, _UserPage)
+
+log = structlog.get_logger("slackgenie.jsm")
+
+PAGE = 50  # the largest page the schedule list gives
+USERS_PAGE = 50  # account ids per /user/bulk request
+DELETE_SCOPE = "delete:ops-config:jira-service-management"  # deleting an override (account API tokens lack it)
+MAX_PAGES = 200  # 10,000 schedules: beyond it, a list that never ends is an error
+
+
+def _message(body: Any) -> str | None:
+    """``{message}`` (older endpoints) or ``{errors:[{title, detail}]}`` (newer ones)."""
+    if not isinstance(body, dict):
+        return None
+    if isinstance(body.get("message"), str):
+        return str(body["message"])
+    errors = body.get("errors")
+    if isinstance(errors, list) and errors and isinstance(errors[0], dict):
+        first = errors[0]
+        return str(first.get("detail") or first.get("title") or "") or None
+    return None
+
+
+OPS = Dialect(api="jsm", title="JSM Ops", message=_message,
+              auth_fix="check JSM_EMAIL and JSM_API_TOKEN, and that the account may read JSM Ops schedules")
+JIRA = Dialect(api="jira", title="Jira user API", message=_message,
+               auth_fix="check JSM_SITE_URL, JSM_EMAIL and JSM_API_TOKEN; looking up people needs the "
+                        "'Browse users and groups' permission")
+
+
+class JsmClient:
+    """Typed calls over the JSM Ops API and Jira's user API. Thread-safe."""
+
+    def __init__(self, secrets: JsmSecrets, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+        auth = httpx.BasicAuth(secrets.email, secrets.api_token.get_secret_value())
+        self.site = ApiClient(secrets.site_url, JIRA, {}, policy, transport, observer, auth=auth)
+        self._api_url = secrets.api_url
+        self._auth = auth
+        self._policy, self._transport, self._observer = policy, transport, observer
+        self._cloud_id = secrets.cloud_id
+        self._ops: ApiClient | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def ops(self) -> ApiClient:
+        """The Ops API client, once the cloud id is known (read once, then kept)."""
+        with self._lock:
+            if self._ops is None:
+                cloud_id = self._cloud_id or self._read_cloud_id()
+                self._ops = ApiClient(f"{self._api_url}/jsm/ops/api/{quote(cloud_id, safe='')}/v1", OPS, {},
+                                      self._policy, self._transport, self._observer, auth=self._auth)
+            return self._ops
+
+    def _read_cloud_id(self) -> str:
+        body = self.site.get("tenantInfo", "/_edge/tenant_info")
+        cloud_id = body.get("cloudId") if isinstance(body, dict) else None
+        if not isinstance(cloud_id, str) or not UUID_RE.match(cloud_id):
+            raise SourceError("JSM Ops: the site's /_edge/tenant_info gave no cloud id (is JSM_SITE_URL your "
+                              "Atlassian site, e.g. https://acme.atlassian.net? or set JSM_CLOUD_ID)")
+        return cloud_id
+
+    def close(self) -> None:
+        self.site.close()
+        with self._lock:
+            if self._ops is not None:
+                self._ops.close()
+
+    def schedules(self) -> list[_Schedule]:
+        """Every schedule, page by page (``links.next`` absent or null on the last). An entry
+        that does not fit is left out, and said so: it cannot be anyone's schedule to read."""
+        out: list[_Schedule] = []
+        for values in self._pages("listSchedules", "/schedules", {}, "the schedule list"):
+            for item in values:
+                try:
+                    out.append(_Schedule.model_validate(item))
+                except ValidationError as exc:
+                    log.warning("jsm.schedule_unreadable", error=first_error(exc), effect="left out of the list")
+        return out
+
+    def on_call_ids(self, schedule_id: str, at: datetime | None) -> list[str]:
+        params = {"flat": "true", **({"date": _iso(at)} if at else {})}
+        raw = self.ops.get("getOnCalls", f"/schedules/{quote(schedule_id, safe='')}/on-calls", params)
+        if isinstance(raw, dict) and "data" in raw and "onCallUsers" not in raw:
+            raw = raw["data"]  # some Opsgenie-derived endpoints wrap their answer
+        try:
+            answer = _FlatOnCalls.model_validate(raw)
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the on-call answer is malformed at {first_error(exc)}") from None
+        ids = answer.onCallUsers if answer.onCallUsers is not None else answer.onCallRecipients
+        if ids is None:
+            raise SourceError("JSM Ops: the on-call answer holds no onCallUsers")
+        return ids
+
+    def periods(self, schedule_id: str, start: datetime, days: int) -> list[_Period]:
+        """The schedule's final timeline (overrides included) from the day before ``start``."""
+        params = {"date": _iso(start - timedelta(days=1)), "interval": str(days + 2), "intervalUnit": "days"}
+        raw = self.ops.get("getTimeline", f"/schedules/{quote(schedule_id, safe='')}/timeline", params)
+        try:
+            timeline = _Timeline.model_validate(raw)
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the timeline is malformed at {first_error(exc)}") from None
+        return [p for r in timeline.finalTimeline.rotations for p in r.periods]
+
+    def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
+        """Every period boundary of the schedule's final timeline from the day before ``start``."""
+        return sorted({_utc(t) for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)})
+
+    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str) -> list[Any]:
+        """Every page's ``values``, in one list."""
+        return [item for values in self._pages(op, path, params, what) for item in values]
+
+    def _pages(self, op: str, path: str, params: Mapping[str, str], what: str) -> Iterator[list[Any]]:
+        """Each page's ``values`` (``offset``/``size``; ``links.next`` absent or null on the
+        last), at most ``MAX_PAGES`` pages."""
+
+        def fetch(offset: int) -> _Page[Any]:
+            raw = self.ops.get(op, path, {**params, "size": str(PAGE), "offset": str(offset)})
+            try:
+                page = _SchedulePage.model_validate(raw)
+            except ValidationError as exc:
+                raise SourceError(f"JSM Ops: {what} is malformed at {first_error(exc)}") from None
+            return _Page(page.values, bool(page.links.next), page.links.next)
+
+        return _follow(fetch, "offset", MAX_PAGES, f"JSM Ops: {what}", "links.next")
+
+    def rotations(self, schedule: _Schedule) -> list[_Rotation] | None:
+        """The schedule's rotations, from the schedule list with ``expand=rotation`` (the spec's
+        get has no ``expand``): the list narrowed to its name (``query``: exact, case-insensitive),
+        then, if the schedule is not there, the whole list. None: the list does not hold it."""
+        for params in ({"query": schedule.name, "expand": "rotation"}, {"expand": "rotation"}):
+            for item in self._paged("listSchedules", "/schedules", params, "the schedule list"):
+                if not isinstance(item, dict) or item.get("id") != schedule.id:
+                    continue
+                try:
+                    found = _ScheduleRotations.model_validate(item)
+                except ValidationError as exc:
+                    raise SourceError(f"JSM Ops: the schedule's rotations are malformed at {first_error(exc)}") \
+                        from None
+                if found.rotations is None:
+                    raise SourceError("JSM Ops: the schedule list gave no rotations (expand=rotation)")
+                return found.rotations
+        return None
+
+    def create_override(self, schedule_id: str, account_id: str, start: datetime, end: datetime) -> str:
+        """``POST /v1/schedules/{id}/overrides`` of every rotation (no ``rotationIds``), sent once:
+        a repeated create makes two overrides. The alias is the server's."""
+        body = {"responder": {"type": "user", "id": account_id}, "startDate": _iso(_utc(start)),
+                "endDate": _iso(_utc(end))}
+        raw = self.ops.call("createOverride", "POST", f"/schedules/{quote(schedule_id, safe='')}/overrides",
+                            body=body, retry=False)
+        try:
+            return _Created.model_validate(raw).alias
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the create-override answer is malformed at {first_error(exc)}") from None
+
+    def overrides(self, schedule_id: str) -> list[_Override]:
+        """The schedule's ongoing and future overrides, page by page."""
+        items = self._paged("listOverrides", f"/schedules/{quote(schedule_id, safe='')}/overrides", {},
+                            "the override list")
+        try:
+            return _OverridePage.model_validate({"values": items}).values
+        except ValidationError as exc:
+            raise SourceError(f"JSM Ops: the override list is malformed at {first_error(exc)}") from None
+
+    def delete_override(self, schedule_id: str, alias: str) -> None:
+        """``DELETE /v1/schedules/{id}/overrides/{alias}``; retried (deleting twice is harmless).
+        A refusal says what deleting needs: a 401 is the API's answer to a token without the
+        delete scope (account API tokens carry read and write, not delete), a 403 an account
+        that may not edit the schedule."""
+        try:
+            self.ops.call("deleteOverride", "DELETE",
+                          f"/schedules/{quote(schedule_id, safe='')}/overrides/{quote(alias, safe='')}")
+        except SourceAuthError as exc:
+            if exc.status == 401:
+                raise SourceAuthError(f"JSM Ops: HTTP 401 on the delete: the API token lacks the scope {DELETE_SCOPE} "
+                                      "(account API tokens lack it): set JSM_API_TOKEN to a token granted that scope",
+                                      exc.status, exc.request_id) from None
+            raise SourceAuthError(f"JSM Ops: HTTP {exc.status} on the delete: the account (JSM_EMAIL) may not edit "
+                                  "this schedule: make it an admin of the schedule's team", exc.status,
+                                  exc.request_id) from None
+
+    def users(self, account_ids: Sequence[str]) -> list[_User]:
+        """Jira users by account id, ``USERS_PAGE`` ids per batch, each batch page by page."""
+        out: list[_User] = []
+        for i in range(0, len(account_ids), USERS_PAGE):
+            out += self._user_pages(account_ids[i:i + USERS_PAGE])
+        return out
+
+    def _user_pages(self, batch: Sequence[str]) -> list[_User]:
+        """One batch's users, following ``nextPage`` until ``isLast``: Jira may answer fewer than
+        the ``maxResults`` asked. Every page but the last brings someone, so a batch takes at most
+        one page more than it has ids; each request is bounded by the retry policy's deadlines."""
+
+        def fetch(start: int) -> _Page[_User]:
+            params = [("accountId", a) for a in batch] + [("maxResults", str(len(batch))), ("startAt", str(start))]
+            raw = self.site.get("bulkGetUsers", "/rest/api/3/user/bulk", params)
+            try:
+                page = _UserPage.model_validate(raw)
+            except ValidationError as exc:
+                raise SourceError(f"Jira user API: the answer is malformed at {first_error(exc)}") from None
+            last = page.isLast if page.isLast is not None else not page.nextPage
+            return _Page(page.values, not last, page.nextPage)
+
+        pages = _follow(fetch, "startAt", len(batch) + 1, "Jira user API: user/bulk", "nextPage")
+        return [user for values in pages for user in values]
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class _Page(Generic[T]):
+    """One page of a list, as the paging loop needs it: its entries, whether the server says
+    another follows, and the link to it (only the number it names is read)."""
+
+    values: list[T]
+    more: bool
+    link: str | None
+
+
+def _follow(fetch: Callable[[int], _Page[T]], param: str, limit: int, where: str, link: str) -> Iterator[list[T]]:
+    """Each page's entries, the first page at 0: ``fetch(start)`` reads the page at ``start``; the
+    next start is the ``param`` the page's link names (relative or absolute alike), else just past
+    the page. A link that does not move on, or a list longer than ``limit`` pages, is an error."""
+    start = 0
+    for _ in range(limit):
+        page = fetch(start)
+        yield page.values
+        if not page.more or not page.values:  # an empty page ends it: what it left out is not known
+            return
+        following = _query_int(page.link, param, start + len(page.values))
+        if following <= start:
+            raise SourceError(f"{where}'s {link} does not move on")
+        start = following
+    raise SourceError(f"{where} did not end within {limit} pages")
+
+
+def _utc(t: datetime) -> datetime:
+    return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _query_int(link: str | None, name: str, fallback: int) -> int:
+    """The integer a link's query names (``offset``, ``startAt``); ``fallback`` where it names none.
+    Only the number is taken: the request goes to the same host as before, never to the link."""
+    try:
+        value = parse_qs(urlsplit(link or "").query).get(name)
+        return int(value[0]) if value else fallback
+    except (ValueError, TypeError):
+        return fallback
+
