@@ -18,7 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from slackgenie_emulators.opsgenie import OpsgenieState
-from slackgenie.core.rotation import schedule_from_api
+from slackgenie.sources.opsgenie.wire import schedule_from_api
 
 UTC = timezone.utc
 ZONES = ["UTC", "America/New_York", "Europe/London", "America/St_Johns", "Australia/Lord_Howe", "Asia/Kolkata"]

@@ -40,7 +40,8 @@ from slackgenie.settings import load
 from slackgenie.core.model import OnCall
 from slackgenie.retry import RetryPolicy
 from slackgenie.wiring import build
-from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieError
+from slackgenie.sources.http import SourceError
+from slackgenie.sources.opsgenie import OpsgenieClient
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import (app_home_opened, app_mention, form_body, json_body, signed_headers,
                                            slash_command)
@@ -230,7 +231,7 @@ def test_a_long_retry_after_holds_the_client_back_for_at_most_the_budget(emulato
     client = OpsgenieClient(emulators.opsgenie.url, SecretStr(OPSGENIE_KEY),
                             RetryPolicy(attempts=3, budget=1.5, timeout=3, backoff=0.05))
     try:
-        with pytest.raises(OpsgenieError, match="429"):
+        with pytest.raises(SourceError, match="429"):
             client.list_on_calls()  # Opsgenie asks for 300 s: more than the budget, so this call fails
         assert 0 < client.throttled_for() <= 1.5
         answered = None
@@ -238,7 +239,7 @@ def test_a_long_retry_after_holds_the_client_back_for_at_most_the_budget(emulato
             try:
                 answered = client.list_on_calls()
                 break
-            except OpsgenieError:
+            except SourceError:
                 time.sleep(0.1)
         assert answered, "still held back after 10 s"
         assert emulators.opsgenie.calls(r"^/v2/schedules/on-calls$") == 2  # nothing was sent while held

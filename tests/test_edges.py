@@ -450,13 +450,14 @@ def test_a_rate_limit_is_never_taken_to_last_longer_than_five_minutes(emulators:
     from pydantic import SecretStr
 
     from slackgenie.retry import RetryPolicy
-    from slackgenie.sources.opsgenie import OpsgenieClient, OpsgenieError
+    from slackgenie.sources.http import SourceError
+    from slackgenie.sources.opsgenie import OpsgenieClient
 
     emulators.opsgenie.inject(r"on-calls", status=429, retry_after=1e9, times=1)
     client = OpsgenieClient(emulators.opsgenie.url, SecretStr(emulators.env()["OPSGENIE_API_KEY"]),
                             RetryPolicy(attempts=2, budget=2, timeout=3))
     try:
-        with pytest.raises(OpsgenieError):
+        with pytest.raises(SourceError):
             client.list_on_calls()
         assert 0 < client.throttled_for() <= 300
     finally:

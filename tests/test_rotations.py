@@ -183,7 +183,7 @@ from hypothesis import given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 from slackgenie_emulators.opsgenie import OpsgenieState  # noqa: E402
-from slackgenie.core.rotation import schedule_from_api  # noqa: E402
+from slackgenie.sources.opsgenie.wire import schedule_from_api  # noqa: E402
 from zoneinfo import ZoneInfo  # noqa: E402
 
 # Clock changes of the zones below, 2026-2027 (from the tz database): the instants to probe around.

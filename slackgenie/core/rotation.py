@@ -1,7 +1,8 @@
 """Opsgenie rotation maths, pure: who a schedule puts on call at an instant, and when that changes.
 
-Used twice: the Opsgenie emulator answers with it, and the daemon predicts each schedule's next
-handoff with it (from one ``GET /v2/schedules?expand=rotation``) so it can wake up just then.
+The daemon predicts each schedule's next handoff with it (from one ``GET /v2/schedules?expand=rotation``,
+read into these types by ``sources/opsgenie/wire.py``) so it can wake up just then; the Opsgenie
+emulator has its own engine (``emulators/slackgenie_emulators/schedules.py``), written apart.
 A prediction only decides *when* to look; what a pass writes always comes from Opsgenie's own
 on-call answer, so a wrong prediction costs latency, never correctness.
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 TURN = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
@@ -218,44 +219,6 @@ def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
 
 def _time(spec: dict[str, Any], which: str) -> timedelta:
     return timedelta(hours=int(spec.get(f"{which}Hour", 0)), minutes=int(spec.get(f"{which}Min", 0)))
-
-
-def _parse(value: str) -> datetime:
-    dt = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    return dt if dt.tzinfo else dt.replace(tzinfo=timezone.utc)
-
-
-def overrides_from_api(items: list[dict[str, Any]]) -> list[Override]:
-    """``Override``s from Opsgenie's ``GET /v2/schedules/{id}/overrides`` answer."""
-    out = []
-    for o in items:
-        user = o.get("user") or {}
-        participant = ({"type": "none"} if user.get("type") == "none" else
-                       {"type": "user", "id": user.get("id", ""), "username": user.get("username") or user.get("name", "")})
-        out.append(Override(alias=o.get("alias", ""), user=participant, start=_parse(o["startDate"]),
-                            end=_parse(o["endDate"]),
-                            rotations=[r.get("id") or r.get("name", "") for r in o.get("rotations") or []]))
-    return out
-
-
-def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
-    """A ``ScheduleModel`` from Opsgenie's schedule JSON (``GET /v2/schedules?expand=rotation``)."""
-    rotations = []
-    for r in data.get("rotations") or []:
-        rotations.append(Rotation(
-            id=r.get("id", ""), name=r.get("name", ""), start=_parse(r["startDate"]),
-            end=_parse(r["endDate"]) if r.get("endDate") else None, type=r.get("type", "weekly"),
-            participants=list(r.get("participants") or []), length=int(r.get("length") or 1),
-            time_restriction=r.get("timeRestriction"),
-        ))
-    zone = data.get("timezone") or "UTC"
-    try:
-        ZoneInfo(zone)
-    except (ValueError, ZoneInfoNotFoundError):
-        raise ValueError(f"unknown time zone {zone!r}") from None
-    return ScheduleModel(id=data.get("id", ""), name=data.get("name", ""), timezone=zone,
-                         enabled=bool(data.get("enabled", True)), rotations=rotations,
-                         owner_team=data.get("ownerTeam"))
 
 
 def _key(entries: list[tuple[Rotation, dict[str, Any], Override | None]]) -> frozenset[str]:

@@ -1,0 +1,112 @@
+"""Opsgenie's REST API v2: a few typed calls, the key only ever in the header."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+from typing import Any
+
+import httpx
+from pydantic import SecretStr
+
+from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.sources.http import ApiClient, Dialect, SourceError
+
+UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+
+
+def _envelope(status: int, body: Any) -> None:
+    if not isinstance(body, dict) or "data" not in body:
+        raise SourceError(f"Opsgenie: HTTP {status} without an Opsgenie envelope (is OPSGENIE_API_URL right?)", status)
+
+
+DIALECT = Dialect(
+    api="opsgenie", title="Opsgenie", auth_fix="check OPSGENIE_API_KEY and its access rights",
+    message=lambda body: body.get("message") if isinstance(body, dict) else None,
+    ok=_envelope,
+    # Opsgenie sends no Retry-After: the window it names is how long a throttle lasts.
+    window_header="X-RateLimit-Period-In-Sec",
+)
+
+
+class OpsgenieClient:
+    """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
+
+    def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+        self.api = ApiClient(base_url, DIALECT, {"Authorization": f"GenieKey {api_key.get_secret_value()}"},
+                             policy, transport, observer)
+
+    def __repr__(self) -> str:
+        return f"OpsgenieClient(base_url={self.api.base_url!r})"
+
+    def throttled_for(self) -> float:
+        return self.api.throttled_for()
+
+    def close(self) -> None:
+        self.api.close()
+
+    def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
+        """Who is on call in every schedule, flattened to usernames: one request."""
+        data = self.api.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
+        if not isinstance(data, list):
+            raise SourceError("Opsgenie: list on-calls answered without a list")
+        return data
+
+    def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
+        params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
+        data = self.api.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
+        if not isinstance(data, dict):
+            raise SourceError(f"Opsgenie: on-calls of {ref!r} answered without an object")
+        return data
+
+    def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
+        params = {"scheduleIdentifierType": "id"}
+        data = self.api.get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
+        if not isinstance(data, list):
+            raise SourceError("Opsgenie: list overrides answered without a list")
+        return data
+
+    # --- overrides, the schedule named by id or name as in ``schedule_on_calls`` ----------------
+    def schedule_overrides(self, ref: str) -> Any:
+        """``GET /v2/schedules/{ref}/overrides``: the whole answer, for the caller to validate."""
+        return self.api.get("listOverrides", f"/v2/schedules/{_quote(ref)}/overrides",
+                            {"scheduleIdentifierType": _ident_type(ref)})
+
+    def create_override(self, ref: str, body: dict[str, Any]) -> Any:
+        """``POST /v2/schedules/{ref}/overrides``, sent once: a repeated create makes two overrides."""
+        return self.api.call("createOverride", "POST", f"/v2/schedules/{_quote(ref)}/overrides",
+                             {"scheduleIdentifierType": _ident_type(ref)}, body, retry=False)
+
+    def delete_override(self, ref: str, alias: str) -> None:
+        """``DELETE /v2/schedules/{ref}/overrides/{alias}``; retried (deleting twice is harmless).
+        Any 2xx is done: the contract's answer (``SuccessResponse``) need not carry ``data``."""
+        try:
+            self.api.call("deleteOverride", "DELETE", f"/v2/schedules/{_quote(ref)}/overrides/{_quote(alias)}",
+                          {"scheduleIdentifierType": _ident_type(ref)})
+        except SourceError as exc:
+            if type(exc) is SourceError and exc.status is not None and 200 <= exc.status < 300:
+                return
+            raise
+
+    def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
+        data = self.api.get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
+        if not isinstance(data, list):
+            raise SourceError("Opsgenie: list schedules answered without a list")
+        return data
+
+
+def _ident_type(ref: str) -> str:
+    return "id" if UUID_RE.match(ref) else "name"
+
+
+def _quote(value: str) -> str:
+    from urllib.parse import quote
+
+    return quote(value, safe="")
+
+
+def _date(at: datetime | None) -> dict[str, str]:
+    if at is None:
+        return {}
+    return {"date": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
