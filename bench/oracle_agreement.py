@@ -1,4 +1,4 @@
-"""How often the product's rotation maths (slackgenie/rotation.py) agrees with the emulator's
+"""How often the product's rotation maths (slackgenie/core/rotation.py) agrees with the emulator's
 independent engine (emulators/slackgenie_emulators/schedules.py), by feature, at random instants.
 
 Both read the same Opsgenie schedule JSON. Instants are drawn uniformly over a year and, half of

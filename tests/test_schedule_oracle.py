@@ -1,6 +1,6 @@
 """The Opsgenie emulator's own on-call engine (emulators/slackgenie_emulators/schedules.py), checked against
 values worked out by hand from Opsgenie's documented rules. Independent of the product's
-rotation maths (slackgenie/rotation.py) and of today's date."""
+rotation maths (slackgenie/core/rotation.py) and of today's date."""
 
 from __future__ import annotations
 

@@ -31,8 +31,8 @@ bounds, not the range's; not ``editable=true``, which answers ids only) and dele
 override that no longer reaches past now: one a retry finds truncated by its own first attempt).
 
 Where things are:
-- ``settings.py``: the credentials from the environment (``PAGERDUTY_API_TOKEN``, ``PAGERDUTY_API_URL``),
-  and ``SPEC``: how the rest of Slackgenie reads them and builds the source.
+- ``settings.py``: the credentials from the environment (``PAGERDUTY_API_TOKEN``, ``PAGERDUTY_API_URL``);
+  ``SPEC`` (below) says how the rest of Slackgenie reads them and builds the source.
 - ``wire.py``: PagerDuty's JSON, as pydantic models an answer must fit.
 - ``client.py``: the HTTP calls, one per endpoint, and the offset paging of the lists.
 - ``batches.py``: ``/oncalls`` a hundred schedules a request, and a failed batch narrowed down.
@@ -40,7 +40,21 @@ Where things are:
   overrides; the schedule list and users' e-mails it keeps.
 """
 
-from slackgenie.sources.pagerduty.settings import SPEC
+from slackgenie.core.clock import Clock
+from slackgenie.retry import ApiObserver
+from slackgenie.settings import Config
+from slackgenie.sources.base import ProviderSpec
+from slackgenie.sources.pagerduty.client import PagerDutyClient
+from slackgenie.sources.pagerduty.settings import PagerDutySecrets, load
 from slackgenie.sources.pagerduty.source import PagerDutySource
+
+
+def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> PagerDutySource:
+    return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
+                           clock.now, user_map=config.file.users, pass_deadline=config.file.pass_deadline)
+
+
+SPEC = ProviderSpec("pagerduty", load, build, credentials="PAGERDUTY_API_TOKEN",
+                    urls="PAGERDUTY_API_URL (EU accounts: https://api.eu.pagerduty.com)")
 
 __all__ = ["SPEC", "PagerDutySource"]

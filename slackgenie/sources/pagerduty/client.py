@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -19,8 +19,7 @@ from slackgenie.sources.pagerduty.wire import (CreateStatus, Layer, LayersAnswer
                                                OverrideList, Rendered, Schedule, ScheduleAnswer, SchedulePage, User,
                                                UserAnswer, Users)
 
-if TYPE_CHECKING:  # only a type here: settings builds the client, so imports it
-    from slackgenie.sources.pagerduty.settings import PagerDutySecrets
+from slackgenie.sources.pagerduty.settings import PagerDutySecrets
 
 log = structlog.get_logger("slackgenie.pagerduty")
 
