@@ -24,7 +24,6 @@ from slackgenie.core.clock import CLOCK_ENV, Clock, clock_from_env
 from slackgenie.settings import Config, ConfigError, environment, load
 from slackgenie.engine.daemon import STOP_GRACE
 from slackgenie.ops.logging import configure_logging, redact_output
-from slackgenie.retry import STOPPING
 from slackgenie.core.model import PassReport
 from slackgenie.ops.report import render
 
@@ -218,14 +217,14 @@ def _sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metr
 
     def on_signal(signum: int, frame: object) -> None:
         stopped.append(signum)
-        STOPPING.set()
+        service.stop.set()
 
     previous = {s: signal.signal(s, on_signal) for s in (signal.SIGTERM, signal.SIGINT)}
     worker.start()
     while worker.is_alive() and not stopped and time.monotonic() < give_up[0]:
         worker.join(timeout=0.2)
     if worker.is_alive():
-        STOPPING.set()
+        service.stop.set()
         worker.join(timeout=STOP_GRACE)
     for s, handler in previous.items():
         signal.signal(s, handler)
@@ -291,7 +290,7 @@ def _run(config: Config, clock: Clock, bind: str, port: int, read_only: bool) ->
 
     daemon = Daemon(lambda: service.run_pass(dry_run=read_only), config.file.interval, on_report=on_report,
                     guard=config.file.handoff_guard, clock=clock, pass_deadline=config.file.pass_deadline,
-                    next_handoff=service.next_handoff if config.file.handoffs else None)
+                    next_handoff=service.next_handoff if config.file.handoffs else None, stop=service.stop)
     daemon.install_signal_handlers()
     web = None
     if port:

@@ -10,9 +10,23 @@ from typing import Annotated, Any, Protocol
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
 
 
-# Set when the process is asked to stop (SIGTERM, SIGINT): from then on no call is retried, no
-# group is written and no waiting between attempts goes on.
-STOPPING = threading.Event()
+class Stop:
+    """A stop asked of one service (SIGTERM, SIGINT), handed to everything that waits, retries or
+    writes: from then on no call is retried, no group is written and no wait goes on. Passed
+    in, never global: each service, and each test, has its own."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> bool:
+        """Sleep up to ``seconds``; True (at once) when the stop is asked meanwhile."""
+        return self._event.wait(seconds)
 
 # The longest a rate limit is taken to last, whatever an API says (a Retry-After of 1e9 must not
 # silence an API until a restart): Slack's and Opsgenie's windows are a minute.

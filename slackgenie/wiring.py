@@ -25,7 +25,7 @@ from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.target import WRITE, SlackTarget
-from slackgenie.retry import STOPPING
+from slackgenie.retry import Stop
 from slackgenie.core.facts import LockUnavailable, StateNotSaved
 from slackgenie.engine.state import Busy, StateStore
 from slackgenie.sources.providers import PROVIDERS
@@ -48,6 +48,7 @@ class Service:
     source: RoutedSource  # who should be on call, by schedule key: what the app, status and check ask too
     directory: Directory  # people <-> Slack users, shared with the app
     headsups: HeadsUps
+    stop: Stop  # asked on SIGTERM/SIGINT: every client, the pacer and the pass see it
     _gaps_read: float = field(default=float("-inf"), init=False)
 
     @property
@@ -94,13 +95,13 @@ class Service:
         if budget is None:
             budget = min(3600.0, max(etas, default=0.0) * 1.5 + 120)
         stop_waiting = time.monotonic() + budget
-        while report.backlog_in is not None and not STOPPING.is_set():
+        while report.backlog_in is not None and not self.stop.is_set():
             wait = report.backlog_in + BACKLOG_GUARD
             if time.monotonic() + wait > stop_waiting:
                 break
             if waiting is not None:
                 waiting(report, wait)
-            if STOPPING.wait(wait):
+            if self.stop.wait(wait):
                 break
             report = self.run_pass()
             report_to(report)
@@ -162,9 +163,9 @@ class Service:
         self.source.close()
 
 
-def sources(config: Config, clock: Clock, observer: Metrics | None = None) -> RoutedSource:
+def sources(config: Config, clock: Clock, observer: Metrics | None, stop: Stop) -> RoutedSource:
     """One source per provider some sync reads (the only ones with credentials)."""
-    return RoutedSource({name: PROVIDERS[name].build(secrets, config, clock, observer)
+    return RoutedSource({name: PROVIDERS[name].build(secrets, config, clock, observer, stop)
                          for name, secrets in config.secrets.providers.items()})
 
 
@@ -174,15 +175,18 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     clock = clock or RealClock()
     metrics = metrics or Metrics(config.file.interval)
     metrics.expect_groups(s.usergroup for s in config.syncs)
-    pacer = Pacer({**TIERS, WRITE: config.file.slack_writes_per_minute})  # shared by every write of this process
-    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics, pacer=pacer)
+    stop = Stop()
+    # shared by every write of this process
+    pacer = Pacer({**TIERS, WRITE: config.file.slack_writes_per_minute}, stop=stop)
+    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics, pacer=pacer,
+                            stop=stop)
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     cache = Path(config.file.cache_file) if config.file.cache_file else None
     directory = Directory(slack, cache)
-    source = sources(config, clock, metrics)
+    source = sources(config, clock, metrics, stop)
     state = StateStore(Path(config.file.state_file), clock.now)
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
-    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now)
+    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now, stop)
     headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic, clock.now)
-    return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups)
+    return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups, stop)

@@ -56,7 +56,7 @@ class SlackApp:
         # With a user token for the writes (admin-only workspaces), the app speaks with its own bot token.
         app_bot = config.secrets.slack_app_bot_token
         client = service.slack if app_bot is None else make_web_client(
-            app_bot, config.secrets.slack_api_url, config.file.retry, observer=service.metrics)
+            app_bot, config.secrets.slack_api_url, config.file.retry, observer=service.metrics, stop=service.stop)
         check_token(client)
         self.service = service
         self.keeper = SnapshotKeeper(config.syncs, config.file.users)

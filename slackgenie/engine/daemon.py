@@ -25,7 +25,7 @@ import structlog
 from slackgenie.core.clock import Clock, RealClock
 from slackgenie.sources.forecast import next_wake
 from slackgenie.core.model import PassReport
-from slackgenie.retry import STOPPING
+from slackgenie.retry import Stop
 
 log = structlog.get_logger("slackgenie.engine.daemon")
 
@@ -39,8 +39,9 @@ class Daemon:
                  next_handoff: Callable[[datetime], datetime | None] | None = None, guard: float = 2.0,
                  clock: Clock | None = None, on_report: Callable[[PassReport], None] | None = None,
                  heartbeat: Callable[[], None] | None = None, max_passes: int | None = None,
-                 pass_deadline: float = 60.0):
+                 pass_deadline: float = 60.0, stop: Stop | None = None):
         self.run_pass = run_pass
+        self.stop = stop or Stop()  # the service's: set on SIGTERM/SIGINT, seen by every client
         self.interval = interval
         self.next_handoff = next_handoff
         self.guard = guard
@@ -60,7 +61,7 @@ class Daemon:
     def request_stop(self, signum: int | None = None, frame: object = None) -> None:
         if not self.stop_event.is_set():
             log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
-        STOPPING.set()  # no retry, no write, no wait from here on
+        self.stop.set()  # no retry, no write, no wait from here on
         self.stop_event.set()
 
     def install_signal_handlers(self) -> None:

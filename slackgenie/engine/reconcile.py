@@ -18,7 +18,7 @@ import structlog
 from slackgenie.settings import Config
 from slackgenie.core.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
 from slackgenie.core.plan import desired_for, plan_group
-from slackgenie.retry import STOPPING
+from slackgenie.retry import Stop
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.target import GroupsUnreadable, PeopleRefused, SlackTarget, Throttled
@@ -30,8 +30,9 @@ log = structlog.get_logger("slackgenie.engine.reconcile")
 
 class Reconciler:
     def __init__(self, config: Config, source: OnCallSource, target: SlackTarget, directory: Directory,
-                 notifier: Notifier | None = None, now: Callable[[], datetime] | None = None):
+                 notifier: Notifier | None = None, now: Callable[[], datetime] | None = None, stop: Stop | None = None):
         self.config = config
+        self.stop = stop or Stop()  # the service's: once set, nothing more is written or announced
         self.source = source
         self.target = target
         self.directory = directory
@@ -86,7 +87,7 @@ class Reconciler:
             names = self._names(outcomes, pool, everyone=dry_run)
         notes: list[str] = []
         faults: list[str] = []
-        if self.notifier is not None and notify and not dry_run and at is None and not STOPPING.is_set():
+        if self.notifier is not None and notify and not dry_run and at is None and not self.stop.is_set():
             for sync, outcome in zip(syncs, outcomes):
                 try:
                     notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
@@ -160,8 +161,8 @@ class Reconciler:
 
     def _write(self, plan: GroupPlan, queued_before: int) -> GroupOutcome | PeopleRefused:
         assert plan.group_id is not None
-        if STOPPING.is_set() or time.monotonic() > self._write_until:
-            why = "stopping" if STOPPING.is_set() else "the pass ran past its deadline (pass_deadline)"
+        if self.stop.is_set() or time.monotonic() > self._write_until:
+            why = "stopping" if self.stop.is_set() else "the pass ran past its deadline (pass_deadline)"
             return GroupOutcome(plan, apply_error=f"not written: {why}; the next pass will")
         # A slot is taken only if the write can still finish before the deadline (one attempt).
         if queued_before or not self.target.write_slot(self._write_until - self.config.file.retry.timeout):

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from slack_sdk.errors import SlackApiError
 
+from slackgenie.retry import Stop
 from slackgenie.core.clock import Clock, RealClock
 from slackgenie.settings import Config, ConfigError
 from slackgenie.core.plan import map_identity
@@ -120,7 +121,7 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
         except ConfigError as exc:
             yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
             return
-    jsm = PROVIDERS["jsm"].build(secrets, config, RealClock(), None)
+    jsm = PROVIDERS["jsm"].build(secrets, config, RealClock(), None, Stop())  # check asks no stop of it
     try:
         twins = jsm.catalog()
     except Exception as exc:

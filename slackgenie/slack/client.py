@@ -25,7 +25,7 @@ from slack_sdk.http_retry.request import HttpRequest
 from slack_sdk.http_retry.response import HttpResponse
 
 from slackgenie.slack.pacer import Pacer
-from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
+from slackgenie.retry import MAX_THROTTLE, ApiObserver, RetryPolicy, Stop, read_within
 
 
 _CODE = re.compile(r"^[a-z][a-z0-9_.]{0,63}$")
@@ -55,17 +55,19 @@ def _repeatable(request: HttpRequest) -> bool:
     return not request.url.rstrip("/").endswith(NOT_REPEATABLE)
 
 
-def _within_budget(state: RetryState, policy: RetryPolicy, wait: float) -> bool:
+def _within_budget(state: RetryState, policy: RetryPolicy, wait: float, stop: Stop) -> bool:
     """slack_sdk makes a fresh RetryState per call: the budget runs from the call's first failure."""
     if state.custom_values is None:
         state.custom_values = {}
     first = state.custom_values.setdefault("first_failure", time.monotonic())
-    return not STOPPING.is_set() and (time.monotonic() - first) + wait <= policy.budget
+    return not stop.is_set() and (time.monotonic() - first) + wait <= policy.budget
 
 
 class _Interruptible:
     """slack_sdk's handlers sleep with ``time.sleep`` before the next attempt; ours wait on
-    ``STOPPING``, so a stop ends the wait and sends nothing more."""
+    the service's stop, so a stop ends the wait and sends nothing more."""
+
+    stop: Stop
 
     def pause(self, state: RetryState, response: HttpResponse | None) -> float:
         raise NotImplementedError
@@ -73,7 +75,7 @@ class _Interruptible:
     def prepare_for_next_attempt(self, *, state: RetryState, request: HttpRequest,
                                  response: HttpResponse | None = None, error: Exception | None = None) -> None:
         state.next_attempt_requested = True
-        if STOPPING.wait(self.pause(state, response)):
+        if self.stop.wait(self.pause(state, response)):
             raise SlackClientError("stopping: the call is not retried")
         state.increment_current_attempt()
 
@@ -82,9 +84,9 @@ class _RateLimited(_Interruptible, RateLimitErrorRetryHandler):
     """Honours Retry-After (slack_sdk's handler) unless waiting would outrun the budget, and
     tells the pacer, so the method's other writes wait too."""
 
-    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None, pacer: Pacer | None = None):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None, stop: Stop, pacer: Pacer | None = None):
         super().__init__(max_retry_count=policy.attempts - 1)
-        self.policy, self.observer, self.pacer = policy, observer, pacer
+        self.policy, self.observer, self.pacer, self.stop = policy, observer, pacer, stop
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
@@ -93,17 +95,17 @@ class _RateLimited(_Interruptible, RateLimitErrorRetryHandler):
         wait = _retry_after(response)
         if self.pacer is not None:
             self.pacer.hold(request.url.rstrip("/").rsplit("/", 1)[-1], wait)
-        return _report(self.observer, "rate_limited", wait, _within_budget(state, self.policy, wait))
+        return _report(self.observer, "rate_limited", wait, _within_budget(state, self.policy, wait, self.stop))
 
     def pause(self, state: RetryState, response: HttpResponse | None) -> float:
         return _retry_after(response) if response is not None else 1.0
 
 
 class _ServerError(_Interruptible, ServerErrorRetryHandler):
-    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None, stop: Stop):
         super().__init__(max_retry_count=policy.attempts - 1,
                          interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff))
-        self.policy, self.observer = policy, observer
+        self.policy, self.observer, self.stop = policy, observer, stop
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
@@ -112,20 +114,20 @@ class _ServerError(_Interruptible, ServerErrorRetryHandler):
         if response.status_code != 503 and not _repeatable(request):
             return False  # Slack's 503 is an outage at its door (nothing done): safe to repeat; a 500 may not be
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait))
+        return _report(self.observer, "server_error", wait, _within_budget(state, self.policy, wait, self.stop))
 
     def pause(self, state: RetryState, response: HttpResponse | None) -> float:
         return self.interval_calculator.calculate_sleep_duration(state.current_attempt)
 
 
 class _ConnectionError(_Interruptible, ConnectionErrorRetryHandler):
-    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None):
+    def __init__(self, policy: RetryPolicy, observer: ApiObserver | None, stop: Stop):
         super().__init__(
             max_retry_count=policy.attempts - 1,
             interval_calculator=BackoffRetryIntervalCalculator(backoff_factor=policy.backoff),
             error_types=[URLError, ConnectionError, RemoteDisconnected, TimeoutError],
         )
-        self.policy, self.observer = policy, observer
+        self.policy, self.observer, self.stop = policy, observer, stop
 
     def _can_retry(self, *, state: RetryState, request: HttpRequest, response: HttpResponse | None = None,
                    error: Exception | None = None) -> bool:
@@ -133,7 +135,7 @@ class _ConnectionError(_Interruptible, ConnectionErrorRetryHandler):
                                                                error=error):
             return False
         wait = self.interval_calculator.calculate_sleep_duration(state.current_attempt)
-        return _report(self.observer, "connection", wait, _within_budget(state, self.policy, wait))
+        return _report(self.observer, "connection", wait, _within_budget(state, self.policy, wait, self.stop))
 
     def pause(self, state: RetryState, response: HttpResponse | None) -> float:
         return self.interval_calculator.calculate_sleep_duration(state.current_attempt)
@@ -233,8 +235,10 @@ class ObservedWebClient(WebClient):
 
 
 def make_web_client(token: SecretStr, base_url: str, policy: RetryPolicy,
-                    observer: ApiObserver | None = None, pacer: Pacer | None = None) -> WebClient:
-    handlers: list[RetryHandler] = [_ConnectionError(policy, observer), _RateLimited(policy, observer, pacer),
-                                    _ServerError(policy, observer)]
+                    observer: ApiObserver | None = None, pacer: Pacer | None = None, stop: Stop | None = None
+                    ) -> WebClient:
+    stop = stop or Stop()
+    handlers: list[RetryHandler] = [_ConnectionError(policy, observer, stop), _RateLimited(policy, observer, stop, pacer),
+                                    _ServerError(policy, observer, stop)]
     return ObservedWebClient(token=token.get_secret_value(), base_url=base_url, timeout=int(max(1, policy.timeout)),
                              retry_handlers=handlers, observer=observer)

@@ -16,7 +16,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from slackgenie.retry import MAX_THROTTLE, STOPPING
+from slackgenie.retry import MAX_THROTTLE, Stop
 
 # Requests per minute, Slack's published tiers for the methods Slackgenie writes with.
 TIERS: Mapping[str, int] = {
@@ -27,8 +27,9 @@ WINDOW = 61.0  # seconds: a minute, and a second's margin
 
 
 class Pacer:
-    def __init__(self, per_minute: Mapping[str, int] = TIERS, window: float = WINDOW):
+    def __init__(self, per_minute: Mapping[str, int] = TIERS, window: float = WINDOW, stop: Stop | None = None):
         self.window = window
+        self.stop = stop or Stop()  # the service's: a stop ends a wait for a slot
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._items: dict[str, RateLimitItem] = {m: RateLimitItemPerSecond(n, int(window))
                                                  for m, n in per_minute.items()}
@@ -66,7 +67,7 @@ class Pacer:
                     return True
             if time.monotonic() + wait > deadline:
                 return False
-            if STOPPING.wait(min(max(wait, 0.05), 5.0)):
+            if self.stop.wait(min(max(wait, 0.05), 5.0)):
                 return False
         return False
 

@@ -16,7 +16,7 @@ from typing import Any, Protocol
 from slackgenie.core.clock import Clock
 from slackgenie.settings import Config
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
-from slackgenie.retry import ApiObserver
+from slackgenie.retry import ApiObserver, Stop
 from slackgenie.core.shifts import Stretch
 
 
@@ -79,6 +79,6 @@ class ProviderSpec:
 
     name: str  # as written in `provider:`; its title is model.PROVIDER_TITLES[name]
     load: Callable[[Mapping[str, str]], Any]  # environment -> its credentials (a ProviderSecrets)
-    build: Callable[[Any, Config, Clock, ApiObserver | None], OnCallSource]
+    build: Callable[[Any, Config, Clock, ApiObserver | None, Stop], OnCallSource]
     credentials: str  # the variables to check when the provider refuses them
     urls: str  # the variables to check when it cannot be reached

@@ -31,7 +31,7 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from slackgenie.ops.logging import redact
-from slackgenie.retry import MAX_THROTTLE, STOPPING, ApiObserver, RetryPolicy, read_within
+from slackgenie.retry import MAX_THROTTLE, ApiObserver, RetryPolicy, Stop, read_within
 
 log = structlog.get_logger("slackgenie.sources")
 
@@ -120,8 +120,11 @@ class _RetryAfterBeyondBudget(stop_base):
 
 
 class _Stopping(stop_base):
+    def __init__(self, stop: Stop):
+        self.stop = stop
+
     def __call__(self, state: RetryCallState) -> bool:
-        return STOPPING.is_set()
+        return self.stop.is_set()
 
 
 class ApiClient:
@@ -129,8 +132,9 @@ class ApiClient:
 
     def __init__(self, base_url: str, dialect: Dialect, headers: Mapping[str, str], policy: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
-                 auth: httpx.Auth | None = None):
+                 auth: httpx.Auth | None = None, stop: Stop | None = None):
         self.policy = policy or RetryPolicy()
+        self.stop = stop or Stop()  # the service's: once set, nothing is retried or waited for
         self.dialect = dialect
         self._http = httpx.Client(base_url=base_url, timeout=self.policy.timeout, transport=transport,
                                   headers={"Accept": "application/json", **headers}, auth=auth)
@@ -171,7 +175,7 @@ class ApiClient:
             retry=retry_if_exception(_retryable),
             wait=self._wait,
             stop=stop_after_attempt(self.policy.attempts if retry else 1) | stop_after_delay(self.policy.budget)
-            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(),
+            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(self.stop),
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,
@@ -239,7 +243,7 @@ class ApiClient:
         raise SourceError(text, status, request_id)
 
     def _sleep(self, secs: float) -> None:
-        if STOPPING.wait(secs):
+        if self.stop.wait(secs):
             raise SourceUnavailable("stopping: not retried")
 
     def _wait(self, state: RetryCallState) -> float:

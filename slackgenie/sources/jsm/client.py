@@ -14,7 +14,7 @@ import httpx
 import structlog
 from pydantic import ValidationError
 
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError, first_error
 from slackgenie.sources.jsm.settings import UUID_RE, JsmSecrets
 from slackgenie.sources.jsm.wire import (_Created, _FlatOnCalls, _Override, _OverridePage, _Period, _Rotation,
@@ -52,9 +52,11 @@ class JsmClient:
     """Typed calls over the JSM Ops API and Jira's user API. Thread-safe."""
 
     def __init__(self, secrets: JsmSecrets, policy: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
+                 stop: Stop | None = None):
         auth = httpx.BasicAuth(secrets.email, secrets.api_token.get_secret_value())
-        self.site = ApiClient(secrets.site_url, JIRA, {}, policy, transport, observer, auth=auth)
+        self.site = ApiClient(secrets.site_url, JIRA, {}, policy, transport, observer, auth=auth, stop=stop)
+        self._stop = self.site.stop
         self._api_url = secrets.api_url
         self._auth = auth
         self._policy, self._transport, self._observer = policy, transport, observer
@@ -69,7 +71,8 @@ class JsmClient:
             if self._ops is None:
                 cloud_id = self._cloud_id or self._read_cloud_id()
                 self._ops = ApiClient(f"{self._api_url}/jsm/ops/api/{quote(cloud_id, safe='')}/v1", OPS, {},
-                                      self._policy, self._transport, self._observer, auth=self._auth)
+                                      self._policy, self._transport, self._observer, auth=self._auth,
+                                      stop=self._stop)
             return self._ops
 
     def _read_cloud_id(self) -> str:

@@ -16,7 +16,7 @@ import structlog
 from slackgenie.core.clock import Clock
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
-from slackgenie.retry import ApiObserver
+from slackgenie.retry import ApiObserver, Stop
 from slackgenie.settings import Config
 from slackgenie.sources.base import Override
 from slackgenie.sources.forecast import ShiftForecast
@@ -349,6 +349,6 @@ class JsmSource:
         self.client.close()
 
 
-def build(secrets: JsmSecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> JsmSource:
-    return JsmSource(JsmClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
+def build(secrets: JsmSecrets, config: Config, clock: Clock, observer: ApiObserver | None, stop: Stop) -> JsmSource:
+    return JsmSource(JsmClient(secrets, config.file.retry, observer=observer, stop=stop), config.file.concurrency,
                      config.file.jsm.recheck, clock.now, clock.monotonic, mapped=config.file.users)

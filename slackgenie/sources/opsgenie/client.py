@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from pydantic import SecretStr
 
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceError
 
 UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
@@ -33,9 +33,10 @@ class OpsgenieClient:
     """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
 
     def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
+                 stop: Stop | None = None):
         self.api = ApiClient(base_url, DIALECT, {"Authorization": f"GenieKey {api_key.get_secret_value()}"},
-                             policy, transport, observer)
+                             policy, transport, observer, stop=stop)
 
     def __repr__(self) -> str:
         return f"OpsgenieClient(base_url={self.api.base_url!r})"

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pydantic import SecretStr
 
 from slackgenie.core.clock import Clock
-from slackgenie.retry import ApiObserver
+from slackgenie.retry import ApiObserver, Stop
 from slackgenie.settings import Config, required_secret, url_var
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.opsgenie.client import OpsgenieClient
@@ -33,8 +33,9 @@ def load(env: Mapping[str, str]) -> OpsgenieSecrets:
     return OpsgenieSecrets(SecretStr(key), url_var(env, "OPSGENIE_API_URL", DEFAULT_URL).rstrip("/"))
 
 
-def build(secrets: OpsgenieSecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> OpsgenieSource:
-    client = OpsgenieClient(secrets.api_url, secrets.api_key, config.file.retry, observer=observer)
+def build(secrets: OpsgenieSecrets, config: Config, clock: Clock, observer: ApiObserver | None,
+          stop: Stop) -> OpsgenieSource:
+    client = OpsgenieClient(secrets.api_url, secrets.api_key, config.file.retry, observer=observer, stop=stop)
     return OpsgenieSource(client, config.file.concurrency, clock.now)
 
 

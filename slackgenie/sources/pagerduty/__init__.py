@@ -41,7 +41,7 @@ Where things are:
 """
 
 from slackgenie.core.clock import Clock
-from slackgenie.retry import ApiObserver
+from slackgenie.retry import ApiObserver, Stop
 from slackgenie.settings import Config
 from slackgenie.sources.base import ProviderSpec
 from slackgenie.sources.pagerduty.client import PagerDutyClient
@@ -49,8 +49,10 @@ from slackgenie.sources.pagerduty.settings import PagerDutySecrets, load
 from slackgenie.sources.pagerduty.source import PagerDutySource
 
 
-def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None) -> PagerDutySource:
-    return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer), config.file.concurrency,
+def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None,
+          stop: Stop) -> PagerDutySource:
+    return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer, stop=stop),
+                           config.file.concurrency,
                            clock.now, user_map=config.file.users, pass_deadline=config.file.pass_deadline)
 
 

@@ -12,7 +12,6 @@ from typing import Any
 
 import structlog
 
-from slackgenie.retry import STOPPING
 from slackgenie.sources.http import SourceError
 from slackgenie.sources.pagerduty.client import BATCH, PagerDutyClient
 
@@ -108,7 +107,7 @@ class _Narrowing:
         of the next level split already."""
         rounds = -(-(splitting + 2) // self.concurrency)  # of `concurrency` calls at once
         return ("every part of the batch fails alike: the error is not one schedule's" if alike
-                else "stopping" if STOPPING.is_set()
+                else "stopping" if self.client.api.stop.is_set()
                 else "no time left in the pass" if time.monotonic() + rounds * self.timeout > self.deadline
                 else f"the {NARROWING_CALLS} calls a batch may take for it are spent"
                 if self.spent[origin] + 2 > NARROWING_CALLS

@@ -13,7 +13,7 @@ import httpx
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from slackgenie.retry import ApiObserver, RetryPolicy
+from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceError, first_error
 from slackgenie.sources.pagerduty.wire import (CreateStatus, Layer, LayersAnswer, ListedOverride, OnCallPage,
                                                OverrideList, Rendered, Schedule, ScheduleAnswer, SchedulePage, User,
@@ -81,11 +81,12 @@ _SCHEDULES = _Listing("listSchedules", "/schedules", SchedulePage, "the schedule
 
 class PagerDutyClient:
     def __init__(self, secrets: PagerDutySecrets, policy: RetryPolicy | None = None,
-                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None):
+                 transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
+                 stop: Stop | None = None):
         self.api = ApiClient(secrets.api_url, DIALECT,
                              {"Authorization": f"Token token={secrets.api_token.get_secret_value()}",
                               "Accept": "application/vnd.pagerduty+json;version=2"},
-                             policy, transport, observer)
+                             policy, transport, observer, stop=stop)
 
     def close(self) -> None:
         self.api.close()
