@@ -162,6 +162,10 @@ class Taking:
             if "off" in modes:  # a schedule shared with a group that forbids it: the take would change that group too
                 problems.append(f"taking shifts is turned off for {', '.join('@' + s.usergroup for s in syncs)}")
                 continue
+            cannot = self.source.cannot_take(key)  # a provider that can only be read
+            if cannot is not None:
+                problems.append(cannot)
+                continue
             members = self.source.members(key)
             if isinstance(members, ReadFailure):
                 problems.append(f"{describe_key(key)} could not be read ({members.error})")

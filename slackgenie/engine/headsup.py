@@ -36,7 +36,7 @@ from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_d
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token as _when
 from slackgenie.slack.text import mention
-from slackgenie.sources.base import OnCallSource
+from slackgenie.sources.base import Forecasting
 from slackgenie.engine.state import StateStore
 
 log = structlog.get_logger("slackgenie.engine.headsup")
@@ -112,7 +112,7 @@ def _lead_text(lead: timedelta) -> str:
 
 
 class HeadsUps:
-    def __init__(self, config: Config, source: OnCallSource, client: WebClient, directory: Directory,
+    def __init__(self, config: Config, source: Forecasting, client: WebClient, directory: Directory,
                  state: StateStore, monotonic: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.config, self.source, self.client, self.directory, self.state = config, source, client, directory, state

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from slackgenie.settings import Config
 from slackgenie.core.model import ReadFailure, SlackUser
 from slackgenie.core.shifts import Shift, Stretch, shifts_of
-from slackgenie.sources.base import OnCallSource
+from slackgenie.sources.base import Forecasting
 
 HORIZON = timedelta(days=14)  # how far ahead `/oncall me` looks
 KEEP = 120.0  # seconds one read of every schedule's shifts is reused by `/oncall me`
@@ -45,7 +45,7 @@ class ShiftBook:
     """The configured schedules' shifts over the coming ``HORIZON``: one read for every asker,
     reused for ``KEEP`` seconds (read again after that, never while another read is under way)."""
 
-    def __init__(self, config: Config, source: OnCallSource, now: Callable[[], datetime],
+    def __init__(self, config: Config, source: Forecasting, now: Callable[[], datetime],
                  monotonic: Callable[[], float] = time.monotonic):
         self.config, self.source, self._now, self._monotonic = config, source, now, monotonic
         self.keys = sorted({k for s in config.syncs for k in s.keys})

@@ -1,4 +1,7 @@
-"""The one interface every provider implements: who should be on call, typed at the edge.
+"""What a provider is to the rest of Slackgenie: a small interface every provider implements
+(``OnCallSource``: who is on call, which schedules there are), and capabilities a provider may
+have beside it (``Forecasting``, ``ShiftTaking``). Callers ask for a capability and say plainly
+when a provider lacks it (``RoutedSource``).
 
 Paging, concurrency, retries, deadlines and rate limits live inside each source; what comes out
 is ``OnCall`` (an answer to trust) or ``ReadFailure`` (none), per schedule reference. A provider
@@ -11,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from slackgenie.core.clock import Clock
 from slackgenie.settings import Config
@@ -21,10 +24,22 @@ from slackgenie.core.shifts import Stretch
 
 
 class OnCallSource(Protocol):
+    """What every provider does: who is on call, and which schedules there are."""
+
     provider: str  # opsgenie | jsm | pagerduty
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         """Who is on call in each schedule (by name or id), now or at ``at``; one entry per ref."""
+
+    def catalog(self) -> list[ScheduleInfo]:
+        """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
+
+    def close(self) -> None: ...
+
+
+@runtime_checkable
+class Forecasting(Protocol):
+    """A capability: who will be on call when (handoffs, shifts, gaps, heads-ups)."""
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
         """The earliest foreseen handoff among these schedules after ``after``; None when none is
@@ -33,15 +48,16 @@ class OnCallSource(Protocol):
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         """Check the forecast against a pass's answers (read at ``at``)."""
 
-    def catalog(self) -> list[ScheduleInfo]:
-        """Every schedule the credentials can see (raises ``SourceError`` when it cannot tell)."""
-
     def stretches(self, refs: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """For each schedule, who is on call when within ``start``..``end`` (overrides included),
         as the provider foresees it now: people as in ``on_calls``; nobody's spans left out."""
 
-    # --- taking a shift from Slack: overrides -----------------------------------------------
+
+@runtime_checkable
+class ShiftTaking(Protocol):
+    """A capability: taking a shift from Slack, as an override in the provider."""
+
     def members(self, ref: str) -> dict[str, str] | ReadFailure:
         """The people in the schedule's rotations: identity (as in ``on_calls``: a lower-case
         e-mail, or the provider's id where the e-mail is hidden) -> the provider's own user id
@@ -57,8 +73,6 @@ class OnCallSource(Protocol):
 
     def delete_override(self, ref: str, override_id: str) -> None:
         """Delete one override (an override under way ends at once). Raises ``SourceError``."""
-
-    def close(self) -> None: ...
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,22 @@ import structlog
 
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.core.shifts import Stretch
-from slackgenie.sources.base import OnCallSource, Override
+from slackgenie.core.model import PROVIDER_TITLES
+from slackgenie.sources.base import Forecasting, OnCallSource, Override, ShiftTaking
 
 log = structlog.get_logger("slackgenie.sources")
 T = TypeVar("T")
 
 
+class Unable(Exception):
+    """The schedule's provider lacks the capability asked of it (the message says so)."""
+
+
 class RoutedSource:
-    """An ``OnCallSource`` over keys, made of one source per provider."""
+    """An ``OnCallSource`` over keys, made of one source per provider, with the capabilities of
+    the providers that have them: a forecast where a provider gives none is "not foreseen" (the
+    interval is the safety net) or a failed read of its shifts; a take where a provider cannot
+    take one raises ``Unable``."""
 
     provider = "routed"
 
@@ -63,8 +71,12 @@ class RoutedSource:
                     out[key] = ReadFailure(key, read.error)
         return out
 
+    def _forecasting(self, by: Mapping[str, T]) -> dict[str, T]:
+        return {p: v for p, v in by.items() if isinstance(self.sources.get(p), Forecasting)}
+
     def next_handoff(self, keys: Sequence[str], after: datetime) -> datetime | None:
-        found = [t for t in self._each(self._split(keys), lambda s, refs: s.next_handoff(refs, after)).values()
+        by = self._forecasting(self._split(keys))
+        found = [t for t in self._each(by, lambda s, refs: _forecast(s).next_handoff(refs, after)).values()
                  if isinstance(t, datetime)]
         return min(found) if found else None
 
@@ -73,26 +85,25 @@ class RoutedSource:
         for key, read in reads.items():
             provider, ref = split_key(key)
             by.setdefault(provider, {})[ref] = read
-        for provider, theirs in by.items():
-            source = self.sources.get(provider)
-            if source is None:
-                continue
+        for provider, theirs in self._forecasting(by).items():
             try:
-                source.observe(theirs, at)
+                _forecast(self.sources[provider]).observe(theirs, at)
             except Exception as exc:  # a forecast is an optimisation: never let it stop a pass
                 log.warning("sources.observe_failed", provider=provider, error=f"{type(exc).__name__}: {exc}")
 
     def stretches(self, keys: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         by = self._split(keys)
-        answers = self._each(by, lambda source, refs: source.stretches(refs, start, end))
+        answers = self._each(self._forecasting(by), lambda source, refs: _forecast(source).stretches(refs, start, end))
         out: dict[str, list[Stretch] | ReadFailure] = {}
         for provider, refs in by.items():
             got = answers.get(provider)
             for ref in refs:
                 key = schedule_key(provider, ref)
                 found = got.get(ref) if isinstance(got, dict) else None
-                out[key] = found if found is not None else ReadFailure(key, "the provider gave no answer for it")
+                out[key] = found if found is not None else ReadFailure(key, (
+                    "the provider gave no answer for it" if provider in answers or provider not in self.sources
+                    else f"{PROVIDER_TITLES.get(provider, provider)} gives no forecast of who is on call when"))
         return out
 
     def catalog(self) -> list[ScheduleInfo]:
@@ -108,26 +119,40 @@ class RoutedSource:
             out += [ScheduleInfo(schedule_key(provider, i.id), i.name, i.team, i.enabled) for i in infos]
         return out
 
-    # --- overrides, by key: each goes to its provider's source -----------------------------------
+    # --- overrides, by key: each goes to its provider's source, if it can take shifts ----------
     def source_of(self, key: str) -> tuple[OnCallSource, str]:
         """(the provider's source, the reference) for one schedule key; KeyError: none configured."""
         provider, ref = split_key(key)
         return self.sources[provider], ref
 
-    def members(self, key: str) -> dict[str, str] | ReadFailure:
+    def cannot_take(self, key: str) -> str | None:
+        """Why shifts cannot be taken from Slack in this schedule (None: they can)."""
+        provider, _ = split_key(key)
+        if isinstance(self.sources.get(provider), ShiftTaking):
+            return None
+        return (f"{PROVIDER_TITLES.get(provider, provider)} schedules cannot be changed from Slack: take the shift in "
+                f"{PROVIDER_TITLES.get(provider, provider)} itself")
+
+    def _taking(self, key: str) -> tuple[ShiftTaking, str]:
         source, ref = self.source_of(key)
+        if not isinstance(source, ShiftTaking):
+            raise Unable(self.cannot_take(key))
+        return source, ref
+
+    def members(self, key: str) -> dict[str, str] | ReadFailure:
+        source, ref = self._taking(key)
         return source.members(ref)
 
     def create_override(self, key: str, user_id: str, start: datetime, end: datetime) -> str:
-        source, ref = self.source_of(key)
+        source, ref = self._taking(key)
         return source.create_override(ref, user_id, start, end)
 
     def overrides_of(self, key: str, user_id: str, now: datetime) -> list[Override]:
-        source, ref = self.source_of(key)
+        source, ref = self._taking(key)
         return source.overrides_of(ref, user_id, now)
 
     def delete_override(self, key: str, override_id: str) -> None:
-        source, ref = self.source_of(key)
+        source, ref = self._taking(key)
         source.delete_override(ref, override_id)
 
     def catalog_of(self, provider: str) -> list[ScheduleInfo]:
@@ -137,3 +162,8 @@ class RoutedSource:
     def close(self) -> None:
         for source in self.sources.values():
             source.close()
+
+
+def _forecast(source: OnCallSource) -> Forecasting:
+    assert isinstance(source, Forecasting)  # _forecasting kept only those
+    return source
