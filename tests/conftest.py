@@ -10,12 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from typing import TYPE_CHECKING
 
 from slackgenie.core.clock import SteppedClock
 from slackgenie.settings import load
 from slackgenie.wiring import Service, build
 from slackgenie_emulators import Emulators
-from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, sample_org
+from slackgenie_emulators.sample import BOT_TOKEN, DEMO_START, OPSGENIE_KEY, SAMPLE_CONFIG, sample_org
+
+if TYPE_CHECKING:
+    from slackgenie.app.runner import SlackApp
 
 FAKETIME_SHIM = Path(__file__).parent / "faketime"
 
@@ -128,6 +132,21 @@ def write_config(tmp_path: Path, text: str, fast_retry: bool = True) -> Path:
     path = tmp_path / "slackgenie.yaml"
     path.write_text(text + (FAST_RETRY if fast_retry else ""))
     return path
+
+
+@pytest.fixture
+def opsgenie_app(emulators: Emulators, tmp_path: Path) -> Iterator[tuple[Service, "SlackApp"]]:
+    """The sample on Opsgenie, in-process, with the Slack app on and refreshed by a first pass."""
+    from slackgenie.app.runner import SlackApp
+    from test_people import SIGNING
+
+    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG, {"SLACK_SIGNING_SECRET": SIGNING})
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        yield service, app
+    finally:
+        service.close()
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import httpx
 import pytest
 
 from slackgenie.app.runner import SlackApp
+from slackgenie.wiring import Service
 from slackgenie.core.facts import StateNotSaved
 from slackgenie.engine.state import StateStore
 from slackgenie_emulators import Emulators
@@ -88,20 +89,17 @@ def test_a_failed_save_is_counted_for_the_alert(emulators: Emulators, tmp_path: 
         service.close()
 
 
-def test_a_take_that_cannot_be_recorded_changes_nothing(emulators: Emulators, tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
-        (tmp_path / ".slackgenie-state.json.tmp").mkdir()
-        answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
-        assert answer.startswith(":warning: Slackgenie could not record this take"), answer
-        assert "nothing was changed" in answer
-        assert not [r for r in emulators.opsgenie.requests if r.method == "POST"]  # no override
-    finally:
-        service.close()
+def test_a_take_that_cannot_be_recorded_changes_nothing(emulators: Emulators,
+                                                        tmp_path: Path,
+                                                        opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+    (tmp_path / ".slackgenie-state.json.tmp").mkdir()
+    answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
+    assert answer.startswith(":warning: Slackgenie could not record this take"), answer
+    assert "nothing was changed" in answer
+    assert not [r for r in emulators.opsgenie.requests if r.method == "POST"]  # no override
 
 
 def test_an_unreadable_state_file_is_never_written_over(emulators: Emulators, tmp_path: Path) -> None:
@@ -229,29 +227,24 @@ def test_a_cron_sync_beside_run_with_its_app_keeps_the_take(emulators: Emulators
 # --- 4. a take past the pool's deadline may still be made; asking again makes no second --------
 
 def test_a_slow_take_says_it_may_still_be_made_and_a_second_take_finds_the_first(emulators: Emulators,
-                                                                                  tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        app.pool.deadline = 1.0  # the provider is slower than the pool waits (17 s in the field)
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t1")
-        button = offered_button(emulators, "t1", "take_confirm")
-        emulators.opsgenie.inject(r"/overrides$", kind="latency", delay=2.0, times=1, method="POST")  # the create
-        answer = press(emulators, app, bob, button, "p1")
-        assert "may still be taken" in answer and "try again" not in answer.lower(), answer
-        assert wait_for(lambda: len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1, 15)
-        join_syncs(app)
-        app.pool.deadline = 20.0
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t2")  # asked again, a new button
-        again = press(emulators, app, bob, offered_button(emulators, "t2", "take_confirm"), "p2")
-        assert again.startswith(":white_check_mark: You are on call in @delivery-support"), again
-        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1  # one override
-        _, back = ask_later(emulators, app, "give-back", bob, "back")  # and it can be given back
-        assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
-    finally:
-        service.close()
+                                                                                 opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    app.pool.deadline = 1.0  # the provider is slower than the pool waits (17 s in the field)
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t1")
+    button = offered_button(emulators, "t1", "take_confirm")
+    emulators.opsgenie.inject(r"/overrides$", kind="latency", delay=2.0, times=1, method="POST")  # the create
+    answer = press(emulators, app, bob, button, "p1")
+    assert "may still be taken" in answer and "try again" not in answer.lower(), answer
+    assert wait_for(lambda: len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1, 15)
+    join_syncs(app)
+    app.pool.deadline = 20.0
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t2")  # asked again, a new button
+    again = press(emulators, app, bob, offered_button(emulators, "t2", "take_confirm"), "p2")
+    assert again.startswith(":white_check_mark: You are on call in @delivery-support"), again
+    assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1  # one override
+    _, back = ask_later(emulators, app, "give-back", bob, "back")  # and it can be given back
+    assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
 
 
 # --- 5. announcements: a definite "not done" is retried; a lost answer is looked for ------------
@@ -337,24 +330,19 @@ def test_give_back_with_shifts_in_two_groups_asks_which(emulators: Emulators, tm
 
 
 def test_an_override_whose_create_answer_was_lost_is_found_and_can_be_given_back(emulators: Emulators,
-                                                                                  tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
-        button = offered_button(emulators, "t", "take_confirm")
-        emulators.opsgenie.inject(r"/overrides$", kind="lost", times=1, method="POST")  # made, the answer lost
-        answer = press(emulators, app, bob, button, "p")
-        assert answer.startswith(":white_check_mark: You are on call in @delivery-support"), answer
-        join_syncs(app)
-        assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
-        _, back = ask_later(emulators, app, "give-back", bob, "back")
-        assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
-        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1
-    finally:
-        service.close()
+                                                                                 opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+    button = offered_button(emulators, "t", "take_confirm")
+    emulators.opsgenie.inject(r"/overrides$", kind="lost", times=1, method="POST")  # made, the answer lost
+    answer = press(emulators, app, bob, button, "p")
+    assert answer.startswith(":white_check_mark: You are on call in @delivery-support"), answer
+    join_syncs(app)
+    assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+    _, back = ask_later(emulators, app, "give-back", bob, "back")
+    assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
+    assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1
 
 
 # --- 16: records do not grow for ever ------------------------------------------------------------

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from slackgenie.app.runner import SlackApp
+from slackgenie.wiring import Service
 from slackgenie.settings import load
 from slackgenie.wiring import build
 from slackgenie.engine.state import StateStore
@@ -37,37 +38,32 @@ def posts(emu: Emulators, method: str = "POST") -> list[Any]:
 # --- 1. two presses of the same take while the first create is in flight -> two overrides ------
 
 def test_asking_again_while_a_slow_create_is_in_flight_makes_no_second_override(emulators: Emulators,
-                                                                                   tmp_path: Path) -> None:
+                                                                                opsgenie_app: tuple[Service, SlackApp]) -> None:
     """The README: "A provider slower than the app waits answers 'your shift may still be taken in
     a moment' ... taking the same shift again finds it rather than making a second override."
     bob is told exactly that, and asks again while the first create is still on its way: the
     look-before-create reads the overrides before the first is made, and a second is created.
     give-back then ends only one of them: bob stays on call."""
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        app.pool.deadline = 1.0  # the provider is slower than the pool waits (17 s in the field)
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t1")
-        emulators.opsgenie.inject(r"/overrides$", kind="latency", delay=5.0, times=1, method="POST")
-        first = press(emulators, app, bob, offered_button(emulators, "t1", "take_confirm"), "p1")
-        assert "may still be taken" in first, first
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t2")  # "taking the same shift again"
-        press(emulators, app, bob, offered_button(emulators, "t2", "take_confirm"), "p2")
-        time.sleep(5.5)  # let the slow first create land
-        join_syncs(app)
-        assert wait_for(lambda: not [t for t in app.syncs if t.is_alive()], 20)
-        schedule = emulators.opsgenie.state.schedule("Delivery Support_schedule", by="name")
-        assert schedule is not None
-        made = [o.alias for o in schedule.overrides if "bob" in json.dumps(o.user)]
-        _, back = ask_later(emulators, app, "give-back", bob, "back")
-        join_syncs(app)
-        left = [o.alias for o in schedule.overrides if "bob" in json.dumps(o.user)]
-        assert len(posts(emulators)) == 1 and len(made) == 1 and not left, \
-            f"{len(posts(emulators))} creates, overrides {made}; after give-back ({back[:60]}) still {left}"
-    finally:
-        service.close()
+    _, app = opsgenie_app
+    app.pool.deadline = 1.0  # the provider is slower than the pool waits (17 s in the field)
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t1")
+    emulators.opsgenie.inject(r"/overrides$", kind="latency", delay=5.0, times=1, method="POST")
+    first = press(emulators, app, bob, offered_button(emulators, "t1", "take_confirm"), "p1")
+    assert "may still be taken" in first, first
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t2")  # "taking the same shift again"
+    press(emulators, app, bob, offered_button(emulators, "t2", "take_confirm"), "p2")
+    time.sleep(5.5)  # let the slow first create land
+    join_syncs(app)
+    assert wait_for(lambda: not [t for t in app.syncs if t.is_alive()], 20)
+    schedule = emulators.opsgenie.state.schedule("Delivery Support_schedule", by="name")
+    assert schedule is not None
+    made = [o.alias for o in schedule.overrides if "bob" in json.dumps(o.user)]
+    _, back = ask_later(emulators, app, "give-back", bob, "back")
+    join_syncs(app)
+    left = [o.alias for o in schedule.overrides if "bob" in json.dumps(o.user)]
+    assert len(posts(emulators)) == 1 and len(made) == 1 and not left, \
+        f"{len(posts(emulators))} creates, overrides {made}; after give-back ({back[:60]}) still {left}"
 
 
 # --- 2. a lost announcement, then the group goes back: the channel is left saying the wrong people -
