@@ -20,6 +20,7 @@ from slackgenie.retry import ApiObserver, Stop
 from slackgenie.settings import Config
 from slackgenie.sources.base import Override
 from slackgenie.sources.forecast import ShiftForecast
+from slackgenie.sources.catalog import find
 from slackgenie.sources.http import Kept, SourceError, SourceNotFound, is_email
 from slackgenie.sources.jsm.client import JsmClient, _utc
 from slackgenie.sources.jsm.settings import JsmSecrets
@@ -32,13 +33,7 @@ PEOPLE_AGE = 86400.0  # seconds an account's e-mail is kept
 
 
 def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | None:
-    by_id = [s for s in schedules if s.id == ref]
-    if by_id:
-        return by_id[0]
-    by_name = [s for s in schedules if s.name == ref]
-    if len(by_name) > 1:
-        return ReadFailure(ref, f"JSM Ops has {len(by_name)} schedules named {ref!r}: name it by id")
-    return by_name[0] if by_name else None
+    return find(ref, schedules, lambda s: s.id, lambda s: s.name, "JSM Ops")
 
 
 def _days(start: datetime, end: datetime) -> int:

@@ -17,6 +17,7 @@ from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import Override
 from slackgenie.sources.forecast import ShiftForecast
+from slackgenie.sources.catalog import find
 from slackgenie.sources.http import Kept, SourceError, SourceNotFound, first_error, is_email
 from slackgenie.sources.pagerduty.batches import read_in_batches
 from slackgenie.sources.pagerduty.client import PagerDutyClient
@@ -313,10 +314,4 @@ def _entries(raw: list[Any]) -> tuple[list[Entry], dict[str | None, str]]:
 
 
 def _match(ref: str, schedules: list[Schedule]) -> Schedule | ReadFailure | None:
-    by_id = [s for s in schedules if s.id == ref]
-    if by_id:
-        return by_id[0]
-    by_name = [s for s in schedules if s.label == ref]
-    if len(by_name) > 1:
-        return ReadFailure(ref, f"PagerDuty has {len(by_name)} schedules named {ref!r}: name it by id")
-    return by_name[0] if by_name else None
+    return find(ref, schedules, lambda s: s.id, lambda s: s.label, "PagerDuty")
