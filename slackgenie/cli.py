@@ -21,6 +21,7 @@ import structlog
 
 from slackgenie import __version__
 from slackgenie.core.clock import CLOCK_ENV, Clock, clock_from_env
+from slackgenie.core.durations import parse_duration
 from slackgenie.settings import Config, ConfigError, environment, load
 from slackgenie.engine.daemon import STOP_GRACE
 from slackgenie.ops.logging import configure_logging, redact_output
@@ -102,10 +103,10 @@ def _backlog_wait(value: str) -> float:
 
 
 def _duration(value: str) -> timedelta:
-    m = re.fullmatch(r"\s*(\d{1,4})\s*([dh])\s*", value)
-    if not m or not 0 < int(m.group(1)) * (24 if m.group(2) == "d" else 1) <= 90 * 24:
+    span = parse_duration(value, units="dh", least=timedelta(hours=1), most=timedelta(days=90))
+    if span is None:
         raise argparse.ArgumentTypeError(f"{value!r} is not a duration of 1h to 90d (e.g. 7d or 48h)")
-    return timedelta(days=int(m.group(1))) if m.group(2) == "d" else timedelta(hours=int(m.group(1)))
+    return span
 
 
 def _timestamp(value: str) -> datetime:

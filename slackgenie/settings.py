@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal, Protocol
 
 import yaml
 from dotenv import dotenv_values
+from slackgenie.core.durations import parse_duration
 from slackgenie.core.model import PROVIDER_TITLES, schedule_key
 from slackgenie.retry import Number, RetryPolicy
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
@@ -38,9 +39,9 @@ def _lead(value: object) -> timedelta | None:
         return value
     if value is False or (isinstance(value, str) and value.strip().lower() == "off"):
         return timedelta(0)
-    m = re.fullmatch(r"\s*(?:(\d{1,2})h)?\s*(?:(\d{1,4})m)?\s*", value) if isinstance(value, str) else None
-    lead = timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0)) if m and (m.group(1) or m.group(2)) else None
-    if lead is None or not timedelta(minutes=1) <= lead <= timedelta(days=1):
+    lead = parse_duration(value, units="hm", least=timedelta(minutes=1), most=timedelta(days=1)) \
+        if isinstance(value, str) else None
+    if lead is None:
         raise ValueError(f"{value!r} is not a heads-up time: write how long before a shift, from 1m to 24h "
                          "(e.g. 1h, 30m, 1h30m), or off")
     return lead

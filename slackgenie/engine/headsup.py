@@ -28,6 +28,7 @@ import structlog
 from slack_sdk import WebClient
 
 from slackgenie.settings import Config
+from slackgenie.core.durations import iso_utc
 from slackgenie.core.model import ReadFailure, describe_key
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import Shift, Stretch, starting
@@ -60,7 +61,7 @@ class Due:
     @property
     def key(self) -> str:
         """The shift's record in the state file."""
-        start = self.shift.start.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        start = iso_utc(self.shift.start)
         return f"headsup:{start}:{self.shift.schedule}:{self.shift.person}"
 
 
@@ -317,5 +318,5 @@ class HeadsUps:
 
     def _forget(self, now: datetime) -> None:
         """Drop records of heads-ups for shifts that started long ago (the state file stays small)."""
-        cutoff = (now - FORGET_AFTER).astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+        cutoff = iso_utc(now - FORGET_AFTER)
         self.state.drop(lambda key: key.startswith("headsup:") and key[len("headsup:"):][:20] < cutoff)

@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from slackgenie.retry import Stop
 from slackgenie.core.clock import Clock, RealClock
+from slackgenie.core.durations import format_duration
 from slackgenie.settings import Config, ConfigError
 from slackgenie.core.plan import map_identity
 from slackgenie.wiring import build
@@ -244,8 +245,7 @@ def _at(t: datetime) -> str:
 
 
 def _length(d: timedelta) -> str:
-    minutes = int(d.total_seconds() // 60)
-    return f"{minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"{minutes // 60}h {minutes % 60:02d}m"
+    return format_duration(d)
 
 
 def _closest(name: str, names: list[str]) -> str | None:

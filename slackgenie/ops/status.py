@@ -9,16 +9,14 @@ from slackgenie.core.clock import Clock
 from slackgenie.settings import Config
 from slackgenie.core.model import Action, OnCall, ReadFailure
 from slackgenie.core.plan import desired_for
+from slackgenie.core.durations import format_duration, utc_minute
 from slackgenie.wiring import build
 
 
 def _when(t: datetime | None, now: datetime) -> str:
     if t is None:
         return "none foreseen"
-    t = t.astimezone(timezone.utc)
-    minutes = int((t - now).total_seconds() // 60)
-    rel = f"in {minutes // 1440}d {minutes % 1440 // 60}h" if minutes >= 1440 else f"in {minutes // 60}h {minutes % 60:02d}m"
-    return f"{t:%Y-%m-%d %H:%M} UTC ({rel})"
+    return f"{utc_minute(t)} (in {format_duration(t - now)})"
 
 
 def run_status(config: Config, clock: Clock | None = None) -> int:
