@@ -16,7 +16,7 @@ from pathlib import Path
 from slackgenie.settings import load
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
-from slackgenie.ops.logging import configure_logging
+from slackgenie.telemetry.logging import configure_logging
 from slackgenie.wiring import build
 
 START = datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)

@@ -22,7 +22,7 @@ from slackgenie.settings import load
 from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
-from slackgenie.ops.logging import configure_logging
+from slackgenie.telemetry.logging import configure_logging
 from slackgenie.wiring import build
 
 START = datetime(2026, 11, 23, 0, 0, 0, tzinfo=timezone.utc)  # on the handoff grid: phases are offsets from it

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from slackgenie.core.clock import SteppedClock
 from slackgenie.settings import load
-from slackgenie.ops.logging import configure_logging
+from slackgenie.telemetry.logging import configure_logging
 from slackgenie.wiring import build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org

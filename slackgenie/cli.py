@@ -7,7 +7,6 @@ Exit codes: 0 every group in sync; 1 at least one group could not be fully synce
 from __future__ import annotations
 
 import argparse
-import re
 import os
 import signal
 import sys
@@ -24,7 +23,7 @@ from slackgenie.core.clock import CLOCK_ENV, Clock, clock_from_env
 from slackgenie.core.durations import parse_duration
 from slackgenie.settings import Config, ConfigError, environment, load
 from slackgenie.engine.daemon import STOP_GRACE
-from slackgenie.ops.logging import configure_logging, redact_output
+from slackgenie.telemetry.logging import configure_logging, redact_output
 from slackgenie.core.model import PassReport
 from slackgenie.ops.report import render
 

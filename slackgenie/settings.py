@@ -1,24 +1,28 @@
 """YAML + environment -> one validated ``Config``.
 
-Every error names the file, the key and the fix, and is raised before any API call.
+Every error names the file, the key and the fix, and is raised before any API call. Above the
+providers: each declares its credentials and, if it has one, its own block of the file
+(``ProviderSpec.load`` / ``.block``); this module reads them through the registry.
 """
 
 from __future__ import annotations
 
-import os
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-from typing import Annotated, Any, Literal, Protocol
+from typing import Annotated, Any, Literal
 
 import yaml
-from dotenv import dotenv_values
 from slackgenie.core.durations import parse_duration
+from slackgenie.core.ids import CHANNEL_NAME, SLACK_CHANNEL_ID, SLACK_HANDLE, is_slack_id
 from slackgenie.core.model import PROVIDER_TITLES, schedule_key
+from slackgenie.environment import (ConfigError, ProviderSecrets, environment, optional_secret, required_secret,
+                                    url_var)
+from slackgenie.sources.base import SourceOptions
+from slackgenie.sources.providers import PROVIDERS
 from slackgenie.retry import Number, RetryPolicy
-from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, StrictBool, StrictInt, ValidationError,
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
 
 DEFAULT_CONFIG = "slackgenie.yaml"
@@ -51,20 +55,7 @@ HeadsUp = Annotated[timedelta | None, BeforeValidator(_lead)]
 Taker = Annotated[Literal["rotation", "anyone", "off"], BeforeValidator(lambda v: "off" if v is False else v)]  # YAML: off is false
 DEFAULT_SLACK_URL = "https://slack.com/api/"
 
-HANDLE_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,79}$")
-SLACK_ID_RE = re.compile(r"^[UW][A-Z0-9]{2,}$")
-
-
-class ConfigError(Exception):
-    """A usage or configuration problem: exit code 2, reported before any API call."""
-
-    def __init__(self, source: str, key: str, problem: str, fix: str):
-        self.source, self.key, self.problem, self.fix = source, key, problem, fix
-        super().__init__(f"{source}: {key}: {problem}\n  fix: {fix}")
-
-
-def is_slack_id(identity: str) -> bool:
-    return bool(SLACK_ID_RE.match(identity))
+__all__ = ["Config", "ConfigError", "FileConfig", "GroupSync", "Secrets", "environment", "load", "parse_file"]
 
 
 def _check_identity(value: str) -> str:
@@ -98,7 +89,7 @@ class GroupSync(BaseModel):
         if value is None:
             return None
         value = value.strip()
-        if not re.match(r"^(#[a-z0-9][a-z0-9._-]{0,79}|[CG][A-Z0-9]{2,})$", value):
+        if not (CHANNEL_NAME.match(value) or SLACK_CHANNEL_ID.match(value)):
             raise ValueError(f"{value!r} is not a channel: write '#channel-name' (quoted in YAML) or a channel id (C…)")
         return value
 
@@ -106,7 +97,7 @@ class GroupSync(BaseModel):
     @classmethod
     def _handle(cls, value: str) -> str:
         handle = value.strip().lstrip("@")
-        if not HANDLE_RE.match(handle):
+        if not SLACK_HANDLE.match(handle):
             raise ValueError(
                 f"{value!r} is not a Slack user group handle (lower-case letters, digits, '.', '_', '-')"
             )
@@ -139,23 +130,12 @@ class GroupSync(BaseModel):
         return self
 
 
-class JsmSettings(BaseModel):
-    """How JSM Ops is read (it has no all-schedules on-call answer: each schedule costs a call)."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    recheck: StrictInt = Field(300, ge=0, le=3600,
-                               description="seconds a schedule's on-call answer is reused while its timeline "
-                                           "foresees no handoff (0: read every schedule every pass)")
-
-
-class FileConfig(BaseModel):
-    """The YAML file."""
+class _FileBase(BaseModel):
+    """The YAML file, but for the providers' own blocks (``FileConfig`` adds them)."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: Provider = Field("opsgenie", description="where schedules live, for every sync that names none")
-    jsm: JsmSettings = Field(default_factory=JsmSettings)
 
     interval: StrictInt = Field(60, ge=1, le=86400, description="daemon period in seconds")
     concurrency: StrictInt = Field(8, ge=1, le=64, description="parallel API reads")
@@ -199,13 +179,13 @@ class FileConfig(BaseModel):
         return value
 
     @model_validator(mode="after")
-    def _distinct_files(self) -> FileConfig:
+    def _distinct_files(self) -> _FileBase:
         if self.cache_file and Path(self.cache_file).resolve() == Path(self.state_file).resolve():
             raise ValueError("state_file and cache_file name the same file; give each its own file")
         return self
 
     @model_validator(mode="after")
-    def _providers(self) -> FileConfig:
+    def _providers(self) -> _FileBase:
         # Every sync knows its provider from here on: the default is resolved once, here.
         object.__setattr__(self, "syncs", [s.model_copy(update={
             "provider": s.provider or self.provider,
@@ -219,13 +199,30 @@ class FileConfig(BaseModel):
         return {s.provider or self.provider for s in self.syncs if s.schedules}
 
     @model_validator(mode="after")
-    def _unique_groups(self) -> FileConfig:
+    def _unique_groups(self) -> _FileBase:
         seen: set[str] = set()
         for sync in self.syncs:
             if sync.usergroup in seen:
                 raise ValueError(f"user group {sync.usergroup!r} is listed twice; merge the two entries")
             seen.add(sync.usergroup)
         return self
+
+
+class FileConfig(_FileBase):
+    """The YAML file: every provider with a block of its own (``jsm:``) has it here, by its name."""
+
+    def block(self, provider: str) -> BaseModel | None:
+        """A provider's own block (its defaults where the file has none), or None when it has no block."""
+        return getattr(self, provider, None) if PROVIDERS[provider].block is not None else None
+
+
+def _with_blocks() -> type[FileConfig]:
+    blocks: dict[str, Any] = {spec.name: (spec.block, Field(default_factory=spec.block))
+                              for spec in PROVIDERS.values() if spec.block is not None}
+    return create_model("FileConfig", __base__=FileConfig, __doc__=FileConfig.__doc__, **blocks)
+
+
+_FILE_MODEL = _with_blocks()
 
 
 @dataclass(frozen=True)
@@ -247,13 +244,6 @@ class Secrets:
         return out
 
 
-class ProviderSecrets(Protocol):
-    """One provider's credentials (each source module defines its own)."""
-
-    def values(self) -> list[str]:
-        """Its secret values, in every form they travel in."""
-
-
 @dataclass(frozen=True)
 class Config:
     path: Path
@@ -264,15 +254,10 @@ class Config:
     def syncs(self) -> list[GroupSync]:
         return self.file.syncs
 
-
-def environment(cwd: Path | None = None) -> dict[str, str]:
-    """The process environment over a ``.env`` file in the working directory (real variables win)."""
-    env_file = (cwd or Path.cwd()) / ".env"
-    merged: dict[str, str] = {}
-    if env_file.is_file():
-        merged.update({k: v for k, v in dotenv_values(env_file).items() if v is not None})
-    merged.update(os.environ)
-    return merged
+    def source_options(self, provider: str) -> SourceOptions:
+        """What the provider's source is built from, besides its credentials."""
+        f = self.file
+        return SourceOptions(f.retry, f.concurrency, f.pass_deadline, f.users, f.block(provider))
 
 
 def config_path(cli_value: str | None, env: Mapping[str, str]) -> Path:
@@ -337,7 +322,7 @@ def parse_file(path: Path, text: str) -> FileConfig:
         raise ConfigError(str(path), "(top level)", "expected a mapping with a 'syncs' list",
                           "see the configuration reference in README.md")
     try:
-        return FileConfig.model_validate(raw)
+        return _FILE_MODEL.model_validate(raw)
     except ValidationError as exc:
         err = exc.errors(include_url=False)[0]
         fix = _FIXES.get(err["type"], "see the configuration reference in README.md")
@@ -350,47 +335,19 @@ def parse_file(path: Path, text: str) -> FileConfig:
 
 
 def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = FileConfig
+    model: type[BaseModel] = _FILE_MODEL
     if loc and loc[0] == "syncs":
         model = GroupSync
     elif loc and loc[0] == "retry":
         model = RetryPolicy
-    elif loc and loc[0] == "jsm":
-        model = JsmSettings
+    elif loc and loc[0] in PROVIDERS and PROVIDERS[loc[0]].block is not None:
+        model = PROVIDERS[loc[0]].block  # type: ignore[assignment]
     return list(model.model_fields)
-
-
-def _secret(env: Mapping[str, str], name: str) -> str:
-    """A secret's value, refused (without being shown) if it holds a space, a line break or a
-    control character: such a value breaks the HTTP header it goes into, and the error that
-    follows would print it."""
-    value = (env.get(name) or "").strip()
-    if value and not SECRET_RE.match(value):
-        raise ConfigError("environment", name, "contains a space, line break or control character",
-                          f"copy {name} again: one line, no quotes or spaces around or inside it")
-    if value and len(value) < 8:  # too short to be real, and too short to redact wherever it is echoed
-        raise ConfigError("environment", name, "is too short to be a real credential",
-                          f"copy {name} again, whole")
-    return value
-
-
-SECRET_RE = re.compile(r"^[\x21-\x7e]+$")
-
-
-def required_secret(env: Mapping[str, str], name: str, hint: str) -> str:
-    """A secret the configuration needs: exit 2 naming the variable when it is not set."""
-    value = _secret(env, name)
-    if not value:
-        raise ConfigError("environment", name, "is not set",
-                          f"set {name} in the environment or in .env ({hint}; see .env.example)")
-    return value
 
 
 def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"})) -> Secrets:
     """Slack's credentials, and those of each provider in ``providers`` (a provider no sync
-    uses needs none): each source module reads its own (``sources.providers``)."""
-    from slackgenie.sources.providers import PROVIDERS  # the sources build on this module
-
+    uses needs none): each provider package reads its own (``sources.providers``)."""
     loaded = {name: PROVIDERS[name].load(env) for name in sorted(providers)}
     token = required_secret(env, "SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
     if not token.startswith(("xoxb-", "xoxp-")):
@@ -399,9 +356,9 @@ def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = 
     slack_url = url_var(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
     if not slack_url.endswith("/"):
         slack_url += "/"
-    signing = _secret(env, "SLACK_SIGNING_SECRET")
-    app_token = _secret(env, "SLACK_APP_TOKEN")
-    app_bot = _secret(env, "SLACK_APP_BOT_TOKEN")
+    signing = optional_secret(env, "SLACK_SIGNING_SECRET")
+    app_token = optional_secret(env, "SLACK_APP_TOKEN")
+    app_bot = optional_secret(env, "SLACK_APP_BOT_TOKEN")
     if app_bot and not app_bot.startswith("xoxb-"):
         raise ConfigError("environment", "SLACK_APP_BOT_TOKEN", "is not a bot token",
                           "use the app's Bot User OAuth Token (xoxb-…)")
@@ -416,13 +373,6 @@ def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = 
     return Secrets(SecretStr(token), slack_url, loaded,
                    SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None,
                    SecretStr(app_bot) if app_bot else None)
-
-
-def url_var(env: Mapping[str, str], name: str, default: str) -> str:
-    value = (env.get(name) or default).strip()
-    if not re.match(r"^https?://[^\s/]+", value):  # the value is not shown: a key may have been pasted here
-        raise ConfigError("environment", name, "is not an http(s) URL", f"set {name} to e.g. {default}")
-    return value
 
 
 def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> Config:

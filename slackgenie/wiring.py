@@ -16,7 +16,7 @@ from slackgenie.core.clock import Clock, RealClock
 from slackgenie.engine.daemon import BACKLOG_GUARD
 from slackgenie.settings import Config
 from slackgenie.engine.headsup import HeadsUps
-from slackgenie.ops.metrics import Metrics
+from slackgenie.telemetry.metrics import Metrics
 from slackgenie.core.model import Action, GroupOutcome, GroupPlan, PassReport, ReadFailure
 from slackgenie.core.shifts import covered, gaps
 from slackgenie.engine.reconcile import Reconciler
@@ -165,7 +165,7 @@ class Service:
 
 def sources(config: Config, clock: Clock, observer: Metrics | None, stop: Stop) -> RoutedSource:
     """One source per provider some sync reads (the only ones with credentials)."""
-    return RoutedSource({name: PROVIDERS[name].build(secrets, config, clock, observer, stop)
+    return RoutedSource({name: PROVIDERS[name].build(secrets, config.source_options(name), clock, observer, stop)
                          for name, secrets in config.secrets.providers.items()})
 
 

@@ -78,7 +78,7 @@ def test_promtool_rule_unit_tests() -> None:
 
 
 def test_what_the_rules_read_is_what_slackgenie_exports() -> None:
-    from slackgenie.ops.metrics import Metrics
+    from slackgenie.telemetry.metrics import Metrics
 
     metrics = Metrics(60)
     metrics.expect_groups(["sre-oncall"])

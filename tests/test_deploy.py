@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from slackgenie.settings import parse_file
-from slackgenie.ops.metrics import Metrics
+from slackgenie.telemetry.metrics import Metrics
 
 ROOT = Path(__file__).resolve().parents[1]
 DEPLOY = ROOT / "deploy"

@@ -19,7 +19,7 @@ from slackgenie.app.runner import SlackApp
 from slackgenie.core.clock import SteppedClock
 from slackgenie.settings import load
 from slackgenie.core.model import PassReport
-from slackgenie.ops.logging import configure_logging
+from slackgenie.telemetry.logging import configure_logging
 from slackgenie.ops.report import render
 from slackgenie.wiring import Service, build
 from slackgenie_emulators import Emulators

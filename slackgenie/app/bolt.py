@@ -23,7 +23,7 @@ from slackgenie.app.personal import Personal
 from slackgenie.app.take import CANCEL, CONFIRM, Taking
 from slackgenie.app.snapshot import SnapshotKeeper
 from slackgenie.slack.text import escape
-from slackgenie.ops.logging import redact
+from slackgenie.telemetry.logging import redact
 
 log = structlog.get_logger("slackgenie.app")
 TIMED_OUT = Message(text=":hourglass: The schedule's provider did not answer in time; try again in a minute.")

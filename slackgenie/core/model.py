@@ -5,6 +5,7 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Protocol
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,26 @@ class ScheduleInfo:
     name: str
     team: str | None = None
     enabled: bool = True
+
+
+class Sync(Protocol):
+    """One group's rule as the stages read it (``settings.GroupSync`` is the one the YAML file gives)."""
+
+    @property
+    def usergroup(self) -> str: ...
+    @property
+    def keys(self) -> tuple[str, ...]:
+        """Its schedules as the stages name them (``jsm:Payments``)."""
+    @property
+    def users(self) -> list[str]: ...
+    @property
+    def when_empty(self) -> str: ...
+    @property
+    def fallback(self) -> list[str]: ...
+    @property
+    def announce(self) -> str | None: ...
+    @property
+    def topic(self) -> str | None: ...
 
 
 @dataclass(frozen=True)

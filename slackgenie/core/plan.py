@@ -12,8 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 
-from slackgenie.settings import GroupSync
-from slackgenie.core.model import (PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
+from slackgenie.core.model import (Sync, PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
                               Resolution, describe_key, split_key)
 
 
@@ -26,25 +25,25 @@ def map_identity(username: str, user_map: Mapping[str, str]) -> str:
 # Slack refuses an empty user group, so "nobody" needs a deliberate answer. Each policy is a
 # tiny function from the group's config to the desired state for that case.
 
-def _keep(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
+def _keep(sync: Sync, user_map: Mapping[str, str]) -> Desired:
     return Desired(warnings=("nobody is on call; members left as they are (when_empty: keep)",))
 
 
-def _fallback(sync: GroupSync, user_map: Mapping[str, str]) -> Desired:
+def _fallback(sync: Sync, user_map: Mapping[str, str]) -> Desired:
     return Desired(
         identities=frozenset(map_identity(u, user_map) for u in sync.fallback),
         warnings=("nobody is on call; using the fallback members (when_empty: fallback)",),
     )
 
 
-WHEN_EMPTY: dict[str, Callable[[GroupSync, Mapping[str, str]], Desired]] = {
+WHEN_EMPTY: dict[str, Callable[[Sync, Mapping[str, str]], Desired]] = {
     "keep": _keep,
     "fallback": _fallback,
 }
 
 
 def desired_for(
-    sync: GroupSync,
+    sync: Sync,
     reads: Mapping[str, OnCall | ReadFailure],
     user_map: Mapping[str, str],
 ) -> Desired:
@@ -83,7 +82,7 @@ def desired_for(
 
 
 def plan_group(
-    sync: GroupSync,
+    sync: Sync,
     desired: Desired,
     resolutions: Mapping[str, Resolution],
     actual: ActualGroup | None,

@@ -1,1 +1,1 @@
-"""Operating it: logging and redaction, metrics, the web endpoints, check, status, the printed report."""
+"""Operating it: the web endpoints, check, status, the printed report (logging and metrics: ``telemetry/``)."""

@@ -19,7 +19,7 @@ from slackgenie.core.shifts import covered, gaps
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
 from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key
-from slackgenie.ops.logging import REDACTOR
+from slackgenie.telemetry.logging import REDACTOR
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
@@ -122,7 +122,7 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
         except ConfigError as exc:
             yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
             return
-    jsm = PROVIDERS["jsm"].build(secrets, config, RealClock(), None, Stop())  # check asks no stop of it
+    jsm = PROVIDERS["jsm"].build(secrets, config.source_options("jsm"), RealClock(), None, Stop())  # check asks no stop of it
     try:
         twins = jsm.catalog()
     except Exception as exc:

@@ -18,7 +18,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from waitress.server import create_server
 
 from slackgenie.app.signed import MAX_BODY
-from slackgenie.ops.metrics import Metrics
+from slackgenie.telemetry.metrics import Metrics
 from slackgenie.core.model import PassReport
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]

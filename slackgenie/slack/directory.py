@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import threading
 import time
 from collections.abc import Iterable
@@ -16,14 +15,13 @@ from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, Valid
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.settings import is_slack_id
+from slackgenie.core.ids import SLACK_USER_ID, is_slack_id
 from slackgenie.core.model import Resolution, SlackUser
 from slackgenie.slack.client import error_code
 
 log = structlog.get_logger("slackgenie.directory")
 
 CACHE_TTL = 24 * 3600.0
-SLACK_USER_ID = re.compile(r"^[UW][A-Z0-9]{2,40}$")
 LIST_PAGE = 200  # users.list's largest page
 MAX_LIST_PAGES = 1000  # 200,000 people: beyond it, a listing that never ends is an error
 # With the workspace's size unknown (a first run), more unknown people than this are found by

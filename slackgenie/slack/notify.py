@@ -24,8 +24,8 @@ from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 from slack_sdk.web import SlackResponse
 
-from slackgenie.settings import GroupSync
-from slackgenie.core.model import Action, GroupOutcome
+from slackgenie.core.ids import SLACK_CHANNEL_ID
+from slackgenie.core.model import Action, GroupOutcome, Sync
 from slackgenie.slack.client import error_code
 from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
@@ -35,7 +35,6 @@ from slackgenie.core.facts import Facts, StateNotSaved
 log = structlog.get_logger("slackgenie.notify")
 
 TOPIC_SEGMENT = re.compile(r"(?:^|(?<=\|))\s*on call: [^|]*", re.IGNORECASE)
-CHANNEL_ID = re.compile(r"^[CG][A-Z0-9]{2,}$")
 TOPIC_LIMIT = 250
 
 # Errors that retrying cannot fix, and what a person must do instead.
@@ -121,7 +120,7 @@ class Notifier:
         self._channels: dict[str, str] = {}
         self._private_channels = True  # until Slack says the app lacks groups:read
 
-    def after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
+    def after_pass(self, sync: Sync, outcome: GroupOutcome) -> list[str]:
         """Announce and update the topic for one group; returns what was done or went wrong.
 
         Raises only ``StateNotSaved`` (nothing was posted that could not be recorded: the pass
@@ -135,7 +134,7 @@ class Notifier:
             log.warning("notify.failed", group=sync.usergroup, error=f"{type(exc).__name__}: {exc}")
             return [f"notification failed: {type(exc).__name__}"]
 
-    def _after_pass(self, sync: GroupSync, outcome: GroupOutcome) -> list[str]:
+    def _after_pass(self, sync: Sync, outcome: GroupOutcome) -> list[str]:
         plan = outcome.plan
         if not outcome.ok or not (outcome.applied or plan.action is Action.IN_SYNC):
             return []  # only a membership this pass confirmed is told
@@ -150,7 +149,7 @@ class Notifier:
                 notes.append(self._topic(sync, sorted(members), key, fingerprint))
         return [n for n in notes if n]
 
-    def _announce(self, sync: GroupSync, outcome: GroupOutcome, members: frozenset[str], fingerprint: str) -> str:
+    def _announce(self, sync: Sync, outcome: GroupOutcome, members: frozenset[str], fingerprint: str) -> str:
         key = f"announced:{sync.usergroup}"
         if self.state.get(f"{key}:dropped") == fingerprint:
             return ""
@@ -229,7 +228,7 @@ class Notifier:
         return pending.fingerprint, (f"announcement in {channel} may have been posted by an earlier attempt; not "
                                      f"repeated ({why})")
 
-    def _topic(self, sync: GroupSync, members: list[str], key: str, fingerprint: str) -> str:
+    def _topic(self, sync: Sync, members: list[str], key: str, fingerprint: str) -> str:
         ref = sync.topic or ""
         try:
             channel = self._channel(ref)
@@ -260,7 +259,7 @@ class Notifier:
         return f"{what} dropped ({code}): {fix}"
 
     def _channel(self, ref: str) -> str:
-        if CHANNEL_ID.match(ref):
+        if SLACK_CHANNEL_ID.match(ref):
             return ref
         name = ref.lstrip("#")
         if name not in self._channels:

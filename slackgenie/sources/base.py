@@ -17,9 +17,10 @@ from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
 from slackgenie.core.clock import Clock
-from slackgenie.settings import Config
+from pydantic import BaseModel
+
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
-from slackgenie.retry import ApiObserver, Stop
+from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.core.shifts import Stretch
 
 
@@ -86,6 +87,18 @@ class Override:
 
 
 @dataclass(frozen=True)
+class SourceOptions:
+    """What a provider's source is built from besides its credentials: the file's common settings
+    and the provider's own block (``block``: an instance of ``ProviderSpec.block``, or None)."""
+
+    retry: RetryPolicy
+    concurrency: int
+    pass_deadline: int
+    users: Mapping[str, str]  # the file's `users:` map: a provider's name for someone -> Slack e-mail or id
+    block: Any = None
+
+
+@dataclass(frozen=True)
 class ProviderSpec:
     """What the rest of Slackgenie knows of a provider: how to read its credentials from the
     environment (exit 2 naming the variable), how to build its source, and what to check
@@ -93,6 +106,7 @@ class ProviderSpec:
 
     name: str  # as written in `provider:`; its title is model.PROVIDER_TITLES[name]
     load: Callable[[Mapping[str, str]], Any]  # environment -> its credentials (a ProviderSecrets)
-    build: Callable[[Any, Config, Clock, ApiObserver | None, Stop], OnCallSource]
+    build: Callable[[Any, SourceOptions, Clock, ApiObserver | None, Stop], OnCallSource]
     credentials: str  # the variables to check when the provider refuses them
     urls: str  # the variables to check when it cannot be reached
+    block: type[BaseModel] | None = None  # its own block of the file, under its name (`jsm:`), if it has one

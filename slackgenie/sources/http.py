@@ -30,7 +30,7 @@ from tenacity import (
 )
 from tenacity.stop import stop_base
 
-from slackgenie.ops.logging import redact
+from slackgenie.telemetry.logging import redact
 from slackgenie.retry import MAX_THROTTLE, ApiObserver, RetryPolicy, Stop, read_within
 
 log = structlog.get_logger("slackgenie.sources")

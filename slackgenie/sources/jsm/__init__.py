@@ -28,10 +28,11 @@ settings to the source, so it sits above both).
 from __future__ import annotations
 
 from slackgenie.sources.base import ProviderSpec
-from slackgenie.sources.jsm.settings import JsmSecrets, load
+from slackgenie.sources.jsm.settings import JsmOptions, JsmSecrets, load
 from slackgenie.sources.jsm.source import JsmSource, build
 
 SPEC = ProviderSpec("jsm", load, build, credentials="JSM_EMAIL and JSM_API_TOKEN",
-                    urls="JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID")
+                    urls="JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID",
+                    block=JsmOptions)
 
 __all__ = ["SPEC", "JsmSecrets", "JsmSource"]

@@ -16,7 +16,8 @@ from pydantic import ValidationError
 
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError, first_error
-from slackgenie.sources.jsm.settings import UUID_RE, JsmSecrets
+from slackgenie.core.ids import UUID
+from slackgenie.sources.jsm.settings import JsmSecrets
 from slackgenie.sources.jsm.wire import (_Created, _FlatOnCalls, _Override, _OverridePage, _Period, _Rotation,
                                          _Schedule, _SchedulePage, _ScheduleRotations, _Timeline, _User, _UserPage)
 
@@ -78,7 +79,7 @@ class JsmClient:
     def _read_cloud_id(self) -> str:
         body = self.site.get("tenantInfo", "/_edge/tenant_info")
         cloud_id = body.get("cloudId") if isinstance(body, dict) else None
-        if not isinstance(cloud_id, str) or not UUID_RE.match(cloud_id):
+        if not isinstance(cloud_id, str) or not UUID.match(cloud_id):
             raise SourceError("JSM Ops: the site's /_edge/tenant_info gave no cloud id (is JSM_SITE_URL your "
                               "Atlassian site, e.g. https://acme.atlassian.net? or set JSM_CLOUD_ID)")
         return cloud_id

@@ -9,12 +9,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from pydantic import SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, StrictInt
 
-from slackgenie.settings import ConfigError, required_secret, url_var
-
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
+from slackgenie.core.ids import UUID
+from slackgenie.environment import ConfigError, required_secret, url_var
 DEFAULT_API_URL = "https://api.atlassian.com"
+
+
+class JsmOptions(BaseModel):
+    """The file's `jsm:` block: how JSM Ops is read (it has no all-schedules on-call answer: each
+    schedule costs a call)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    recheck: StrictInt = Field(300, ge=0, le=3600,
+                               description="seconds a schedule's on-call answer is reused while its timeline "
+                                           "foresees no handoff (0: read every schedule every pass)")
 
 
 @dataclass(frozen=True)
@@ -49,7 +59,7 @@ def load(env: Mapping[str, str]) -> JsmSecrets:
                           "set JSM_EMAIL to the e-mail of the Atlassian account that owns JSM_API_TOKEN")
     token = required_secret(env, "JSM_API_TOKEN", "an Atlassian API token of that account (id.atlassian.com → API tokens)")
     cloud_id = (env.get("JSM_CLOUD_ID") or "").strip() or None
-    if cloud_id is not None and not UUID_RE.match(cloud_id):
+    if cloud_id is not None and not UUID.match(cloud_id):
         raise ConfigError("environment", "JSM_CLOUD_ID", "is not a cloud id (a UUID)",
                           "unset it (it is read from the site), or copy the id from admin.atlassian.com")
     return JsmSecrets(site, email, SecretStr(token), url_var(env, "JSM_API_URL", DEFAULT_API_URL).rstrip("/"), cloud_id)

@@ -17,13 +17,13 @@ from slackgenie.core.clock import Clock
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.retry import ApiObserver, Stop
-from slackgenie.settings import Config
 from slackgenie.sources.base import Override
 from slackgenie.sources.forecast import ShiftForecast
 from slackgenie.sources.catalog import find
 from slackgenie.sources.http import Kept, SourceError, SourceNotFound, is_email
 from slackgenie.sources.jsm.client import JsmClient, _utc
-from slackgenie.sources.jsm.settings import JsmSecrets
+from slackgenie.sources.base import SourceOptions
+from slackgenie.sources.jsm.settings import JsmOptions, JsmSecrets
 from slackgenie.sources.jsm.wire import _Period, _Schedule, _User
 
 log = structlog.get_logger("slackgenie.jsm")
@@ -344,6 +344,8 @@ class JsmSource:
         self.client.close()
 
 
-def build(secrets: JsmSecrets, config: Config, clock: Clock, observer: ApiObserver | None, stop: Stop) -> JsmSource:
-    return JsmSource(JsmClient(secrets, config.file.retry, observer=observer, stop=stop), config.file.concurrency,
-                     config.file.jsm.recheck, clock.now, clock.monotonic, mapped=config.file.users)
+def build(secrets: JsmSecrets, options: SourceOptions, clock: Clock, observer: ApiObserver | None,
+          stop: Stop) -> JsmSource:
+    recheck = options.block.recheck if isinstance(options.block, JsmOptions) else JsmOptions().recheck
+    return JsmSource(JsmClient(secrets, options.retry, observer=observer, stop=stop), options.concurrency,
+                     recheck, clock.now, clock.monotonic, mapped=options.users)

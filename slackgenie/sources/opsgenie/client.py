@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import re
 from datetime import datetime, timezone
 from typing import Any
 
 import httpx
 from pydantic import SecretStr
 
+from slackgenie.core.ids import UUID
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceError
 
-UUID_RE = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$", re.I)
 
 
 def _envelope(status: int, body: Any) -> None:
@@ -98,7 +97,7 @@ class OpsgenieClient:
 
 
 def _ident_type(ref: str) -> str:
-    return "id" if UUID_RE.match(ref) else "name"
+    return "id" if UUID.match(ref) else "name"
 
 
 def _quote(value: str) -> str:

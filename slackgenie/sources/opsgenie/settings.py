@@ -10,8 +10,8 @@ from pydantic import SecretStr
 
 from slackgenie.core.clock import Clock
 from slackgenie.retry import ApiObserver, Stop
-from slackgenie.settings import Config, required_secret, url_var
-from slackgenie.sources.base import ProviderSpec
+from slackgenie.environment import required_secret, url_var
+from slackgenie.sources.base import ProviderSpec, SourceOptions
 from slackgenie.sources.opsgenie.client import OpsgenieClient
 from slackgenie.sources.opsgenie.source import OpsgenieSource
 
@@ -33,10 +33,10 @@ def load(env: Mapping[str, str]) -> OpsgenieSecrets:
     return OpsgenieSecrets(SecretStr(key), url_var(env, "OPSGENIE_API_URL", DEFAULT_URL).rstrip("/"))
 
 
-def build(secrets: OpsgenieSecrets, config: Config, clock: Clock, observer: ApiObserver | None,
+def build(secrets: OpsgenieSecrets, options: SourceOptions, clock: Clock, observer: ApiObserver | None,
           stop: Stop) -> OpsgenieSource:
-    client = OpsgenieClient(secrets.api_url, secrets.api_key, config.file.retry, observer=observer, stop=stop)
-    return OpsgenieSource(client, config.file.concurrency, clock.now)
+    client = OpsgenieClient(secrets.api_url, secrets.api_key, options.retry, observer=observer, stop=stop)
+    return OpsgenieSource(client, options.concurrency, clock.now)
 
 
 SPEC = ProviderSpec("opsgenie", load, build, credentials="OPSGENIE_API_KEY",

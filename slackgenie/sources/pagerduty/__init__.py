@@ -42,18 +42,17 @@ Where things are:
 
 from slackgenie.core.clock import Clock
 from slackgenie.retry import ApiObserver, Stop
-from slackgenie.settings import Config
-from slackgenie.sources.base import ProviderSpec
+from slackgenie.sources.base import ProviderSpec, SourceOptions
 from slackgenie.sources.pagerduty.client import PagerDutyClient
 from slackgenie.sources.pagerduty.settings import PagerDutySecrets, load
 from slackgenie.sources.pagerduty.source import PagerDutySource
 
 
-def build(secrets: PagerDutySecrets, config: Config, clock: Clock, observer: ApiObserver | None,
+def build(secrets: PagerDutySecrets, options: SourceOptions, clock: Clock, observer: ApiObserver | None,
           stop: Stop) -> PagerDutySource:
-    return PagerDutySource(PagerDutyClient(secrets, config.file.retry, observer=observer, stop=stop),
-                           config.file.concurrency,
-                           clock.now, user_map=config.file.users, pass_deadline=config.file.pass_deadline)
+    return PagerDutySource(PagerDutyClient(secrets, options.retry, observer=observer, stop=stop),
+                           options.concurrency,
+                           clock.now, user_map=options.users, pass_deadline=options.pass_deadline)
 
 
 SPEC = ProviderSpec("pagerduty", load, build, credentials="PAGERDUTY_API_TOKEN",

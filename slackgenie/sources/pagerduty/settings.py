@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from pydantic import SecretStr
 
-from slackgenie.settings import required_secret, url_var
+from slackgenie.environment import required_secret, url_var
 
 DEFAULT_URL = "https://api.pagerduty.com"
 
