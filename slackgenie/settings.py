@@ -345,10 +345,11 @@ def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
     return list(model.model_fields)
 
 
-def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"})) -> Secrets:
+def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"}),
+                 blocks: Mapping[str, BaseModel | None] | None = None) -> Secrets:
     """Slack's credentials, and those of each provider in ``providers`` (a provider no sync
     uses needs none): each provider package reads its own (``sources.providers``)."""
-    loaded = {name: PROVIDERS[name].load(env) for name in sorted(providers)}
+    loaded = {name: PROVIDERS[name].load(env, (blocks or {}).get(name)) for name in sorted(providers)}
     token = required_secret(env, "SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
     if not token.startswith(("xoxb-", "xoxp-")):
         raise ConfigError("environment", "SLACK_BOT_TOKEN", "does not look like a bot or user token",
@@ -391,4 +392,5 @@ def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> C
     except OSError as exc:
         raise ConfigError(str(path), "(file)", f"cannot be read: {exc.strerror}", "check the path and its permissions") from None
     file = parse_file(path, text)
-    return Config(path=path, file=file, secrets=load_secrets(env, file.providers))
+    return Config(path=path, file=file, secrets=load_secrets(env, file.providers,
+                                                                {name: file.block(name) for name in file.providers}))

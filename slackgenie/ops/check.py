@@ -117,7 +117,7 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
         return
     if secrets is None:
         try:
-            secrets = PROVIDERS["jsm"].load(env)
+            secrets = PROVIDERS["jsm"].load(env, config.file.block("jsm"))
             REDACTOR.add(*secrets.values())  # read here first: never shown, like every other secret
         except ConfigError as exc:
             yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)

@@ -105,7 +105,9 @@ class ProviderSpec:
     when it refuses or cannot be reached. Each source module has one; ``providers.py`` lists them."""
 
     name: str  # as written in `provider:`; its title is model.PROVIDER_TITLES[name]
-    load: Callable[[Mapping[str, str]], Any]  # environment -> its credentials (a ProviderSecrets)
+    # (environment, its block of the file or None) -> its credentials (a ProviderSecrets); a block may
+    # name the variables that hold them (a calendar feed's `url_env:`)
+    load: Callable[[Mapping[str, str], Any], Any]
     build: Callable[[Any, SourceOptions, Clock, ApiObserver | None, Stop], OnCallSource]
     credentials: str  # the variables to check when the provider refuses them
     urls: str  # the variables to check when it cannot be reached

@@ -43,7 +43,7 @@ class JsmSecrets:
         return [self.api_token.get_secret_value(), self.basic()]
 
 
-def load(env: Mapping[str, str]) -> JsmSecrets:
+def load(env: Mapping[str, str], block: object = None) -> JsmSecrets:
     site = (env.get("JSM_SITE_URL") or "").strip()
     if not site:
         raise ConfigError("environment", "JSM_SITE_URL", "is not set",

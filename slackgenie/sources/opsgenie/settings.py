@@ -28,7 +28,7 @@ class OpsgenieSecrets:
         return [self.api_key.get_secret_value()]
 
 
-def load(env: Mapping[str, str]) -> OpsgenieSecrets:
+def load(env: Mapping[str, str], block: object = None) -> OpsgenieSecrets:
     key = required_secret(env, "OPSGENIE_API_KEY", "an Opsgenie API key with read access")
     return OpsgenieSecrets(SecretStr(key), url_var(env, "OPSGENIE_API_URL", DEFAULT_URL).rstrip("/"))
 

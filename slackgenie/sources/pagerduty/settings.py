@@ -22,6 +22,6 @@ class PagerDutySecrets:
         return [self.api_token.get_secret_value()]
 
 
-def load(env: Mapping[str, str]) -> PagerDutySecrets:
+def load(env: Mapping[str, str], block: object = None) -> PagerDutySecrets:
     token = required_secret(env, "PAGERDUTY_API_TOKEN", "a PagerDuty REST API key (read-only is enough to sync)")
     return PagerDutySecrets(SecretStr(token), url_var(env, "PAGERDUTY_API_URL", DEFAULT_URL).rstrip("/"))
