@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 
 from slackgenie.core.clock import SteppedClock
 from slackgenie.settings import load
@@ -11,9 +12,11 @@ from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
 from slackgenie.sources.forecast import next_wake
+from slackgenie.sources.opsgenie import OpsgenieSource
 from slackgenie.wiring import Service, build
 
 from conftest import run_cli, write_config
+from providers_fixtures import run_main, truth
 
 UTC = timezone.utc
 HANDOFF = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -42,27 +45,18 @@ def service_at(emu: Emulators, tmp_path: Path, text: str, **overrides: object) -
     return build(load(str(path), emu.env()), clock=SteppedClock(emu.clock))
 
 
+def user_id(emu: Emulators, email: str) -> str:
+    user = emu.slack.state.user_by_email(email)
+    assert user is not None
+    return user.id
+
+
 def update_times(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
-    gid = emu.slack.state.group_by_handle(handle).id
+    group = emu.slack.state.group_by_handle(handle)
+    assert group is not None
     users = emu.slack.state.users
-    return [(datetime.fromtimestamp(t, UTC), sorted(users[u].email for u in ids))
-            for t, ids, in [(t, ids) for t, g, ids in emu.slack.state.group_updates if g == gid]]
-
-
-def test_a_handoff_at_t_is_reflected_by_t_plus_5s(emulators: Emulators, tmp_path: Path) -> None:
-    service = service_at(emulators, tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 300"))
-    daemon = Daemon(service.run_pass, 300, next_handoff=service.next_handoff, guard=2.0,
-                    clock=service.clock, max_passes=3)
-    try:
-        daemon.run()
-    finally:
-        service.close()
-    assert [why for _, why in daemon.wakes] == ["start", "handoff", "interval"]
-    assert daemon.wakes[1][0] == HANDOFF + timedelta(seconds=2)
-    after = [(t, who) for t, who in update_times(emulators, "delivery-support") if t >= HANDOFF]
-    assert after and after[0][0] <= HANDOFF + timedelta(seconds=5)
-    assert after[0][1] == ["alice@example.com", "dana.lead@example.com"]
-    assert service.source.sources["opsgenie"].forecast.fetches == 1  # one GET /v2/schedules?expand=rotation for all schedules
+    return [(datetime.fromtimestamp(t, UTC), sorted(str(users[u].email) for u in ids))
+            for t, g, ids in emu.slack.state.group_updates if g == group.id]
 
 
 def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> None:
@@ -79,6 +73,7 @@ def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> No
 def test_announcement_and_topic_exactly_once_per_change_across_restart(emulators: Emulators, tmp_path: Path) -> None:
     slack = emulators.slack.state
     channel = slack.channel("delivery")
+    assert channel is not None
     channel.topic = "Deploys on Tuesdays | on call: @nobody | runbook: go/oncall"
 
     def messages() -> list[str]:
@@ -91,7 +86,7 @@ def test_announcement_and_topic_exactly_once_per_change_across_restart(emulators
         first = service.run_pass()
         assert first.outcomes[0].applied
         assert len(messages()) == 1
-        carol, bob = slack.user_by_email("carol@example.com").id, slack.user_by_email("bob@example.com").id
+        carol, bob = (user_id(emulators, e) for e in ("carol@example.com", "bob@example.com"))
         assert f"On call: <@{carol}>" in messages()[0] and f"Off call: <@{bob}>" in messages()[0]
         assert "Next handoff: <!date^" in messages()[0] and "2026-11-23 09:00 UTC" in messages()[0]
         assert channel.topic == "Deploys on Tuesdays | on call: @carol, @dana.lead | runbook: go/oncall"
@@ -106,7 +101,9 @@ def test_announcement_and_topic_exactly_once_per_change_across_restart(emulators
 
     # Someone puts Carol back by hand; the daemon restarts and puts Alice back: the group is
     # written again, but that membership was announced already, so nothing is posted twice.
-    slack.group_by_handle("delivery-support").users = [slack.user_by_email("carol@example.com").id]
+    delivery = slack.group_by_handle("delivery-support")
+    assert delivery is not None
+    delivery.users = [user_id(emulators, "carol@example.com")]
     emulators.reset_logs()
     restarted = service_at(emulators, tmp_path, ANNOUNCE)
     try:
@@ -121,11 +118,10 @@ def test_announcement_and_topic_exactly_once_per_change_across_restart(emulators
 def test_at_previews_what_the_rotation_says(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
     at = datetime(2026, 12, 24, 18, 0, tzinfo=UTC)
-    result = run_cli(["sync", "--at", "2026-12-24T18:00:00Z"], emulators.env(), tmp_path)
+    result = run_main(["sync", "--at", "2026-12-24T18:00:00Z"], emulators.env())
     assert result.code == 0, result.both
     assert "dry run" in result.out and "2026-12-24T18:00:00+00:00" in result.out
-    og = emulators.opsgenie.state
-    expected = {s: sorted(p["username"] for _, p, _ in og.schedule(s, "name").on_call(at))
+    expected = {s: sorted(p["username"] for _, p, _ in truth(emulators, s).on_call(at))
                 for s in ("Delivery Support_schedule", "Payments_schedule")}
     assert expected["Delivery Support_schedule"] and expected["Payments_schedule"]
     slack = emulators.slack.state
@@ -150,16 +146,18 @@ def test_at_previews_what_the_rotation_says(emulators: Emulators, tmp_path: Path
 def test_status_table(emulators: Emulators, tmp_path: Path) -> None:
     emulators.clock.set(datetime.now(UTC), frozen=False)  # the CLI forecasts from the real clock
     write_config(tmp_path, emulators.org.config_yaml)
-    assert run_cli(["sync"], emulators.env(), tmp_path).code == 0
+    assert run_main(["sync"], emulators.env()).code == 0
     writes = emulators.slack.calls(r"usergroups\.users\.update")
-    result = run_cli(["status"], emulators.env(), tmp_path)
+    result = run_cli(["status"], emulators.env(), tmp_path)  # a process of its own: the status command's smoke test
     assert result.code == 0, result.both
     lines = result.out.splitlines()
     assert lines[0].split()[:3] == ["GROUP", "IN", "SYNC"]
     row = next(l for l in lines if l.startswith("@delivery-support"))
     assert " yes " in row and "dana.lead@example.com" in row and " UTC (in " in row
-    emulators.slack.state.group_by_handle("payments-oncall").users = []
-    stale = run_cli(["status"], emulators.env(), tmp_path)
+    payments = emulators.slack.state.group_by_handle("payments-oncall")
+    assert payments is not None
+    payments.users = []
+    stale = run_main(["status"], emulators.env())
     assert stale.code == 1 and "no (+1 -0)" in stale.out
     assert emulators.slack.calls(r"usergroups\.users\.update") == writes  # status itself never writes
 
@@ -189,12 +187,12 @@ def test_topic_segment_is_replaced_in_place_and_names_shortened() -> None:
 
 
 def test_a_failed_forecast_is_retried_soon() -> None:
-    from slackgenie.sources.forecast import Forecast
+    from slackgenie.sources.opsgenie.forecast import Forecast
 
     now = [datetime(2026, 11, 23, 6, 0, tzinfo=UTC)]
     calls = []
 
-    def fetch():  # type: ignore[no-untyped-def]
+    def fetch() -> list[Any]:
         calls.append(now[0])
         if len(calls) == 1:
             raise RuntimeError("Opsgenie down")
@@ -214,12 +212,14 @@ def test_an_override_seen_in_a_pass_is_read_once_and_joins_the_forecast(emulator
     emulators.clock.set(DEMO_AFTER_HANDOFF)  # Grace's override (09:00-18:00) is on
     service = service_at(emulators, tmp_path, emulators.org.config_yaml)
     try:
+        opsgenie = service.source.sources["opsgenie"]
+        assert isinstance(opsgenie, OpsgenieSource)
         service.next_handoff(service.clock.now())  # the daemon asks this after every pass
-        assert service.source.sources["opsgenie"].forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+        assert opsgenie.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
         service.run_pass()  # Opsgenie says Grace, the rotations say Erin: read that schedule's overrides
-        assert service.source.sources["opsgenie"].forecast.override_fetches == 1
+        assert opsgenie.forecast.override_fetches == 1
         assert emulators.opsgenie.calls(r"/overrides$") == 1
-        assert service.source.sources["opsgenie"].forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
+        assert opsgenie.forecast.next_handoff(["Payments_schedule"]) == datetime(2026, 11, 23, 18, 0, tzinfo=UTC)
         service.run_pass()  # now they agree: nothing more to read
         assert emulators.opsgenie.calls(r"/overrides$") == 1
     finally:

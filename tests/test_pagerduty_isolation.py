@@ -19,26 +19,22 @@ dana.lead, payments-oncall dave, platform-oncall heidi.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from slackgenie.core.model import OnCall, ReadFailure
 from slackgenie.engine.people import identities
-from slackgenie.wiring import Service
 from slackgenie.sources.pagerduty import PagerDutySource
-from slackgenie.sources.routed import RoutedSource
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START, SAMPLE_CONFIG, scaled_org
 
-from conftest import SECRETS, CliResult, run_cli, service_for, write_config
+from conftest import SECRETS, CliResult, service_for, write_config
+from providers_fixtures import (BOB, CAROL, DELIVERY, HANDOFF, PAYMENTS, PLATFORM, UTC, run_main, sample_service,
+                                sample_source)
 
-UTC = timezone.utc
-DELIVERY, PAYMENTS, PLATFORM = "Delivery Support_schedule", "Payments_schedule", "Platform_schedule"
-BOB, CAROL = "bob@example.com", "carol@example.com"
-HANDOFF = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
 UNTOUCHED = {"delivery-support": ["bob@example.com", "dana.lead@example.com"],
              "payments-oncall": ["dave@example.com"], "platform-oncall": ["heidi@example.com"]}
 
@@ -46,7 +42,7 @@ UNTOUCHED = {"delivery-support": ["bob@example.com", "dana.lead@example.com"],
 def sync(emu: Emulators, tmp_path: Path, text: str = SAMPLE_CONFIG, env: dict[str, str] | None = None,
          fast_retry: bool = True) -> CliResult:
     write_config(tmp_path, "provider: pagerduty\n" + text, fast_retry)
-    result = run_cli(["sync"], {**emu.env(), **(env or {})}, tmp_path)
+    result = run_main(["sync"], {**emu.env(), **(env or {})})
     assert not any(s in result.both for s in (*SECRETS, PAGERDUTY_TOKEN))
     return result
 
@@ -61,20 +57,10 @@ def oncalls_now(emu: Emulators) -> int:
 
 
 @pytest.fixture
-def service(emulators: Emulators, tmp_path: Path) -> Iterator[Service]:
-    svc = service_for(emulators, tmp_path, "provider: pagerduty\n" + SAMPLE_CONFIG)
-    try:
-        yield svc
-    finally:
-        svc.close()
-
-
-@pytest.fixture
-def pagerduty(service: Service) -> PagerDutySource:
-    assert isinstance(service.source, RoutedSource)
-    source = service.source.sources["pagerduty"]
-    assert isinstance(source, PagerDutySource)
-    return source
+def pagerduty(emulators: Emulators, tmp_path: Path) -> Iterator[PagerDutySource]:
+    with sample_source(emulators, tmp_path, "pagerduty") as source:
+        assert isinstance(source, PagerDutySource)
+        yield source
 
 
 def on_call_at(source: PagerDutySource, at: datetime) -> frozenset[str]:
@@ -110,7 +96,7 @@ def test_bad_schedules_among_a_hundred_are_found_in_a_few_calls(tmp_path: Path, 
         for g, status in refused.items():
             emu.pagerduty.refuse(f"Team {g:03d}_schedule", status)
         write_config(tmp_path, "provider: pagerduty\n" + org.config_yaml + "slack_writes_per_minute: 1000\n")
-        result = run_cli(["sync"], emu.env(), tmp_path)
+        result = run_main(["sync"], emu.env())
         assert result.code == 1, result.both[-3000:]
         assert f"100 group(s): {100 - len(refused)} updated, {len(refused)} failed" in result.out
         # each schedule at fault costs at most two calls (both halves) on each of the ceil(log2(100)) = 7
@@ -257,10 +243,8 @@ def test_members_and_shifts_name_a_mapped_user_by_id(emulators: Emulators, tmp_p
     """`/oncall take`, `/oncall me` and the heads-ups match people the way the sync does."""
     frank = emulators.pagerduty.user_id("frank.og@example.com")
     heidi = emulators.pagerduty.user_id("heidi@example.com")
-    text = "provider: pagerduty\n" + SAMPLE_CONFIG.replace("frank.og@example.com: frank", f"{frank}: frank")
-    service = service_for(emulators, tmp_path, text)
-    try:
-        assert isinstance(service.source, RoutedSource)
+    text = SAMPLE_CONFIG.replace("frank.og@example.com: frank", f"{frank}: frank")
+    with sample_service(emulators, tmp_path, "pagerduty", text) as service:
         source = service.source.sources["pagerduty"]
         assert isinstance(source, PagerDutySource)
         assert source.members(PLATFORM) == {frank: frank, "heidi@example.com": heidi}
@@ -274,5 +258,3 @@ def test_members_and_shifts_name_a_mapped_user_by_id(emulators: Emulators, tmp_p
         assert user is not None
         slack_frank = service.directory.user_by_id(user.id)
         assert frank in identities(slack_frank, service.config.file.users)
-    finally:
-        service.close()

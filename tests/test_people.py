@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,6 +34,18 @@ SIGNING = "people-test-signing-secret-00001"
 
 def service_for(emu: Emulators, tmp_path: Path, text: str) -> Service:
     return conftest.service_for(emu, tmp_path, text, {"SLACK_SIGNING_SECRET": SIGNING})
+
+
+@contextmanager
+def app_on(emu: Emulators, tmp_path: Path, provider: str) -> Iterator[SlackApp]:
+    """The sample on ``provider``, in-process, with the Slack app on and refreshed by a first pass."""
+    service = service_for(emu, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
+    try:
+        app = SlackApp(service)
+        app.refresh(service.run_pass())
+        yield app
+    finally:
+        service.close()
 
 
 def uid(emu: Emulators, email: str) -> str:
@@ -71,10 +84,7 @@ def ask_later(emu: Emulators, app: SlackApp, text: str, asker: str, key: str) ->
 @pytest.mark.parametrize("provider", PROVIDERS)
 def test_oncall_me_lists_the_askers_shifts_with_who_hands_over(emulators: Emulators, tmp_path: Path,
                                                                provider: str) -> None:
-    service = service_for(emulators, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
+    with app_on(emulators, tmp_path, provider) as app:
         ack, text = ask_later(emulators, app, "me", uid(emulators, "alice@example.com"), "alice")
         assert ack == "Looking up your shifts\u2026"
         lines = [line for line in text.splitlines() if line.startswith("\u2022")]
@@ -90,8 +100,6 @@ def test_oncall_me_lists_the_askers_shifts_with_who_hands_over(emulators: Emulat
         first = text.splitlines()[1]
         assert first.startswith(":large_green_circle: *You are on call now* in @delivery-support")
         assert f"until {stamp(2026, 11, 23)}" in first  # carol's turn ends at 09:00 today
-    finally:
-        service.close()
 
 
 def wait(predicate, seconds: float = 20) -> bool:  # type: ignore[no-untyped-def]
@@ -109,10 +117,7 @@ def test_oncall_me_finds_a_person_through_the_users_map_and_home_shows_it(emulat
     on weekdays by daily turns of frank.og and heidi from Tue 2026-11-03: frank.og holds Mon 23,
     Wed 25, Fri 27, Tue Dec 1 and Thu Dec 3 (the weekend turns are outside the hours), each after
     a night nobody covers."""
-    service = service_for(emulators, tmp_path, "provider: jsm\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
+    with app_on(emulators, tmp_path, "jsm") as app:
         frank = uid(emulators, "frank@example.com")
         _, text = ask_later(emulators, app, "me", frank, "frank")
         lines = [line for line in text.splitlines() if line.startswith("\u2022")]
@@ -127,33 +132,21 @@ def test_oncall_me_finds_a_person_through_the_users_map_and_home_shows_it(emulat
         home = json.dumps(emulators.slack.state.views[frank]["blocks"])
         assert "*Your shifts*" in home and stamp(2026, 11, 25) in home
         assert home.index("Your shifts") < home.index("@delivery-support*")  # first, then every group
-    finally:
-        service.close()
 
 
 def test_oncall_me_never_says_none_when_a_schedule_cannot_be_read(emulators: Emulators, tmp_path: Path) -> None:
     emulators.jsm.inject(r"/timeline$", status=503)
-    service = service_for(emulators, tmp_path, "provider: jsm\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
+    with app_on(emulators, tmp_path, "jsm") as app:
         _, text = ask_later(emulators, app, "me", uid(emulators, "alice@example.com"), "alice")
-        assert "no on-call shifts" not in text
-        assert ":warning: JSM Ops schedule 'Delivery Support_schedule' could not be read" in text
-        assert "your shifts there are not known" in text
-    finally:
-        service.close()
+    assert "no on-call shifts" not in text
+    assert ":warning: JSM Ops schedule 'Delivery Support_schedule' could not be read" in text
+    assert "your shifts there are not known" in text
 
 
-def test_oncall_me_for_someone_in_no_schedule(emulators: Emulators, tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        _, text = ask_later(emulators, app, "me", uid(emulators, "ivan@example.com"), "ivan")
-        assert "You have no on-call shifts in the next 14 days" in text
-    finally:
-        service.close()
+def test_oncall_me_for_someone_in_no_schedule(emulators: Emulators, opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    _, text = ask_later(emulators, app, "me", uid(emulators, "ivan@example.com"), "ivan")
+    assert "You have no on-call shifts in the next 14 days" in text
 
 
 # --- heads-up DMs ---------------------------------------------------------------------------------
@@ -240,7 +233,7 @@ def test_no_heads_up_in_a_dry_run_or_for_a_shift_already_under_way(emulators: Em
 
 def test_heads_up_without_im_write_is_loud_and_check_names_the_scope(emulators: Emulators, tmp_path: Path) -> None:
     from slackgenie_emulators.sample import BOT_TOKEN
-    from conftest import run_cli
+    from providers_fixtures import run_main
     scopes = [s for s in emulators.slack.state.tokens[BOT_TOKEN].scopes if s != "im:write"]
     emulators.slack.state.tokens[BOT_TOKEN].scopes = scopes
     service = service_for(emulators, tmp_path, "provider: opsgenie\n" + HEADS_UP)
@@ -253,7 +246,7 @@ def test_heads_up_without_im_write_is_loud_and_check_names_the_scope(emulators: 
         assert 'slackgenie_heads_ups_total{result="failed"} 3.0' in metrics
     finally:
         service.close()
-    result = run_cli(["check"], emulators.env(), tmp_path)
+    result = run_main(["check"], emulators.env())
     assert "\u2717 Slack scope im:write is missing (needed to open a direct message for each heads-up)" in result.out
 
 
@@ -313,11 +306,8 @@ def test_take_a_shift_then_give_it_back(emulators: Emulators, tmp_path: Path, pr
     """At Mon 08:58 bob takes 2 h of Delivery: until 10:58, instead of carol (until 09:00) and
     alice (from 09:00). After the button, the provider holds his override and the group is bob's
     at once; give-back deletes it and the group is carol's again."""
-    service = service_for(emulators, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
     slack = emulators.slack.state
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
+    with app_on(emulators, tmp_path, provider) as app:
         bob, carol, alice = (uid(emulators, f"{n}@example.com") for n in ("bob", "carol", "alice"))
         ack, offer = ask_later(emulators, app, "take 2h delivery-support", bob, "take")
         assert ack == "Checking the schedule\u2026"
@@ -338,33 +328,23 @@ def test_take_a_shift_then_give_it_back(emulators: Emulators, tmp_path: Path, pr
         assert slack.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
         _, again = ask_later(emulators, app, "give-back", bob, "again")
         assert again == "You have no shift taken with `/oncall take` to give back."
-    finally:
-        service.close()
 
 
-def test_only_people_in_the_rotation_may_take_and_only_the_asker_may_confirm(emulators: Emulators,
-                                                                             tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        _, answer = ask_later(emulators, app, "take 1h payments-oncall", uid(emulators, "bob@example.com"), "no")
-        assert answer.startswith("You are not in the rotations of *payments-oncall*"), answer
-        _, offer = ask_later(emulators, app, "take 1h delivery-support", uid(emulators, "bob@example.com"), "yes")
-        button = offered_button(emulators, "yes", "take_confirm")
-        other = press(emulators, app, uid(emulators, "carol@example.com"), button, "other")
-        assert other == "Only the person who asked can confirm taking this shift."
-        assert not [r for r in emulators.opsgenie.requests if r.method == "POST"]  # no override was made
-    finally:
-        service.close()
+def test_only_people_in_the_rotation_may_take_and_only_the_asker_may_confirm(
+        emulators: Emulators, opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    _, answer = ask_later(emulators, app, "take 1h payments-oncall", uid(emulators, "bob@example.com"), "no")
+    assert answer.startswith("You are not in the rotations of *payments-oncall*"), answer
+    _, offer = ask_later(emulators, app, "take 1h delivery-support", uid(emulators, "bob@example.com"), "yes")
+    button = offered_button(emulators, "yes", "take_confirm")
+    other = press(emulators, app, uid(emulators, "carol@example.com"), button, "other")
+    assert other == "Only the person who asked can confirm taking this shift."
+    assert not [r for r in emulators.opsgenie.requests if r.method == "POST"]  # no override was made
 
 
 def test_a_provider_refusing_the_write_is_said_plainly(emulators: Emulators, tmp_path: Path) -> None:
     emulators.pagerduty.inject(r"/overrides$", status=403, method="POST")  # a read-only key: reads work
-    service = service_for(emulators, tmp_path, "provider: pagerduty\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
+    with app_on(emulators, tmp_path, "pagerduty") as app:
         bob = uid(emulators, "bob@example.com")
         ask_later(emulators, app, "take 1h delivery-support", bob, "t")
         answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
@@ -372,28 +352,22 @@ def test_a_provider_refusing_the_write_is_said_plainly(emulators: Emulators, tmp
                                  "may not change schedules"), answer
         assert "nothing was changed" in answer
         assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
-    finally:
-        service.close()
 
 
-def test_a_button_works_once(emulators: Emulators, tmp_path: Path) -> None:
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
-        button = offered_button(emulators, "t", "take_confirm")
-        assert press(emulators, app, bob, button, "first").startswith(":white_check_mark:")
-        join_syncs(app)
-        assert press(emulators, app, bob, button, "second") == \
-            "This button was used already; `/oncall me` shows your shifts."
-        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1  # one override, not two
-    finally:
-        service.close()
+def test_a_button_works_once(emulators: Emulators, opsgenie_app: tuple[Service, SlackApp]) -> None:
+    _, app = opsgenie_app
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+    button = offered_button(emulators, "t", "take_confirm")
+    assert press(emulators, app, bob, button, "first").startswith(":white_check_mark:")
+    join_syncs(app)
+    assert press(emulators, app, bob, button, "second") == \
+        "This button was used already; `/oncall me` shows your shifts."
+    assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1  # one override, not two
 
 
-def test_an_override_whose_answer_does_not_fit_is_looked_for_and_found(emulators: Emulators, tmp_path: Path) -> None:
+def test_an_override_whose_answer_does_not_fit_is_looked_for_and_found(emulators: Emulators,
+                                                                      opsgenie_app: tuple[Service, SlackApp]) -> None:
     """Opsgenie makes the override, but its answer is not one to read: the schedule's overrides
     are read to find out (never written again), the asker is told it is theirs, the group is
     synced, and give-back can end it."""
@@ -401,19 +375,14 @@ def test_an_override_whose_answer_does_not_fit_is_looked_for_and_found(emulators
         created = isinstance(body.get("data"), dict) and "alias" in body["data"]
         return {"result": "?"} if created else body
 
+    _, app = opsgenie_app  # its first pass read no override
     emulators.opsgenie.inject(r"/overrides$", kind="transform", transform=break_create)
-    service = service_for(emulators, tmp_path, "provider: opsgenie\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        bob = uid(emulators, "bob@example.com")
-        ask_later(emulators, app, "take 1h delivery-support", bob, "t")
-        answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
-        assert answer.startswith(":white_check_mark: You are on call in @delivery-support"), answer
-        join_syncs(app)
-        assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
-        _, back = ask_later(emulators, app, "give-back", bob, "back")
-        assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
-        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1
-    finally:
-        service.close()
+    bob = uid(emulators, "bob@example.com")
+    ask_later(emulators, app, "take 1h delivery-support", bob, "t")
+    answer = press(emulators, app, bob, offered_button(emulators, "t", "take_confirm"), "t")
+    assert answer.startswith(":white_check_mark: You are on call in @delivery-support"), answer
+    join_syncs(app)
+    assert emulators.slack.state.emails_of("delivery-support") == ["bob@example.com", "dana.lead@example.com"]
+    _, back = ask_later(emulators, app, "give-back", bob, "back")
+    assert back.startswith(":leftwards_arrow_with_hook: Given back"), back
+    assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1

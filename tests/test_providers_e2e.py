@@ -15,7 +15,7 @@ At DEMO_START (Mon 2026-11-23 08:58 UTC):
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,12 +26,14 @@ from slack_bolt.request import BoltRequest
 from slackgenie.app.runner import SlackApp
 from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
+from slackgenie_emulators.base import LoggedRequest
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.jsm import JSM_TOKEN
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, MIXED_CONFIG, SAMPLE_CONFIG
 
 from conftest import SECRETS, CliResult, run_cli, write_config, service_for
+from providers_fixtures import run_main
 
 UTC = timezone.utc
 PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
@@ -45,8 +47,9 @@ def config_for(provider: str, text: str = SAMPLE_CONFIG) -> str:
 
 def sync(emu: Emulators, tmp_path: Path, provider: str, *args: str, text: str = SAMPLE_CONFIG,
          env: dict[str, str] | None = None) -> CliResult:
+    """``slackgenie sync ARGS`` in-process (the real process: see the smoke tests below)."""
     write_config(tmp_path, config_for(provider, text))
-    result = run_cli(["sync", *args], {**emu.env(), **(env or {})}, tmp_path)
+    result = run_main(["sync", *args], {**emu.env(), **(env or {})})
     assert not any(s in result.both for s in ALL_SECRETS)
     return result
 
@@ -147,10 +150,19 @@ def test_at_previews_another_instant(emulators: Emulators, tmp_path: Path, provi
 
 
 def group_updates(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
-    gid = emu.slack.state.group_by_handle(handle).id
+    group = emu.slack.state.group_by_handle(handle)
+    assert group is not None
     users = emu.slack.state.users
-    return [(datetime.fromtimestamp(t, UTC), sorted(users[u].email for u in ids))
-            for t, g, ids in emu.slack.state.group_updates if g == gid]
+    return [(datetime.fromtimestamp(t, UTC), sorted(str(users[u].email) for u in ids))
+            for t, g, ids in emu.slack.state.group_updates if g == group.id]
+
+
+# What reads each provider's forecast, and how often in the daemon's three passes: once, not per pass.
+FORECAST_READS: dict[str, tuple[Callable[[LoggedRequest], bool], int]] = {
+    "opsgenie": (lambda r: r.path == "/v2/schedules" and r.params.get("expand") == "rotation", 1),  # all at once
+    "jsm": (lambda r: r.path.endswith("/timeline"), 3),  # each schedule's timeline
+    "pagerduty": (lambda r: r.path == "/oncalls" and "since" in r.params, 1),  # every schedule's next day at once
+}
 
 
 @pytest.mark.parametrize("provider", PROVIDERS)
@@ -168,6 +180,8 @@ def test_the_daemon_wakes_at_the_handoff(emulators: Emulators, tmp_path: Path, p
     assert after and after[0][0] <= HANDOFF + timedelta(seconds=5)
     assert after[0][1] == ["alice@example.com", "dana.lead@example.com"]
     assert group_updates(emulators, "payments-oncall")[-1][1] == ["grace@example.com"]  # the override
+    is_forecast, reads = FORECAST_READS[provider]
+    assert sum(1 for r in emulators.servers[provider].requests if is_forecast(r)) == reads
 
 
 SIGNING = "provider-test-signing-secret-0001"
@@ -203,7 +217,7 @@ MIXED = MIXED_CONFIG  # Delivery from Opsgenie, Payments from PagerDuty, Platfor
 def test_a_mixed_config_reads_each_group_from_its_provider(emulators: Emulators, tmp_path: Path) -> None:
     emulators.clock.set(DEMO_AFTER_HANDOFF)
     write_config(tmp_path, MIXED)
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_cli(["sync"], emulators.env(), tmp_path)  # a process of its own: the sync command's smoke test
     assert result.code == 0, result.both
     slack = emulators.slack.state
     assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
@@ -223,7 +237,7 @@ def test_the_same_name_in_two_providers_is_two_schedules(emulators: Emulators, t
     text = ("syncs:\n  - usergroup: delivery-support\n    schedules: [Delivery Support_schedule]\n"
             "  - usergroup: delivery-jsm\n    provider: jsm\n    schedules: [Delivery Support_schedule]\n")
     write_config(tmp_path, text)
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_main(["sync"], emulators.env())
     assert result.code == 1
     assert emulators.slack.state.emails_of("delivery-support") == ["carol@example.com"]
     assert "JSM Ops schedule 'Delivery Support_schedule' could not be read" in result.out
@@ -337,15 +351,19 @@ def test_a_wrong_pagerduty_token_is_a_failed_read_naming_the_variable(emulators:
 
 # --- check: each provider in use, and the way to JSM Ops ----------------------------------------
 
-def check(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None) -> CliResult:
+def check(emu: Emulators, tmp_path: Path, text: str, env: dict[str, str] | None = None,
+          process: bool = False) -> CliResult:
+    """``slackgenie check`` in-process, or as a process of its own."""
     write_config(tmp_path, text)
-    result = run_cli(["check"], {**emu.env(), **(env or {})}, tmp_path)
+    env = {**emu.env(), **(env or {})}
+    result = run_cli(["check"], env, tmp_path) if process else run_main(["check"], env)
     assert not any(s in result.both for s in ALL_SECRETS)
     return result
 
 
 def test_check_covers_each_provider_in_use(emulators: Emulators, tmp_path: Path) -> None:
-    result = check(emulators, tmp_path, MIXED.replace("[Platform_schedule]", "[Platfrom_schedule]"))
+    # a process of its own: the check command's smoke test
+    result = check(emulators, tmp_path, MIXED.replace("[Platform_schedule]", "[Platfrom_schedule]"), process=True)
     assert result.code == 1
     out = result.out
     assert "\u2713 Opsgenie credentials valid" in out and "\u2713 PagerDuty credentials valid" in out
@@ -445,7 +463,7 @@ def test_an_absurd_answer_fails_only_its_providers_groups(emulators: Emulators, 
     emulators.clock.set(DEMO_AFTER_HANDOFF)
     emulators.pagerduty.inject(r"^/oncalls$", status=200, body="[" * 100_000)  # nested beyond any parser
     write_config(tmp_path, MIXED)
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_cli(["sync"], emulators.env(), tmp_path)  # a process: what it prints, whatever the parser does
     assert result.code == 1 and "Traceback" not in result.both
     slack = emulators.slack.state
     assert slack.emails_of("payments-oncall") == ["dave@example.com"]  # PagerDuty's: left alone
@@ -465,7 +483,7 @@ def test_secrets_echoed_in_encoded_forms_are_not_shown(emulators: Emulators, tmp
     emulators.jsm.inject(r"/on-calls$", status=400, body=echo)
     emulators.pagerduty.inject(r"^/oncalls$", status=400, body=echo.replace("message", "error"))
     write_config(tmp_path, MIXED)
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_cli(["sync"], emulators.env(), tmp_path)  # a process: everything it prints, libraries' logs too
     assert result.code == 1
     for leaked in (quote(PAGERDUTY_TOKEN, safe=""), quote(basic, safe=""), basic.rstrip("="), JSM_TOKEN):
         assert leaked not in result.both
@@ -483,7 +501,7 @@ def test_jsm_settings_that_cannot_work_exit_2(emulators: Emulators, tmp_path: Pa
 def test_an_unknown_provider_is_a_config_error_naming_the_choices(emulators: Emulators, tmp_path: Path) -> None:
     text = SAMPLE_CONFIG.replace("  - usergroup: payments-oncall\n", "  - usergroup: payments-oncall\n    provider: pagerdty\n")
     write_config(tmp_path, text)
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_main(["sync"], emulators.env())
     assert result.code == 2
     assert "syncs[1].provider" in result.err and "'pagerdty' is not a provider" in result.err
     assert "opsgenie, jsm, pagerduty" in result.err
@@ -499,7 +517,7 @@ def test_check_lists_coverage_gaps(emulators: Emulators, tmp_path: Path, provide
     nights (the last cut at Thu 08:58). Delivery (daily turns) and Payments (weekly turns, and
     grace's override inside a turn) have someone at every moment."""
     write_config(tmp_path, config_for(provider))
-    result = run_cli(["check", "--gaps", "3d"], emulators.env(), tmp_path)
+    result = run_main(["check", "--gaps", "3d"], emulators.env())
     assert result.code == 0, result.both
     title = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty"}[provider]
     out = result.out
@@ -522,7 +540,7 @@ def test_an_override_to_nobody_opens_a_gap_check_shows(emulators: Emulators, tmp
     assert delivery is not None
     og.add_override(delivery, None, datetime(2026, 11, 24, 12, 0, tzinfo=UTC), datetime(2026, 11, 24, 14, 0, tzinfo=UTC))
     write_config(tmp_path, config_for("opsgenie"))
-    result = run_cli(["check", "--gaps", "2d"], emulators.env(), tmp_path)
+    result = run_main(["check", "--gaps", "2d"], emulators.env())
     assert ("\u2022 Opsgenie schedule 'Delivery Support_schedule': nobody on call "
             "Tue 2026-11-24 12:00 UTC to Tue 2026-11-24 14:00 UTC (2h 00m)") in result.out
 
@@ -530,6 +548,6 @@ def test_an_override_to_nobody_opens_a_gap_check_shows(emulators: Emulators, tmp
 def test_coverage_that_cannot_be_read_fails_the_check(emulators: Emulators, tmp_path: Path) -> None:
     emulators.jsm.inject(r"/timeline$", status=503)
     write_config(tmp_path, config_for("jsm"))
-    result = run_cli(["check", "--gaps", "1d"], emulators.env(), tmp_path)
+    result = run_main(["check", "--gaps", "1d"], emulators.env())
     assert result.code == 1 and "\u2717 coverage of JSM Ops schedule 'Platform_schedule' cannot be read" in result.out
     assert "nobody on call" not in result.out  # an unread timeline is not a gap
