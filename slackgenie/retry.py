@@ -1,10 +1,14 @@
-"""How hard to try: one policy shared by the Opsgenie and Slack clients (the ``retry:`` config key)."""
+"""How hard to try, and how long to hold back: one retry policy shared by the providers' and
+Slack's clients (the ``retry:`` config key), one reading of ``Retry-After`` and one hold after a
+429, used by the providers' client, Slack's client and the pacer alike."""
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from datetime import timezone
+from email.utils import parsedate_to_datetime
 from typing import Annotated, Any, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StrictInt
@@ -31,6 +35,51 @@ class Stop:
 # The longest a rate limit is taken to last, whatever an API says (a Retry-After of 1e9 must not
 # silence an API until a restart): Slack's and Opsgenie's windows are a minute.
 MAX_THROTTLE = 300.0
+
+
+def retry_after(value: object, now: float | None = None) -> float | None:
+    """A ``Retry-After`` (or a rate limit's window) as seconds within [0, MAX_THROTTLE]: a number
+    of seconds, or an HTTP-date (counted from ``now``, wall-clock seconds; default: the time now).
+    None when absent or neither (garbage, NaN): the caller's default applies."""
+    if isinstance(value, (list, tuple)):  # a header some clients give as the list of its values
+        value = value[0] if value else None
+    if value is None or isinstance(value, bool):
+        return None
+    text = str(value).strip()
+    try:
+        secs = float(text)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(text)
+        except (TypeError, ValueError, IndexError):
+            return None
+        when = when if when.tzinfo is not None else when.replace(tzinfo=timezone.utc)
+        secs = when.timestamp() - (time.time() if now is None else now)
+    if secs != secs:  # NaN
+        return None
+    return min(max(secs, 0.0), MAX_THROTTLE)
+
+
+class Holds:
+    """What is held back after a 429, by key (an API, a Slack method): nothing is sent to a key
+    before its hold has passed. A hold lasts at most ``MAX_THROTTLE``, and a shorter one never
+    cuts a longer one short. Thread-safe; ``clock`` is monotonic seconds."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic):
+        self._clock = clock
+        self._until: dict[str, float] = {}
+        self._lock = threading.Lock()
+
+    def hold(self, key: str, seconds: float) -> None:
+        until = self._clock() + min(max(seconds, 0.0), MAX_THROTTLE)
+        with self._lock:
+            self._until[key] = max(self._until.get(key, until), until)
+
+    def left(self, key: str) -> float:
+        """Seconds before ``key`` may be sent to again (0: now)."""
+        with self._lock:
+            until = self._until.get(key)
+        return 0.0 if until is None else max(until - self._clock(), 0.0)
 
 # The most an answer may hold: Opsgenie's and Slack's largest pages are a few MiB.
 MAX_ANSWER = 32 * 1024 * 1024

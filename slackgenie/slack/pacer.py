@@ -16,7 +16,7 @@ from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 
-from slackgenie.retry import MAX_THROTTLE, Stop
+from slackgenie.retry import Holds, Stop
 
 # Requests per minute, Slack's published tiers for the methods Slackgenie writes with.
 TIERS: Mapping[str, int] = {
@@ -33,7 +33,7 @@ class Pacer:
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
         self._items: dict[str, RateLimitItem] = {m: RateLimitItemPerSecond(n, int(window))
                                                  for m, n in per_minute.items()}
-        self._held_until: dict[str, float] = {}  # method -> time.time() before which nothing is sent
+        self._held = Holds()  # by method: held back after a 429, for its Retry-After
         self._lock = threading.Lock()
 
     def __deepcopy__(self, memo: dict[int, object]) -> Pacer:
@@ -47,13 +47,12 @@ class Pacer:
 
     def delay(self, method: str) -> float:
         """Seconds before a request to ``method`` may be sent (0: now)."""
-        now = time.time()
-        held = max(self._held_until.get(method, 0.0) - now, 0.0)
+        held = self._held.left(method)
         item = self._items.get(method)
         if item is None:
             return held
         stats = self._limiter.get_window_stats(item, method)
-        window = max(stats.reset_time - now, 0.0) if stats.remaining <= 0 else 0.0
+        window = max(stats.reset_time - time.time(), 0.0) if stats.remaining <= 0 else 0.0
         return max(held, window)
 
     def take(self, method: str, deadline: float) -> bool:
@@ -73,6 +72,4 @@ class Pacer:
 
     def hold(self, method: str, seconds: float) -> None:
         """Slack answered 429 with ``Retry-After: seconds``: send nothing to it before then."""
-        until = time.time() + min(max(seconds, 0.0), MAX_THROTTLE)
-        with self._lock:
-            self._held_until[method] = max(self._held_until.get(method, 0.0), until)
+        self._held.hold(method, seconds)

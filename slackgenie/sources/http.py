@@ -10,16 +10,13 @@ outlasted the retries, no request at all until its window has passed (at most th
 from __future__ import annotations
 
 import json
-import re
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 import httpx
 import structlog
-from pydantic import ValidationError
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -31,23 +28,11 @@ from tenacity import (
 from tenacity.stop import stop_base
 
 from slackgenie.telemetry.logging import redact
-from slackgenie.retry import MAX_THROTTLE, ApiObserver, RetryPolicy, Stop, read_within
+from slackgenie.retry import ApiObserver, Holds, RetryPolicy, Stop, read_within, retry_after
 
 log = structlog.get_logger("slackgenie.sources")
 
 Params = Mapping[str, str] | list[tuple[str, str]]
-EMAIL_RE = re.compile(r"^[^@\s\x00-\x1f\x7f<>]+@[^@\s\x00-\x1f\x7f<>]+$")
-
-
-def first_error(exc: ValidationError) -> str:
-    """Where an answer first does not fit its model, and how: ``values.1.name: Input should be…``."""
-    first = exc.errors()[0]
-    return ".".join(str(p) for p in first["loc"]) + f": {first['msg']}"
-
-
-def is_email(value: str) -> bool:
-    """Whether a provider's value is an e-mail: never a Slack id, a mention or a forged line."""
-    return bool(EMAIL_RE.match(value))
 
 
 class SourceError(Exception):
@@ -91,18 +76,6 @@ class Dialect:
     window_header: str | None = None  # besides Retry-After: a header giving a rate limit's seconds
 
 
-def seconds(headers: httpx.Headers, name: str) -> float | None:
-    """A header holding seconds, bounded: absent, NaN or garbage is None."""
-    try:
-        value = headers.get(name)
-        secs = float(value) if value is not None else None
-    except ValueError:
-        return None
-    if secs is None or secs != secs:
-        return None
-    return min(max(secs, 0.0), MAX_THROTTLE)
-
-
 def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (_Transient, httpx.TransportError))
 
@@ -142,8 +115,7 @@ class ApiClient:
         # Once a rate limit outlasts the retries, no request is sent until its window has passed
         # (at most the retry budget, see _hold): fanning out into a throttled API only keeps it
         # throttled.
-        self._throttled_until = 0.0
-        self._throttle_lock = threading.Lock()
+        self._holds = Holds()
 
     def __repr__(self) -> str:
         return f"ApiClient({self.dialect.api}, base_url={str(self._http.base_url)!r})"
@@ -157,8 +129,7 @@ class ApiClient:
 
     def throttled_for(self) -> float:
         """Seconds before a request may be sent again after a rate limit outlasted the retries."""
-        with self._throttle_lock:
-            return max(self._throttled_until - time.monotonic(), 0.0)
+        return self._holds.left(self.dialect.api)
 
     def get(self, op: str, path: str, params: Params | None = None) -> Any:
         return self.call(op, "GET", path, params)
@@ -196,9 +167,7 @@ class ApiClient:
         than this client's retry budget: the call that was refused fails, while a Retry-After
         of minutes on one read (an app's look-up) must not fail every other read of the
         provider, the sync's included, for those minutes. Never shortens a hold already longer."""
-        hold = min(window if window is not None else 60.0, MAX_THROTTLE, self.policy.budget)
-        with self._throttle_lock:
-            self._throttled_until = max(self._throttled_until, time.monotonic() + hold)
+        self._holds.hold(self.dialect.api, min(window if window is not None else 60.0, self.policy.budget))
 
     def _once(self, op: str, method: str, path: str, params: Params | None, body: Any) -> Any:
         status: int | None = None
@@ -234,8 +203,8 @@ class ApiClient:
             message = None
         text = f"{title}: HTTP {status}: {message or response.reason_phrase}"
         if status == 429 or (status >= 500 and status != 501):
-            window = seconds(response.headers, self.dialect.window_header) if self.dialect.window_header else None
-            raise _Transient(text, status, seconds(response.headers, "Retry-After"), window)
+            window = retry_after(response.headers.get(self.dialect.window_header)) if self.dialect.window_header else None
+            raise _Transient(text, status, retry_after(response.headers.get("Retry-After")), window)
         if status in (401, 403):
             raise SourceAuthError(f"{text} ({self.dialect.auth_fix})", status, request_id)
         if status == 404:
@@ -264,23 +233,3 @@ class ApiClient:
         log.warning(f"{self.dialect.api}.retry", attempt=state.attempt_number, error=str(exc) or type(exc).__name__,
                     wait=round(wait, 2))
 
-
-T = TypeVar("T")
-
-
-class Kept(Generic[T]):
-    """A value read from an API and kept for ``age`` seconds (a schedule list, a name index).
-    Read once however many threads ask at the same moment; a failed read is not kept."""
-
-    def __init__(self, fetch: Callable[[], T], age: float):
-        self._fetch, self.age = fetch, age
-        self._value: tuple[float, T] | None = None
-        self._lock = threading.Lock()
-
-    def get(self, refresh_if_older: float | None = None) -> T:
-        """The kept value, read again when older than ``age`` (or than ``refresh_if_older``)."""
-        limit = self.age if refresh_if_older is None else refresh_if_older
-        with self._lock:
-            if self._value is None or time.monotonic() - self._value[0] >= limit:
-                self._value = (time.monotonic(), self._fetch())
-            return self._value[1]

@@ -7,7 +7,6 @@ call by provider, asks the providers at once, and joins the answers under the sa
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import TypeVar
 
@@ -17,6 +16,7 @@ from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_ke
 from slackgenie.core.shifts import Stretch
 from slackgenie.core.model import PROVIDER_TITLES
 from slackgenie.sources.base import Forecasting, OnCallSource, Override, ShiftTaking
+from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.sources")
 T = TypeVar("T")
@@ -36,6 +36,8 @@ class RoutedSource:
 
     def __init__(self, sources: Mapping[str, OnCallSource]):
         self.sources = dict(sources)
+        # the providers asked at once, by up to four callers at a time (a pass, heads-ups, the app…)
+        self._workers = Workers(4 * len(self.sources), "providers")
 
     def _split(self, keys: Sequence[str]) -> dict[str, list[str]]:
         by: dict[str, list[str]] = {}
@@ -46,11 +48,8 @@ class RoutedSource:
 
     def _each(self, by: Mapping[str, T], fn: Callable[[OnCallSource, T], object]) -> dict[str, object]:
         """``fn`` for each provider in ``by``, concurrently when there are several."""
-        if len(by) <= 1:
-            return {p: fn(self.sources[p], v) for p, v in by.items() if p in self.sources}
-        with ThreadPoolExecutor(max_workers=len(by), thread_name_prefix="providers") as pool:
-            futures = {p: pool.submit(fn, self.sources[p], v) for p, v in by.items() if p in self.sources}
-            return {p: f.result() for p, f in futures.items()}
+        asked = [(p, v) for p, v in by.items() if p in self.sources]
+        return dict(zip([p for p, _ in asked], self._workers.map(lambda pv: fn(self.sources[pv[0]], pv[1]), asked)))
 
     def on_calls(self, keys: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         by = self._split(keys)
@@ -160,6 +159,7 @@ class RoutedSource:
         return self.sources[provider].catalog()
 
     def close(self) -> None:
+        self._workers.close()
         for source in self.sources.values():
             source.close()
 

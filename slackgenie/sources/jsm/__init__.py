@@ -20,16 +20,27 @@ included), so the daemon wakes at each one.
 The files: ``settings.py`` reads the credentials and addresses from the environment
 (``JsmSecrets``); ``wire.py`` holds the JSON of JSM Ops and of Jira's user API as pydantic models;
 ``client.py`` makes the HTTP calls (``JsmClient``: the cloud id, paging, overrides, users);
-``source.py`` is the ``OnCallSource`` (``JsmSource``: caches, reads, forecasts, overrides) and
-``build``; and here is ``SPEC``, what the rest of Slackgenie knows of the provider (it ties the
+``source.py`` is the ``OnCallSource`` (``JsmSource``: caches, reads, forecasts, overrides); and here
+are ``build`` and ``SPEC``, what the rest of Slackgenie knows of the provider (it ties the
 settings to the source, so it sits above both).
 """
 
 from __future__ import annotations
 
-from slackgenie.sources.base import ProviderSpec
+from slackgenie.core.clock import Clock
+from slackgenie.retry import ApiObserver, Stop
+from slackgenie.sources.base import ProviderSpec, SourceOptions
+from slackgenie.sources.jsm.client import JsmClient
 from slackgenie.sources.jsm.settings import JsmOptions, JsmSecrets, load
-from slackgenie.sources.jsm.source import JsmSource, build
+from slackgenie.sources.jsm.source import JsmSource
+
+
+def build(secrets: JsmSecrets, options: SourceOptions, clock: Clock, observer: ApiObserver | None,
+          stop: Stop) -> JsmSource:
+    recheck = options.block.recheck if isinstance(options.block, JsmOptions) else JsmOptions().recheck
+    return JsmSource(JsmClient(secrets, options.retry, observer=observer, stop=stop), options.concurrency,
+                     recheck, clock.now, clock.monotonic, mapped=options.users)
+
 
 SPEC = ProviderSpec("jsm", load, build, credentials="JSM_EMAIL and JSM_API_TOKEN",
                     urls="JSM_SITE_URL (https://<site>.atlassian.net), JSM_API_URL and JSM_CLOUD_ID",

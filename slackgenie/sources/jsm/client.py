@@ -4,24 +4,22 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
-from urllib.parse import parse_qs, quote, urlsplit
+from typing import Any
+from urllib.parse import quote
 
 import httpx
-import structlog
-from pydantic import ValidationError
 
-from slackgenie.retry import ApiObserver, RetryPolicy, Stop
-from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError, first_error
+from slackgenie.core.durations import iso_utc
 from slackgenie.core.ids import UUID
+from slackgenie.retry import ApiObserver, RetryPolicy, Stop
+from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError
 from slackgenie.sources.jsm.settings import JsmSecrets
 from slackgenie.sources.jsm.wire import (_Created, _FlatOnCalls, _Override, _OverridePage, _Period, _Rotation,
                                          _Schedule, _SchedulePage, _ScheduleRotations, _Timeline, _User, _UserPage)
-
-log = structlog.get_logger("slackgenie.jsm")
+from slackgenie.sources.paging import Listing, Page, every, start_named
+from slackgenie.sources.validate import fit, fitting
 
 PAGE = 50  # the largest page the schedule list gives
 USERS_PAGE = 50  # account ids per /user/bulk request
@@ -93,24 +91,15 @@ class JsmClient:
     def schedules(self) -> list[_Schedule]:
         """Every schedule, page by page (``links.next`` absent or null on the last). An entry
         that does not fit is left out, and said so: it cannot be anyone's schedule to read."""
-        out: list[_Schedule] = []
-        for values in self._pages("listSchedules", "/schedules", {}, "the schedule list"):
-            for item in values:
-                try:
-                    out.append(_Schedule.model_validate(item))
-                except ValidationError as exc:
-                    log.warning("jsm.schedule_unreadable", error=first_error(exc), effect="left out of the list")
-        return out
+        return fitting(_Schedule, self._paged("listSchedules", "/schedules", {}, "the schedule list"),
+                       "jsm.schedule_unreadable")
 
     def on_call_ids(self, schedule_id: str, at: datetime | None) -> list[str]:
-        params = {"flat": "true", **({"date": _iso(at)} if at else {})}
+        params = {"flat": "true", **({"date": iso_utc(at)} if at else {})}
         raw = self.ops.get("getOnCalls", f"/schedules/{quote(schedule_id, safe='')}/on-calls", params)
         if isinstance(raw, dict) and "data" in raw and "onCallUsers" not in raw:
             raw = raw["data"]  # some Opsgenie-derived endpoints wrap their answer
-        try:
-            answer = _FlatOnCalls.model_validate(raw)
-        except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the on-call answer is malformed at {first_error(exc)}") from None
+        answer = fit(_FlatOnCalls, raw, "JSM Ops: the on-call answer is")
         ids = answer.onCallUsers if answer.onCallUsers is not None else answer.onCallRecipients
         if ids is None:
             raise SourceError("JSM Ops: the on-call answer holds no onCallUsers")
@@ -118,35 +107,25 @@ class JsmClient:
 
     def periods(self, schedule_id: str, start: datetime, days: int) -> list[_Period]:
         """The schedule's final timeline (overrides included) from the day before ``start``."""
-        params = {"date": _iso(start - timedelta(days=1)), "interval": str(days + 2), "intervalUnit": "days"}
+        params = {"date": iso_utc(start - timedelta(days=1)), "interval": str(days + 2), "intervalUnit": "days"}
         raw = self.ops.get("getTimeline", f"/schedules/{quote(schedule_id, safe='')}/timeline", params)
-        try:
-            timeline = _Timeline.model_validate(raw)
-        except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the timeline is malformed at {first_error(exc)}") from None
+        timeline = fit(_Timeline, raw, "JSM Ops: the timeline is")
         return [p for r in timeline.finalTimeline.rotations for p in r.periods]
 
     def timeline(self, schedule_id: str, start: datetime, days: int) -> list[datetime]:
         """Every period boundary of the schedule's final timeline from the day before ``start``."""
         return sorted({_utc(t) for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)})
 
-    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str) -> list[Any]:
-        """Every page's ``values``, in one list."""
-        return [item for values in self._pages(op, path, params, what) for item in values]
+    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str, items: str = "schedules") -> list[Any]:
+        """Every page's ``values`` (``offset``/``size``; ``links.next`` absent or null on the last),
+        at most ``MAX_PAGES`` pages."""
 
-    def _pages(self, op: str, path: str, params: Mapping[str, str], what: str) -> Iterator[list[Any]]:
-        """Each page's ``values`` (``offset``/``size``; ``links.next`` absent or null on the
-        last), at most ``MAX_PAGES`` pages."""
-
-        def fetch(offset: int) -> _Page[Any]:
+        def fetch(offset: int) -> Page[Any]:
             raw = self.ops.get(op, path, {**params, "size": str(PAGE), "offset": str(offset)})
-            try:
-                page = _SchedulePage.model_validate(raw)
-            except ValidationError as exc:
-                raise SourceError(f"JSM Ops: {what} is malformed at {first_error(exc)}") from None
-            return _Page(page.values, bool(page.links.next), page.links.next)
+            page = fit(_SchedulePage, raw, f"JSM Ops: {what} is")
+            return Page(page.values, bool(page.links.next), start_named(page.links.next, "offset"))
 
-        return _follow(fetch, "offset", MAX_PAGES, f"JSM Ops: {what}", "links.next")
+        return every(Listing("JSM Ops", what, items, MAX_PAGES, link="links.next"), fetch)
 
     def rotations(self, schedule: _Schedule) -> list[_Rotation] | None:
         """The schedule's rotations, from the schedule list with ``expand=rotation`` (the spec's
@@ -156,11 +135,7 @@ class JsmClient:
             for item in self._paged("listSchedules", "/schedules", params, "the schedule list"):
                 if not isinstance(item, dict) or item.get("id") != schedule.id:
                     continue
-                try:
-                    found = _ScheduleRotations.model_validate(item)
-                except ValidationError as exc:
-                    raise SourceError(f"JSM Ops: the schedule's rotations are malformed at {first_error(exc)}") \
-                        from None
+                found = fit(_ScheduleRotations, item, "JSM Ops: the schedule's rotations are")
                 if found.rotations is None:
                     raise SourceError("JSM Ops: the schedule list gave no rotations (expand=rotation)")
                 return found.rotations
@@ -169,23 +144,17 @@ class JsmClient:
     def create_override(self, schedule_id: str, account_id: str, start: datetime, end: datetime) -> str:
         """``POST /v1/schedules/{id}/overrides`` of every rotation (no ``rotationIds``), sent once:
         a repeated create makes two overrides. The alias is the server's."""
-        body = {"responder": {"type": "user", "id": account_id}, "startDate": _iso(_utc(start)),
-                "endDate": _iso(_utc(end))}
+        body = {"responder": {"type": "user", "id": account_id}, "startDate": iso_utc(_utc(start)),
+                "endDate": iso_utc(_utc(end))}
         raw = self.ops.call("createOverride", "POST", f"/schedules/{quote(schedule_id, safe='')}/overrides",
                             body=body, retry=False)
-        try:
-            return _Created.model_validate(raw).alias
-        except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the create-override answer is malformed at {first_error(exc)}") from None
+        return fit(_Created, raw, "JSM Ops: the create-override answer is").alias
 
     def overrides(self, schedule_id: str) -> list[_Override]:
         """The schedule's ongoing and future overrides, page by page."""
         items = self._paged("listOverrides", f"/schedules/{quote(schedule_id, safe='')}/overrides", {},
-                            "the override list")
-        try:
-            return _OverridePage.model_validate({"values": items}).values
-        except ValidationError as exc:
-            raise SourceError(f"JSM Ops: the override list is malformed at {first_error(exc)}") from None
+                            "the override list", "overrides")
+        return fit(_OverridePage, {"values": items}, "JSM Ops: the override list is").values
 
     def delete_override(self, schedule_id: str, alias: str) -> None:
         """``DELETE /v1/schedules/{id}/overrides/{alias}``; retried (deleting twice is harmless).
@@ -216,64 +185,15 @@ class JsmClient:
         the ``maxResults`` asked. Every page but the last brings someone, so a batch takes at most
         one page more than it has ids; each request is bounded by the retry policy's deadlines."""
 
-        def fetch(start: int) -> _Page[_User]:
+        def fetch(start: int) -> Page[_User]:
             params = [("accountId", a) for a in batch] + [("maxResults", str(len(batch))), ("startAt", str(start))]
             raw = self.site.get("bulkGetUsers", "/rest/api/3/user/bulk", params)
-            try:
-                page = _UserPage.model_validate(raw)
-            except ValidationError as exc:
-                raise SourceError(f"Jira user API: the answer is malformed at {first_error(exc)}") from None
+            page = fit(_UserPage, raw, "Jira user API: the answer is")
             last = page.isLast if page.isLast is not None else not page.nextPage
-            return _Page(page.values, not last, page.nextPage)
+            return Page(page.values, not last, start_named(page.nextPage, "startAt"))
 
-        pages = _follow(fetch, "startAt", len(batch) + 1, "Jira user API: user/bulk", "nextPage")
-        return [user for values in pages for user in values]
-
-
-T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class _Page(Generic[T]):
-    """One page of a list, as the paging loop needs it: its entries, whether the server says
-    another follows, and the link to it (only the number it names is read)."""
-
-    values: list[T]
-    more: bool
-    link: str | None
-
-
-def _follow(fetch: Callable[[int], _Page[T]], param: str, limit: int, where: str, link: str) -> Iterator[list[T]]:
-    """Each page's entries, the first page at 0: ``fetch(start)`` reads the page at ``start``; the
-    next start is the ``param`` the page's link names (relative or absolute alike), else just past
-    the page. A link that does not move on, or a list longer than ``limit`` pages, is an error."""
-    start = 0
-    for _ in range(limit):
-        page = fetch(start)
-        yield page.values
-        if not page.more or not page.values:  # an empty page ends it: what it left out is not known
-            return
-        following = _query_int(page.link, param, start + len(page.values))
-        if following <= start:
-            raise SourceError(f"{where}'s {link} does not move on")
-        start = following
-    raise SourceError(f"{where} did not end within {limit} pages")
+        return every(Listing("Jira user API", "user/bulk", "users", len(batch) + 1, link="nextPage"), fetch)
 
 
 def _utc(t: datetime) -> datetime:
     return t if t.tzinfo else t.replace(tzinfo=timezone.utc)
-
-
-def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _query_int(link: str | None, name: str, fallback: int) -> int:
-    """The integer a link's query names (``offset``, ``startAt``); ``fallback`` where it names none.
-    Only the number is taken: the request goes to the same host as before, never to the link."""
-    try:
-        value = parse_qs(urlsplit(link or "").query).get(name)
-        return int(value[0]) if value else fallback
-    except (ValueError, TypeError):
-        return fallback
-

@@ -8,32 +8,29 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 
 import structlog
 
-from slackgenie.core.clock import Clock
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
-from slackgenie.retry import ApiObserver, Stop
 from slackgenie.sources.base import Override
+from slackgenie.sources.caches import TimedMap
+from slackgenie.sources.catalog import Catalog
 from slackgenie.sources.forecast import ShiftForecast
-from slackgenie.sources.catalog import find
-from slackgenie.sources.http import Kept, SourceError, SourceNotFound, is_email
+from slackgenie.sources.http import SourceError, SourceNotFound
+from slackgenie.sources.identity import UserKeys, is_email
 from slackgenie.sources.jsm.client import JsmClient, _utc
-from slackgenie.sources.base import SourceOptions
-from slackgenie.sources.jsm.settings import JsmOptions, JsmSecrets
 from slackgenie.sources.jsm.wire import _Period, _Schedule, _User
+from slackgenie.sources.reads import read
+from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.jsm")
 
-CATALOG_AGE = 3600.0  # seconds the schedule list (names -> ids) is kept
 PEOPLE_AGE = 86400.0  # seconds an account's e-mail is kept
+NO_SUCH_SCHEDULE = "no such schedule in JSM Ops (check the name or id)"
 
-
-def _match(ref: str, schedules: list[_Schedule]) -> _Schedule | ReadFailure | None:
-    return find(ref, schedules, lambda s: s.id, lambda s: s.name, "JSM Ops")
+Periods = dict[str, list[_Period] | ReadFailure]
 
 
 def _days(start: datetime, end: datetime) -> int:
@@ -48,44 +45,34 @@ class JsmSource:
                  now: Callable[[], datetime] | None = None, monotonic: Callable[[], float] = time.monotonic,
                  mapped: Iterable[str] = ()):
         self.client = client
-        # the ``users:`` keys, by lower case: an account id among them is that person, before its e-mail
-        self._mapped = {key.strip().lower(): key.strip() for key in mapped}
-        self.concurrency = concurrency
+        self._keys = UserKeys(mapped)  # an account id among the ``users:`` keys is that person, before its e-mail
         self.recheck = recheck
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._monotonic = monotonic  # the clock of answers' ages (simulated in benchmarks)
-        self._lock = threading.Lock()
-        self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
-        self._people: dict[str, tuple[float, _User]] = {}  # account id -> (read at, Jira's user)
-        self._answers: dict[str, tuple[datetime, float, OnCall]] = {}  # ref -> (read at, monotonic, answer)
+        self._workers = Workers(concurrency, "jsm")
+        self._catalog = Catalog(client.schedules, lambda s: s.id, lambda s: s.name, "JSM Ops",
+                                "no such schedule in JSM Ops (check the name or id; the API user must be able to see it)")
+        self._people: TimedMap[str, _User] = TimedMap(PEOPLE_AGE)  # account id -> Jira's user
+        # ref -> (read at, answer), kept ``recheck`` seconds on the clock of answers' ages (simulated in benchmarks)
+        self._answers: TimedMap[str, tuple[datetime, OnCall]] = TimedMap(recheck, timer=monotonic)
         # schedule id -> the starts and ends of overrides written here, which the forecast read
         # before them does not foresee: no answer is kept across one, and the daemon wakes at each
         self._written: dict[str, set[datetime]] = {}
+        self._lock = threading.Lock()
         self.forecast = ShiftForecast(self._boundaries, self._now)
 
-    # --- names and ids ---------------------------------------------------------------------
     def _find(self, ref: str) -> _Schedule | ReadFailure:
-        """The schedule a reference names (an id, or an exact name), from the cached list; a
-        name not in it is looked for again in a fresh list, at most once a minute."""
-        try:
-            found = _match(ref, self._catalog.get())
-            if found is None:  # a schedule created since: look again, in a list at most a minute old
-                found = _match(ref, self._catalog.get(refresh_if_older=60))
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
-        return found or ReadFailure(ref, "no such schedule in JSM Ops (check the name or id; the API user must "
-                                         "be able to see it)")
+        """The schedule a reference names (an id, or an exact name), from the kept list."""
+        return self._catalog.resolve(ref)
 
     def catalog(self) -> list[ScheduleInfo]:
-        return [ScheduleInfo(s.id, s.name, None, s.enabled) for s in self._catalog.get()]
+        return [ScheduleInfo(s.id, s.name, None, s.enabled) for s in self._catalog.all()]
 
     # --- who is on call ----------------------------------------------------------------------
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
-        wanted = list(dict.fromkeys(refs))
         now = self._now()
         results: dict[str, OnCall | ReadFailure] = {}
         to_read: list[str] = []
-        for ref in wanted:
+        for ref in dict.fromkeys(refs):
             kept = self._kept(ref, now) if at is None else None
             if kept is not None:
                 results[ref] = kept
@@ -93,80 +80,59 @@ class JsmSource:
                 to_read.append(ref)
         if not to_read:
             return results
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm") as pool:
-            ids = dict(zip(to_read, pool.map(lambda r: self._read_ids(r, at), to_read)))
+        ids = dict(zip(to_read, self._workers.map(lambda r: self._read_ids(r, at), to_read)))
         people = self._people_for({a for v in ids.values() if isinstance(v, tuple) for a in v[1]
                                    if not is_email(a)})
         for ref, got in ids.items():
             answer = got if isinstance(got, ReadFailure) else self._answer(ref, *got, people)
             results[ref] = answer
             if at is None and isinstance(answer, OnCall):
-                with self._lock:
-                    self._answers[ref] = (now, self._monotonic(), answer)
+                self._answers.put(ref, (now, answer))
         return results
 
     def _kept(self, ref: str, now: datetime) -> OnCall | None:
         """The answer kept for ``ref``, if read less than ``recheck`` seconds ago and neither a
         handoff foreseen nor an override written here since."""
-        with self._lock:
-            cached = self._answers.get(ref)
-        if (cached is not None and self._monotonic() - cached[1] < self.recheck
-                and self.forecast.unchanged_since(ref, cached[0], now)
-                and not self._written_within(cached[2].schedule_id, cached[0], now)):
-            return cached[2]
+        cached = self._answers.get(ref)
+        if (cached is not None and self.forecast.unchanged_since(ref, cached[0], now)
+                and not self._written_within(cached[1].schedule_id, cached[0], now)):
+            return cached[1]
         return None
 
     def _answer(self, ref: str, schedule: _Schedule, accounts: list[str],
                 people: dict[str, _User] | ReadFailure) -> OnCall | ReadFailure:
         """Who the schedule's on-call accounts are: their ``users:`` keys, else their e-mails."""
-        known: dict[str, _User] = {}
         if accounts and isinstance(people, ReadFailure):
             return ReadFailure(ref, people.error)
-        if isinstance(people, dict):
-            known = people
+        known = people if isinstance(people, dict) else {}
         usernames: set[str] = set()
         unmapped: list[tuple[str, str]] = []
-        bad: str | None = None
         for account in accounts:
             if is_email(account):  # the legacy onCallRecipients shape: already an e-mail
                 usernames.add(account.lower())
                 continue
             user = known[account]
-            if (mapped := self._mapped.get(account.lower())) is not None:
-                usernames.add(mapped)  # users: maps the account: its e-mail is not asked
-            elif user.emailAddress is None:
-                usernames.add(account)
+            person = self._keys.person(account, user.emailAddress)
+            if person is None and user.emailAddress is not None:
+                return ReadFailure(ref, f"Jira's user API gave account {account} an e-mail that is not one")
+            if person is None:
                 who = f"Atlassian account {account}" + (f" ({user.displayName})" if user.displayName else "")
                 unmapped.append((account, f"{who} does not show its e-mail (profile privacy)"))
-            elif is_email(user.emailAddress.strip()):
-                usernames.add(user.emailAddress.strip().lower())
-            else:
-                bad = f"Jira's user API gave account {account} an e-mail that is not one"
-        if bad:
-            return ReadFailure(ref, bad)
+            usernames.add(person or account)
         return OnCall(ref, schedule.id, schedule.name, frozenset(usernames), schedule.enabled, tuple(unmapped))
 
     def _read_ids(self, ref: str, at: datetime | None) -> tuple[_Schedule, list[str]] | ReadFailure:
         found = self._find(ref)
         if isinstance(found, ReadFailure):
             return found
-        try:
-            return found, self.client.on_call_ids(found.id, at)
-        except SourceNotFound:
-            return ReadFailure(ref, "no such schedule in JSM Ops (check the name or id)")
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
-        except Exception as exc:  # a malformed answer is a failed read, never "nobody"
-            return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
+        return read(ref, lambda: (found, self.client.on_call_ids(found.id, at)), NO_SUCH_SCHEDULE)
 
     def _people_for(self, accounts: Iterable[str]) -> dict[str, _User] | ReadFailure:
-        """Each account's Jira user, from the cache or in bulk. A failed lookup fails the read,
-        and so does an account the answer leaves out (``user/bulk`` drops what it does not
-        return, silently): a person whose e-mail could not be fetched is neither 'nobody' nor
-        someone to drop. Only answers are cached, never an absence."""
-        now = time.monotonic()
-        with self._lock:
-            known = {a: v[1] for a in accounts if (v := self._people.get(a)) and now - v[0] < PEOPLE_AGE}
+        """Each account's Jira user, kept or in bulk. A failed lookup fails the read, and so does
+        an account the answer leaves out (``user/bulk`` drops what it does not return, silently):
+        a person whose e-mail could not be fetched is neither 'nobody' nor someone to drop. Only
+        answers are kept, never an absence."""
+        known = {a: user for a in accounts if (user := self._people.get(a)) is not None}
         missing = sorted(set(accounts) - set(known))
         if missing:
             try:
@@ -177,74 +143,62 @@ class JsmSource:
             if absent:
                 return ReadFailure("people", f"Jira's user API did not return account(s) {', '.join(absent[:3])}"
                                              f"{' …' if len(absent) > 3 else ''}: who is on call is not known")
-            with self._lock:
-                for account in missing:
-                    self._people[account] = (now, found[account])
-                    known[account] = found[account]
+            for account in missing:
+                self._people.put(account, found[account])
+                known[account] = found[account]
         return known
 
-    # --- handoffs ------------------------------------------------------------------------------
-    def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
-        days = _days(start, end)
-
-        def one(ref: str) -> list[datetime] | None:
-            found = self._find(ref)
-            if isinstance(found, ReadFailure):
-                return None
-            try:
-                return self.client.timeline(found.id, start, days)
-            except SourceError as exc:
-                log.warning("jsm.timeline_failed", schedule=ref, error=str(exc))
-                return None
-
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm-timeline") as pool:
-            got = dict(zip(refs, pool.map(one, refs)))
-        return {ref: edges for ref, edges in got.items() if edges is not None}
-
-    def stretches(self, refs: Sequence[str], start: datetime,
-                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
-        """From each schedule's final timeline; users' account ids become e-mails as in
-        ``on_calls`` (a hidden e-mail: the account id). A user who cannot be looked up fails it."""
+    # --- handoffs and shifts: each schedule's final timeline -------------------------------------
+    def _periods(self, refs: Iterable[str], start: datetime, end: datetime) -> Periods:
+        """Each schedule's final timeline (overrides included) over ``start``..``end``."""
         days = _days(start, end)
 
         def one(ref: str) -> list[_Period] | ReadFailure:
             found = self._find(ref)
             if isinstance(found, ReadFailure):
                 return found
-            try:
-                return self.client.periods(found.id, start, days)
-            except SourceError as exc:
-                return ReadFailure(ref, str(exc))
+            return read(ref, lambda: self.client.periods(found.id, start, days))
 
         wanted = list(dict.fromkeys(refs))
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="jsm-coverage") as pool:
-            read = dict(zip(wanted, pool.map(one, wanted)))
-        accounts = {p.responder.id for got in read.values() if not isinstance(got, ReadFailure) for p in got
+        return dict(zip(wanted, self._workers.map(one, wanted)))
+
+    def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
+        edges: dict[str, list[datetime]] = {}
+        for ref, got in self._periods(refs, start, end).items():
+            if isinstance(got, ReadFailure):
+                log.warning("jsm.timeline_failed", schedule=ref, error=got.error)
+            else:
+                edges[ref] = sorted({_utc(t) for p in got for t in (p.startDate, p.endDate)})
+        return edges
+
+    def stretches(self, refs: Sequence[str], start: datetime,
+                  end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
+        """From each schedule's final timeline; users' account ids become e-mails as in
+        ``on_calls`` (a hidden e-mail: the account id). A user who cannot be looked up fails it."""
+        read_ = self._periods(refs, start, end)
+        accounts = {p.responder.id for got in read_.values() if not isinstance(got, ReadFailure) for p in got
                     if p.responder is not None and p.responder.type == "user" and p.responder.id}
         people = self._people_for(accounts) if accounts else {}
-        out: dict[str, list[Stretch] | ReadFailure] = {}
-        for ref, got in read.items():
-            if isinstance(got, ReadFailure):
-                out[ref] = got
+        return {ref: got if isinstance(got, ReadFailure) else self._stretches(ref, got, people, start, end)
+                for ref, got in read_.items()}
+
+    def _stretches(self, ref: str, periods: list[_Period], people: dict[str, _User] | ReadFailure,
+                   start: datetime, end: datetime) -> list[Stretch] | ReadFailure:
+        pieces: list[tuple[datetime, datetime, str | None]] = []
+        for p in periods:
+            r = p.responder
+            if r is not None and r.type == "noone":
                 continue
-            pieces: list[tuple[datetime, datetime, str | None]] = []
-            for p in got:
-                r = p.responder
-                if r is not None and r.type == "noone":
-                    continue
-                who: str | None
-                if r is None or r.type != "user":  # a team or an escalation: someone, not a person
-                    who = (r.name or r.id or r.type) if r is not None else "someone"
-                elif isinstance(people, ReadFailure) or not r.id:
-                    out[ref] = ReadFailure(ref, people.error if isinstance(people, ReadFailure)
-                                           else "a timeline period names a user without an id")
-                    break
-                else:
-                    who = self._identity(r.id, people[r.id])
-                pieces.append((_utc(p.startDate), _utc(p.endDate), who))
+            who: str | None
+            if r is None or r.type != "user":  # a team or an escalation: someone, not a person
+                who = (r.name or r.id or r.type) if r is not None else "someone"
+            elif isinstance(people, ReadFailure) or not r.id:
+                return ReadFailure(ref, people.error if isinstance(people, ReadFailure)
+                                   else "a timeline period names a user without an id")
             else:
-                out[ref] = stretches(pieces, start, end)
-        return out
+                who = self._identity(r.id, people[r.id])
+            pieces.append((_utc(p.startDate), _utc(p.endDate), who))
+        return stretches(pieces, start, end)
 
     # --- taking a shift from Slack: overrides ---------------------------------------------------
     def members(self, ref: str) -> dict[str, str] | ReadFailure:
@@ -254,12 +208,11 @@ class JsmSource:
         found = self._find(ref)
         if isinstance(found, ReadFailure):
             return found
-        try:
-            rotations = self.client.rotations(found)
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
+        rotations = read(ref, lambda: self.client.rotations(found))
+        if isinstance(rotations, ReadFailure):
+            return rotations
         if rotations is None:
-            return ReadFailure(ref, "no such schedule in JSM Ops (check the name or id)")
+            return ReadFailure(ref, NO_SUCH_SCHEDULE)
         accounts = list(dict.fromkeys(p.id for r in rotations for p in r.participants if p.type == "user" and p.id))
         people = self._people_for(accounts) if accounts else {}
         if isinstance(people, ReadFailure):
@@ -270,14 +223,9 @@ class JsmSource:
         return out
 
     def _identity(self, account: str, user: _User) -> str:
-        """Who an account is, as ``on_calls`` names them: its ``users:`` key where that maps it
-        (before its e-mail, which may be another Slack account's), else its lower-cased e-mail,
-        else (hidden or not an e-mail) the account id."""
-        mapped = self._mapped.get(account.lower())
-        if mapped is not None:
-            return mapped
-        email = (user.emailAddress or "").strip()
-        return email.lower() if is_email(email) else account
+        """Who an account is, as ``on_calls`` names them: its ``users:`` key, else its lower-cased
+        e-mail, else (hidden or not an e-mail) the account id."""
+        return self._keys.person(account, user.emailAddress) or account
 
     def _schedule_id(self, ref: str) -> str:
         found = self._find(ref)
@@ -318,9 +266,8 @@ class JsmSource:
         """After an override is written: no kept answer of the schedule holds any more, and its
         edges are handoffs the forecast (read before it) does not know. Edges long past are let go."""
         horizon = self._now() - timedelta(days=1)
+        self._answers.drop_where(lambda kept: kept[1].schedule_id == schedule_id)
         with self._lock:
-            for ref in [r for r, (_, _, answer) in self._answers.items() if answer.schedule_id == schedule_id]:
-                del self._answers[ref]
             kept = {t for t in self._written.get(schedule_id, set()) | {_utc(e) for e in edges} if t > horizon}
             if kept:
                 self._written[schedule_id] = kept
@@ -341,11 +288,5 @@ class JsmSource:
         self.forecast.observe(reads, at)
 
     def close(self) -> None:
+        self._workers.close()
         self.client.close()
-
-
-def build(secrets: JsmSecrets, options: SourceOptions, clock: Clock, observer: ApiObserver | None,
-          stop: Stop) -> JsmSource:
-    recheck = options.block.recheck if isinstance(options.block, JsmOptions) else JsmOptions().recheck
-    return JsmSource(JsmClient(secrets, options.retry, observer=observer, stop=stop), options.concurrency,
-                     recheck, clock.now, clock.monotonic, mapped=options.users)

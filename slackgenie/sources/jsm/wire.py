@@ -5,126 +5,104 @@ a vendor's JSON."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import Field, StrictBool
 
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+from slackgenie.sources.validate import Text, Wire
 
 
-class _Schedule(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Schedule(Wire):
     id: Text
     name: Text
     enabled: StrictBool = True
     teamId: Text | None = None
 
 
-class _Links(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Links(Wire):
     next: str | None = None
 
 
-class _SchedulePage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _SchedulePage(Wire):
     values: list[Any]  # each schedule is read on its own: one odd entry costs only itself
     links: _Links = Field(default_factory=_Links)
 
 
-class _FlatOnCalls(BaseModel):
+class _FlatOnCalls(Wire):
     """``GET /v1/schedules/{id}/on-calls?flat=true``: account ids. The Opsgenie name
     ``onCallRecipients`` is read only when the documented ``onCallUsers`` is absent."""
-
-    model_config = ConfigDict(extra="ignore")
     onCallUsers: list[Text] | None = None
     onCallRecipients: list[Text] | None = None
 
 
-class _User(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _User(Wire):
     accountId: Text
     emailAddress: str | None = None  # null where the person's privacy settings hide it
     displayName: str | None = None
     active: StrictBool = True
 
 
-class _UserPage(BaseModel):
+class _UserPage(Wire):
     """``PageBeanUser``: a page may hold fewer than ``maxResults`` asked (the server's own cap),
     with ``isLast: false`` and ``nextPage`` (the URL of the next one)."""
-
-    model_config = ConfigDict(extra="ignore")
     values: list[_User]
     isLast: StrictBool | None = None
     nextPage: str | None = None
 
 
-class _Responder(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Responder(Wire):
     type: str
     id: str | None = None
     name: str | None = None
 
 
-class _Period(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Period(Wire):
     startDate: datetime
     endDate: datetime
     responder: _Responder | None = None
 
 
-class _TimelineRotation(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _TimelineRotation(Wire):
     periods: list[_Period] = Field(default_factory=list)
 
 
-class _Final(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Final(Wire):
     rotations: list[_TimelineRotation] = Field(default_factory=list)
 
 
-class _Timeline(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Timeline(Wire):
     finalTimeline: _Final
 
 
-class _Participant(BaseModel):
+class _Participant(Wire):
     """A rotation's participant (``ResponderInfo``): ``id`` is null for ``noone``."""
-
-    model_config = ConfigDict(extra="ignore")
     type: Text
     id: Text | None = None
 
 
-class _Rotation(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Rotation(Wire):
     participants: list[_Participant] = Field(default_factory=list)
 
 
-class _ScheduleRotations(BaseModel):
+class _ScheduleRotations(Wire):
     """A schedule as the list gives it with ``expand=rotation``."""
-
-    model_config = ConfigDict(extra="ignore")
     id: Text
     rotations: list[_Rotation] | None = None
 
 
-class _Override(BaseModel):
+class _Override(Wire):
     """``Override``: the alias is the server's (the create request has none)."""
-
-    model_config = ConfigDict(extra="ignore")
     alias: Text
     responder: _Participant
     startDate: datetime
     endDate: datetime
 
 
-class _Created(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _Created(Wire):
     alias: Text
 
 
-class _OverridePage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class _OverridePage(Wire):
     values: list[_Override]
     links: _Links = Field(default_factory=_Links)
 

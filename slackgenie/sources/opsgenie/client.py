@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 from pydantic import SecretStr
 
+from slackgenie.core.durations import iso_utc
 from slackgenie.core.ids import UUID
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceError
-
 
 
 def _envelope(status: int, body: Any) -> None:
@@ -101,12 +102,10 @@ def _ident_type(ref: str) -> str:
 
 
 def _quote(value: str) -> str:
-    from urllib.parse import quote
-
     return quote(value, safe="")
 
 
 def _date(at: datetime | None) -> dict[str, str]:
     if at is None:
         return {}
-    return {"date": at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")}
+    return {"date": iso_utc(at).replace("Z", ".000Z")}  # Opsgenie's own examples give milliseconds

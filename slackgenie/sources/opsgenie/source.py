@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
@@ -17,11 +16,13 @@ from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.rotation import Override, ScheduleModel
 from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import Override as TakenOverride
-from slackgenie.sources.forecast import Forecast
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound, SourceUnavailable
 from slackgenie.sources.opsgenie.client import OpsgenieClient
+from slackgenie.sources.opsgenie.forecast import Forecast
 from slackgenie.sources.opsgenie.wire import (created_alias, listed_overrides, on_call_from_api, overrides_from_api,
                                               parent_of, schedule_from_api, schedule_info, username_of, utc_z)
+from slackgenie.sources.reads import read
+from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.opsgenie")
 
@@ -29,14 +30,14 @@ log = structlog.get_logger("slackgenie.opsgenie")
 class OpsgenieSource:
     """Who should be on call: one bulk read, per-schedule reads only where the bulk read falls
     short. Handoffs are foreseen from the rotations (one read for all schedules) run forward
-    with the rotation maths, checked against every pass's answers (see ``sources.forecast.Forecast``)."""
+    with the rotation maths, checked against every pass's answers (see ``forecast.Forecast``)."""
 
     provider = "opsgenie"
 
     def __init__(self, client: OpsgenieClient, concurrency: int = 8,
                  now: Callable[[], datetime] | None = None):
         self.client = client
-        self.concurrency = concurrency
+        self._workers = Workers(concurrency, "opsgenie")
         self.forecast = Forecast(self.schedules, now or (lambda: datetime.now(timezone.utc)),
                                  fetch_overrides=self.overrides)
 
@@ -62,9 +63,7 @@ class OpsgenieSource:
             except Exception as exc:  # a rotation the maths cannot run: no answer, never "always covered"
                 return ReadFailure(ref, f"its rotations cannot be run forward: {type(exc).__name__}: {exc}")
 
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(found))),
-                                thread_name_prefix="opsgenie-shifts") as pool:
-            walked = dict(zip(found, pool.map(walk, found)))
+        walked = dict(zip(found, self._workers.map(walk, found)))
         missing = ReadFailure("", "no such schedule in Opsgenie's schedule list (or the list could not be read)")
         return {ref: walked[ref] if ref in walked else replace(missing, subject=ref) for ref in wanted}
 
@@ -77,6 +76,7 @@ class OpsgenieSource:
                 for key, m in models.items() if key == m.id]
 
     def close(self) -> None:
+        self._workers.close()
         self.client.close()
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
@@ -114,10 +114,7 @@ class OpsgenieSource:
                 error = f"not read: Opsgenie is rate-limiting ({self.client.throttled_for():.0f} s more)"
                 results.update({ref: ReadFailure(ref, error) for ref in missing[1:]})
                 return results
-        if len(missing) > 1:
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="opsgenie") as pool:
-                futures = {ref: pool.submit(self._one, ref, at) for ref in missing[1:]}
-                results.update({ref: future.result() for ref, future in futures.items()})
+        results.update(zip(missing[1:], self._workers.map(lambda ref: self._one(ref, at), missing[1:])))
         return results
 
     def schedules(self) -> list[ScheduleModel]:
@@ -177,14 +174,8 @@ class OpsgenieSource:
             log.info("opsgenie.override_already_gone", schedule=ref, alias=override_id)
 
     def _one(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
-        try:
-            return on_call_from_api(ref, self.client.schedule_on_calls(ref, at))
-        except SourceNotFound:
-            return ReadFailure(ref, "no such schedule in Opsgenie (check the name or id)")
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
-        except Exception as exc:  # a malformed answer is a failed read, never "nobody"
-            return ReadFailure(ref, f"unexpected answer: {type(exc).__name__}")
+        return read(ref, lambda: on_call_from_api(ref, self.client.schedule_on_calls(ref, at)),
+                    "no such schedule in Opsgenie (check the name or id)")
 
 
 def _matched(wanted: list[str], entries: list[dict[str, Any]]) -> tuple[dict[str, OnCall | ReadFailure], list[str]]:

@@ -4,20 +4,20 @@ overrides, and the override API's answers. Nothing else in the product reads Ops
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Annotated, Any
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints, ValidationError
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
+from slackgenie.core.durations import iso_utc
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.rotation import Override, Rotation, ScheduleModel
-from slackgenie.sources.http import SourceError, first_error
+from slackgenie.sources.validate import Malformed, Text, Wire, fit, fit_at, fits
 
 
 def utc_z(at: datetime) -> str:
     """An instant as Opsgenie's override API takes it: ISO-8601 in UTC with ``Z`` (naive: UTC)."""
-    at = at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc)
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return iso_utc(at if at.tzinfo is not None else at.replace(tzinfo=timezone.utc))
 
 
 def _parse(value: str) -> datetime:
@@ -66,78 +66,54 @@ def schedule_info(data: dict[str, Any]) -> ScheduleInfo:
 
 
 # --- the typed boundary: Opsgenie's flat on-call answer, as the contract documents it ---------
-# A name or username: no control characters (a NUL or a line break is nobody's username, and
-# would forge lines in the printed plan).
-Name = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
-
-
-class _Parent(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    id: Name
-    name: Name
+class _Parent(Wire):
+    id: Text
+    name: Text
     enabled: StrictBool = True
 
 
-class _FlatOnCalls(BaseModel):
+class _FlatOnCalls(Wire):
     """``GET /v2/schedules/{id}/on-calls?flat=true`` (and each item of the bulk list)."""
-
-    model_config = ConfigDict(extra="ignore")
     parent: _Parent = Field(alias="_parent")
-    recipients: list[Name] = Field(alias="onCallRecipients")
+    recipients: list[Text] = Field(alias="onCallRecipients")
 
 
-class _Recipient(BaseModel):
+class _Recipient(Wire):
     """A rotation participant or an override's user: ``{type, id?, username?}`` (teams: ``name``)."""
-
-    model_config = ConfigDict(extra="ignore")
-    type: Name
-    username: Name | None = None
+    type: Text
+    username: Text | None = None
 
 
-class _AliasOnly(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    alias: Name
-
-
-class _Created(BaseModel):
+class _Created(Wire):
     """``POST /v2/schedules/{id}/overrides``: ``{data: {alias}}``."""
-
-    model_config = ConfigDict(extra="ignore")
-    data: _AliasOnly
+    alias: Text
 
 
-class _ListedOverride(BaseModel):
-    model_config = ConfigDict(extra="ignore", populate_by_name=True)
-    alias: Name
+class _ListedOverride(Wire):
+    model_config = ConfigDict(populate_by_name=True)
+    alias: Text
     user: _Recipient
     start: AwareDatetime = Field(alias="startDate")
     end: AwareDatetime = Field(alias="endDate")
 
 
-class _OverrideList(BaseModel):
+class _OverrideList(Wire):
     """``GET /v2/schedules/{id}/overrides``: ``{data: [{_parent, alias, user, startDate, endDate, rotations}]}``."""
-
-    model_config = ConfigDict(extra="ignore")
     data: list[_ListedOverride]
 
 
 def parent_of(entry: object) -> _Parent | None:
     """The schedule an on-call entry belongs to, or None when its ``_parent`` cannot be read."""
-    try:
-        return _Parent.model_validate(entry.get("_parent")) if isinstance(entry, dict) else None
-    except ValidationError:
-        return None
+    return fits(_Parent, entry.get("_parent")) if isinstance(entry, dict) else None
 
 
 def on_call_from_api(ref: str, entry: object) -> OnCall | ReadFailure:
     """An answer that does not fit the contract is a failed read of this schedule: never a
     person (``None`` is nobody's username), never "nobody"."""
     try:
-        answer = _FlatOnCalls.model_validate(entry)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(part) for part in first["loc"]) or "(answer)"
-        return ReadFailure(ref, f"Opsgenie's on-call answer is malformed at {where}: {first['msg']}")
+        answer = fit(_FlatOnCalls, entry, "Opsgenie's on-call answer is")
+    except Malformed as exc:
+        return ReadFailure(ref, str(exc))
     return OnCall(schedule=ref, schedule_id=answer.parent.id, schedule_name=answer.parent.name,
                   usernames=frozenset(answer.recipients), enabled=answer.parent.enabled)
 
@@ -145,24 +121,15 @@ def on_call_from_api(ref: str, entry: object) -> OnCall | ReadFailure:
 def username_of(participant: object) -> str | None:
     """The username of a rotation participant that is a user; None for a team, an escalation,
     nobody, or a participant that does not fit the contract."""
-    try:
-        user = _Recipient.model_validate(participant)
-    except ValidationError:
-        return None
-    return user.username if user.type == "user" else None
+    user = fits(_Recipient, participant)
+    return user.username if user is not None and user.type == "user" else None
 
 
 def created_alias(answer: Any) -> str:
     """The alias in the create-override answer."""
-    try:
-        return _Created.model_validate(answer).data.alias
-    except ValidationError as exc:
-        raise SourceError(f"Opsgenie: the create-override answer is malformed at {first_error(exc)}") from None
+    return fit_at(("data",), _Created, answer, "Opsgenie: the create-override answer is").alias
 
 
 def listed_overrides(answer: Any) -> list[_ListedOverride]:
     """The overrides in the list-overrides answer."""
-    try:
-        return _OverrideList.model_validate(answer).data
-    except ValidationError as exc:
-        raise SourceError(f"Opsgenie: the list-overrides answer is malformed at {first_error(exc)}") from None
+    return fit(_OverrideList, answer, "Opsgenie: the list-overrides answer is").data

@@ -6,7 +6,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
 
@@ -14,6 +13,7 @@ import structlog
 
 from slackgenie.sources.http import SourceError
 from slackgenie.sources.pagerduty.client import BATCH, PagerDutyClient
+from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.pagerduty")
 
@@ -25,14 +25,14 @@ Level = list[tuple[list[str], int]]  # (schedule ids, which batch they are part 
 
 
 def read_in_batches(client: PagerDutyClient, ids: Sequence[str], since: datetime | None, until: datetime | None,
-                    concurrency: int, pass_deadline: float) -> tuple[list[Any], dict[str, str]]:
+                    workers: Workers, pass_deadline: float) -> tuple[list[Any], dict[str, str]]:
     """The on-call entries of these schedules, a hundred a request, and, by schedule id, why
     each schedule that could not be read was not.
 
     A request that fails for something one of its schedules may cause (``_about_one_schedule``)
     is split in halves, each asked again, level by level, until the schedule at fault is alone:
     only it fails. A half is asked once (its batch had the retries, and a schedule at fault
-    answers the same every time), and a level's halves at once (``concurrency``): one schedule
+    answers the same every time), and a level's halves at once (``workers``): one schedule
     at fault among a hundred costs at most 2 * ceil(log2(100)) = 14 calls more, two about twice
     that. A failed batch is not narrowed down, and fails as a whole as it did before, when:
     the error is about the request (a refused key, a rate limit, a timeout, an answer that does
@@ -41,7 +41,7 @@ def read_in_batches(client: PagerDutyClient, ids: Sequence[str], since: datetime
     or one more level of calls (``timeout`` each) could not end within half the pass deadline
     from the read's start: the pass's writes need the rest.
     """
-    narrowing = _Narrowing(client, since, until, concurrency, pass_deadline)
+    narrowing = _Narrowing(client, since, until, workers, pass_deadline)
     # (schedule ids, which batch they are part of): the batches themselves, asked with
     # retries, then the halves of those that failed, each asked once; a level's calls at once
     level: Level = [(list(ids[i:i + BATCH]), i) for i in range(0, len(ids), BATCH)]
@@ -57,9 +57,10 @@ def read_in_batches(client: PagerDutyClient, ids: Sequence[str], since: datetime
 class _Narrowing:
     """One read's batches and halves: what they answered, and what each failed batch has spent."""
 
-    def __init__(self, client: PagerDutyClient, since: datetime | None, until: datetime | None, concurrency: int,
+    def __init__(self, client: PagerDutyClient, since: datetime | None, until: datetime | None, workers: Workers,
                  pass_deadline: float):
-        self.client, self.since, self.until, self.concurrency = client, since, until, concurrency
+        self.client, self.since, self.until, self.workers = client, since, until, workers
+        self.concurrency = workers.concurrency
         self.deadline = time.monotonic() + pass_deadline / 2
         self.timeout = client.api.policy.timeout
         self.entries: list[Any] = []
@@ -75,11 +76,7 @@ class _Narrowing:
 
     def ask(self, level: Level, first: bool) -> list[list[Any] | SourceError]:
         """Each part of the level, at once; with retries on the ``first`` level only."""
-        if len(level) == 1:
-            return [self._one(level[0][0], first)]
-        with ThreadPoolExecutor(max_workers=min(self.concurrency, len(level)),
-                                thread_name_prefix="pagerduty-oncalls") as pool:
-            return list(pool.map(self._one, [batch for batch, _ in level], [first] * len(level)))
+        return self.workers.map(lambda batch: self._one(batch, first), [batch for batch, _ in level])
 
     def settle(self, level: Level, answers: list[list[Any] | SourceError], first: bool) -> Level:
         """Keep the level's answers, and its failures' reasons; the next level: the halves of the

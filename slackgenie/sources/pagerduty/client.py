@@ -3,31 +3,26 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, TypeVar
+from datetime import datetime
+from typing import Any
 from urllib.parse import quote
 
 import httpx
-import structlog
-from pydantic import BaseModel, ValidationError
 
+from slackgenie.core.durations import iso_utc
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
-from slackgenie.sources.http import ApiClient, Dialect, SourceError, first_error
-from slackgenie.sources.pagerduty.wire import (CreateStatus, Layer, LayersAnswer, ListedOverride, OnCallPage,
-                                               OverrideList, Rendered, Schedule, ScheduleAnswer, SchedulePage, User,
-                                               UserAnswer, Users)
-
+from slackgenie.sources.http import ApiClient, Dialect, SourceError
 from slackgenie.sources.pagerduty.settings import PagerDutySecrets
-
-log = structlog.get_logger("slackgenie.pagerduty")
+from slackgenie.sources.pagerduty.wire import (CreateStatus, Final, Layer, Layers, ListedOverride, OnCallPage,
+                                               OverrideList, Rendered, Schedule, SchedulePage, User, Users)
+from slackgenie.sources.paging import Listing, Page, every
+from slackgenie.sources.validate import fit, fit_at, fitting
 
 BATCH = 100  # schedule ids per /oncalls request
 PAGE = 100  # entries per page
 MAX_PAGES = 100
-
-M = TypeVar("M", bound=BaseModel)
 
 
 def _message(body: Any) -> str | None:
@@ -46,37 +41,25 @@ DIALECT = Dialect(api="pagerduty", title="PagerDuty", message=_message,
                   window_header="ratelimit-reset")
 
 
-def _iso(at: datetime) -> str:
-    return at.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _quote(value: str) -> str:
     return quote(value, safe="")
 
 
-def _fit(model: type[M], raw: Any, what: str, at: str = "") -> M:
-    """``raw`` as ``model``; otherwise ``SourceError`` saying where ``what`` (``"the … is"``) does not fit."""
-    try:
-        return model.model_validate(raw)
-    except ValidationError as exc:
-        raise SourceError(f"PagerDuty: {what} malformed at {at}{first_error(exc)}") from None
-
-
 @dataclass(frozen=True)
-class _Listing:
-    """An offset-paged list, and how its errors name it."""
+class _Paged:
+    """An offset-paged list: where it is, its pages' model, and how its errors name it."""
 
     op: str
     path: str
     model: type[OnCallPage | SchedulePage]
-    answer: str  # the whole answer: "the on-call answer"
-    items: str  # its items: "on-calls"
-    stuck: str | None = None  # the error when a page repeats the one before (None: not looked for)
+    listing: Listing
 
 
-_ONCALLS = _Listing("listOnCalls", "/oncalls", OnCallPage, "the on-call answer", "on-calls",
-                    stuck="the on-call pages do not move on (offset ignored?)")
-_SCHEDULES = _Listing("listSchedules", "/schedules", SchedulePage, "the schedule list", "schedules")
+_ONCALLS = _Paged("listOnCalls", "/oncalls", OnCallPage,
+                  Listing("PagerDuty", "the on-call answer", "on-calls", MAX_PAGES,
+                          stuck="the on-call pages do not move on (offset ignored?)"))
+_SCHEDULES = _Paged("listSchedules", "/schedules", SchedulePage,
+                    Listing("PagerDuty", "the schedule list", "schedules", MAX_PAGES))
 
 
 class PagerDutyClient:
@@ -84,31 +67,23 @@ class PagerDutyClient:
                  transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
                  stop: Stop | None = None):
         self.api = ApiClient(secrets.api_url, DIALECT,
-                             {"Authorization": f"Token token={secrets.api_token.get_secret_value()}",
+                             {"Authorization": f"Token token={secrets.key.get_secret_value()}",
                               "Accept": "application/vnd.pagerduty+json;version=2"},
                              policy, transport, observer, stop=stop)
 
     def close(self) -> None:
         self.api.close()
 
-    def _pages(self, listing: _Listing, params: list[tuple[str, str]], retry: bool = True) -> Iterator[list[Any]]:
-        """The items of each page of an offset-paged list (``limit``/``offset``, ``more``), as sent."""
-        offset = 0
-        previous: list[Any] | None = None
-        for _ in range(MAX_PAGES):
-            raw = self.api.call(listing.op, "GET", listing.path,
-                                params + [("limit", str(PAGE)), ("offset", str(offset))], retry=retry)
-            page = _fit(listing.model, raw, f"{listing.answer} is")
-            if page.more and not page.listed:
-                raise SourceError(f"PagerDuty: an empty page of {listing.items} says more follow")
-            if listing.stuck is not None and page.listed == previous:
-                raise SourceError(f"PagerDuty: {listing.stuck}")
-            previous = page.listed
-            yield page.listed
-            if not page.more:
-                return
-            offset += len(page.listed)
-        raise SourceError(f"PagerDuty: {listing.answer} did not end within {MAX_PAGES} pages")
+    def _every(self, paged: _Paged, params: list[tuple[str, str]], retry: bool = True) -> list[Any]:
+        """The items of every page of an offset-paged list (``limit``/``offset``, ``more``), as sent."""
+
+        def fetch(offset: int) -> Page[Any]:
+            raw = self.api.call(paged.op, "GET", paged.path, params + [("limit", str(PAGE)), ("offset", str(offset))],
+                                retry=retry)
+            page = fit(paged.model, raw, f"PagerDuty: {paged.listing.answer} is")
+            return Page(page.listed, page.more)
+
+        return every(paged.listing, fetch)
 
     def on_calls(self, schedule_ids: Sequence[str], since: datetime | None = None, until: datetime | None = None,
                  retry: bool = True) -> list[Any]:
@@ -118,54 +93,48 @@ class PagerDutyClient:
             raise ValueError(f"at most {BATCH} schedules per /oncalls request, not {len(schedule_ids)}")
         base = [("schedule_ids[]", s) for s in schedule_ids] + [("include[]", "users")]
         if since is not None:
-            base += [("since", _iso(since)), ("until", _iso(until or since))]
-        return [entry for page in self._pages(_ONCALLS, base, retry) for entry in page]
+            base += [("since", iso_utc(since)), ("until", iso_utc(until or since))]
+        return self._every(_ONCALLS, base, retry)
 
     def schedules(self) -> list[Schedule]:
-        out: list[Schedule] = []
-        for page in self._pages(_SCHEDULES, []):
-            for item in page:
-                try:
-                    out.append(Schedule.model_validate(item))
-                except ValidationError as exc:
-                    log.warning("pagerduty.schedule_unreadable", error=first_error(exc), effect="left out of the list")
-        return out
+        return fitting(Schedule, self._every(_SCHEDULES, []), "pagerduty.schedule_unreadable")
 
     def schedule_users(self, schedule_id: str, at: datetime, until: datetime | None = None) -> list[User]:
         """Who the schedule puts on call at ``at`` (or at any time up to ``until``), with e-mails."""
         raw = self.api.get("listScheduleUsers", f"/schedules/{schedule_id}/users",
-                           {"since": _iso(at), "until": _iso(until or at)})
-        return _fit(Users, raw, "the schedule's users are").users
+                           {"since": iso_utc(at), "until": iso_utc(until or at)})
+        return fit(Users, raw, "PagerDuty: the schedule's users are").users
 
     def final_schedule(self, schedule_id: str, since: datetime, until: datetime) -> list[Rendered]:
         """The schedule's final layer (overrides included): who is on call, when."""
-        raw = self.api.get("getSchedule", f"/schedules/{schedule_id}", {"since": _iso(since), "until": _iso(until)})
-        return _fit(ScheduleAnswer, raw, "the final schedule is").schedule.final_schedule.rendered_schedule_entries
+        raw = self.api.get("getSchedule", f"/schedules/{schedule_id}", {"since": iso_utc(since), "until": iso_utc(until)})
+        return fit_at(("schedule", "final_schedule"), Final, raw,
+                      "PagerDuty: the final schedule is").rendered_schedule_entries
 
     def layers(self, schedule_id: str) -> list[Layer]:
         """The schedule's layers, each with its users (references: ids, no e-mails)."""
         raw = self.api.get("getSchedule", f"/schedules/{_quote(schedule_id)}")
-        return _fit(LayersAnswer, raw, "the schedule's layers are").schedule.schedule_layers
+        return fit_at(("schedule",), Layers, raw, "PagerDuty: the schedule's layers are").schedule_layers
 
     def user(self, user_id: str) -> User:
         raw = self.api.get("getUser", f"/users/{_quote(user_id)}")
-        return _fit(UserAnswer, raw, f"user {user_id} is").user
+        return fit_at(("user",), User, raw, f"PagerDuty: user {user_id} is")
 
     def overrides(self, schedule_id: str, since: datetime, until: datetime) -> list[ListedOverride]:
         """The schedule's overrides that overlap ``since``..``until``, with their own bounds."""
         raw = self.api.get("listScheduleOverrides", f"/schedules/{_quote(schedule_id)}/overrides",
-                           {"since": _iso(since), "until": _iso(until), "overflow": "true"})
-        return _fit(OverrideList, raw, "the schedule's overrides are").overrides
+                           {"since": iso_utc(since), "until": iso_utc(until), "overflow": "true"})
+        return fit(OverrideList, raw, "PagerDuty: the schedule's overrides are").overrides
 
     def create_override(self, schedule_id: str, user_id: str, start: datetime, end: datetime) -> str:
         """One override, sent once (a repeated create would make two); its id."""
-        body = {"overrides": [{"start": _iso(start), "end": _iso(end),
+        body = {"overrides": [{"start": iso_utc(start), "end": iso_utc(end),
                                "user": {"id": user_id, "type": "user_reference"}, "time_zone": "UTC"}]}
         raw = self.api.call("createScheduleOverride", "POST", f"/schedules/{_quote(schedule_id)}/overrides",
                             body=body, retry=False)
         if not isinstance(raw, list) or len(raw) != 1:
             raise SourceError("PagerDuty: the create-override answer is not one status per override asked for")
-        created = _fit(CreateStatus, raw[0], "the create-override answer is", at="0.")
+        created = fit(CreateStatus, raw[0], "PagerDuty: the create-override answer is", at="0.")
         if created.status != 201:
             why = "; ".join(created.errors[:3]) or "no reason given"
             raise SourceError(f"PagerDuty did not create the override (status {created.status}): {why}",

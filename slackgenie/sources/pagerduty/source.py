@@ -3,29 +3,29 @@ batches, see ``batches``), their foreseen handoffs and shifts, and overrides tak
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
-from pydantic import ValidationError
 
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import Override
+from slackgenie.sources.caches import TimedMap
+from slackgenie.sources.catalog import Catalog
 from slackgenie.sources.forecast import ShiftForecast
-from slackgenie.sources.catalog import find
-from slackgenie.sources.http import Kept, SourceError, SourceNotFound, first_error, is_email
+from slackgenie.sources.http import SourceError, SourceNotFound
+from slackgenie.sources.identity import UserKeys, is_email
 from slackgenie.sources.pagerduty.batches import read_in_batches
 from slackgenie.sources.pagerduty.client import PagerDutyClient
 from slackgenie.sources.pagerduty.wire import Entry, Schedule, User
+from slackgenie.sources.reads import read
+from slackgenie.sources.validate import Malformed, fit
+from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.pagerduty")
 
-CATALOG_AGE = 3600.0
 USER_AGE = 3600.0  # how long a user's e-mail is kept (members)
 OVERRIDE_SPAN = timedelta(days=90)  # how far ahead overrides_of looks
 NO_SUCH_SCHEDULE = "no such schedule in PagerDuty (check the name or id)"
@@ -37,38 +37,23 @@ class PagerDutySource:
     def __init__(self, client: PagerDutyClient, concurrency: int = 8, now: Callable[[], datetime] | None = None,
                  user_map: Mapping[str, str] | None = None, pass_deadline: float = 60.0):
         self.client = client
-        self.concurrency = concurrency
         self.pass_deadline = pass_deadline
-        # `users:` keys by lower case: one that is a PagerDuty user id names that person, before their e-mail
-        self._mapped_keys = {key.strip().lower(): key for key in (user_map or {})}
+        self._workers = Workers(concurrency, "pagerduty")
+        # `users:` keys: one that is a PagerDuty user id names that person, before their e-mail
+        self._keys = UserKeys(user_map or {})
         self._now = now or (lambda: datetime.now(timezone.utc))
-        self._catalog = Kept(client.schedules, CATALOG_AGE)  # names -> ids
+        self._catalog = Catalog(client.schedules, lambda s: s.id, lambda s: s.label, "PagerDuty",
+                                "no such schedule in PagerDuty (check the name or id; the API key must be able to "
+                                "see it)")
         self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
-        self._emails: dict[str, tuple[float, str]] = {}  # user id -> (when read, e-mail as given)
-        self._emails_lock = threading.Lock()
-
-    def _find(self, refs: Sequence[str]) -> dict[str, Schedule | ReadFailure | None]:
-        """Each reference's schedule (an id or an exact name; None: none), from the cached list;
-        names not in it are looked for again in a fresh list, at most once a minute. Raises
-        ``SourceError`` when the list cannot be read."""
-        found = {ref: _match(ref, self._catalog.get()) for ref in refs}
-        if any(v is None for v in found.values()):  # created since: look again, in a list at most a minute old
-            fresh = self._catalog.get(refresh_if_older=60)
-            found = {ref: v if v is not None else _match(ref, fresh) for ref, v in found.items()}
-        return found
+        self._emails: TimedMap[str, str] = TimedMap(USER_AGE)  # user id -> e-mail as given (a usable one)
 
     def _resolve(self, refs: Sequence[str]) -> dict[str, Schedule | ReadFailure]:
-        """Each reference's schedule, as ``_find`` finds it; a failure for each it does not."""
-        try:
-            found = self._find(refs)
-        except SourceError as exc:
-            return {ref: ReadFailure(ref, str(exc)) for ref in refs}
-        return {ref: v if v is not None else ReadFailure(ref, "no such schedule in PagerDuty (check the name or "
-                                                              "id; the API key must be able to see it)")
-                for ref, v in found.items()}
+        """Each reference's schedule (an id or an exact name), from the kept list; or why not."""
+        return self._catalog.resolve_all(refs)
 
     def catalog(self) -> list[ScheduleInfo]:
-        return [ScheduleInfo(s.id, s.label, s.teams[0].summary if s.teams else None) for s in self._catalog.get()]
+        return [ScheduleInfo(s.id, s.label, s.teams[0].summary if s.teams else None) for s in self._catalog.all()]
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         wanted = list(dict.fromkeys(refs))
@@ -83,15 +68,14 @@ class PagerDutySource:
         entries, odd = _entries(raw)
         for ref, schedule in ok.items():
             if schedule.id in odd or None in odd:  # an entry that could be this schedule's did not fit
-                results[ref] = ReadFailure(ref, f"PagerDuty's on-call answer is malformed: {odd.get(schedule.id) or odd[None]}")
+                results[ref] = ReadFailure(ref, odd.get(schedule.id) or odd[None])
         by_schedule: dict[str, list[User]] = {}
         for entry in entries:
             if entry.schedule is not None:  # a permanent on-call of an escalation rule is no schedule's
                 by_schedule.setdefault(entry.schedule.id, []).append(entry.user)
         empty = [ref for ref, s in ok.items() if s.id not in by_schedule and ref not in results]
         if empty:  # confirm "nobody" with the schedule itself (it may be in no escalation policy)
-            with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pagerduty") as pool:
-                confirmed = dict(zip(empty, pool.map(lambda r: self._confirm(r, ok[r], at), empty)))
+            confirmed = dict(zip(empty, self._workers.map(lambda r: self._confirm(r, ok[r], at), empty)))
             for ref, got in confirmed.items():
                 if isinstance(got, ReadFailure):
                     results[ref] = got
@@ -122,32 +106,21 @@ class PagerDutySource:
 
     def _mapped(self, user_id: str) -> bool:
         """Whether `users:` has an entry for this PagerDuty user id (in any case)."""
-        return user_id.lower() in self._mapped_keys
+        return self._keys.mapped(user_id) is not None
 
     def _person(self, user_id: str, email: str | None) -> str | None:
-        """How a PagerDuty user is named to the stages: by the `users:` key that maps their id (the
-        key as written, which the plan maps), honoured before their e-mail (a shared desk address
-        may be another Slack account's, or no Slack account's); otherwise by their e-mail,
-        lower-cased (None: none usable)."""
-        key = self._mapped_keys.get(user_id.lower())
-        if key is not None:
-            return key
-        address = (email or "").strip()
-        return address.lower() if is_email(address) else None
+        """How a PagerDuty user is named to the stages: their `users:` key, else their e-mail,
+        lower-cased (None: none usable); see ``identity.UserKeys``."""
+        return self._keys.person(user_id, email)
 
     def _read(self, ids: Sequence[str], since: datetime | None = None,
               until: datetime | None = None) -> tuple[list[Any], dict[str, str]]:
         """The on-call entries of these schedules and, by schedule id, why each one that could
         not be read was not (``batches.read_in_batches``)."""
-        return read_in_batches(self.client, ids, since, until, self.concurrency, self.pass_deadline)
+        return read_in_batches(self.client, ids, since, until, self._workers, self.pass_deadline)
 
     def _confirm(self, ref: str, schedule: Schedule, at: datetime | None) -> list[User] | ReadFailure:
-        try:
-            return self.client.schedule_users(schedule.id, at or self._now())
-        except SourceNotFound:
-            return ReadFailure(ref, NO_SUCH_SCHEDULE)
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
+        return read(ref, lambda: self.client.schedule_users(schedule.id, at or self._now()), NO_SUCH_SCHEDULE)
 
     def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
         schedules = {r: s for r, s in self._resolve(refs).items() if not isinstance(s, ReadFailure)}
@@ -167,35 +140,38 @@ class PagerDutySource:
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From each schedule's final layer (which also covers schedules in no escalation policy),
         its users' e-mails from the schedule's users over the same window: two calls each."""
-        def one(ref: str, schedule: Schedule) -> list[Stretch] | ReadFailure:
-            try:
-                entries = self.client.final_schedule(schedule.id, start, end)
-                emails_needed = any(e.user is None or not self._mapped(e.user.id) for e in entries)
-                users = {u.id: u for u in self.client.schedule_users(schedule.id, start, end)} if emails_needed else {}
-            except SourceError as exc:
-                return ReadFailure(ref, str(exc))
-            pieces: list[tuple[datetime, datetime, str | None]] = []
-            for e in entries:
-                user = users.get(e.user.id) if e.user is not None else None
-                person = None if e.user is None else self._person(e.user.id, user.email if user is not None else None)
-                if person is None:
-                    who = e.user.id if e.user is not None else "?"
-                    return ReadFailure(ref, f"PagerDuty's final schedule names user {who}, whose e-mail its "
-                                            "schedule users do not give")
-                pieces.append((e.start, e.end or end, person))
-            return stretches(pieces, start, end)
-
         resolved = self._resolve(list(dict.fromkeys(refs)))
         out: dict[str, list[Stretch] | ReadFailure] = {r: s for r, s in resolved.items() if isinstance(s, ReadFailure)}
         todo = [(r, s) for r, s in resolved.items() if not isinstance(s, ReadFailure)]
-        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="pagerduty-shifts") as pool:
-            out.update(zip([r for r, _ in todo], pool.map(lambda pair: one(*pair), todo)))
+        out.update(zip([r for r, _ in todo], self._workers.map(lambda pair: self._stretches(*pair, start, end), todo)))
         return out
+
+    def _stretches(self, ref: str, schedule: Schedule, start: datetime, end: datetime) -> list[Stretch] | ReadFailure:
+        def both() -> tuple[list[Any], dict[str, User]]:
+            entries = self.client.final_schedule(schedule.id, start, end)
+            emails_needed = any(e.user is None or not self._mapped(e.user.id) for e in entries)
+            users = {u.id: u for u in self.client.schedule_users(schedule.id, start, end)} if emails_needed else {}
+            return entries, users
+
+        got = read(ref, both)
+        if isinstance(got, ReadFailure):
+            return got
+        entries, users = got
+        pieces: list[tuple[datetime, datetime, str | None]] = []
+        for e in entries:
+            user = users.get(e.user.id) if e.user is not None else None
+            person = None if e.user is None else self._person(e.user.id, user.email if user is not None else None)
+            if person is None:
+                who = e.user.id if e.user is not None else "?"
+                return ReadFailure(ref, f"PagerDuty's final schedule names user {who}, whose e-mail its "
+                                        "schedule users do not give")
+            pieces.append((e.start, e.end or end, person))
+        return stretches(pieces, start, end)
 
     # --- taking a shift from Slack: overrides ---------------------------------------------------
     def _schedule(self, ref: str) -> Schedule:
         """The one schedule a write names; raises (``SourceAuthError`` included) when it cannot tell."""
-        found = self._find([ref])[ref]
+        found = self._catalog.find(ref)
         if isinstance(found, ReadFailure):
             raise SourceError(f"PagerDuty schedule {ref!r}: {found.error}")
         if found is None:
@@ -204,44 +180,30 @@ class PagerDutySource:
 
     def _email(self, user_id: str) -> str:
         """A user's e-mail as PagerDuty gives it (maybe empty), kept an hour once usable."""
-        with self._emails_lock:
-            kept = self._emails.get(user_id)
-        if kept is not None and time.monotonic() - kept[0] < USER_AGE:
-            return kept[1]
+        kept = self._emails.get(user_id)
+        if kept is not None:
+            return kept
         email = (self.client.user(user_id).email or "").strip()
         if is_email(email):
-            with self._emails_lock:
-                self._emails[user_id] = (time.monotonic(), email)
+            self._emails.put(user_id, email)
         return email
 
     def members(self, ref: str) -> dict[str, str] | ReadFailure:
         """The users of the schedule's layers (those not ended): lower-cased e-mail (or the `users:`
         key that maps the user id, whose e-mail is then not read) -> user id."""
-        schedule = self._resolve([ref])[ref]
+        schedule = self._catalog.resolve(ref)
         if isinstance(schedule, ReadFailure):
             return schedule
         now = self._now()
-        try:
-            layers = self.client.layers(schedule.id)
-        except SourceNotFound:
-            return ReadFailure(ref, NO_SUCH_SCHEDULE)
-        except SourceError as exc:
-            return ReadFailure(ref, str(exc))
+        layers = read(ref, lambda: self.client.layers(schedule.id), NO_SUCH_SCHEDULE)
+        if isinstance(layers, ReadFailure):
+            return layers
         ids = list(dict.fromkeys(u.user.id for layer in layers if layer.end is None or layer.end > now
                                  for u in layer.users))
-
-        def email(user_id: str) -> str | ReadFailure:
-            try:
-                return self._email(user_id)
-            except SourceNotFound:
-                return ReadFailure(ref, f"the schedule's layers name user {user_id}, whom PagerDuty does not know")
-            except SourceError as exc:
-                return ReadFailure(ref, str(exc))
-
+        unknown = "the schedule's layers name user {}, whom PagerDuty does not know"
         unmapped = [i for i in ids if not self._mapped(i)]
-        with ThreadPoolExecutor(max_workers=max(1, min(self.concurrency, len(unmapped) or 1)),
-                                thread_name_prefix="pagerduty-members") as pool:
-            emails = dict(zip(unmapped, pool.map(email, unmapped)))
+        emails = dict(zip(unmapped, self._workers.map(
+            lambda user_id: read(ref, lambda: self._email(user_id), unknown.format(user_id)), unmapped)))
         out: dict[str, str] = {}
         for user_id in ids:
             got = emails.get(user_id, "")
@@ -290,6 +252,7 @@ class PagerDutySource:
         self.forecast.observe(reads, at)
 
     def close(self) -> None:
+        self._workers.close()
         self.client.close()
 
 
@@ -300,18 +263,14 @@ def _entries(raw: list[Any]) -> tuple[list[Entry], dict[str | None, str]]:
     odd: dict[str | None, str] = {}
     for item in raw:
         try:
-            entry = Entry.model_validate(item)
-        except ValidationError as exc:
+            entry = fit(Entry, item, "PagerDuty's on-call answer is", at="oncalls[].")
+        except Malformed as exc:
             schedule = item.get("schedule") if isinstance(item, dict) else None
             sid = schedule.get("id") if isinstance(schedule, dict) and isinstance(schedule.get("id"), str) else None
-            odd.setdefault(sid, f"at oncalls[].{first_error(exc)}")
+            odd.setdefault(sid, str(exc))
             continue
         if entry.schedule is None:  # asked for by schedule: an entry of no schedule could be anyone's
-            odd.setdefault(None, "an entry names no schedule")
+            odd.setdefault(None, "PagerDuty's on-call answer is malformed: an entry names no schedule")
             continue
         good.append(entry)
     return good, odd
-
-
-def _match(ref: str, schedules: list[Schedule]) -> Schedule | ReadFailure | None:
-    return find(ref, schedules, lambda s: s.id, lambda s: s.label, "PagerDuty")

@@ -7,37 +7,33 @@ time (``oncalls``, ``schedules``) stay ``Any`` here: one odd item costs only its
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any
+from typing import Any
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool, StringConstraints
+from pydantic import AwareDatetime, Field, StrictBool
 
-Text = Annotated[str, StringConstraints(strict=True, min_length=1, max_length=512, pattern=r"^[^\x00-\x1f\x7f]+$")]
+from slackgenie.sources.validate import Text, Wire
 
 
-class Ref(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Ref(Wire):
     id: Text
     summary: str | None = None
 
 
-class User(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class User(Wire):
     id: Text
     email: str | None = None
     name: str | None = None
     summary: str | None = None
 
 
-class Entry(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Entry(Wire):
     user: User
     schedule: Ref | None = None
     start: datetime | None = None
     end: datetime | None = None
 
 
-class OnCallPage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class OnCallPage(Wire):
     oncalls: list[Any]  # each entry is read on its own: one odd entry costs only its schedule
     more: StrictBool = False
 
@@ -46,13 +42,11 @@ class OnCallPage(BaseModel):
         return self.oncalls
 
 
-class Team(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Team(Wire):
     summary: str | None = None
 
 
-class Schedule(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Schedule(Wire):
     id: Text
     name: str | None = None
     summary: str | None = None
@@ -63,8 +57,7 @@ class Schedule(BaseModel):
         return self.name or self.summary or self.id
 
 
-class SchedulePage(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class SchedulePage(Wire):
     schedules: list[Any]  # each schedule is read on its own: one odd entry costs only itself
     more: StrictBool = False
 
@@ -73,83 +66,53 @@ class SchedulePage(BaseModel):
         return self.schedules
 
 
-class Rendered(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Rendered(Wire):
     start: datetime
     end: datetime | None = None  # null: does not end
     user: Ref | None = None
 
 
-class Final(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Final(Wire):
+    """``GET /schedules/{id}``'s ``schedule.final_schedule``: the layer overrides included."""
     rendered_schedule_entries: list[Rendered]
 
 
-class ScheduleDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    final_schedule: Final
-
-
-class ScheduleAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    schedule: ScheduleDetail
-
-
-class Users(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Users(Wire):
     users: list[User]
 
 
-class LayerUser(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class LayerUser(Wire):
     user: Ref
 
 
-class Layer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Layer(Wire):
     end: AwareDatetime | None = None  # null: the layer does not end
     users: list[LayerUser]
 
 
-class LayersDetail(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class Layers(Wire):
+    """``GET /schedules/{id}``'s ``schedule``: its layers."""
     schedule_layers: list[Layer]
 
 
-class LayersAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    schedule: LayersDetail
-
-
-class UserAnswer(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-    user: User
-
-
-class ListedOverride(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class ListedOverride(Wire):
     id: Text
     start: AwareDatetime
     end: AwareDatetime
     user: Ref
 
 
-class OverrideList(BaseModel):
+class OverrideList(Wire):
     """``GET /schedules/{id}/overrides``: ``{overrides: [{id, start, end, user}]}``."""
-
-    model_config = ConfigDict(extra="ignore")
     overrides: list[ListedOverride]
 
 
-class CreatedOverride(BaseModel):
-    model_config = ConfigDict(extra="ignore")
+class CreatedOverride(Wire):
     id: Text | None = None  # read-only: present once created
 
 
-class CreateStatus(BaseModel):
+class CreateStatus(Wire):
     """One element of ``POST /schedules/{id}/overrides``'s answer: ``{status, errors?, override}``."""
-
-    model_config = ConfigDict(extra="ignore")
     status: int | None = None  # the HTTP status of this override's creation: 201 created
     errors: list[str] = Field(default_factory=list)
     override: CreatedOverride
