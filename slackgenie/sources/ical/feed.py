@@ -192,6 +192,10 @@ class Feed:
             raise FeedTooComplex(f"expanding the feed up to {high:%Y-%m-%d} would take about {int(steps)} steps "
                                  f"(more than {MAX_STEPS}); most of them for event {worst.uid!r} ({worst.text}), "
                                  f"from {worst.start:%Y-%m-%d}")
+        expected = sum(rule.occurrences(low, high) for rule in self._rules)
+        if expected > MAX_OCCURRENCES:
+            raise FeedTooComplex(f"the feed's rules make about {int(expected)} occurrences between {low:%Y-%m-%d} and "
+                                 f"{high:%Y-%m-%d}: more than {MAX_OCCURRENCES}")
         with self._lock:
             try:
                 components = self._query.between(low, high)
