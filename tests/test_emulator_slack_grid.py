@@ -584,6 +584,28 @@ def test_the_call_log_names_method_arguments_and_workspace(grid: Grid) -> None:
     assert grid.slack.api_calls() == [] and grid.slack.requests == []
 
 
+def test_the_apps_payloads_from_a_workspace_of_the_org(grid: Grid) -> None:
+    """What Slack sends the org-wide app (GRID §8), read by Bolt's own extraction as an independent
+    check: a slash command names its workspace; an event's authorization names none, so Bolt's
+    context.team_id is None and the workspace is the envelope's (GRID §8.2)."""
+    from slack_bolt.request.internals import extract_enterprise_id, extract_is_enterprise_install, extract_team_id
+
+    alice = grid.id("alice@example.com")
+    command = grid.org.slash_command("who", alice, "http://127.0.0.1:1/commands/x", PLATFORM)
+    assert (command["team_id"], command["enterprise_id"], command["is_enterprise_install"]) == (
+        PLATFORM, ENTERPRISE_ID, "true")
+    assert (extract_team_id(command), extract_enterprise_id(command), extract_is_enterprise_install(command)) == (
+        PLATFORM, ENTERPRISE_ID, True)
+    event = grid.org.event_callback({"type": "app_mention", "user": alice, "text": "who", "channel": "C1",
+                                     "ts": "1.000001"}, PAYMENTS)
+    assert event["authorizations"] == [{"enterprise_id": ENTERPRISE_ID, "team_id": None,
+                                        "user_id": grid.org.bot_user_id, "is_bot": True,
+                                        "is_enterprise_install": True}]
+    assert (event["team_id"], event["event"]["team"]) == (PAYMENTS, PAYMENTS)
+    assert (extract_team_id(event), extract_enterprise_id(event), extract_is_enterprise_install(event)) == (
+        None, ENTERPRISE_ID, True)
+
+
 def test_the_sample_serves_emulators_with_the_org_token() -> None:
     """grid_org() plugs into Emulators: SLACK_BOT_TOKEN is the org token, GRID_CONFIG's groups exist in
     the workspaces it names, and everyone the schedules put on call is a person of the organisation."""
