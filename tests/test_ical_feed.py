@@ -21,6 +21,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from slackgenie.core.shifts import Stretch
 from slackgenie.sources.ical.feed import (
+    MAX_BYTES,
     MAX_OCCURRENCES,
     Feed,
     FeedTooComplex,
@@ -62,8 +63,10 @@ CASES: list[tuple[str, dict[str, Any], str, frozenset[str], str]] = [
     ("weekly_london_dst.ics", {}, "2026-03-30T08:00:00Z", people("alice"), "09:00 BST, in the feed's VTIMEZONE"),
     ("weekly_london_dst.ics", {}, "2026-10-19T07:59:59Z", people("alice"), "week 30 of the rota: Alice's"),
     ("weekly_london_dst.ics", {}, "2026-10-19T08:00:00Z", people("bob"), "still BST"),
-    ("weekly_london_dst.ics", {}, "2026-10-26T08:30:00Z", people("bob"), "GMT again: 08:30 local"),
-    ("weekly_london_dst.ics", {}, "2026-10-26T09:00:00Z", people("alice"), "09:00 GMT, DURATION:P7D kept wall time"),
+    ("weekly_london_dst.ics", {}, "2026-10-26T08:30:00Z", people("bob"),
+     "GMT again: 08:30 local. Bob's length comes from DTEND (Mar 23 GMT to Mar 30 BST) and is kept in wall time: "
+     "RFC 5545 §3.8.5.3 would keep its exact 167 h and end this one at 07:00 UTC"),
+    ("weekly_london_dst.ics", {}, "2026-10-26T09:00:00Z", people("alice"), "09:00 GMT, DURATION:P7D"),
     ("exdate_rdate.ics", {}, "2026-01-12T12:00:00Z", people("carol"), "second week"),
     ("exdate_rdate.ics", {}, "2026-01-19T09:00:00Z", people(), "EXDATE"),
     ("exdate_rdate.ics", {}, "2026-01-25T23:00:00Z", people(), "EXDATE, all week"),
@@ -269,6 +272,11 @@ GARBAGE = [
 def test_bytes_that_are_not_a_calendar_fail_with_a_typed_error(raw: bytes, message: str) -> None:
     with pytest.raises(FeedUnreadable, match=message):
         parse_feed(raw)
+
+
+def test_a_feed_beyond_the_size_guard_is_refused_unread() -> None:
+    with pytest.raises(FeedUnreadable, match="bytes: more than"):
+        parse_feed(b"BEGIN:VCALENDAR\r\n" + b"X" * MAX_BYTES)
 
 
 def test_a_property_that_does_not_parse_fails_naming_the_event() -> None:

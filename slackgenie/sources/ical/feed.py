@@ -20,6 +20,10 @@ Choices, where RFC 5545 leaves one to the reader:
   values) are whole days in that same zone.
 * An event is ``[start, end)``: at a handoff only the new person is on call, and a zero-length
   event puts nobody on call. ``STATUS:CANCELLED`` events and occurrences are skipped.
+* An occurrence lasts as long as its event on the wall clock, whether DURATION or DTEND gives it
+  (recurring_ical_events subtracts local times): Monday 09:00 to Monday 09:00 stays so across DST,
+  as calendars show it, where RFC 5545 §3.8.5.3 would keep a DTEND's exact length (an hour short
+  or long after each change).
 * Every ATTENDEE of an event is on call; events that overlap are on call together (the union).
 * Whatever cannot be read fails the whole feed with a ``FeedError``, never "nobody": a person
   (``PersonUnreadable``: no ATTENDEE with a ``mailto:`` address; a SUMMARY the pattern does not
