@@ -3,8 +3,9 @@
 have beside it (``Forecasting``, ``ShiftTaking``). Callers ask for a capability and say plainly
 when a provider lacks it (``RoutedSource``).
 
-Paging, concurrency, retries, deadlines and rate limits live inside each source; what comes out
-is ``OnCall`` (an answer to trust) or ``ReadFailure`` (none), per schedule reference. A provider
+Paging, concurrency, retries, deadlines and rate limits stay behind each source (on the shared
+pieces beside this file: http.py, paging.py, validate.py, catalog.py, caches.py, workers.py); what
+comes out is ``OnCall`` (an answer to trust) or ``ReadFailure`` (none), per schedule reference. A provider
 forecasts its own handoffs its own way (Opsgenie: rotation maths; JSM Ops: timelines;
 PagerDuty: the shifts' own start and end), behind ``next_handoff``.
 """

@@ -8,8 +8,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime, timedelta
-from importlib import import_module
-from typing import Any
 
 import structlog
 
@@ -136,10 +134,3 @@ class ShiftForecast:
                     log.info("handoffs.forecast_differs", schedule=ref, actual=sorted(who))
                     self._stale.add(ref)
 
-
-def __getattr__(name: str) -> Any:
-    # TEMPORARY: Opsgenie's Forecast moved to sources/opsgenie/forecast.py; the old name answers
-    # until tests/test_handoffs.py imports it from there (then delete this function).
-    if name == "Forecast":
-        return import_module("slackgenie.sources.opsgenie.forecast").Forecast
-    raise AttributeError(name)

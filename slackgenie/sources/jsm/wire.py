@@ -50,16 +50,18 @@ class _UserPage(Wire):
     nextPage: str | None = None
 
 
-class _Responder(Wire):
-    type: str
-    id: str | None = None
+class _Participant(Wire):
+    """Who a rotation or a timeline period names (``ResponderInfo``): ``id`` is null for ``noone``;
+    a team or an escalation has a ``name``."""
+    type: Text
+    id: Text | None = None
     name: str | None = None
 
 
 class _Period(Wire):
     startDate: datetime
     endDate: datetime
-    responder: _Responder | None = None
+    responder: _Participant | None = None
 
 
 class _TimelineRotation(Wire):
@@ -72,12 +74,6 @@ class _Final(Wire):
 
 class _Timeline(Wire):
     finalTimeline: _Final
-
-
-class _Participant(Wire):
-    """A rotation's participant (``ResponderInfo``): ``id`` is null for ``noone``."""
-    type: Text
-    id: Text | None = None
 
 
 class _Rotation(Wire):

@@ -49,24 +49,18 @@ class OpsgenieClient:
 
     def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Who is on call in every schedule, flattened to usernames: one request."""
-        data = self.api.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})["data"]
-        if not isinstance(data, list):
-            raise SourceError("Opsgenie: list on-calls answered without a list")
-        return data
+        answer = self.api.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})
+        return _data(answer, list, "list on-calls")
 
     def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        data = self.api.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params)["data"]
-        if not isinstance(data, dict):
-            raise SourceError(f"Opsgenie: on-calls of {ref!r} answered without an object")
-        return data
+        return _data(self.api.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params), dict,
+                     f"on-calls of {ref!r}")
 
     def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
         params = {"scheduleIdentifierType": "id"}
-        data = self.api.get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params)["data"]
-        if not isinstance(data, list):
-            raise SourceError("Opsgenie: list overrides answered without a list")
-        return data
+        return _data(self.api.get("listOverrides", f"/v2/schedules/{_quote(schedule_id)}/overrides", params), list,
+                     "list overrides")
 
     # --- overrides, the schedule named by id or name as in ``schedule_on_calls`` ----------------
     def schedule_overrides(self, ref: str) -> Any:
@@ -91,10 +85,16 @@ class OpsgenieClient:
             raise
 
     def list_schedules(self, rotations: bool = False) -> list[dict[str, Any]]:
-        data = self.api.get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})["data"]
-        if not isinstance(data, list):
-            raise SourceError("Opsgenie: list schedules answered without a list")
-        return data
+        answer = self.api.get("listSchedules", "/v2/schedules", {"expand": "rotation"} if rotations else {})
+        return _data(answer, list, "list schedules")
+
+
+def _data(answer: Any, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
+    """The ``data`` of an answer (its envelope checked already: ``_envelope``), a list or an object."""
+    data = answer["data"]
+    if not isinstance(data, kind):
+        raise SourceError(f"Opsgenie: {what} answered without {'a list' if kind is list else 'an object'}")
+    return data
 
 
 def _ident_type(ref: str) -> str:
