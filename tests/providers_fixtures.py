@@ -21,12 +21,14 @@ from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import structlog
 
 from slackgenie.core.clock import SteppedClock
 from slackgenie.settings import load
+from slackgenie.sources.base import OnCallSource
 from slackgenie.wiring import Service, build
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import SAMPLE_CONFIG
@@ -99,11 +101,25 @@ def sample_service(emu: Emulators, tmp_path: Path, provider: str, text: str = SA
         service.close()
 
 
+S = TypeVar("S", bound=OnCallSource)
+
+
 @contextmanager
-def sample_source(emu: Emulators, tmp_path: Path, provider: str, retry: str = FAST_RETRY) -> Iterator[object]:
-    """The provider's own source for the sample (narrow it with an isinstance check)."""
-    with sample_service(emu, tmp_path, provider, retry=retry) as service:
-        yield service.source.sources[provider]
+def sample_source(emu: Emulators, tmp_path: Path, kind: type[S]) -> Iterator[S]:
+    """The sample on one provider's own source (``OpsgenieSource``, ``JsmSource``…)."""
+    with sample_service(emu, tmp_path, kind.provider) as service:
+        source = service.source.sources[kind.provider]
+        assert isinstance(source, kind)
+        yield source
+
+
+def group_updates(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
+    """Each write of the group the Slack emulator took: (when, the members' e-mails)."""
+    group = emu.slack.state.group_by_handle(handle)
+    assert group is not None
+    users = emu.slack.state.users
+    return [(datetime.fromtimestamp(t, UTC), sorted(str(users[u].email) for u in ids))
+            for t, g, ids in emu.slack.state.group_updates if g == group.id]
 
 
 # --- the CLI in-process ---------------------------------------------------------------------------

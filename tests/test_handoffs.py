@@ -16,7 +16,7 @@ from slackgenie.sources.opsgenie import OpsgenieSource
 from slackgenie.wiring import Service, build
 
 from conftest import run_cli, write_config
-from providers_fixtures import run_main, truth
+from providers_fixtures import group_updates, run_main, truth
 
 UTC = timezone.utc
 HANDOFF = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
@@ -51,14 +51,6 @@ def user_id(emu: Emulators, email: str) -> str:
     return user.id
 
 
-def update_times(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
-    group = emu.slack.state.group_by_handle(handle)
-    assert group is not None
-    users = emu.slack.state.users
-    return [(datetime.fromtimestamp(t, UTC), sorted(str(users[u].email) for u in ids))
-            for t, g, ids in emu.slack.state.group_updates if g == group.id]
-
-
 def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> None:
     service = service_at(emulators, tmp_path, emulators.org.config_yaml.replace("interval: 60", "interval: 300"))
     daemon = Daemon(service.run_pass, 300, next_handoff=None, clock=service.clock, max_passes=2)
@@ -66,7 +58,7 @@ def test_plain_polling_would_be_late(emulators: Emulators, tmp_path: Path) -> No
         daemon.run()
     finally:
         service.close()
-    after = [t for t, _ in update_times(emulators, "delivery-support") if t >= HANDOFF]
+    after = [t for t, _ in group_updates(emulators, "delivery-support") if t >= HANDOFF]
     assert after == [DEMO_START + timedelta(seconds=300)]  # three minutes late
 
 

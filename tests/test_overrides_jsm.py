@@ -28,8 +28,7 @@ from providers_fixtures import ALICE, BOB, CAROL, DELIVERY, DURING, END, START, 
 
 @pytest.fixture
 def jsm(emulators: Emulators, tmp_path: Path) -> Iterator[JsmSource]:
-    with sample_source(emulators, tmp_path, "jsm") as source:
-        assert isinstance(source, JsmSource)
+    with sample_source(emulators, tmp_path, JsmSource) as source:
         yield source
 
 

@@ -23,8 +23,7 @@ from providers_fixtures import BOB, DELIVERY, DURING, END, START, sample_source,
 
 @pytest.fixture
 def opsgenie(emulators: Emulators, tmp_path: Path) -> Iterator[OpsgenieSource]:
-    with sample_source(emulators, tmp_path, "opsgenie") as source:
-        assert isinstance(source, OpsgenieSource)
+    with sample_source(emulators, tmp_path, OpsgenieSource) as source:
         yield source
 
 

@@ -27,8 +27,7 @@ from providers_fixtures import ALICE, BOB, CAROL, DELIVERY, DURING, END, START, 
 
 @pytest.fixture
 def pagerduty(emulators: Emulators, tmp_path: Path) -> Iterator[PagerDutySource]:
-    with sample_source(emulators, tmp_path, "pagerduty") as source:
-        assert isinstance(source, PagerDutySource)
+    with sample_source(emulators, tmp_path, PagerDutySource) as source:
         yield source
 
 

@@ -58,8 +58,7 @@ def oncalls_now(emu: Emulators) -> int:
 
 @pytest.fixture
 def pagerduty(emulators: Emulators, tmp_path: Path) -> Iterator[PagerDutySource]:
-    with sample_source(emulators, tmp_path, "pagerduty") as source:
-        assert isinstance(source, PagerDutySource)
+    with sample_source(emulators, tmp_path, PagerDutySource) as source:
         yield source
 
 

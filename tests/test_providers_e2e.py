@@ -33,7 +33,7 @@ from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, MIXED_CONFIG, SAMPLE_CONFIG
 
 from conftest import SECRETS, CliResult, run_cli, write_config, service_for
-from providers_fixtures import run_main
+from providers_fixtures import group_updates, run_main
 
 UTC = timezone.utc
 PROVIDERS = ["opsgenie", "jsm", "pagerduty"]
@@ -147,14 +147,6 @@ def test_at_previews_another_instant(emulators: Emulators, tmp_path: Path, provi
     assert "@delivery-support  in sync (2 members): bob@example.com, dana.lead@example.com" in result.out
     assert "+erin@example.com -dave@example.com" in result.out and "+ivan@example.com" in result.out
     assert writes(emulators) == 0
-
-
-def group_updates(emu: Emulators, handle: str) -> list[tuple[datetime, list[str]]]:
-    group = emu.slack.state.group_by_handle(handle)
-    assert group is not None
-    users = emu.slack.state.users
-    return [(datetime.fromtimestamp(t, UTC), sorted(str(users[u].email) for u in ids))
-            for t, g, ids in emu.slack.state.group_updates if g == group.id]
 
 
 # What reads each provider's forecast, and how often in the daemon's three passes: once, not per pass.
