@@ -158,7 +158,10 @@ def run_main(args: Sequence[str], env: dict[str, str]) -> CliResult:
         mp.setattr(os, "_exit", exit_now)
         try:
             with redirect_stdout(out), redirect_stderr(err):
-                code = main(list(args))
+                try:
+                    code = main(list(args))
+                except SystemExit as exc:  # argparse's usage errors
+                    code = exc.code if isinstance(exc.code, int) else 1
         finally:
             structlog.reset_defaults()
             structlog.configure(**structlog_config)
