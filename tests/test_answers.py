@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.app.answers import (Message, NeedsLookup, Query, Unknown, answer, find, find_in_sentence,
-                                    home_blocks, parse)
+from slackgenie.app.answers import NeedsLookup, answer
+from slackgenie.app.home import home_blocks
+from slackgenie.app.names import Unknown, find, find_in_sentence
+from slackgenie.app.query import Query, parse
+from slackgenie.app.render import Message
 from slackgenie.app.snapshot import GroupState, ScheduleState, Snapshot
 
 NOW = datetime(2026, 11, 23, 8, 58, tzinfo=timezone.utc)

@@ -32,7 +32,7 @@ import pytest
 from pydantic import SecretStr
 from slack_bolt.request import BoltRequest
 
-from slackgenie.app.answers import mine
+from slackgenie.app.home import mine
 from slackgenie.app.runner import SlackApp
 from slackgenie.app.snapshot import Snapshot
 from slackgenie.core.clock import SteppedClock

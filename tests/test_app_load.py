@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 
-from slackgenie.app.answers import Message
+from slackgenie.app.render import Message
 from slackgenie.app.live import LookupPool
 from slackgenie_emulators import Emulators
 

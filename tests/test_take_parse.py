@@ -7,7 +7,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from slackgenie.app.take import TakeRequest, parse_take
+from slackgenie.app.take_request import TakeRequest, parse_take
 
 UTC = timezone.utc
 NOW = datetime(2026, 7, 1, 13, 20, 30, tzinfo=UTC)  # 14:20:30 in London (summer time)

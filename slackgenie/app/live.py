@@ -1,4 +1,5 @@
-"""Live answers for names the snapshot knows but holds no on-call answer for (run in a lazy listener)."""
+"""Live answers for names the snapshot knows but holds no on-call answer for, and the bounded
+pool they (and every other slow piece of work for the app) run on, off the acknowledgement's path."""
 
 from __future__ import annotations
 
@@ -11,7 +12,9 @@ from datetime import datetime
 
 import structlog
 
-from slackgenie.app.answers import Message, NeedsLookup, Query, answer
+from slackgenie.app.answers import NeedsLookup, answer
+from slackgenie.app.query import Query
+from slackgenie.app.render import Message
 from slackgenie.app.snapshot import ScheduleState, Snapshot
 from slackgenie.core.model import OnCall, ReadFailure, split_key
 from slackgenie.core.plan import map_identity

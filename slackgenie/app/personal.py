@@ -1,5 +1,5 @@
-"""The app's answers for the person asking: `/oncall me`, the App Home's "your shifts", and
-taking a shift from Slack. The asker is read from Slack (``users.info``, cached) and matched to
+"""The app's answers for the person asking: `/oncall me` and the App Home's "your shifts"
+(taking a shift is take.py's). The asker is read from Slack (``users.info``, cached) and matched to
 the providers' people by e-mail and the ``users:`` map (``people.identities``)."""
 
 from __future__ import annotations
@@ -10,7 +10,8 @@ from datetime import datetime
 
 import structlog
 
-from slackgenie.app.answers import NOT_FOUND_ME, Message, MyShifts, mine, my_shifts
+from slackgenie.app.home import NOT_FOUND_ME, MyShifts, mine, my_shifts
+from slackgenie.app.render import Message
 from slackgenie.app.snapshot import Snapshot
 from slackgenie.engine.people import HORIZON, GroupShift, ShiftBook, identities, merged
 from slackgenie.core.plan import map_identity

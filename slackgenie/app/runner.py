@@ -21,6 +21,7 @@ from slackgenie.app.personal import Personal
 from slackgenie.app.take import Taking
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
+from slackgenie.slack.errors import token_refused
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.core.model import OnCall, PassReport, ReadFailure
 from slackgenie.engine.people import ShiftBook
@@ -42,7 +43,7 @@ def check_token(client: WebClient) -> None:
         client.auth_test()
     except SlackApiError as exc:
         code = error_code(exc)
-        if code in ("invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"):
+        if token_refused(code):
             raise AppUnavailable(f"Slack refused SLACK_BOT_TOKEN ({code}): replace it") from None
         raise AppUnavailable(f"Slack could not check the token ({code})") from None
     except Exception as exc:

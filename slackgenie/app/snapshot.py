@@ -7,10 +7,10 @@ the failure and the answer's age, so the app can be honest instead of saying "no
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from slackgenie.settings import GroupSync
 from slackgenie.core.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
@@ -84,44 +84,50 @@ class SnapshotKeeper:
             return old  # an older pass's late refresh: what a newer one published stands
         known: dict[str, ScheduleInfo] = {}
         for info in catalog:
-            provider = split_key(info.id)[0]
             known[info.id] = info
-            known.setdefault(schedule_key(provider, info.name), info)
-        schedules: dict[str, ScheduleState] = {}
+            known.setdefault(schedule_key(split_key(info.id)[0], info.name), info)
         keys = {key for s in self._syncs for key in s.keys}
-        for key in sorted(keys):
-            found = known.get(key)
-            previous = old.schedules.get(key) or ScheduleState(key, found.name if found else split_key(key)[1])
-            team = found.team if found and found.team else previous.team
-            read = report.reads.get(key)
-            nxt = next_reads.get(key)
-            next_on: tuple[str, ...] | None
-            if isinstance(nxt, OnCall):
-                next_on = tuple(sorted(nxt.usernames))
-            else:  # keep an older answer only if it is about the same handoff
-                next_on = previous.next_on_call if previous.until == until.get(key) else None
-            if isinstance(read, OnCall):
-                schedules[key] = ScheduleState(key, read.schedule_name, team, tuple(sorted(read.usernames)), at,
-                                               until.get(key), next_on, None)
-            else:
-                error = read.error if isinstance(read, ReadFailure) else "not read"
-                schedules[key] = replace(previous, team=team, error=error)
-        configured_ids = {s.id for k in keys if (s := known.get(k))}
-        teams: dict[str, list[str]] = {}
-        for info in catalog:
-            name_key = schedule_key(split_key(info.id)[0], info.name)
-            configured = name_key in schedules or info.id in schedules or info.id in configured_ids
-            key = next((k for k in (info.id, name_key) if k in schedules), name_key)
-            if info.team:
-                teams.setdefault(info.team, []).append(key)
-            if not configured:
-                schedules[name_key] = ScheduleState(name_key, info.name, info.team, configured=False)
-        snapshot = Snapshot(taken_at=at, groups=old.groups, schedules=schedules,
-                            teams={t: tuple(sorted(n)) for t, n in teams.items()},
+        schedules = {key: _folded(key, known.get(key), old.schedules.get(key), report, at, next_reads.get(key),
+                                  until.get(key)) for key in sorted(keys)}
+        teams = _teams_and_unsynced(catalog, schedules, {s.id for k in keys if (s := known.get(k))})
+        snapshot = Snapshot(taken_at=at, groups=old.groups, schedules=schedules, teams=teams,
                             slack_ids={**old.slack_ids, **slack_ids}, user_map=self._user_map)
         with self._lock:
             self._snapshot = snapshot
         return snapshot
+
+
+def _folded(key: str, found: ScheduleInfo | None, previous: ScheduleState | None, report: PassReport, at: datetime,
+            nxt: OnCall | ReadFailure | None, until: datetime | None) -> ScheduleState:
+    """One configured schedule after a pass: its answer, or the last known one with why it was not read."""
+    previous = previous or ScheduleState(key, found.name if found else split_key(key)[1])
+    team = found.team if found and found.team else previous.team
+    read = report.reads.get(key)
+    next_on: tuple[str, ...] | None
+    if isinstance(nxt, OnCall):
+        next_on = tuple(sorted(nxt.usernames))
+    else:  # keep an older answer only if it is about the same handoff
+        next_on = previous.next_on_call if previous.until == until else None
+    if isinstance(read, OnCall):
+        return ScheduleState(key, read.schedule_name, team, tuple(sorted(read.usernames)), at, until, next_on, None)
+    error = read.error if isinstance(read, ReadFailure) else "not read"
+    return replace(previous, team=team, error=error)
+
+
+def _teams_and_unsynced(catalog: list[ScheduleInfo], schedules: dict[str, ScheduleState],
+                        configured_ids: set[str]) -> dict[str, tuple[str, ...]]:
+    """Each team's schedules (by the keys ``schedules`` holds them under); and, added to
+    ``schedules``, the schedules no group syncs (known by name, never read by a pass)."""
+    teams: dict[str, list[str]] = {}
+    for info in catalog:
+        name_key = schedule_key(split_key(info.id)[0], info.name)
+        configured = name_key in schedules or info.id in schedules or info.id in configured_ids
+        key = next((k for k in (info.id, name_key) if k in schedules), name_key)
+        if info.team:
+            teams.setdefault(info.team, []).append(key)
+        if not configured:
+            schedules[name_key] = ScheduleState(name_key, info.name, info.team, configured=False)
+    return {t: tuple(sorted(n)) for t, n in teams.items()}
 
 
 def age_text(then: datetime | None, now: datetime) -> str:
@@ -133,3 +139,21 @@ def age_text(then: datetime | None, now: datetime) -> str:
     if seconds < 5400:
         return f"{seconds // 60} min ago"
     return f"{seconds // 3600} h ago"
+
+
+MEMO_ENTRIES = 2048  # answers and matches kept per snapshot (a new snapshot starts afresh)
+T = TypeVar("T")
+
+
+def remembered(snapshot: Snapshot, key: Hashable, make: Callable[[], T]) -> T:
+    """``make()`` once per snapshot and key. Threads may race to make it: the results agree."""
+    memo = snapshot.memo
+    try:
+        found: T = memo[key]
+        return found
+    except KeyError:
+        pass
+    value = make()
+    if len(memo) < MEMO_ENTRIES:
+        memo[key] = value
+    return value

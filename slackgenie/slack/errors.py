@@ -1,7 +1,8 @@
 """What Slack's error codes mean, and what fixes them: one table.
 
 The codes are those the method reference documents for the user-group methods
-(``usergroups.list``, ``usergroups.users.update``); a code not in the table is shown as it is.
+(``usergroups.list``, ``usergroups.users.update``) and for ``auth.test`` (a refused token); a
+code not in the table is shown as it is.
 Only modules under ``slackgenie/slack/`` read Slack's codes; they turn them into these sentences.
 """
 
@@ -62,3 +63,13 @@ def about_people(code: str) -> bool:
     """Whether a refused membership write may come from stale user ids (look the people up afresh)."""
     known = ERRORS.get(code)
     return known is not None and known.about_people
+
+
+# auth.test's codes for a token Slack will not take (a person must replace it), told apart from
+# any other failure (Slack unreachable or failing: it may pass by itself).
+TOKEN_REFUSED = frozenset({"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired"})
+
+
+def token_refused(code: str) -> bool:
+    """Whether Slack's code says the token itself is refused (replace it), not that Slack is unreachable."""
+    return code in TOKEN_REFUSED
