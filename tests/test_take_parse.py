@@ -75,3 +75,24 @@ def test_a_time_the_clocks_skip_is_named(text: str) -> None:
 def test_only_ascii_digits_are_read(text: str) -> None:
     answer = parse_take(text, NOW, LONDON)
     assert isinstance(answer, str) and answer.startswith("Say how long"), answer
+
+
+@pytest.mark.parametrize("text, says", [
+    ("1000h", "Say how long"),  # an hour count has at most three digits: no duration, the usage
+    ("0005h", "Say how long"),
+    ("999h", "at most 7 days"),  # a duration, but too long
+    ("1d", "Say how long"),  # days are not taken: a week at most
+])
+def test_take_duration_grammar(text: str, says: str) -> None:
+    answer = parse_take(text, NOW, LONDON)
+    if says == "Say how long":
+        assert isinstance(answer, str) and answer.startswith(says), answer
+    else:
+        assert isinstance(answer, str) and says in answer, answer
+
+
+def test_units_in_capitals_and_minutes_past_an_hour() -> None:
+    assert parse_take("2H", NOW, LONDON) == TakeRequest(NOW.replace(microsecond=0), utc(15, 20), "")
+    assert parse_take("90m", NOW, LONDON) == TakeRequest(NOW.replace(microsecond=0), utc(14, 50), "")
+    # A duration is one word: in "2h 30m" the second is the name that follows.
+    assert parse_take("2h 30m", NOW, LONDON) == TakeRequest(NOW.replace(microsecond=0), utc(15, 20), "30m")
