@@ -168,9 +168,6 @@ class ObservedWebClient(WebClient):
         self._observer = observer
         self._blocked = Holds()  # by method: held back after a 429 that outlasted the retries
 
-    def __deepcopy__(self, memo: dict) -> ObservedWebClient:
-        return self  # thread-safe and shared: Bolt's lazy listeners may keep using it
-
     def _perform_urllib_http_request_internal(self, url: str, req: Request) -> dict[str, Any]:
         """slack_sdk's request, with the answer read against a deadline: its own ``resp.read()``
         waits as long as a server keeps dripping bytes, each within the socket timeout.

@@ -36,11 +36,6 @@ class Pacer:
         self._held = Holds()  # by method: held back after a 429, for its Retry-After
         self._lock = threading.Lock()
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Pacer:
-        # One pacer per process: Bolt deep-copies the client (and its retry handlers, which
-        # tell the pacer of 429s) for lazy listeners; the copies must share the same windows.
-        return self
-
     def per_window(self, method: str) -> int | None:
         item = self._items.get(method)
         return item.amount if item else None
