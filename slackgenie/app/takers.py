@@ -8,7 +8,7 @@ from datetime import datetime
 
 from slackgenie.app.names import Match, find
 from slackgenie.app.snapshot import Snapshot
-from slackgenie.core.model import ReadFailure, describe_key, split_key
+from slackgenie.core.model import ReadFailure, describe_key
 from slackgenie.engine.people import identities
 from slackgenie.settings import Config, GroupSync
 from slackgenie.slack.directory import Directory
@@ -79,8 +79,10 @@ class Takers:
         members = self.source.members(key)
         if isinstance(members, ReadFailure):
             return f"{describe_key(key)} could not be read ({members.error})"
-        mine = sorted(members[i] for i in who if i in members) or (_outside(key, who) if "anyone" in modes else [])
-        return Target(key, _handles(syncs), mine[0]) if mine else None
+        mine = min((members[i] for i in who if i in members), default=None)
+        if mine is None and "anyone" in modes:
+            mine = self.source.outsider_id(key, who)  # a provider that can name people outside the rotations
+        return Target(key, _handles(syncs), mine) if mine is not None else None
 
     def instead(self, key: str, start: datetime, end: datetime, who: frozenset[str]) -> str:
         """Whom the asker replaces from ``start`` to ``end``, as mentions; an unread answer is said so."""
@@ -96,10 +98,3 @@ class Takers:
 
 def _handles(syncs: list[GroupSync]) -> tuple[str, ...]:
     return tuple(s.usergroup for s in syncs)
-
-
-def _outside(key: str, who: frozenset[str]) -> list[str]:
-    """`take: anyone`: the ids the provider would name someone outside its rotations by. Only
-    Opsgenie's usernames are e-mails; the other providers find people through the rotations alone.
-    (Provider knowledge still held here: it belongs to the provider's source, as a capability.)"""
-    return sorted(e for e in who if "@" in e) if split_key(key)[0] == "opsgenie" else []

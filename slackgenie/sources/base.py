@@ -77,6 +77,15 @@ class ShiftTaking(Protocol):
         """Delete one override (an override under way ends at once). Raises ``SourceError``."""
 
 
+@runtime_checkable
+class NamingAnyone(Protocol):
+    """A capability beside ``ShiftTaking``: naming someone outside the schedule's rotations in an
+    override (`take: anyone`), where the provider's user ids can be known without the rotations."""
+
+    def outsider_id(self, identities: frozenset[str]) -> str | None:
+        """The provider's user id for one of these identities (e-mails or Slack ids), or None."""
+
+
 @dataclass(frozen=True)
 class Override:
     """An override as the providers' override APIs list it."""

@@ -15,7 +15,7 @@ import structlog
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.core.shifts import Stretch
 from slackgenie.core.model import PROVIDER_TITLES
-from slackgenie.sources.base import Forecasting, OnCallSource, Override, ShiftTaking
+from slackgenie.sources.base import Forecasting, NamingAnyone, OnCallSource, Override, ShiftTaking
 from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.sources")
@@ -131,6 +131,11 @@ class RoutedSource:
             return None
         return (f"{PROVIDER_TITLES.get(provider, provider)} schedules cannot be changed from Slack: take the shift in "
                 f"{PROVIDER_TITLES.get(provider, provider)} itself")
+
+    def outsider_id(self, key: str, identities: frozenset[str]) -> str | None:
+        """Someone outside this schedule's rotations, named as its provider would (None: it cannot)."""
+        source, _ = self.source_of(key)
+        return source.outsider_id(identities) if isinstance(source, NamingAnyone) else None
 
     def _taking(self, key: str) -> tuple[ShiftTaking, str]:
         source, ref = self.source_of(key)

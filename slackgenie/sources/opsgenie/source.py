@@ -136,6 +136,10 @@ class OpsgenieSource:
         return overrides_from_api(self.client.list_overrides(schedule_id))
 
     # --- taking a shift from Slack: overrides ---------------------------------------------------
+    def outsider_id(self, identities: frozenset[str]) -> str | None:
+        """An Opsgenie username is its user's e-mail: anyone with one can be named in an override."""
+        return min((e for e in identities if "@" in e), default=None)
+
     def members(self, ref: str) -> dict[str, str] | ReadFailure:
         """The users in the schedule's rotations, from the rotations the forecast read: lower-cased
         username (the identity ``on_calls`` gives) -> the username as Opsgenie spells it. Team and
