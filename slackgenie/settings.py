@@ -17,8 +17,8 @@ import yaml
 from slackgenie.core.durations import parse_duration
 from slackgenie.core.ids import CHANNEL_NAME, SLACK_CHANNEL_ID, SLACK_HANDLE, is_slack_id
 from slackgenie.core.model import PROVIDER_TITLES, schedule_key
-from slackgenie.environment import (ConfigError, ProviderSecrets, environment, optional_secret, required_secret,
-                                    url_var)
+from slackgenie.core.clock import CLOCK_ENV, RealClock, clock_from_env
+from slackgenie.environment import DEFAULT_SLACK_URL, ConfigError, ProviderSecrets, SlackEnvironment, environment
 from slackgenie.sources.base import SourceOptions
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.retry import Number, RetryPolicy
@@ -53,9 +53,9 @@ def _lead(value: object) -> timedelta | None:
 
 HeadsUp = Annotated[timedelta | None, BeforeValidator(_lead)]
 Taker = Annotated[Literal["rotation", "anyone", "off"], BeforeValidator(lambda v: "off" if v is False else v)]  # YAML: off is false
-DEFAULT_SLACK_URL = "https://slack.com/api/"
 
-__all__ = ["Config", "ConfigError", "FileConfig", "GroupSync", "Secrets", "environment", "load", "parse_file"]
+__all__ = ["DEFAULT_SLACK_URL", "Config", "ConfigError", "FileConfig", "GroupSync", "Secrets", "clock_of", "environment",
+           "load", "parse_file"]
 
 
 def _check_identity(value: str) -> str:
@@ -234,6 +234,12 @@ class Secrets:
     slack_app_token: SecretStr | None = None  # the Slack app over Socket Mode (xapp-…)
     slack_app_bot_token: SecretStr | None = None  # the app's own bot token when SLACK_BOT_TOKEN is a user token
 
+    def require_app(self) -> None:
+        """The Slack app needs one way in: HTTP (a signing secret) or Socket Mode (an app token)."""
+        if not (self.slack_signing_secret or self.slack_app_token):
+            raise ConfigError("environment", "SLACK_SIGNING_SECRET / SLACK_APP_TOKEN", "neither is set",
+                              "set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-…)")
+
     def values(self) -> list[str]:
         """Every secret value, for redaction wherever text is written."""
         out = [self.slack_bot_token.get_secret_value()]
@@ -350,30 +356,17 @@ def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = 
     """Slack's credentials, and those of each provider in ``providers`` (a provider no sync
     uses needs none): each provider package reads its own (``sources.providers``)."""
     loaded = {name: PROVIDERS[name].load(env, (blocks or {}).get(name)) for name in sorted(providers)}
-    token = required_secret(env, "SLACK_BOT_TOKEN", "a Slack bot (xoxb-) or user (xoxp-) token")
-    if not token.startswith(("xoxb-", "xoxp-")):
-        raise ConfigError("environment", "SLACK_BOT_TOKEN", "does not look like a bot or user token",
-                          "use the Bot User OAuth Token (xoxb-…) or a user token (xoxp-…)")
-    slack_url = url_var(env, "SLACK_API_URL", DEFAULT_SLACK_URL)
-    if not slack_url.endswith("/"):
-        slack_url += "/"
-    signing = optional_secret(env, "SLACK_SIGNING_SECRET")
-    app_token = optional_secret(env, "SLACK_APP_TOKEN")
-    app_bot = optional_secret(env, "SLACK_APP_BOT_TOKEN")
-    if app_bot and not app_bot.startswith("xoxb-"):
-        raise ConfigError("environment", "SLACK_APP_BOT_TOKEN", "is not a bot token",
-                          "use the app's Bot User OAuth Token (xoxb-…)")
-    if (signing or app_token) and token.startswith("xoxp-") and not app_bot:
-        raise ConfigError("environment", "SLACK_BOT_TOKEN",
-                          "is a user token (xoxp-): it may change user groups, but the Slack app needs a bot token "
-                          "to answer mentions and publish the App Home",
-                          "also set SLACK_APP_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…)")
-    if app_token and not app_token.startswith("xapp-"):
-        raise ConfigError("environment", "SLACK_APP_TOKEN", "is not an app-level token",
-                          "use the app-level token (xapp-…) with connections:write from Basic Information")
-    return Secrets(SecretStr(token), slack_url, loaded,
-                   SecretStr(signing) if signing else None, SecretStr(app_token) if app_token else None,
-                   SecretStr(app_bot) if app_bot else None)
+    slack = SlackEnvironment.read(env)
+    return Secrets(slack.bot_token, slack.api_url, loaded, slack.signing_secret, slack.app_token, slack.app_bot_token)
+
+
+def clock_of(env: Mapping[str, str]) -> RealClock:
+    """The wall clock, shifted where ``SLACKGENIE_NOW`` says (tests and demos)."""
+    try:
+        return clock_from_env(env)
+    except ValueError as exc:
+        raise ConfigError("environment", CLOCK_ENV, str(exc),
+                          f"unset {CLOCK_ENV} (it is for tests and demos) or give an ISO-8601 time") from None
 
 
 def load(cli_path: str | None = None, env: Mapping[str, str] | None = None) -> Config:

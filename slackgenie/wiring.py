@@ -1,40 +1,47 @@
-"""Wiring: one validated Config -> the clients and the Reconciler that use them."""
+"""Wiring: one validated Config -> the parts (sources, the Slack target, the engine's pieces):
+the one place that builds them, and the service that holds them, with the few questions the
+commands and the app ask of it (so that none of them reaches through its parts)."""
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 
-import structlog
 from slack_sdk import WebClient
 
 from slackgenie.core.clock import Clock, RealClock
-from slackgenie.engine.daemon import BACKLOG_GUARD
-from slackgenie.settings import Config
+from slackgenie.core.model import OnCall, PassReport, ReadFailure, Resolution, ScheduleInfo
+from slackgenie.engine.coverage import Coverage
+from slackgenie.engine.daemon import Daemon
 from slackgenie.engine.headsup import HeadsUps
-from slackgenie.telemetry.metrics import Metrics
-from slackgenie.core.model import Action, GroupOutcome, GroupPlan, PassReport, ReadFailure
-from slackgenie.core.shifts import covered, gaps
+from slackgenie.engine.passes import Passes, Waiting
 from slackgenie.engine.reconcile import Reconciler
+from slackgenie.engine.state import StateStore
+from slackgenie.environment import ProviderSecrets
+from slackgenie.retry import Stop
+from slackgenie.settings import Config
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
+from slackgenie.slack.dm import DirectMessages
 from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
+from slackgenie.slack.refusals import METRIC_CODES
 from slackgenie.slack.target import WRITE, SlackTarget
-from slackgenie.retry import Stop
-from slackgenie.core.facts import LockUnavailable, StateNotSaved
-from slackgenie.engine.state import Busy, StateStore
+from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
+from slackgenie.telemetry.metrics import Metrics
 
-log = structlog.get_logger("slackgenie.wiring")
 
-GAPS_EVERY = 900.0  # seconds between two reads of every schedule's coverage, for the gap metric
-GAPS_AHEAD = timedelta(days=7)
+@dataclass(frozen=True)
+class Next:
+    """A set of schedules' next handoff (None: none foreseen) and who is on call from then."""
+
+    at: datetime | None
+    on_call: Mapping[str, OnCall | ReadFailure]
 
 
 @dataclass
@@ -49,118 +56,66 @@ class Service:
     directory: Directory  # people <-> Slack users, shared with the app
     headsups: HeadsUps
     stop: Stop  # asked on SIGTERM/SIGINT: every client, the pacer and the pass see it
-    _gaps_read: float = field(default=float("-inf"), init=False)
+    passes: Passes
+    coverage: Coverage
+    lookups: ThreadPoolExecutor  # ``concurrency`` threads: a pass's Slack reads, and every look-up
 
     @property
     def schedule_keys(self) -> list[str]:
         return sorted({key for s in self.config.syncs for key in s.keys})
 
+    @property
+    def providers(self) -> list[str]:
+        """The providers this service reads (those some sync names)."""
+        return sorted(self.config.secrets.providers)
+
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
-        """One pass, measured; its on-call answers also check the handoff forecast. A pass that
-        writes holds the cross-process pass lock, so overlapping runs take turns."""
-        began = time.monotonic()
-        if dry_run or at is not None:
-            report = self.reconciler.run_pass(dry_run=dry_run, at=at)
-        else:
-            self.headsups.prefetch(self.clock.now())  # beside the pass's reads, not after them
-            until = began + self.config.file.pass_deadline  # the lock's wait counts too
-            try:
-                with self.state.exclusive(timeout=self.config.file.pass_deadline):
-                    report = self.reconciler.run_pass(until=until)
-                    report.notes += self._heads_ups(report, until)
-            except LockUnavailable as exc:
-                # No lock can be had here (a read-only volume): the groups are synced all the
-                # same (writes are level-triggered); nothing that must happen once is done.
-                report = self.reconciler.run_pass(notify=False, until=until)
-                report.faults.append(f"{exc}: the groups were synced; announcements, topics and heads-ups stop "
-                                     "until it can be opened")
-            except Busy as exc:
-                report = PassReport(outcomes=[GroupOutcome(GroupPlan(handle=s.usergroup, action=Action.FAILED,
-                                                                     errors=(f"{exc}; group left as it is",)))
-                                              for s in self.config.syncs],
-                                    dry_run=False, started=self.clock.now(), ran=False)
-        self.metrics.observe_pass(report, time.monotonic() - began)
-        if at is None:
-            self.source.observe(report.reads, report.started)
-        return report
+        return self.passes.run(dry_run=dry_run, at=at)
 
     def run_through_backlog(self, budget: float | None, report_to: Callable[[PassReport], None],
-                            waiting: Callable[[PassReport, float], None] | None = None) -> PassReport:
-        """A pass, then, while Slack's rate limit has writes queued, a wait for it and another
-        pass (which writes them, oldest first): what a one-shot ``sync`` does. ``budget``:
-        seconds it may wait in all (default: what the first backlog needs, at most an hour)."""
-        report = self.run_pass()
-        report_to(report)
-        etas = [o.queued_in for o in report.outcomes if o.queued_in is not None]
-        if budget is None:
-            budget = min(3600.0, max(etas, default=0.0) * 1.5 + 120)
-        stop_waiting = time.monotonic() + budget
-        while report.backlog_in is not None and not self.stop.is_set():
-            wait = report.backlog_in + BACKLOG_GUARD
-            if time.monotonic() + wait > stop_waiting:
-                break
-            if waiting is not None:
-                waiting(report, wait)
-            if self.stop.wait(wait):
-                break
-            report = self.run_pass()
-            report_to(report)
-        return report
-
-    def _heads_ups(self, report: PassReport, until: float) -> list[str]:
-        """Heads-ups due now (within the pass lock: one process sends each), sent by the pass
-        deadline (``until``, monotonic); those left are due still and wait for the next pass. A
-        heads-up that could not be recorded is not sent, and fails the pass."""
-        before = (self.headsups.sent, self.headsups.failed)
-        try:
-            notes = self.headsups.run(self.clock.now(), until)
-        except StateNotSaved as exc:
-            notes = []
-            report.faults.append(f"{exc}: heads-ups stop until it can be saved")
-        except Exception as exc:
-            log.warning("headsup.run_failed", error=f"{type(exc).__name__}: {exc}")
-            notes = [f"heads-ups not sent this pass: {type(exc).__name__}"]
-        self.metrics.heads_ups(self.headsups.sent - before[0], self.headsups.failed - before[1])
-        return notes
+                            waiting: Waiting | None = None) -> PassReport:
+        return self.passes.through_backlog(budget, report_to, waiting)
 
     def watch_gaps(self, wait: bool = False) -> None:
-        """For the daemon, every ``GAPS_EVERY`` seconds: when the next gap in coverage starts in
-        each schedule, as a metric (so an alert can show a hole before it opens). Read on its own
-        thread (``wait``: on this one), never holding up a pass; one read at a time."""
-        if time.monotonic() - self._gaps_read < GAPS_EVERY:
-            return
-        self._gaps_read = time.monotonic()
-        if wait:
-            self._read_gaps()
-        else:
-            threading.Thread(target=self._read_gaps, name="coverage", daemon=True).start()
-
-    def _read_gaps(self) -> None:
-        try:
-            self._gap_metric()
-        except Exception as exc:  # a metric must never stop the sync
-            log.warning("coverage.unreadable", error=f"{type(exc).__name__}: {exc}", effect="gap metrics unchanged")
-
-    def _gap_metric(self) -> None:
-        now = self.clock.now().replace(microsecond=0)
-        found = self.source.stretches(self.schedule_keys, now, now + GAPS_AHEAD)
-        next_gap: dict[str, float | None] = {}
-        for key, got in found.items():
-            if isinstance(got, ReadFailure):
-                log.warning("coverage.unreadable", schedule=key, error=got.error, effect="its gap metric is unchanged")
-                continue
-            future = [a for a, _ in gaps(covered(got), now, now + GAPS_AHEAD) if a > now]
-            next_gap[key] = future[0].timestamp() if future else None
-        self.metrics.gaps(next_gap)
+        self.coverage.watch(wait)
 
     def next_handoff(self, after: datetime) -> datetime | None:
         """The daemon's next wake-up for the schedules: a handoff, or a heads-up falling due."""
         moments = [self.source.next_handoff(self.schedule_keys, after), self.headsups.next_at(after)]
         return min((m for m in moments if m is not None), default=None)
 
+    def daemon(self, on_report: Callable[[PassReport], None], read_only: bool = False) -> Daemon:
+        """The loop over this service's passes (``read_only``: plans only, for ``serve``)."""
+        f = self.config.file
+        return Daemon(lambda: self.run_pass(dry_run=read_only), f.interval, on_report=on_report,
+                      guard=f.handoff_guard, clock=self.clock, pass_deadline=f.pass_deadline,
+                      next_handoff=self.next_handoff if f.handoffs else None, stop=self.stop)
+
+    def upcoming(self, groups: Mapping[str, Sequence[str]], after: datetime) -> dict[str, Next]:
+        """For each named set of schedule keys: its next handoff after ``after``, and who is on
+        call from then (one read per distinct instant)."""
+        at = {name: self.source.next_handoff(keys, after) for name, keys in groups.items()}
+        reads = {t: self.source.on_calls([k for name, keys in groups.items() if at[name] == t for k in keys], t)
+                 for t in sorted({t for t in at.values() if t is not None})}
+        return {name: Next(t, reads[t] if t is not None else {}) for name, t in at.items()}
+
+    def catalog_of(self, provider: str) -> list[ScheduleInfo]:
+        """One provider's schedules as it names them (raises its errors)."""
+        return self.source.catalog_of(provider)
+
+    def resolve_many(self, identities: Iterable[str]) -> dict[str, Resolution]:
+        """People (e-mail or Slack id) -> Slack users, looked up ``concurrency`` at a time."""
+        return self.directory.resolve_many(identities, self.lookups)
+
+    def labels(self, user_ids: Iterable[str]) -> dict[str, str]:
+        """A readable name for each Slack id (the id itself where none can be had)."""
+        ids = sorted(set(user_ids))
+        return dict(zip(ids, self.lookups.map(self.directory.label, ids)))
+
     def close(self) -> None:
         self.headsups.close()
         self.source.close()
+        self.lookups.shutdown(wait=False, cancel_futures=True)
 
 
 def sources(config: Config, clock: Clock, observer: Metrics | None, stop: Stop) -> RoutedSource:
@@ -169,24 +124,32 @@ def sources(config: Config, clock: Clock, observer: Metrics | None, stop: Stop) 
                          for name, secrets in config.secrets.providers.items()})
 
 
+def source_for(config: Config, provider: str, secrets: ProviderSecrets) -> OnCallSource:
+    """A provider's own source outside any service (``check`` looks at a provider no sync reads
+    yet): the wall clock, no metrics, and a stop of its own (nothing asks it)."""
+    return PROVIDERS[provider].build(secrets, config.source_options(provider), RealClock(), None, Stop())
+
+
 def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:
-    policy = config.file.retry
-    secrets = config.secrets
+    f, secrets = config.file, config.secrets
     clock = clock or RealClock()
-    metrics = metrics or Metrics(config.file.interval)
+    metrics = metrics or Metrics(f.interval, statuses=METRIC_CODES)
     metrics.expect_groups(s.usergroup for s in config.syncs)
     stop = Stop()
-    # shared by every write of this process
-    pacer = Pacer({**TIERS, WRITE: config.file.slack_writes_per_minute}, stop=stop)
-    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, policy, observer=metrics, pacer=pacer,
+    pacer = Pacer({**TIERS, WRITE: f.slack_writes_per_minute}, stop=stop)  # shared by every write of this process
+    slack = make_web_client(secrets.slack_bot_token, secrets.slack_api_url, f.retry, observer=metrics, pacer=pacer,
                             stop=stop)
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
-    cache = Path(config.file.cache_file) if config.file.cache_file else None
-    directory = Directory(slack, cache)
+    directory = Directory(slack, Path(f.cache_file) if f.cache_file else None)
     source = sources(config, clock, metrics, stop)
-    state = StateStore(Path(config.file.state_file), clock.now)
+    state = StateStore(Path(f.state_file), clock.now)
+    lookups = ThreadPoolExecutor(max_workers=f.concurrency, thread_name_prefix="lookups")
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
-    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, notifier, clock.now, stop)
-    headsups = HeadsUps(config, source, slack, directory, state, clock.monotonic, clock.now)
-    return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups, stop)
+    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, lookups, notifier,
+                            clock.now, stop)
+    headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users), state, clock.monotonic, clock.now)
+    passes = Passes(reconciler, headsups, state, source, metrics, clock, stop)
+    coverage = Coverage(source, sorted({k for s in config.syncs for k in s.keys}), metrics, clock.now)
+    return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups, stop, passes,
+                   coverage, lookups)

@@ -7,7 +7,7 @@ each of their shifts starts, naming the group, the schedule, the times and whom 
   there (``slack/delivery.py``).
 - Off the pass's critical path: the foreseen shifts are read on their own thread beside the
   pass, and the sends stop at the pass deadline (those left are due still: the next pass).
-- Never for a shift already under way when Slackgenie learns of it, and never after it started.
+- Which are due is pure (``core/headsups.py``); the DMs themselves are ``slack/dm.py``'s.
 - The shifts come from each provider's forecast (``stretches``), kept ``REFRESH`` seconds; a
   heads-up is sent only after a fresh read of its schedule still shows the shift (an override
   made since moves or cancels it).
@@ -18,110 +18,41 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
-from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import structlog
-from slack_sdk import WebClient
 
-from slackgenie.settings import Config
-from slackgenie.core.durations import iso_utc
+from slackgenie.core.headsups import FORGET_AFTER, Due, Reads, due, is_open, is_stale, leads, next_moment
 from slackgenie.core.model import ReadFailure, describe_key
-from slackgenie.core.plan import map_identity
-from slackgenie.core.shifts import Shift, Stretch, starting
-from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
-from slackgenie.slack.directory import Directory
-from slackgenie.slack.text import date_token as _when
-from slackgenie.slack.text import mention
-from slackgenie.sources.base import Forecasting
 from slackgenie.engine.state import StateStore
+from slackgenie.settings import Config
+from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark
+from slackgenie.slack.dm import DirectMessages, NotSent, Unconfirmed
+from slackgenie.sources.base import Forecasting
 
 log = structlog.get_logger("slackgenie.engine.headsup")
 
 REFRESH = 300.0  # seconds the foreseen shifts are reused from one pass to the next
 AHEAD = timedelta(days=1)  # the forecast looks this far past the longest lead (for the daemon's wake-ups)
 SHIFT_VIEW = timedelta(days=8)  # how far the confirming read looks, to tell when the shift ends
-FORGET_AFTER = timedelta(days=2)  # records of heads-ups for shifts this old are dropped
-# Slack's answers that no retry will change: recorded, so the next passes do not try again.
-FINAL = {"user_not_found", "user_disabled", "cannot_dm_bot", "account_inactive", "user_not_visible"}
 
-Reads = Mapping[str, list[Stretch] | ReadFailure]
-
-
-@dataclass(frozen=True)
-class Due:
-    shift: Shift
-    groups: tuple[str, ...]
-    lead: timedelta
-
-    @property
-    def key(self) -> str:
-        """The shift's record in the state file."""
-        start = iso_utc(self.shift.start)
-        return f"headsup:{start}:{self.shift.schedule}:{self.shift.person}"
-
-
-def _open(record: str | None) -> bool:
-    """Whether a heads-up still needs something done: never tried, or tried without an answer."""
-    return record is None or record.startswith("sending|")
-
-
-def leads(config: Config) -> dict[str, tuple[timedelta, tuple[str, ...]]]:
-    """For each schedule some sync wants heads-ups for: the longest lead, and those groups."""
-    out: dict[str, tuple[timedelta, tuple[str, ...]]] = {}
-    for sync in config.syncs:
-        lead = sync.heads_up or timedelta(0)
-        if lead <= timedelta(0):
-            continue
-        for key in sync.keys:
-            before, groups = out.get(key, (timedelta(0), ()))
-            out[key] = (max(before, lead), (*groups, sync.usergroup))
-    return out
-
-
-def due(reads: Reads, wanted: Mapping[str, tuple[timedelta, tuple[str, ...]]], window_start: datetime,
-        now: datetime, window_end: datetime | None = None) -> list[Due]:
-    """The heads-ups whose moment has come: shifts that start after the window opened (not
-    those already under way then) and after ``now``, within their lead."""
-    out = []
-    for key, found in reads.items():
-        if isinstance(found, ReadFailure) or key not in wanted:
-            continue
-        lead, groups = wanted[key]
-        out += [Due(sh, groups, lead) for sh in starting(key, found, window_start, window_end)
-                if sh.start - lead <= now < sh.start]
-    return out
-
-
-def next_moment(reads: Reads, wanted: Mapping[str, tuple[timedelta, tuple[str, ...]]], window_start: datetime,
-                after: datetime) -> datetime | None:
-    """When the next heads-up falls due after ``after`` (None: none foreseen in the window)."""
-    moments = [sh.start - wanted[key][0] for key, found in reads.items()
-               if not isinstance(found, ReadFailure) and key in wanted
-               for sh in starting(key, found, window_start) if sh.start - wanted[key][0] > after]
-    return min(moments, default=None)
-
-
-def _lead_text(lead: timedelta) -> str:
-    minutes = max(1, round(lead.total_seconds() / 60))
-    hours, minutes = divmod(minutes, 60)
-    return " ".join(p for p in (f"{hours} h" if hours else "", f"{minutes} min" if minutes else "") if p)
+Kept = tuple[float, datetime, Reads]  # (when read, monotonic; the window's start; the shifts)
 
 
 class HeadsUps:
-    def __init__(self, config: Config, source: Forecasting, client: WebClient, directory: Directory,
-                 state: StateStore, monotonic: Callable[[], float] = time.monotonic,
+    def __init__(self, config: Config, source: Forecasting, dms: DirectMessages, state: StateStore,
+                 monotonic: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
-        self.config, self.source, self.client, self.directory, self.state = config, source, client, directory, state
+        self.config, self.source, self.dms, self.state = config, source, dms, state
         self._now = now  # when a DM is sent: the time its look, after a lost answer, is centred on
-        self.wanted = leads(config)
+        self.wanted = leads(config.syncs)
         self._monotonic = monotonic
-        self._kept: tuple[float, datetime, Reads] | None = None
-        self._reading: Future[tuple[float, datetime, Reads]] | None = None
+        # Not a TTL cache: the shifts kept are still used, past REFRESH, while a newer read goes on.
+        self._kept: Kept | None = None
+        self._reading: Future[Kept] | None = None
         self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headsup-forecast")
         self._confirmer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="headsup-confirm")
         self._lock = threading.Lock()
@@ -144,7 +75,7 @@ class HeadsUps:
                 return
             self._reading = self._reader.submit(self._read_forecast, now)
 
-    def _read_forecast(self, now: datetime) -> tuple[float, datetime, Reads]:
+    def _read_forecast(self, now: datetime) -> Kept:
         start = now.replace(microsecond=0)
         end = start + self.longest + AHEAD
         reads = self.source.stretches(sorted(self.wanted), start, end)
@@ -164,19 +95,22 @@ class HeadsUps:
             if reading is not None and self._kept is not None and not reading.done():
                 reading = None  # use the kept ones this pass
         if reading is not None:
-            try:
-                kept = reading.result(timeout=max(0.0, until - time.monotonic()))
-            except FutureTimeout:
-                log.warning("headsup.forecast_slow", effect="this pass uses the shifts read before, if any")
-            except Exception as exc:
-                log.warning("headsup.forecast_failed", error=f"{type(exc).__name__}: {exc}")
-                with self._lock:
-                    self._reading = None
-            else:
-                with self._lock:
-                    self._kept, self._reading = kept, None
+            self._collect(reading, until)
         with self._lock:
             return (self._kept[1], self._kept[2]) if self._kept is not None else None
+
+    def _collect(self, reading: Future[Kept], until: float) -> None:
+        try:
+            kept = reading.result(timeout=max(0.0, until - time.monotonic()))
+        except FutureTimeout:
+            log.warning("headsup.forecast_slow", effect="this pass uses the shifts read before, if any")
+        except Exception as exc:
+            log.warning("headsup.forecast_failed", error=f"{type(exc).__name__}: {exc}")
+            with self._lock:
+                self._reading = None
+        else:
+            with self._lock:
+                self._kept, self._reading = kept, None
 
     def next_at(self, after: datetime) -> datetime | None:
         """When the next heads-up falls due, from the kept forecast (for the daemon's wake-up)."""
@@ -193,42 +127,45 @@ class HeadsUps:
         if not self.wanted:
             return []
         self._until = until
-        self._forget(now)
+        self.state.drop(lambda key: is_stale(key, now))  # the state file stays small
         forecast = self._forecast(now, until)
         if forecast is None:
             return ["heads-ups wait for the shifts to be read (the pass deadline came first)"]
         start, reads = forecast
-        pending = [d for d in due(reads, self.wanted, start, now) if _open(self.state.get(d.key))]
+        pending = [d for d in due(reads, self.wanted, start, now) if is_open(self.state.get(d.key))]
         if not pending:
             return []
         # Confirm with a fresh read of just those schedules: an override made since the forecast
         # may have moved the shift or given it to someone else.
-        keys = sorted({d.shift.schedule for d in pending})
         end = now + self.longest + SHIFT_VIEW
-        reading = self._confirmer.submit(self.source.stretches, keys, start, end)
+        reading = self._confirmer.submit(self.source.stretches, sorted({d.shift.schedule for d in pending}), start, end)
         try:  # within the pass deadline: a read that outlasts it is left to finish on its own
             fresh = reading.result(timeout=max(0.0, until - time.monotonic()))
         except FutureTimeout:
             return [f"{len(pending)} heads-up(s) wait for the next pass (their schedules were read too slowly)"]
-        confirmed = {d.key: d for d in due(fresh, self.wanted, start, now, end)}
+        return [n for n in self._send_all(pending, fresh, due(fresh, self.wanted, start, now, end), now, until) if n]
+
+    def _send_all(self, pending: list[Due], fresh: Reads, confirmed: list[Due], now: datetime,
+                  until: float) -> list[str]:
+        by_key = {d.key: d for d in confirmed}
         notes = []
         for i, d in enumerate(pending):
             if time.monotonic() >= until:
                 notes.append(f"{len(pending) - i} heads-up(s) wait for the next pass (the pass deadline came first)")
                 break
-            if d.key not in confirmed:
+            if d.key not in by_key:
                 got = fresh.get(d.shift.schedule)
                 if isinstance(got, ReadFailure):
                     notes.append(f"heads-up for {d.shift.person} not sent: {describe_key(d.shift.schedule)} could "
                                  f"not be read again ({got.error}); trying again next pass")
                 continue  # no longer their shift: nothing to say
-            notes.append(self._send(confirmed[d.key], now))  # as read now: its end, whom it follows
-        return [n for n in notes if n]
+            notes.append(self._send(by_key[d.key], now))  # as read now: its end, whom it follows
+        return notes
 
     def _send(self, d: Due, now: datetime) -> str:
         person = d.shift.person
         keep = d.shift.start + FORGET_AFTER
-        found = self.directory.resolve(map_identity(person, self.config.file.users))
+        found = self.dms.find(person)
         if found.user is None:
             if not found.transient:
                 self.state.put(d.key, f"not sent: {found.problem}", keep)
@@ -237,13 +174,12 @@ class HeadsUps:
             return f"heads-up for {person} not sent: {found.problem}"
         earlier = self.state.get(d.key)
         attempted = self._now().timestamp()
-        if earlier is None:
-            # Recorded before sending (StateNotSaved: not sent at all); one process only.
-            if not self.state.claim(d.key, f"sending|{attempted:.3f}", keep):
-                return ""  # another process took it
+        # Recorded before sending (StateNotSaved: not sent at all); one process only.
+        if earlier is None and not self.state.claim(d.key, f"sending|{attempted:.3f}", keep):
+            return ""  # another process took it
         try:
-            channel = self.client.conversations_open(users=found.user.id)["channel"]["id"]
-        except Exception as exc:  # opening the DM is repeatable: surely nothing was sent
+            channel = self.dms.open(found.user.id)
+        except NotSent as exc:  # opening the DM is repeatable: surely nothing was sent
             return self._not_sent(d, exc, keep, settled=earlier is None)
         if earlier is not None:  # an earlier attempt's answer was lost: look before sending again
             settled = self._settle(d, earlier, channel, keep)
@@ -252,14 +188,18 @@ class HeadsUps:
             self.state.put(d.key, f"sending|{attempted:.3f}", keep)
         if time.monotonic() >= self._until:
             return f"heads-up for {person} waits for the next pass (the pass deadline came first)"
+        return self._deliver(d, channel, f"{attempted:.3f}", keep, now)
+
+    def _deliver(self, d: Due, channel: str, attempted: str, keep: datetime, now: datetime) -> str:
+        person = d.shift.person
         try:
-            post(self.client, channel, self._text(d, now), mark(d.key, f"{attempted:.3f}"), unfurl_links=False)
-        except Exception as exc:
-            if maybe_done(exc):
-                self.failed += 1
-                log.warning("headsup.uncertain", person=person, error=error_code(exc), retry="looked for next pass")
-                return (f"heads-up for {person} not confirmed ({error_code(exc)}): the next pass looks for it in "
-                        "the DM and sends it only if it is not there")
+            self.dms.send(channel, self.dms.heads_up_text(d.shift, d.groups, now), mark(d.key, attempted))
+        except Unconfirmed as exc:
+            self.failed += 1
+            log.warning("headsup.uncertain", person=person, error=exc.code, retry="looked for next pass")
+            return (f"heads-up for {person} not confirmed ({exc.code}): the next pass looks for it in "
+                    "the DM and sends it only if it is not there")
+        except NotSent as exc:
             return self._not_sent(d, exc, keep, settled=True)
         self.state.put(d.key, "sent", keep)
         self.sent += 1
@@ -277,7 +217,7 @@ class HeadsUps:
             why = "no record of when it was attempted"
         else:
             try:
-                if not was_posted(self.client, channel, mark(d.key, at), attempted):
+                if not self.dms.was_sent(channel, mark(d.key, at), attempted):
                     return None
                 self.state.put(d.key, "sent", keep)
                 return f"heads-up for {d.shift.person} was sent by an earlier attempt (found in the DM)"
@@ -290,33 +230,16 @@ class HeadsUps:
         log.warning("headsup.uncertain", person=d.shift.person, error=why, retry="not repeated")
         return f"heads-up for {d.shift.person} may have been sent by an earlier attempt; not sent again ({why})"
 
-    def _not_sent(self, d: Due, exc: Exception, keep: datetime, settled: bool) -> str:
+    def _not_sent(self, d: Due, exc: NotSent, keep: datetime, settled: bool) -> str:
         """Surely not sent: recorded as final where retrying cannot help, else left for the next pass."""
-        code = error_code(exc)
         self.failed += 1
-        if code in FINAL:
-            self.state.put(d.key, f"not sent: {code}", keep)
+        if exc.final:
+            self.state.put(d.key, f"not sent: {exc.code}", keep)
         elif settled:
             self.state.drop(lambda key: key == d.key)  # tried again by the next pass
-        fix = " (add im:write and chat:write to the app, then reinstall it)" if code == "missing_scope" else ""
-        log.warning("headsup.failed", person=d.shift.person, error=code, shift_start=d.shift.start.isoformat())
-        return f"heads-up for {d.shift.person} not sent: Slack said {code}{fix}"
+        log.warning("headsup.failed", person=d.shift.person, error=exc.code, shift_start=d.shift.start.isoformat())
+        return f"heads-up for {d.shift.person} not sent: Slack said {exc.code}{exc.fix}"
 
     def close(self) -> None:
         self._reader.shutdown(wait=False, cancel_futures=True)
         self._confirmer.shutdown(wait=False, cancel_futures=True)
-
-    def _text(self, d: Due, now: datetime) -> str:
-        sh = d.shift
-        groups = ", ".join(f"@{g}" for g in d.groups)
-        before = [mention(self.directory, p, self.config.file.users) for p in sorted(sh.after)]
-        handover = f"You take over from {', '.join(before)}." if before else "Nobody is on call just before you."
-        return (f":alarm_clock: Heads-up: your on-call shift in {groups} starts {_when(sh.start)} "
-                f"(in about {_lead_text(sh.start - now)}) and runs until {'at least ' if sh.open_end else ''}"
-                f"{_when(sh.end)}.\n"
-                f"Schedule: {describe_key(sh.schedule)}. {handover}")
-
-    def _forget(self, now: datetime) -> None:
-        """Drop records of heads-ups for shifts that started long ago (the state file stays small)."""
-        cutoff = iso_utc(now - FORGET_AFTER)
-        self.state.drop(lambda key: key.startswith("headsup:") and key[len("headsup:"):][:20] < cutoff)

@@ -13,6 +13,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from cachetools import TTLCache
+
 from slackgenie.settings import Config
 from slackgenie.core.model import ReadFailure, SlackUser
 from slackgenie.core.shifts import Shift, Stretch, shifts_of
@@ -46,24 +48,26 @@ class ShiftBook:
     reused for ``KEEP`` seconds (read again after that, never while another read is under way)."""
 
     def __init__(self, config: Config, source: Forecasting, now: Callable[[], datetime],
-                 monotonic: Callable[[], float] = time.monotonic):
-        self.config, self.source, self._now, self._monotonic = config, source, now, monotonic
+                 timer: Callable[[], float] = time.monotonic):
+        self.config, self.source, self._now = config, source, now
         self.keys = sorted({k for s in config.syncs for k in s.keys})
-        self._kept: tuple[float, datetime, Reads] | None = None
-        self._lock = threading.Lock()
+        self._kept: TTLCache[str, tuple[datetime, Reads]] = TTLCache(maxsize=1, ttl=KEEP, timer=timer)
+        self._lock = threading.Lock()  # one read at a time: the others wait for it, and use it
 
     def read(self) -> tuple[datetime, Reads]:
         """(the window's start, each schedule's stretches or why they could not be read)."""
         with self._lock:
-            if self._kept is None or self._monotonic() - self._kept[0] >= KEEP:
+            kept = self._kept.get("shifts")
+            if kept is None:
                 start = self._now().replace(microsecond=0)
-                self._kept = (self._monotonic(), start, self.source.stretches(self.keys, start, start + HORIZON))
-            return self._kept[1], self._kept[2]
+                kept = (start, self.source.stretches(self.keys, start, start + HORIZON))
+                self._kept["shifts"] = kept
+            return kept
 
     def forget(self) -> None:
         """Read afresh at the next ask (a shift was just taken or given back)."""
         with self._lock:
-            self._kept = None
+            self._kept.clear()
 
     def groups_of(self, key: str) -> tuple[str, ...]:
         return tuple(s.usergroup for s in self.config.syncs if key in s.keys)

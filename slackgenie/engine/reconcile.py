@@ -8,15 +8,16 @@ change writes nothing.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Callable, Mapping
+from concurrent.futures import Executor, Future
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 import structlog
 
 from slackgenie.settings import Config
-from slackgenie.core.model import Action, ActualGroup, GroupOutcome, GroupPlan, PassReport
+from slackgenie.core.model import Action, ActualGroup, Desired, GroupOutcome, GroupPlan, OnCall, PassReport, ReadFailure
 from slackgenie.core.plan import desired_for, plan_group
 from slackgenie.retry import Stop
 from slackgenie.slack.directory import Directory
@@ -28,14 +29,26 @@ from slackgenie.core.facts import StateNotSaved
 log = structlog.get_logger("slackgenie.engine.reconcile")
 
 
+@dataclass(frozen=True)
+class _Seen:
+    """Both sides as one pass read them, and the plan made from them."""
+
+    reads: Mapping[str, OnCall | ReadFailure]
+    desired: dict[str, Desired]
+    actual: dict[str, ActualGroup]
+    plans: list[GroupPlan]
+
+
 class Reconciler:
     def __init__(self, config: Config, source: OnCallSource, target: SlackTarget, directory: Directory,
-                 notifier: Notifier | None = None, now: Callable[[], datetime] | None = None, stop: Stop | None = None):
+                 pool: Executor, notifier: Notifier | None = None, now: Callable[[], datetime] | None = None,
+                 stop: Stop | None = None):
         self.config = config
         self.stop = stop or Stop()  # the service's: once set, nothing more is written or announced
         self.source = source
         self.target = target
         self.directory = directory
+        self.pool = pool  # the service's (``concurrency`` threads): Slack's reads and look-ups
         self.notifier = notifier
         self.now = now or (lambda: datetime.now(timezone.utc))
         self._write_until = 0.0  # monotonic; set by each pass from pass_deadline
@@ -50,59 +63,66 @@ class Reconciler:
         # After the pass deadline, or once a stop is asked, nothing more is written: a pass
         # that overran is abandoned by the daemon, and must not write a stale plan later.
         self._write_until = until if until is not None else time.monotonic() + self.config.file.pass_deadline
-        syncs = self.config.syncs
-        refs = sorted({key for s in syncs for key in s.keys})
-        with ThreadPoolExecutor(max_workers=self.config.file.concurrency, thread_name_prefix="pass") as pool:
-            groups_future: Future[dict[str, ActualGroup]] = pool.submit(self.target.groups)
-            reads = self.source.on_calls(refs, at) if refs else {}
-            slack_error: str | None = None
-            try:
-                actual = groups_future.result()
-            except GroupsUnreadable as exc:
-                slack_error = str(exc)
-                actual = {}
-
-            user_map = self.config.file.users
-            desired = {s.usergroup: desired_for(s, reads, user_map) for s in syncs}
-            identities = {i for d in desired.values() if not d.errors for i in d.identities}
-            resolutions = self.directory.resolve_many(identities, pool) if identities and not slack_error else {}
-
-            plans: list[GroupPlan] = []
-            for sync in syncs:
-                if slack_error:
-                    plans.append(GroupPlan(handle=sync.usergroup, action=Action.FAILED,
-                                           errors=(f"could not read Slack user groups: {slack_error}",)
-                                           + desired[sync.usergroup].errors))
-                    continue
-                plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
-
-            def replan(plan: GroupPlan) -> GroupPlan:
-                """The group planned again with its people looked up afresh (their ids are no
-                longer cached): after Slack refused some of them."""
-                sync = next(s for s in syncs if s.usergroup == plan.handle)
-                fresh = self.directory.resolve_many(desired[plan.handle].identities, pool)
-                return plan_group(sync, desired[plan.handle], fresh, actual.get(plan.handle))
-
-            outcomes = [GroupOutcome(p) for p in plans] if dry_run else self._apply_all(plans, started, replan)
-            names = self._names(outcomes, pool, everyone=dry_run)
+        seen = self._read_and_plan(at)
+        outcomes = ([GroupOutcome(p) for p in seen.plans] if dry_run
+                    else self._apply_all(seen.plans, started, lambda plan: self._replan(plan, seen)))
+        names = self._names(outcomes, everyone=dry_run)
         notes: list[str] = []
         faults: list[str] = []
         if self.notifier is not None and notify and not dry_run and at is None and not self.stop.is_set():
-            for sync, outcome in zip(syncs, outcomes):
-                try:
-                    notes += [f"@{sync.usergroup}: {n}" for n in self.notifier.after_pass(sync, outcome)]
-                except StateNotSaved as exc:  # nothing is posted that could not be recorded
-                    faults.append(f"{exc}: announcements and topics stop until it can be saved")
-                    break
+            notes, faults = self._notify(self.notifier, outcomes)
         self.directory.save()
         report = PassReport(outcomes=outcomes, dry_run=dry_run, started=started, at=at, names=names,
-                            reads=dict(reads), notes=notes, faults=faults)
+                            reads=dict(seen.reads), notes=notes, faults=faults)
         for outcome in outcomes:
             _log_outcome(outcome, names, dry_run)
         log.info("pass.done", groups=len(outcomes), ok=report.ok, dry_run=dry_run,
                  changed=sum(1 for o in outcomes if o.applied), queued=sum(1 for o in outcomes if o.queued),
                  failed=sum(1 for o in outcomes if not o.ok))
         return report
+
+    def _read_and_plan(self, at: datetime | None) -> _Seen:
+        """Slack's groups and the providers' on-calls, read at once; every group's plan."""
+        syncs = self.config.syncs
+        refs = sorted({key for s in syncs for key in s.keys})
+        groups_future: Future[dict[str, ActualGroup]] = self.pool.submit(self.target.groups)
+        reads = self.source.on_calls(refs, at) if refs else {}
+        slack_error: str | None = None
+        try:
+            actual = groups_future.result()
+        except GroupsUnreadable as exc:
+            slack_error = str(exc)
+            actual = {}
+        user_map = self.config.file.users
+        desired = {s.usergroup: desired_for(s, reads, user_map) for s in syncs}
+        identities = {i for d in desired.values() if not d.errors for i in d.identities}
+        resolutions = self.directory.resolve_many(identities, self.pool) if identities and not slack_error else {}
+        plans: list[GroupPlan] = []
+        for sync in syncs:
+            if slack_error:
+                plans.append(GroupPlan(handle=sync.usergroup, action=Action.FAILED,
+                                       errors=(f"could not read Slack user groups: {slack_error}",)
+                                       + desired[sync.usergroup].errors))
+                continue
+            plans.append(plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup)))
+        return _Seen(reads, desired, actual, plans)
+
+    def _replan(self, plan: GroupPlan, seen: _Seen) -> GroupPlan:
+        """The group planned again with its people looked up afresh (their ids are no longer
+        cached): after Slack refused some of them."""
+        sync = next(s for s in self.config.syncs if s.usergroup == plan.handle)
+        fresh = self.directory.resolve_many(seen.desired[plan.handle].identities, self.pool)
+        return plan_group(sync, seen.desired[plan.handle], fresh, seen.actual.get(plan.handle))
+
+    def _notify(self, notifier: Notifier, outcomes: list[GroupOutcome]) -> tuple[list[str], list[str]]:
+        """Announcements and topics after the writes: (notes, faults)."""
+        notes: list[str] = []
+        for sync, outcome in zip(self.config.syncs, outcomes):
+            try:
+                notes += [f"@{sync.usergroup}: {n}" for n in notifier.after_pass(sync, outcome)]
+            except StateNotSaved as exc:  # nothing is posted that could not be recorded
+                return notes, [f"{exc}: announcements and topics stop until it can be saved"]
+        return notes, []
 
     def _apply_all(self, plans: list[GroupPlan], started: datetime,
                    replan: Callable[[GroupPlan], GroupPlan]) -> list[GroupOutcome]:
@@ -176,12 +196,12 @@ class Reconciler:
             return GroupOutcome(plan, apply_error=problem)
         return GroupOutcome(plan, applied=True)
 
-    def _names(self, outcomes: list[GroupOutcome], pool: ThreadPoolExecutor, everyone: bool) -> dict[str, str]:
+    def _names(self, outcomes: list[GroupOutcome], everyone: bool) -> dict[str, str]:
         """Readable names for everyone in a changed group (mostly from the cache); in a plan or
         a preview, for everyone in every group: who is what it is read for."""
         ids = sorted({i for o in outcomes if everyone or o.plan.action is Action.UPDATE
                       for i in (o.plan.current | o.plan.desired)})
-        return dict(zip(ids, pool.map(self.directory.label, ids)))
+        return dict(zip(ids, self.pool.map(self.directory.label, ids)))
 
 
 def _log_outcome(outcome: GroupOutcome, names: dict[str, str], dry_run: bool) -> None:

@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
+import difflib
 from collections.abc import Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
-from slack_sdk.errors import SlackApiError
-
-from slackgenie.retry import Stop
-from slackgenie.core.clock import Clock, RealClock
+from slackgenie.core.clock import Clock
 from slackgenie.core.durations import format_duration
-from slackgenie.settings import Config, ConfigError
-from slackgenie.core.plan import map_identity
-from slackgenie.wiring import build
-from slackgenie.core.shifts import covered, gaps
-from slackgenie.slack.client import error_code
-from slackgenie.slack.usergroups import list_groups
 from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key
-from slackgenie.telemetry.logging import REDACTOR
+from slackgenie.core.plan import map_identity
+from slackgenie.core.shifts import covered, gaps
+from slackgenie.environment import ProviderSecrets
+from slackgenie.settings import Config, ConfigError
+from slackgenie.slack import probe
+from slackgenie.slack.directory import needs_scope
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
-from slackgenie.sources.routed import RoutedSource
-
-REQUIRED_SCOPES = {
-    "usergroups:read": "read user groups and their members",
-    "usergroups:write": "set a group's members",
-    "users:read": "read users",
-    "users:read.email": "match on-call people's e-mails to Slack users",
-}
-
-HEADS_UP_SCOPES = {  # only when some sync has `heads_up`
-    "im:write": "open a direct message for each heads-up",
-    "chat:write": "send the heads-up DMs",
-}
-
-
-def _history_scopes(config: Config) -> dict[str, str]:
-    """The scopes that let a pass look for a post whose answer was lost (slack/delivery.py)."""
-    out = {}
-    if any(s.announce for s in config.syncs):
-        out["channels:history"] = "an announcement whose answer was lost"
-    if any(s.heads_up for s in config.syncs):
-        out["im:history"] = "a heads-up DM whose answer was lost"
-    return out
+from slackgenie.wiring import Service, build, source_for
 
 
 @dataclass(frozen=True)
@@ -59,29 +33,27 @@ class Item:
         return f"{mark} {self.what}" + ("" if self.ok else f"\n    fix: {self.fix}")
 
 
-
-
 def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None,
               gaps: timedelta | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
     service = build(config, clock=clock)
     try:
         yield from _slack(config, service)
-        for provider in sorted(service.source.sources):
-            yield from _provider(config, service.source, provider)
+        for provider in service.providers:
+            yield from _provider(config, service, provider)
         if "opsgenie" in config.file.providers:
-            yield from _migration(config, service.source, env or {})
+            yield from _migration(config, service, env or {})
         if gaps is not None:
-            yield from _gaps(config, service.source, service.clock.now(), gaps)
+            yield from _gaps(config, service, service.clock.now(), gaps)
     finally:
         service.close()
 
 
-def _provider(config: Config, source: RoutedSource, provider: str) -> Iterator[Item]:
+def _provider(config: Config, service: Service, provider: str) -> Iterator[Item]:
     title = PROVIDER_TITLES[provider]
     credentials, urls = PROVIDERS[provider].credentials, PROVIDERS[provider].urls
     try:
-        schedules = source.catalog_of(provider)
+        schedules = service.catalog_of(provider)
     except SourceAuthError as exc:
         yield Item(False, f"{title} credentials rejected: {exc}",
                    f"set {credentials} to credentials that may read schedules and on-call")
@@ -109,31 +81,43 @@ def _provider(config: Config, source: RoutedSource, provider: str) -> Iterator[I
             yield Item(True, f"{title} schedule {ref!r} exists" + ("" if by_id else f" (id {found[0].id})"))
 
 
-def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> Iterator[Item]:
+def migration_secrets(config: Config, env: Mapping[str, str]) -> list[str]:
+    """The secrets the migration check reads besides the configuration's (JSM Ops' when no sync
+    uses it yet), so that they are hidden from every output from the start."""
+    found = _jsm_secrets(config, env)
+    return found.values() if found is not None and not isinstance(found, ConfigError) else []
+
+
+def _jsm_secrets(config: Config, env: Mapping[str, str]) -> ProviderSecrets | ConfigError | None:
+    secrets = config.secrets.providers.get("jsm")
+    if secrets is not None or not env.get("JSM_SITE_URL"):
+        return secrets
+    try:
+        return PROVIDERS["jsm"].load(env, config.file.block("jsm"))
+    except ConfigError as exc:
+        return exc
+
+
+def _migration(config: Config, service: Service, env: Mapping[str, str]) -> Iterator[Item]:
     """For a team moving to JSM Ops: which Opsgenie schedules have a JSM Ops twin of the same
     name, so each group's switch is its one ``provider: jsm`` line."""
-    secrets = config.secrets.providers.get("jsm")
-    if not env.get("JSM_SITE_URL") and secrets is None:
-        return
+    secrets = _jsm_secrets(config, env)
     if secrets is None:
-        try:
-            secrets = PROVIDERS["jsm"].load(env, config.file.block("jsm"))
-            REDACTOR.add(*secrets.values())  # read here first: never shown, like every other secret
-        except ConfigError as exc:
-            yield Item(False, f"migration to JSM Ops: {exc.key} {exc.problem}", exc.fix)
-            return
-    jsm = PROVIDERS["jsm"].build(secrets, config.source_options("jsm"), RealClock(), None, Stop())  # check asks no stop of it
+        return
+    if isinstance(secrets, ConfigError):
+        yield Item(False, f"migration to JSM Ops: {secrets.key} {secrets.problem}", secrets.fix)
+        return
+    jsm = source_for(config, "jsm", secrets)
     try:
-        twins = jsm.catalog()
+        twins = {s.name: s for s in jsm.catalog()}
     except Exception as exc:
         yield Item(False, f"migration to JSM Ops: its schedules cannot be listed: {exc}",
                    "check JSM_SITE_URL, JSM_EMAIL and JSM_API_TOKEN")
         return
     finally:
         jsm.close()
-    names = {s.name: s for s in twins}
     try:  # a schedule named by id in the config is matched by its Opsgenie name
-        og_names = {s.id: s.name for s in source.catalog_of("opsgenie")}
+        og_names = {s.id: s.name for s in service.catalog_of("opsgenie")}
     except Exception:
         og_names = {}
     for sync in config.syncs:
@@ -141,7 +125,7 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
             continue
         for ref in sync.schedules:
             name = og_names.get(ref, ref)
-            twin = names.get(name)
+            twin = twins.get(name)
             what = f"Opsgenie schedule {ref!r}" + (f" ({name})" if name != ref else "")
             if twin is not None:
                 yield Item(True, f"migration: @{sync.usergroup}: {what} has a JSM Ops twin (id {twin.id}): "
@@ -151,34 +135,31 @@ def _migration(config: Config, source: RoutedSource, env: Mapping[str, str]) -> 
                            info=True)
 
 
-def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untyped-def]
-    slack = service.slack
-    try:
-        auth = slack.auth_test()
-    except SlackApiError as exc:
-        code = error_code(exc)
-        yield Item(False, f"Slack token rejected: {code}",
+def _slack(config: Config, service: Service) -> Iterator[Item]:
+    token = probe.token(service.slack)
+    if isinstance(token, probe.Refused):
+        yield Item(False, f"Slack token rejected: {token.code}",
                    "set SLACK_BOT_TOKEN to the app's Bot User OAuth Token (xoxb-…) or an admin's user token (xoxp-…)")
         return
-    except Exception as exc:
-        yield Item(False, f"Slack API unreachable at {config.secrets.slack_api_url}: {type(exc).__name__}",
+    if isinstance(token, probe.Unreachable):
+        yield Item(False, f"Slack API unreachable at {config.secrets.slack_api_url}: {token.error}",
                    "check SLACK_API_URL and the network path to Slack")
         return
-    kind = "bot" if auth.get("bot_id") else "user"
-    yield Item(True, f"Slack token valid ({kind} token for {auth.get('user')} in {auth.get('team')})")
-    header = next((v for k, v in (auth.headers or {}).items() if k.lower() == "x-oauth-scopes"), None)
-    if isinstance(header, list):
-        header = header[0] if header else ""
-    granted = {s.strip() for s in (header or "").split(",") if s.strip()}
-    needed = dict(REQUIRED_SCOPES)
-    if any(s.heads_up for s in config.syncs):
-        needed.update(HEADS_UP_SCOPES)
-    for scope, why in _history_scopes(config).items():  # not required: without them, at most once
-        if header is not None and scope not in granted:
+    yield Item(True, f"Slack token valid ({token.kind} token for {token.user} in {token.team})")
+    yield from _scopes(config, token.scopes)
+    yield from _groups(config, service)
+    yield from _users(config, service)
+
+
+def _scopes(config: Config, granted: frozenset[str] | None) -> Iterator[Item]:
+    heads_up = any(s.heads_up for s in config.syncs)
+    history = probe.history_scopes(any(s.announce for s in config.syncs), heads_up)
+    for scope, why in history.items():  # not required: without them, at most once
+        if granted is not None and scope not in granted:
             yield Item(True, f"Slack scope {scope} is not granted: {why} cannot be looked for, so it is not "
                              f"repeated (at most once); add {scope} to let Slackgenie check", info=True)
-    for scope, why in needed.items():
-        if header is None:
+    for scope, why in probe.needed_scopes(heads_up).items():
+        if granted is None:
             yield Item(False, f"Slack scope {scope}: cannot tell (no x-oauth-scopes header)",
                        "check the app's scopes under OAuth & Permissions")
         elif scope in granted:
@@ -186,32 +167,34 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
         else:
             yield Item(False, f"Slack scope {scope} is missing (needed to {why})",
                        f"add {scope} under OAuth & Permissions -> Scopes, then reinstall the app")
-    try:
-        groups = list_groups(slack)
-    except SlackApiError as exc:
-        yield Item(False, f"Slack user groups cannot be read: {error_code(exc)}",
+
+
+def _groups(config: Config, service: Service) -> Iterator[Item]:
+    groups = probe.user_groups(service.slack)
+    if isinstance(groups, probe.Refused):
+        yield Item(False, f"Slack user groups cannot be read: {groups.code}",
                    "grant usergroups:read; user groups need a paid Slack plan")
-        groups = None
-    if groups is not None:
-        for sync in config.syncs:
-            group = groups.get(sync.usergroup)
-            if group is None:
-                yield Item(False, f"user group @{sync.usergroup} does not exist in Slack",
-                           f"create @{sync.usergroup} in Slack, or correct 'usergroup' in {config.path}")
-            elif group.disabled:
-                yield Item(False, f"user group @{sync.usergroup} is disabled in Slack", "enable it in Slack")
-            else:
-                yield Item(True, f"user group @{sync.usergroup} exists ({len(group.members)} members)")
-    directory = service.directory
+        return
+    for sync in config.syncs:
+        group = groups.get(sync.usergroup)
+        if group is None:
+            yield Item(False, f"user group @{sync.usergroup} does not exist in Slack",
+                       f"create @{sync.usergroup} in Slack, or correct 'usergroup' in {config.path}")
+        elif group.disabled:
+            yield Item(False, f"user group @{sync.usergroup} is disabled in Slack", "enable it in Slack")
+        else:
+            yield Item(True, f"user group @{sync.usergroup} exists ({len(group.members)} members)")
+
+
+def _users(config: Config, service: Service) -> Iterator[Item]:
     identities = sorted({i for s in config.syncs for i in (*s.users, *s.fallback)}
                         | {map_identity(k, config.file.users) for k in config.file.users})
-    with ThreadPoolExecutor(max_workers=config.file.concurrency) as pool:
-        resolved = directory.resolve_many(identities, pool)
+    resolved = service.resolve_many(identities)
     for identity in identities:
         r = resolved[identity]
-        if r.ok:
+        if r.user is not None:
             yield Item(True, f"user {identity} is Slack user {r.user.id}")
-        elif "missing_scope" in (r.problem or ""):
+        elif needs_scope(r):
             yield Item(False, f"user {identity} cannot be looked up: {r.problem}",
                        "grant users:read.email (and users:read), then reinstall the app")
         else:
@@ -219,13 +202,12 @@ def _slack(config: Config, service) -> Iterator[Item]:  # type: ignore[no-untype
                        f"correct it in {config.path}, or give the person a Slack account with that e-mail")
 
 
-def _gaps(config: Config, source: RoutedSource, now: datetime, span: timedelta) -> Iterator[Item]:
+def _gaps(config: Config, service: Service, now: datetime, span: timedelta) -> Iterator[Item]:
     """When nobody will be on call in each configured schedule, over the coming ``span``."""
     now = now.replace(microsecond=0)  # the providers answer in whole seconds
     end = now + span
-    keys = sorted({k for s in config.syncs for k in s.keys})
     days = f"{span.days} days" if span.days else f"{span.seconds // 3600} h"
-    for key, found in source.stretches(keys, now, end).items():
+    for key, found in service.source.stretches(service.schedule_keys, now, end).items():
         what = describe_key(key)
         if isinstance(found, ReadFailure):
             yield Item(False, f"coverage of {what} cannot be read: {found.error}",
@@ -235,7 +217,7 @@ def _gaps(config: Config, source: RoutedSource, now: datetime, span: timedelta) 
         if not holes:
             yield Item(True, f"{what}: someone is on call throughout the next {days}")
             continue
-        listed = "; ".join(f"{_at(a)} to {_at(b)} ({_length(b - a)})" for a, b in holes[:5])
+        listed = "; ".join(f"{_at(a)} to {_at(b)} ({format_duration(b - a)})" for a, b in holes[:5])
         more = f"; and {len(holes) - 5} more" if len(holes) > 5 else ""
         yield Item(True, f"{what}: nobody on call {listed}{more}", info=True)
 
@@ -244,13 +226,7 @@ def _at(t: datetime) -> str:
     return t.astimezone(timezone.utc).strftime("%a %Y-%m-%d %H:%M UTC")
 
 
-def _length(d: timedelta) -> str:
-    return format_duration(d)
-
-
 def _closest(name: str, names: list[str]) -> str | None:
-    import difflib
-
     match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
     return match[0] if match else None
 

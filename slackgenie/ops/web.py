@@ -18,10 +18,26 @@ from prometheus_client import CONTENT_TYPE_LATEST
 from waitress.server import create_server
 
 from slackgenie.app.signed import MAX_BODY
+from slackgenie.environment import ConfigError
 from slackgenie.telemetry.metrics import Metrics
 from slackgenie.core.model import PassReport
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
+DEFAULT_PORT = 3000
+
+
+def listen_address(port: int | None, bind: str | None, env: Mapping[str, str]) -> tuple[str, int]:
+    """(address, port) to serve on: ``--bind``/``--port``, else $BIND_ADDRESS and $PORT (or
+    $METRICS_PORT), else all addresses on 3000; port 0: serve nothing."""
+    raw: int | str = port if port is not None else (env.get("PORT") or env.get("METRICS_PORT") or DEFAULT_PORT)
+    try:
+        number = int(raw)
+        if not 0 <= number <= 65535:
+            raise ValueError
+    except ValueError:
+        raise ConfigError("environment", "PORT", f"{raw!r} is not a port number",
+                          "set PORT (or --port) to a number from 1 to 65535, or 0 to serve nothing") from None
+    return bind or env.get("BIND_ADDRESS") or "0.0.0.0", number
 
 
 @dataclass

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from pathlib import Path
 from typing import Annotated
 
 import structlog
+from cachetools import TLRUCache
 from pydantic import BaseModel, ConfigDict, StrictBool, StringConstraints, ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
@@ -22,6 +23,8 @@ from slackgenie.slack.client import error_code
 log = structlog.get_logger("slackgenie.directory")
 
 CACHE_TTL = 24 * 3600.0
+CACHE_SIZE = 200_000  # people kept at most: a whole workspace as far as a listing reads one (MAX_LIST_PAGES)
+LOOKUP_FAILED = "Slack lookup failed: "
 LIST_PAGE = 200  # users.list's largest page
 MAX_LIST_PAGES = 1000  # 200,000 people: beyond it, a listing that never ends is an error
 # With the workspace's size unknown (a first run), more unknown people than this are found by
@@ -37,12 +40,16 @@ class Directory:
     ``forget`` drops them at once when Slack says a cached id is no longer valid.
     """
 
-    def __init__(self, client: WebClient, cache_file: Path | None = None, ttl: float = CACHE_TTL):
+    def __init__(self, client: WebClient, cache_file: Path | None = None, ttl: float = CACHE_TTL,
+                 timer: Callable[[], float] = time.time):
         self.client = client
         self.cache_file = cache_file
         self.ttl = ttl
+        self._timer = timer  # wall-clock seconds: when an entry was learnt is kept in the cache file
         self._lock = threading.Lock()
-        self._by_identity: dict[str, tuple[SlackUser, float]] = {}
+        # identity -> (user, when learnt); each expires ``ttl`` after it was learnt, also when read from the file
+        self._by_identity: TLRUCache[str, tuple[SlackUser, float]] = TLRUCache(
+            maxsize=CACHE_SIZE, ttu=lambda _key, entry, _now: entry[1] + self.ttl, timer=timer)
         self._dirty = False
         self.workspace_users: int | None = None  # how many people the last full listing held
         self._load()
@@ -122,9 +129,9 @@ class Directory:
             if code in ("users_not_found", "user_not_found"):
                 return Resolution(identity, problem="no Slack user with this " +
                                   ("id" if is_slack_id(identity) else "e-mail (or the account is deactivated)"))
-            return Resolution(identity, problem=f"Slack lookup failed: {code}", transient=True)
+            return Resolution(identity, problem=f"{LOOKUP_FAILED}{code}", transient=True)
         except Exception as exc:  # connection errors after retries
-            return Resolution(identity, problem=f"Slack lookup failed: {type(exc).__name__}", transient=True)
+            return Resolution(identity, problem=f"{LOOKUP_FAILED}{type(exc).__name__}", transient=True)
         return self._usable(identity, key, user)
 
     def _usable(self, identity: str, key: str, user: SlackUser) -> Resolution:
@@ -152,6 +159,7 @@ class Directory:
     def user_by_id(self, user_id: str) -> SlackUser:
         """The Slack user with this id, from the cache or one ``users.info``."""
         with self._lock:
+            self._by_identity.expire()
             for user, _ in self._by_identity.values():
                 if user.id == user_id:
                     return user
@@ -162,25 +170,20 @@ class Directory:
     def forget(self, user_ids: Iterable[str]) -> None:
         ids = set(user_ids)
         with self._lock:
+            self._by_identity.expire()
             for key in [k for k, (u, _) in self._by_identity.items() if u.id in ids]:
-                del self._by_identity[key]
+                self._by_identity.pop(key, None)  # (one that expired meanwhile is gone all the same)
                 self._dirty = True
 
     # --- the cache -----------------------------------------------------------------------
     def _cached(self, key: str) -> SlackUser | None:
         with self._lock:
             entry = self._by_identity.get(key)
-            if entry is None:
-                return None
-            user, at = entry
-            if time.time() - at > self.ttl:
-                del self._by_identity[key]
-                return None
-            return user
+            return entry[0] if entry is not None else None
 
     def _remember(self, key: str, user: SlackUser) -> None:
         with self._lock:
-            self._by_identity[key] = (user, time.time())
+            self._by_identity[key] = (user, self._timer())
             self._dirty = True
 
     def _load(self) -> None:
@@ -203,6 +206,7 @@ class Directory:
         if not self.cache_file or not self._dirty:
             return
         with self._lock:
+            self._by_identity.expire()
             data = {"version": 1, "workspace_users": self.workspace_users,
                     "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()}}
             self._dirty = False
@@ -245,3 +249,8 @@ def _user(raw: object) -> SlackUser:
         raise ValueError(f"Slack's user answer is malformed at {'.'.join(map(str, first['loc'])) or '(user)'}") from None
     return SlackUser(id=u.id, name=u.name, email=u.profile.email, real_name=u.real_name or u.profile.real_name,
                      deleted=u.deleted, is_bot=u.is_bot, tz=u.tz, guest=u.is_restricted or u.is_ultra_restricted)
+
+
+def needs_scope(resolution: Resolution) -> bool:
+    """Whether a look-up failed because the token lacks a scope (users:read.email, users:read)."""
+    return resolution.problem == f"{LOOKUP_FAILED}missing_scope"

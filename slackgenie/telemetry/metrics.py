@@ -17,27 +17,25 @@ from prometheus_client.parser import text_string_to_metric_families
 from slackgenie.core.model import Action, PassReport
 
 
-# Label values come from a fixed set: whatever an API answers (an error page, a token it echoes)
-# can neither reach the unauthenticated /metrics nor make a new series per distinct answer.
-SLACK_ERRORS = frozenset({
-    "ok", "error", "ratelimited", "invalid_auth", "not_authed", "account_inactive", "token_revoked",
-    "missing_scope", "no_permission", "not_allowed_token_type", "no_such_subteam", "subteam_not_found",
-    "invalid_users", "user_not_found", "users_not_found", "channel_not_found", "not_in_channel",
-    "is_archived", "invalid_json", "internal_error", "fatal_error", "request_timeout", "service_unavailable",
-    "failed_for_some_users", "subteam_max_users_exceeded", "plan_upgrade_required", "paid_teams_only",
-    "permission_denied",
-})
+GENERIC_STATUSES = frozenset({"ok", "error"})
 
 
-def status_label(status: str | int | None) -> str:
+def status_label(status: str | int | None, known: frozenset[str] = GENERIC_STATUSES) -> str:
+    """A request's ``status`` label: an HTTP status, or one of the ``known`` words (the API's own
+    codes its client is handed: ``slack/refusals.py``), else "other". Label values come from a
+    fixed set: whatever an API answers (an error page, a token it echoes) can neither reach the
+    unauthenticated /metrics nor make a new series per distinct answer."""
     text = str(status) if status is not None else "error"
     if text.isdigit() and len(text) == 3:
         return text  # an HTTP status
-    return text if text in SLACK_ERRORS else "other"
+    return text if text in known else "other"
 
 
 class Metrics:
-    def __init__(self, interval: float = 60.0) -> None:
+    def __init__(self, interval: float = 60.0, statuses: Iterable[str] = ()) -> None:
+        """``statuses``: the words (an API's error codes) a request's status label may be, besides
+        an HTTP status, "ok" and "error"."""
+        self._statuses = GENERIC_STATUSES | frozenset(statuses)
         self.registry = CollectorRegistry()
         r = self.registry
         self.started = time.time()
@@ -82,11 +80,6 @@ class Metrics:
                               "7 days, overrides included); no series: none foreseen.", ["schedule"], registry=r)
         self._gaps: set[str] = set()
 
-    def __deepcopy__(self, memo: dict[int, object]) -> Metrics:
-        # One sink per process: Bolt deep-copies requests (and the client that reports here)
-        # for lazy listeners, and the copies must keep reporting to the same registry.
-        return self
-
     def expect_groups(self, groups: Iterable[str]) -> None:
         self._groups = set(groups)
         for group in self._groups:
@@ -113,7 +106,7 @@ class Metrics:
                 self._gaps.add(schedule)
 
     def api_request(self, api: str, method: str, status: str | int | None) -> None:
-        self.api_requests.labels(api, method, status_label(status)).inc()
+        self.api_requests.labels(api, method, status_label(status, self._statuses)).inc()
 
     def api_retry(self, api: str, reason: str, wait: float) -> None:
         self.retries.labels(api, reason).inc()

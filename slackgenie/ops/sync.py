@@ -1,0 +1,82 @@
+"""`slackgenie sync`: one pass (or a plan), then, unless told otherwise, the writes Slack's rate
+limit queued; printed as it goes; the exit code says how it ended."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from datetime import datetime
+
+from slackgenie.core.clock import Clock
+from slackgenie.core.model import PassReport
+from slackgenie.engine.daemon import STOP_GRACE
+from slackgenie.engine.oneshot import Supervised, Supervisor, Work, exit_now
+from slackgenie.ops.report import render
+from slackgenie.settings import Config
+from slackgenie.wiring import Service, build
+
+EXIT_PARTIAL = 1
+LEFT = "groups not yet written are left as they were"
+
+
+def run_sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, metrics_file: str | None,
+             backlog_wait: float | None = None) -> int:
+    service = build(config, clock=clock)
+    if metrics_file:
+        service.metrics.carry_over(metrics_file)
+    supervisor = Supervisor(service.stop, config.file.pass_deadline + STOP_GRACE)
+    result = supervisor.run(_work(service, supervisor, dry_run, at, backlog_wait))
+    deadline = config.file.pass_deadline
+    if not result.reports:
+        _say(f"slackgenie: {_why_none(result, deadline)}; {LEFT}")
+        exit_now(128 + result.signum if result.signum is not None else EXIT_PARTIAL)
+    report = result.reports[-1]
+    if not result.abandoned:  # a backlog pass still running past its deadline keeps its clients
+        service.close()
+    print(render(report), flush=True)
+    still = sum(1 for o in report.outcomes if o.queued)
+    if still:
+        print(f"{still} group(s) still queued for Slack's rate limit: the next run writes them first", flush=True)
+    if result.signum is not None:
+        _say(f"slackgenie: stopped by {result.signal_name}; {LEFT}")
+        exit_now(128 + result.signum)
+    if result.abandoned:
+        _say(f"slackgenie: a pass for the backlog did not finish within pass_deadline ({deadline} s): an API is not "
+             f"answering; {LEFT}")
+        exit_now(max(report.exit_code, EXIT_PARTIAL))
+    if metrics_file and not dry_run:
+        try:
+            service.metrics.write_textfile(metrics_file)
+        except OSError as exc:
+            print(f"slackgenie: cannot write the metrics file {metrics_file}: {exc.strerror}", file=sys.stderr)
+            return max(report.exit_code, EXIT_PARTIAL)
+    return report.exit_code
+
+
+def _work(service: Service, supervisor: Supervisor, dry_run: bool, at: datetime | None,
+          backlog_wait: float | None) -> Work:
+    def waiting(report: PassReport, wait: float) -> None:
+        queued = sum(1 for o in report.outcomes if o.queued)
+        print(render(report) + f"\nWaiting {wait:.0f} s for Slack's rate limit to write {queued} queued group(s)...",
+              flush=True)
+        supervisor.extend(wait)
+
+    def work(report_to: Callable[[PassReport], None]) -> None:
+        if dry_run or at is not None:
+            report_to(service.run_pass(dry_run=dry_run, at=at))
+        else:
+            service.run_through_backlog(backlog_wait, report_to, waiting)
+
+    return work
+
+
+def _why_none(result: Supervised, deadline: int) -> str:
+    if result.signum is not None:
+        return f"stopped by {result.signal_name} before the pass finished"
+    if result.failure is not None:
+        return f"the pass failed: {type(result.failure).__name__}: {result.failure}"
+    return f"the pass did not finish within pass_deadline ({deadline} s): an API is not answering"
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
