@@ -1,12 +1,15 @@
-"""Loopback emulators of the Opsgenie, JSM Ops, PagerDuty and Slack APIs, for the demo, the tests
-and the benchmarks. The three schedule providers serve one organisation (the Opsgenie state is
-its truth), each through its own wire contract, so one scenario runs against any of them."""
+"""Loopback emulators of the Opsgenie, JSM Ops, PagerDuty and Slack APIs and of calendar feeds, for
+the demo, the tests and the benchmarks. The three schedule providers serve one organisation (the
+Opsgenie state is its truth), each through its own wire contract, so one scenario runs against
+any of them; the feed server serves whatever feeds a test sets (``ical.set_feed``), each feed
+knowing its own truth (``ical.weekly_rotation``)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
 from slackgenie_emulators.base import Clock, EmulatorServer
+from slackgenie_emulators.ical import IcalEmulator
 from slackgenie_emulators.jsm import JSM_EMAIL, JSM_TOKEN, JsmEmulator
 from slackgenie_emulators.opsgenie import OpsgenieEmulator
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN, PagerDutyEmulator
@@ -24,10 +27,12 @@ class Emulators:
         self.jsm = JsmEmulator(org.opsgenie, clock=self.clock)
         self.pagerduty = PagerDutyEmulator(org.opsgenie, clock=self.clock)
         self.slack = SlackEmulator(org.slack, clock=self.clock)
+        self.ical = IcalEmulator(clock=self.clock)  # no feed until a test sets one
 
     @property
     def servers(self) -> dict[str, EmulatorServer]:
-        return {"opsgenie": self.opsgenie, "jsm": self.jsm, "pagerduty": self.pagerduty, "slack": self.slack}
+        return {"opsgenie": self.opsgenie, "jsm": self.jsm, "pagerduty": self.pagerduty, "slack": self.slack,
+                "ical": self.ical}
 
     def start(self) -> "Emulators":
         for server in self.servers.values():
@@ -64,9 +69,19 @@ class Emulators:
         for server in self.servers.values():
             server.reset_log()
 
+    def feed_env(self, variables: dict[str, str]) -> dict[str, str]:
+        """``{variable: feed name}`` as the environment holding each feed's secret address."""
+        return {variable: self.ical.feed_url(name) for variable, name in variables.items()}
+
     def calls(self) -> dict[str, int]:
+        """Requests by server and method and path; a feed's by its name (its path holds its secret)."""
         counts: dict[str, int] = {}
+        for read in self.ical.reads():
+            key = f"ical {read.method} {read.feed or '(no such feed)'}"
+            counts[key] = counts.get(key, 0) + 1
         for prefix, server in self.servers.items():
+            if server is self.ical:
+                continue
             for r in server.requests:
                 key = f"{prefix} {r.method} {r.path}" if prefix != "slack" else f"slack {r.path.removeprefix('/api/')}"
                 counts[key] = counts.get(key, 0) + 1

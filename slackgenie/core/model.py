@@ -26,7 +26,7 @@ class SlackUser:
 
 
 # The providers' names and titles: the one list in the core (sources/providers.py builds them).
-PROVIDER_TITLES = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty"}
+PROVIDER_TITLES = {"opsgenie": "Opsgenie", "jsm": "JSM Ops", "pagerduty": "PagerDuty", "ical": "the calendar"}
 PROVIDERS = tuple(PROVIDER_TITLES)
 
 

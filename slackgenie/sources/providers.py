@@ -3,7 +3,8 @@ module under sources/ with its ``SPEC``, one line here, and its title in model.P
 
 from __future__ import annotations
 
-from slackgenie.sources import jsm, opsgenie, pagerduty
+from slackgenie.sources import ical, jsm, opsgenie, pagerduty
 from slackgenie.sources.base import ProviderSpec
 
-PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in (opsgenie.SPEC, jsm.SPEC, pagerduty.SPEC)}
+PROVIDERS: dict[str, ProviderSpec] = {spec.name: spec for spec in (opsgenie.SPEC, jsm.SPEC, pagerduty.SPEC,
+                                                                      ical.SPEC)}
