@@ -1,18 +1,24 @@
-"""The edges: bad configuration (exit 2, zero API calls), --help everywhere, the daemon and signals."""
+"""The edges: bad configuration (exit 2, zero API calls), --help everywhere, the daemon and signals.
+
+In-process through ``cli.main`` (``run_main``), but for one smoke test of a configuration error
+and the daemon's SIGTERM, which need a process of their own."""
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import sys
 import time
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
 import pytest
 
 from slackgenie_emulators import Emulators
 
-from conftest import SECRETS, output, run_cli, spawn, write_config
+from conftest import SECRETS, CliResult, output, run_cli, spawn, write_config
+from providers_fixtures import run_main
 
 
 def no_calls(emu: Emulators) -> bool:
@@ -20,7 +26,8 @@ def no_calls(emu: Emulators) -> bool:
 
 
 def test_bad_config_exits_2_naming_file_key_and_fix(emulators: Emulators, tmp_path: Path) -> None:
-    """The CLI's side of a config error (every case is in test_settings_errors.py, in-process)."""
+    """The CLI's side of a config error, in a process of its own: the smoke test (every case is in
+    test_settings_errors.py, in-process)."""
     text, key, fix = "syncs:\n  - usergroup: a\n    schedule: [X]\n", "syncs[0].schedule", "remove this key"
     write_config(tmp_path, text, fast_retry=False)
     result = run_cli(["sync"], emulators.env(), tmp_path)
@@ -33,7 +40,7 @@ def test_bad_config_exits_2_naming_file_key_and_fix(emulators: Emulators, tmp_pa
 def test_missing_secret_exits_2_before_any_call(emulators: Emulators, tmp_path: Path, missing: str) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
     env = {k: v for k, v in emulators.env().items() if k != missing}
-    result = run_cli(["sync"], env, tmp_path)
+    result = run_main(["sync"], env)
     assert result.code == 2
     assert missing in result.err and ".env" in result.err
     assert no_calls(emulators)
@@ -41,34 +48,44 @@ def test_missing_secret_exits_2_before_any_call(emulators: Emulators, tmp_path: 
 
 
 def test_missing_config_file_and_config_flag(emulators: Emulators, tmp_path: Path) -> None:
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_main(["sync"], emulators.env())
     assert result.code == 2 and "slackgenie.yaml" in result.err and "--config" in result.err
     other = tmp_path / "elsewhere.yaml"
     other.write_text(emulators.org.config_yaml)
-    assert run_cli(["sync", "--dry-run", "--config", str(other)], emulators.env(), tmp_path).code == 0
-    assert run_cli(["sync", "--dry-run"], {**emulators.env(), "SLACKGENIE_CONFIG": str(other)}, tmp_path).code == 0
+    assert run_main(["sync", "--dry-run", "--config", str(other)], emulators.env()).code == 0
+    assert run_main(["sync", "--dry-run"], {**emulators.env(), "SLACKGENIE_CONFIG": str(other)}).code == 0
 
 
 def test_dotenv_is_read_and_real_environment_wins(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
     env = emulators.env()
     (tmp_path / ".env").write_text("\n".join(f"{k}={v}" for k, v in env.items()) + "\n")
-    assert run_cli(["sync", "--dry-run"], {}, tmp_path).code == 0
-    result = run_cli(["sync", "--dry-run"], {"SLACK_BOT_TOKEN": "xoxb-wrong-token"}, tmp_path)
+    assert run_main(["sync", "--dry-run"], {}).code == 0
+    result = run_main(["sync", "--dry-run"], {"SLACK_BOT_TOKEN": "xoxb-wrong-token"})
     assert result.code == 1 and "invalid_auth" in result.out
 
 
 def test_wrong_token_kind_is_a_config_error(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
-    result = run_cli(["sync"], {**emulators.env(), "SLACK_BOT_TOKEN": "xapp-1-abc"}, tmp_path)
+    result = run_main(["sync"], {**emulators.env(), "SLACK_BOT_TOKEN": "xapp-1-abc"})
     assert result.code == 2 and "SLACK_BOT_TOKEN" in result.err and "xapp" not in result.err
     assert no_calls(emulators)
 
 
 @pytest.mark.parametrize("args", [[], ["sync"], ["run"], ["serve"], ["status"], ["check"], ["demo"]])
-def test_every_command_has_help(tmp_path: Path, args: list[str]) -> None:
-    result = run_cli([*args, "--help"], {}, tmp_path)
+def test_every_command_has_help(args: list[str]) -> None:
+    result = _help([*args, "--help"])
     assert result.code == 0 and "usage: slackgenie" in result.out
+
+
+def _help(args: list[str]) -> CliResult:
+    """``main`` in-process where argparse answers and ends the command (SystemExit)."""
+    from slackgenie.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
+        main(args)
+    return CliResult(int(ended.value.code or 0), out.getvalue(), err.getvalue())
 
 
 def test_daemon_syncs_keeps_going_after_a_failed_pass_and_stops_on_sigterm(emulators: Emulators, tmp_path: Path) -> None:
@@ -110,7 +127,7 @@ def test_example_config_is_valid() -> None:
 def test_log_settings_from_dotenv_apply(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
     (tmp_path / ".env").write_text("LOG_FORMAT=json\nLOG_LEVEL=warning\n")
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_main(["sync"], emulators.env())
     assert result.code == 0
     lines = [line for line in result.err.splitlines() if line.strip()]
     assert lines and all(json.loads(line)["level"] in ("warning", "error") for line in lines)
@@ -118,6 +135,6 @@ def test_log_settings_from_dotenv_apply(emulators: Emulators, tmp_path: Path) ->
 
 def test_a_bad_port_is_a_config_error_before_any_call(emulators: Emulators, tmp_path: Path) -> None:
     write_config(tmp_path, emulators.org.config_yaml)
-    result = run_cli(["run"], {**emulators.env(), "PORT": "http"}, tmp_path)
+    result = run_main(["run"], {**emulators.env(), "PORT": "http"})
     assert result.code == 2 and "PORT" in result.err and "Traceback" not in result.err
     assert no_calls(emulators)

@@ -6,6 +6,7 @@ by the emulator (a ``transform`` fault: the real answer, one field wrong).
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import signal
@@ -13,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from contextlib import redirect_stderr, redirect_stdout
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,8 +28,19 @@ from slackgenie_emulators import Emulators
 from slackgenie.core.model import PassReport
 from slackgenie.ops.web import Health
 
-from conftest import FAST_RETRY, output, run_cli, spawn
-from test_operations import metric, wait_for
+from conftest import FAST_RETRY, CliResult, output, run_cli, spawn
+from providers_fixtures import run_main
+from test_operations import metric, sync_main, wait_for  # noqa: F401 - sync_main: a fixture
+
+
+def usage_error(args: list[str]) -> CliResult:
+    """``cli.main`` in-process where argparse refuses the arguments (SystemExit, before any setting is read)."""
+    from slackgenie.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as ended:
+        main(args)
+    return CliResult(int(ended.value.code or 0), out.getvalue(), err.getvalue())
 
 DELIVERY = "Delivery Support_schedule"
 BEFORE = ["bob@example.com", "dana.lead@example.com"]  # @delivery-support before any sync
@@ -52,10 +65,10 @@ def looked_up(emu: Emulators) -> list[str]:
 
 
 @pytest.mark.parametrize("recipients", [[None], [{"type": "user"}], [""], [42], "carol@example.com", None])
-def test_a_malformed_on_call_entry_fails_its_own_group_only(emulators: Emulators, sync_cli, recipients: Any) -> None:  # type: ignore[no-untyped-def]
+def test_a_malformed_on_call_entry_fails_its_own_group_only(emulators: Emulators, sync_main, recipients: Any) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform",
                               transform=bulk_entry(DELIVERY, onCallRecipients=recipients))
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE  # left alone, despite its static user
     assert "malformed" in result.out and "Traceback" not in result.err
@@ -64,26 +77,26 @@ def test_a_malformed_on_call_entry_fails_its_own_group_only(emulators: Emulators
 
 
 @pytest.mark.parametrize("parent", ["x", ["x"], {"id": ["x"], "name": DELIVERY}, None, {"name": DELIVERY}])
-def test_an_entry_without_a_readable_parent_is_read_again_on_its_own(emulators: Emulators, sync_cli, parent: Any) -> None:  # type: ignore[no-untyped-def]
+def test_an_entry_without_a_readable_parent_is_read_again_on_its_own(emulators: Emulators, sync_main, parent: Any) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform",
                               transform=bulk_entry(DELIVERY, _parent=parent))
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 0, result.both
     assert emulators.slack.state.emails_of("delivery-support") == NOW
     assert emulators.opsgenie.calls(r"/v2/schedules/[^/]+/on-calls$") == 1  # only the unreadable one
 
 
-def test_a_single_schedule_answer_that_does_not_fit_is_a_failed_read(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_single_schedule_answer_that_does_not_fit_is_a_failed_read(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", status=503, times=10)  # force per-schedule reads
     emulators.opsgenie.inject(r"^/v2/schedules/[^/]+/on-calls$", kind="transform",
                               transform=lambda body: {**body, "data": {**body["data"], "onCallRecipients": [None]}})
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE
     assert emulators.slack.calls(r"usergroups\.users\.update") == 0
 
 
-def test_a_group_listed_without_members_is_not_read_as_empty(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_group_listed_without_members_is_not_read_as_empty(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     def drop_users(body: Any) -> Any:
         for group in body["usergroups"]:
             if group["handle"] == "payments-oncall":
@@ -91,7 +104,7 @@ def test_a_group_listed_without_members_is_not_read_as_empty(emulators: Emulator
         return body
 
     emulators.slack.inject(r"usergroups\.list", kind="transform", transform=drop_users)
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1
     assert "payments-oncall" in result.out and "malformed" in result.out
     gid = emulators.slack.state.group_by_handle("payments-oncall").id  # type: ignore[union-attr]
@@ -105,13 +118,13 @@ def _echoing_error(key: str) -> str:
                        "requestId": "r-1"})
 
 
-def test_an_api_echoing_the_key_reaches_no_output(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_an_api_echoing_the_key_reaches_no_output(emulators: Emulators, sync_main, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     key, token = emulators.env()["OPSGENIE_API_KEY"], emulators.env()["SLACK_BOT_TOKEN"]
     emulators.opsgenie.inject(r"on-calls", status=400, body=_echoing_error(key))
     emulators.slack.inject(r"users\.lookupByEmail", status=200, body=f"<html>proxy error for {token}</html>")
     prom = tmp_path / "metrics.prom"
-    outputs = [sync_cli("sync", "--metrics-file", str(prom)), sync_cli("status"), sync_cli("check"),
-               sync_cli("sync", "--dry-run")]
+    outputs = [sync_main("sync", "--metrics-file", str(prom)), sync_main("status"), sync_main("check"),
+               sync_main("sync", "--dry-run")]
     assert all(r.code == 1 for r in outputs), [r.both for r in outputs]
     assert "Invalid request" in outputs[0].out  # the API's message is shown, without the key
     for text in [r.both for r in outputs] + [prom.read_text()]:
@@ -122,9 +135,9 @@ def test_an_api_echoing_the_key_reaches_no_output(emulators: Emulators, sync_cli
 
 
 @pytest.mark.parametrize("name", ["OPSGENIE_API_KEY", "SLACK_BOT_TOKEN", "SLACK_SIGNING_SECRET"])
-def test_a_secret_with_a_line_break_is_refused_unprinted(emulators: Emulators, sync_cli, name: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_secret_with_a_line_break_is_refused_unprinted(emulators: Emulators, sync_main, name: str) -> None:  # type: ignore[no-untyped-def]
     value = (emulators.env().get(name) or "xoxb-abcdef123456") + "\nsecond-line-of-it"
-    result = sync_cli("sync", env={name: value})
+    result = sync_main("sync", env={name: value})
     assert result.code == 2 and name in result.err and "line break" in result.err
     assert value not in result.both and "second-line-of-it" not in result.both
     assert emulators.opsgenie.calls("") == 0 and emulators.slack.calls("") == 0
@@ -146,22 +159,22 @@ def test_a_config_error_with_a_non_ascii_key_is_printed_under_the_c_locale(emula
 
 def test_a_config_that_is_not_utf8_is_a_config_error(emulators: Emulators, tmp_path: Path) -> None:
     (tmp_path / "slackgenie.yaml").write_bytes(b"syncs:\n  - usergroup: caf\xe9\n    schedules: [X]\n")
-    result = run_cli(["sync"], emulators.env(), tmp_path)
+    result = run_main(["sync"], emulators.env())
     assert result.code == 2 and "UTF-8" in result.err and "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("at", ["9999-12-31T23:59:59-14:00", "0001-01-01T00:00:00+14:00", "1999-01-01T00:00:00Z"])
-def test_an_out_of_range_preview_time_is_a_usage_error(emulators: Emulators, sync_cli, at: str) -> None:  # type: ignore[no-untyped-def]
-    result = sync_cli("sync", "--at", at)
+def test_an_out_of_range_preview_time_is_a_usage_error(emulators: Emulators, at: str) -> None:
+    result = usage_error(["sync", "--at", at])
     assert result.code == 2 and "out of range" in result.err and "Traceback" not in result.err
 
 
 @pytest.mark.parametrize("content", ["[1, 2]", '{"users": [1]}', '{"users": {"a": 1}}', "\x00\xff", "null"])
-def test_a_cache_file_of_the_wrong_shape_is_set_aside(emulators: Emulators, sync_cli, tmp_path: Path,  # type: ignore[no-untyped-def]
+def test_a_cache_file_of_the_wrong_shape_is_set_aside(emulators: Emulators, sync_main, tmp_path: Path,  # type: ignore[no-untyped-def]
                                                       content: str) -> None:
     (tmp_path / "cache.json").write_text(content, encoding="latin-1")
     config = emulators.org.config_yaml + "cache_file: cache.json\n"
-    result = sync_cli("sync", config=config)
+    result = sync_main("sync", config=config)
     assert result.code == 0, result.both
     assert "directory.cache_unreadable" in result.err
     assert json.loads((tmp_path / "cache.json").read_text())["users"]  # written afresh
@@ -186,9 +199,9 @@ ANNOUNCED = ANNOUNCE_DELIVERY + """\
                                      {"rotations": [{"startDate": "2026-11-02T09:00:00Z", "type": "daily",
                                                      "participants": [], "timeRestriction": {
                                                          "type": "time-of-day", "restriction": {"startHour": "x"}}}]}])
-def test_a_schedule_the_forecast_cannot_read_is_still_synced(emulators: Emulators, sync_cli, changes: Any) -> None:  # type: ignore[no-untyped-def]
+def test_a_schedule_the_forecast_cannot_read_is_still_synced(emulators: Emulators, sync_main, changes: Any) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"^/v2/schedules$", kind="transform", transform=bulk_entry(DELIVERY, **changes))
-    result = sync_cli("sync", config=ANNOUNCED)
+    result = sync_main("sync", config=ANNOUNCED)
     assert result.code == 0, result.both
     assert "Traceback" not in result.err and "@delivery-support" in result.out
     assert emulators.slack.state.emails_of("delivery-support") == NOW
@@ -212,10 +225,10 @@ def test_the_daemon_keeps_passing_with_a_schedule_it_cannot_forecast(emulators: 
 
 # --- Slack as it is -------------------------------------------------------------------------------
 @pytest.mark.parametrize("kind", ["multi", "single"])
-def test_a_guest_on_call_is_named_and_left_out_and_the_group_gets_the_rest(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
+def test_a_guest_on_call_is_named_and_left_out_and_the_group_gets_the_rest(emulators: Emulators, sync_main,  # type: ignore[no-untyped-def]
                                                                            kind: str) -> None:
     emulators.slack.state.user_by_email("carol@example.com").guest = kind  # type: ignore[union-attr]
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1
     assert "carol@example.com" in result.out and "guest" in result.out
     assert emulators.slack.state.emails_of("delivery-support") == ["dana.lead@example.com"]
@@ -243,38 +256,38 @@ def test_overlapping_syncs_announce_a_change_once(emulators: Emulators, tmp_path
     assert emulators.slack.state.emails_of("delivery-support") == NOW
 
 
-def test_a_failed_announcement_is_posted_by_a_later_run(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_failed_announcement_is_posted_by_a_later_run(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     emulators.slack.inject(r"chat\.postMessage", status=429, retry_after=120, times=1)  # not posted, beyond budget
-    first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    first = sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert first.code == 0, first.both  # the group is right; the announcement is owed
     assert "tried again next pass" in first.out and announcements(emulators) == []
     emulators.slack.clear_faults()
-    second = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    second = sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert "announced in #delivery" in second.out
     [text] = announcements(emulators)
     carol, bob = (emulators.slack.state.user_by_email(e).id for e in ("carol@example.com", "bob@example.com"))  # type: ignore[union-attr]
     assert f"On call: <@{carol}>" in text and f"Off call: <@{bob}>" in text
-    sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert len(announcements(emulators)) == 1
 
 
-def test_an_announcement_that_cannot_succeed_names_the_fix_and_is_dropped(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_an_announcement_that_cannot_succeed_names_the_fix_and_is_dropped(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     emulators.slack.state.channel("delivery").bot_member = False  # type: ignore[union-attr]
-    first = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    first = sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert "dropped (not_in_channel)" in first.out and "/invite @Slackgenie" in first.out
     assert "not_in_channel" in first.err  # logged too
     emulators.reset_logs()
-    sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert emulators.slack.calls(r"chat\.postMessage") == 0  # not retried for ever
 
 
-def test_a_channel_name_resolves_without_groups_read(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_channel_name_resolves_without_groups_read(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     # The default emulator token has the manifest's scopes, which do not include groups:read.
     emulators.slack.state.add_channel("oncall-private", private=True)
-    result = sync_cli("sync", config=ANNOUNCE_DELIVERY)
+    result = sync_main("sync", config=ANNOUNCE_DELIVERY)
     assert "announced in #delivery" in result.out, result.both
     assert len(announcements(emulators)) == 1
-    private = sync_cli("sync", config=ANNOUNCE_DELIVERY.replace("'#delivery'", "'#oncall-private'")
+    private = sync_main("sync", config=ANNOUNCE_DELIVERY.replace("'#delivery'", "'#oncall-private'")
                        .replace("dana.lead@example.com]", "dana.lead@example.com, bob@example.com]"))
     assert "channel_not_found" in private.out and "groups:read" in private.out
 
@@ -371,7 +384,7 @@ def test_a_throttled_opsgenie_is_not_fanned_out_into(tmp_path: Path) -> None:
         emu.opsgenie.inject(r"^/v2/schedules/on-calls$", status=503)  # the bulk read is down...
         emu.opsgenie.inject(r"^/v2/schedules/[^/]+/on-calls$", status=429)  # ...and the rest throttled
         (tmp_path / "slackgenie.yaml").write_text(emu.org.config_yaml + FAST_RETRY)
-        result = run_cli(["sync"], emu.env(), tmp_path)
+        result = run_main(["sync"], emu.env())
         sent = emu.opsgenie.calls(r"on-calls")
     assert result.code == 1 and "rate-limiting" in result.out
     # 4 bulk attempts, then one schedule's 4 attempts: the other 49 schedules are not asked
@@ -380,13 +393,13 @@ def test_a_throttled_opsgenie_is_not_fanned_out_into(tmp_path: Path) -> None:
     assert emu.slack.calls(r"usergroups\.users\.update") == 0
 
 
-def test_a_user_token_needs_a_bot_token_for_the_app(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_token_needs_a_bot_token_for_the_app(emulators: Emulators, sync_main, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     emulators.slack.state.add_token("xoxp-1111-user-token", "user")
     env = {"SLACK_BOT_TOKEN": "xoxp-1111-user-token", "SLACK_SIGNING_SECRET": "8f742231b10e8888abcd99yyyzzz85a5"}
     (tmp_path / "slackgenie.yaml").write_text(emulators.org.config_yaml)
-    write = run_cli(["run", "--port", "0"], {**emulators.env(), **env}, tmp_path, timeout=20)
+    write = run_main(["run", "--port", "0"], {**emulators.env(), **env})
     assert write.code == 2 and "SLACK_APP_BOT_TOKEN" in write.err and "xoxp-1111-user-token" not in write.err
-    assert sync_cli("sync", env={"SLACK_BOT_TOKEN": "xoxp-1111-user-token"}).code == 0  # sync alone is fine
+    assert sync_main("sync", env={"SLACK_BOT_TOKEN": "xoxp-1111-user-token"}).code == 0  # sync alone is fine
 
 
 def _bend_lookup(email: str, change: Callable[[dict[str, Any]], Any]) -> Callable[[Any], Any]:
@@ -407,19 +420,19 @@ def _bend_lookup(email: str, change: Callable[[dict[str, Any]], Any]) -> Callabl
     lambda b: {**b, "user": {**b["user"], "deleted": "false"}},
     lambda b: {**b, "user": {**b["user"], "profile": "x"}},
 ])
-def test_a_malformed_slack_user_answer_fails_its_group_only(emulators: Emulators, sync_cli,  # type: ignore[no-untyped-def]
+def test_a_malformed_slack_user_answer_fails_its_group_only(emulators: Emulators, sync_main,  # type: ignore[no-untyped-def]
                                                              change: Callable[[dict[str, Any]], Any]) -> None:
     emulators.slack.inject(r"users\.lookupByEmail", kind="transform", transform=_bend_lookup("carol@example.com", change))
     # the workspace listing refused: people are looked up one by one
     emulators.slack.inject(r"users\.list$", kind="transform", transform=lambda b: {"ok": False, "error": "ratelimited"})
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1 and "malformed" in result.out and "Traceback" not in result.both
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE  # carol's group left alone
     assert emulators.slack.state.emails_of("platform-oncall") == ["ivan@example.com"]  # the others synced
 
 
 @pytest.mark.parametrize("twice", ["same schedule twice", "two schedules of one name"])
-def test_an_ambiguous_on_call_answer_is_not_guessed(emulators: Emulators, sync_cli, twice: str) -> None:  # type: ignore[no-untyped-def]
+def test_an_ambiguous_on_call_answer_is_not_guessed(emulators: Emulators, sync_main, twice: str) -> None:  # type: ignore[no-untyped-def]
     def duplicate(body: Any) -> Any:
         entry = next(e for e in body["data"] if e["_parent"]["name"] == DELIVERY)
         other = {**entry, "onCallRecipients": ["erin@example.com"]}
@@ -429,19 +442,19 @@ def test_an_ambiguous_on_call_answer_is_not_guessed(emulators: Emulators, sync_c
         return body
 
     emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform", transform=duplicate)
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1 and "entries for" in result.out
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE
 
 
-def test_a_handle_listed_twice_is_not_guessed(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_handle_listed_twice_is_not_guessed(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     def twice(body: Any) -> Any:
         group = next(g for g in body["usergroups"] if g["handle"] == "delivery-support")
         body["usergroups"].append({**group, "id": "S0OTHER1"})
         return body
 
     emulators.slack.inject(r"usergroups\.list", kind="transform", transform=twice)
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1 and "twice" in result.out
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE
 
@@ -467,37 +480,37 @@ def test_a_rate_limit_is_never_taken_to_last_longer_than_five_minutes(emulators:
 @pytest.mark.parametrize("name, value", [("OPSGENIE_API_URL", "0b7c1a2e-demo-4c1e-9d6f-emulatorkey1"),
                                          ("SLACK_API_URL", "ftp://xoxb-1111-2222-emulatortoken"),
                                          ("OPSGENIE_API_KEY", "q9z1")])
-def test_a_secret_in_the_wrong_variable_is_not_printed(emulators: Emulators, sync_cli, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
-    result = sync_cli("sync", env={name: value})
+def test_a_secret_in_the_wrong_variable_is_not_printed(emulators: Emulators, sync_main, name: str, value: str) -> None:  # type: ignore[no-untyped-def]
+    result = sync_main("sync", env={name: value})
     assert result.code == 2 and name in result.err and value not in result.both
 
 
 @pytest.mark.parametrize("username", ["carol@example.com\u0000", "carol@example.com\n  @payments-oncall updated"])
-def test_a_username_with_control_characters_is_a_failed_read(emulators: Emulators, sync_cli, username: str) -> None:  # type: ignore[no-untyped-def]
+def test_a_username_with_control_characters_is_a_failed_read(emulators: Emulators, sync_main, username: str) -> None:  # type: ignore[no-untyped-def]
     emulators.opsgenie.inject(r"^/v2/schedules/on-calls$", kind="transform",
                               transform=bulk_entry(DELIVERY, onCallRecipients=[username]))
-    result = sync_cli("sync")
+    result = sync_main("sync")
     assert result.code == 1 and "malformed" in result.out
     assert emulators.slack.state.emails_of("delivery-support") == BEFORE
     assert "\n  @payments-oncall updated" not in result.out
 
 
-def test_a_damaged_metrics_file_does_not_poison_the_next(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_damaged_metrics_file_does_not_poison_the_next(emulators: Emulators, sync_main, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     prom = tmp_path / "m.prom"
     prom.write_text('slackgenie_passes_total{result="ok"} NaN\nslackgenie_passes_total{result="failed"} +Inf\n'
                     'slackgenie_group_last_in_sync_timestamp_seconds{group="removed-group"} 1\n')
-    assert sync_cli("sync", "--metrics-file", str(prom)).code == 0
+    assert sync_main("sync", "--metrics-file", str(prom)).code == 0
     text = prom.read_text()
     assert metric(text, "slackgenie_passes_total", result="ok") == 1
     assert metric(text, "slackgenie_passes_total", result="failed") == 0
     assert "removed-group" not in text
 
 
-def test_a_membership_that_comes_back_is_announced_again(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_a_membership_that_comes_back_is_announced_again(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     # Delivery's daily rotation: carol now (Mon 08:58), alice from Mon 09:00, bob Tue, carol Wed.
     for day, hour in ((23, 8), (23, 10), (25, 10)):
         emulators.clock.set(datetime(2026, 11, day, hour, 58 if hour == 8 else 0, tzinfo=timezone.utc))
-        assert sync_cli("sync", config=ANNOUNCE_DELIVERY).code == 0
+        assert sync_main("sync", config=ANNOUNCE_DELIVERY).code == 0
     carol = emulators.slack.state.user_by_email("carol@example.com").id  # type: ignore[union-attr]
     texts = announcements(emulators)
     assert len(texts) == 3 and f"On call: <@{carol}>" in texts[2]

@@ -28,7 +28,8 @@ from slackgenie_emulators import Emulators
 from slackgenie_emulators.injector import form_body, signed_headers, slash_command
 from slackgenie_emulators.sample import BOT_TOKEN, SAMPLE_CONFIG
 
-from conftest import CliResult, clean_env, output, run_cli, spawn, write_config
+from conftest import CliResult, clean_env, output, spawn, write_config
+from providers_fixtures import run_main
 from test_edges import ANNOUNCE_DELIVERY
 from test_operations import free_port, wait_for
 from test_people import (SIGNING, ask_later, dm_texts, join_syncs, offered_button, press, service_for, uid)
@@ -51,8 +52,9 @@ def all_dms(emu: Emulators) -> int:
 
 
 def sync(emu: Emulators, tmp_path: Path, config: str = HEADS_UP_AND_ANNOUNCE) -> CliResult:
+    """`slackgenie sync` in-process: a fresh service each time, as a new process would build."""
     write_config(tmp_path, config)
-    return run_cli(["sync"], emu.env(), tmp_path)
+    return run_main(["sync"], emu.env())
 
 
 # --- 1. a state file that cannot be saved stops the side effects it guards, loudly --------------

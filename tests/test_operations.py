@@ -1,4 +1,5 @@
-"""Running it in production: metrics, health, readiness, JSON logs and `check`, end to end."""
+"""Running it in production: metrics, health, readiness, JSON logs and `check`, end to end (the
+daemon in a process of its own; `check` and `sync` through ``cli.main`` in-process)."""
 
 from __future__ import annotations
 
@@ -11,13 +12,28 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from slackgenie_emulators import Emulators
 from slackgenie.core.model import PassReport
 from slackgenie.ops.web import Health
 
-from conftest import SECRETS, output, run_cli, spawn, write_config
+from conftest import SECRETS, CliResult, output, spawn, write_config
+from providers_fixtures import run_main
+
+
+@pytest.fixture
+def sync_main(emulators: Emulators, tmp_path: Path):  # type: ignore[no-untyped-def]
+    """`slackgenie ARGS` against the emulators with the sample config (or another), in-process
+    through ``cli.main``: conftest's ``sync_cli`` without a process (which stays for a command
+    that ends its process at once, os._exit)."""
+
+    def run(*args: str, config: str | None = None, env: dict[str, str] | None = None) -> CliResult:
+        write_config(tmp_path, config if config is not None else emulators.org.config_yaml)
+        return run_main(list(args), {**emulators.env(), **(env or {})})
+
+    return run
 
 
 def free_port() -> int:
@@ -107,8 +123,8 @@ def test_daemon_exposes_metrics_health_and_readiness(emulators: Emulators, tmp_p
     assert not any(s in out + err for s in SECRETS)
 
 
-def test_check_all_good(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
-    result = sync_cli("check")
+def test_check_all_good(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
+    result = sync_main("check")
     assert result.code == 0, result.both
     assert "\u2717" not in result.out
     assert "\u2713 Slack scope usergroups:write" in result.out
@@ -116,13 +132,13 @@ def test_check_all_good(emulators: Emulators, sync_cli) -> None:  # type: ignore
     assert emulators.slack.calls(r"usergroups\.users\.update") == 0  # check never writes
 
 
-def test_check_names_missing_scope_schedule_group_and_user(emulators: Emulators, sync_cli) -> None:  # type: ignore[no-untyped-def]
+def test_check_names_missing_scope_schedule_group_and_user(emulators: Emulators, sync_main) -> None:  # type: ignore[no-untyped-def]
     emulators.slack.state.add_token("xoxb-narrow-scopes", "bot",
                                     scopes=["usergroups:read", "users:read", "users:read.email"])
     config = (emulators.org.config_yaml.replace("[Payments_schedule]", "[Paymnts_schedule]")
               .replace("usergroup: platform-oncall", "usergroup: platfrm-oncall")
               .replace("fallback: [ivan@example.com]", "fallback: [ivan@exmaple.com]"))
-    result = sync_cli("check", config=config, env={"SLACK_BOT_TOKEN": "xoxb-narrow-scopes"})
+    result = sync_main("check", config=config, env={"SLACK_BOT_TOKEN": "xoxb-narrow-scopes"})
     assert result.code == 1
     out = result.out
     assert "\u2717 Slack scope usergroups:write is missing" in out and "reinstall the app" in out
@@ -133,14 +149,14 @@ def test_check_names_missing_scope_schedule_group_and_user(emulators: Emulators,
     assert "\u2713 user group @delivery-support exists" in out
 
 
-def test_check_bad_credentials_and_bad_config(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    result = sync_cli("check", env={"SLACK_BOT_TOKEN": "xoxb-not-valid", "OPSGENIE_API_KEY": "wrong-key-123"})
+def test_check_bad_credentials_and_bad_config(emulators: Emulators, sync_main, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    result = sync_main("check", env={"SLACK_BOT_TOKEN": "xoxb-not-valid", "OPSGENIE_API_KEY": "wrong-key-123"})
     assert result.code == 1
     assert "\u2717 Slack token rejected: invalid_auth" in result.out
     assert "\u2717 Opsgenie credentials rejected" in result.out and "OPSGENIE_API_KEY" in result.out
     assert not any(s in result.both for s in ("xoxb-not-valid", "wrong-key-123", *SECRETS))
     write_config(tmp_path, "syncs: nope\n")
-    bad = run_cli(["check"], emulators.env(), tmp_path)
+    bad = run_main(["check"], emulators.env())
     assert bad.code == 2 and "syncs" in bad.err
 
 
@@ -155,15 +171,15 @@ def test_health_fails_when_passes_stop_completing() -> None:
     assert health.ready()[0]  # still able to answer from its snapshot
 
 
-def test_cron_runs_export_a_textfile_that_carries_over(emulators: Emulators, sync_cli, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_cron_runs_export_a_textfile_that_carries_over(emulators: Emulators, sync_main, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     prom = tmp_path / "slackgenie.prom"
-    assert sync_cli("sync", "--metrics-file", str(prom)).code == 0
+    assert sync_main("sync", "--metrics-file", str(prom)).code == 0
     first = prom.read_text()
     assert metric(first, "slackgenie_passes_total", result="ok") == 1
     confirmed = metric(first, "slackgenie_group_last_in_sync_timestamp_seconds", group="payments-oncall")
     assert confirmed == metric(first, "slackgenie_last_pass_timestamp_seconds")  # this run confirmed it
     emulators.opsgenie.api_keys.clear()  # the next run cannot read Opsgenie
-    result = sync_cli("sync", "--metrics-file", str(prom))
+    result = sync_main("sync", "--metrics-file", str(prom))
     assert result.code == 1, result.both
     second = prom.read_text()
     assert metric(second, "slackgenie_passes_total", result="ok") == 1  # carried over

@@ -20,7 +20,8 @@ from slackgenie.slack.pacer import Pacer
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import scaled_org
 
-from conftest import run_cli, write_config
+from conftest import write_config
+from providers_fixtures import run_main
 
 AT = datetime(2026, 11, 23, 12, 30, tzinfo=timezone.utc)
 WRITE = "usergroups.users.update"
@@ -116,7 +117,7 @@ def test_sync_shows_queued_groups_and_exits_0(tmp_path: Path) -> None:
         emu.slack.enable_rate_limits()
         write_config(tmp_path, org.config_yaml)
         prom = tmp_path / "m.prom"
-        result = run_cli(["sync", "--backlog-wait", "0", "--metrics-file", str(prom)], emu.env(), tmp_path)
+        result = run_main(["sync", "--backlog-wait", "0", "--metrics-file", str(prom)], emu.env())
         assert result.code == 0, result.both[-3000:]
         # the alert rule waits for a queued group's turn (deploy/prometheus, promtool-tested)
         queued = [line for line in prom.read_text().splitlines()
