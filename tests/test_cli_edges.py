@@ -138,3 +138,22 @@ def test_a_bad_port_is_a_config_error_before_any_call(emulators: Emulators, tmp_
     result = run_main(["run"], {**emulators.env(), "PORT": "http"})
     assert result.code == 2 and "PORT" in result.err and "Traceback" not in result.err
     assert no_calls(emulators)
+
+
+def test_a_bad_shifted_clock_and_serve_without_a_way_in_are_config_errors(emulators: Emulators,
+                                                                          tmp_path: Path) -> None:
+    write_config(tmp_path, emulators.org.config_yaml)
+    clock = run_main(["sync"], {**emulators.env(), "SLACKGENIE_NOW": "soon"})
+    assert clock.code == 2
+    assert clock.err == ("slackgenie: configuration error: environment: SLACKGENIE_NOW: 'soon' is not an ISO-8601 "
+                         "time such as 2026-11-23T08:58:00Z\n  fix: unset SLACKGENIE_NOW (it is for tests and demos) "
+                         "or give an ISO-8601 time\n")
+    serve = run_main(["serve"], emulators.env())
+    assert serve.code == 2 and serve.err.endswith(
+        "slackgenie: configuration error: environment: SLACK_SIGNING_SECRET / SLACK_APP_TOKEN: neither is set\n"
+        "  fix: set SLACK_SIGNING_SECRET (HTTP mode) or SLACK_APP_TOKEN (Socket Mode, xapp-…)\n")
+    port = run_main(["run", "--port", "70000"], emulators.env())
+    assert port.code == 2 and port.err.endswith(
+        "slackgenie: configuration error: environment: PORT: 70000 is not a port number\n"
+        "  fix: set PORT (or --port) to a number from 1 to 65535, or 0 to serve nothing\n")
+    assert no_calls(emulators)

@@ -44,3 +44,50 @@ def test_bad_config_names_file_key_and_fix(tmp_path: Path, text: str, key: str, 
     said = str(caught.value)
     assert said.startswith(str(path)) and key in said and fix in said, said
     assert "Traceback" not in said
+
+
+BOT = "xoxb-1111-2222-settingstesttoken"
+
+
+@pytest.mark.parametrize("env, said", [
+    ({}, "environment: SLACK_BOT_TOKEN: is not set\n  fix: set SLACK_BOT_TOKEN in the environment or in .env (a "
+         "Slack bot (xoxb-) or user (xoxp-) token; see .env.example)"),
+    ({"SLACK_BOT_TOKEN": "xapp-1-abcdefgh"}, "environment: SLACK_BOT_TOKEN: does not look like a bot or user token\n"
+                                             "  fix: use the Bot User OAuth Token (xoxb-…) or a user token (xoxp-…)"),
+    ({"SLACK_BOT_TOKEN": BOT + " x"}, "environment: SLACK_BOT_TOKEN: contains a space, line break or control "
+                                      "character\n  fix: copy SLACK_BOT_TOKEN again: one line, no quotes or spaces "
+                                      "around or inside it"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_API_URL": "slack.com/api"},
+     "environment: SLACK_API_URL: is not an http(s) URL\n  fix: set SLACK_API_URL to e.g. https://slack.com/api/"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_SIGNING_SECRET": "short"},
+     "environment: SLACK_SIGNING_SECRET: is too short to be a real credential\n  fix: copy SLACK_SIGNING_SECRET "
+     "again, whole"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_BOT_TOKEN": "xoxp-3333-4444-user"},
+     "environment: SLACK_APP_BOT_TOKEN: is not a bot token\n  fix: use the app's Bot User OAuth Token (xoxb-…)"),
+    ({"SLACK_BOT_TOKEN": "xoxp-1111-2222-usertoken", "SLACK_APP_TOKEN": "xapp-1-abcdefgh"},
+     "environment: SLACK_BOT_TOKEN: is a user token (xoxp-): it may change user groups, but the Slack app needs a "
+     "bot token to answer mentions and publish the App Home\n  fix: also set SLACK_APP_BOT_TOKEN to the app's Bot "
+     "User OAuth Token (xoxb-…)"),
+    ({"SLACK_BOT_TOKEN": BOT, "SLACK_APP_TOKEN": "xoxb-9999-8888-notapp"},
+     "environment: SLACK_APP_TOKEN: is not an app-level token\n  fix: use the app-level token (xapp-…) with "
+     "connections:write from Basic Information"),
+])
+def test_slacks_variables_name_the_variable_and_the_fix(tmp_path: Path, env: dict[str, str], said: str) -> None:
+    path = tmp_path / "slackgenie.yaml"
+    path.write_text(ONE, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), {"OPSGENIE_API_KEY": ENV["OPSGENIE_API_KEY"], **env})
+    assert str(caught.value) == said
+
+
+def test_slacks_variables_read_and_tidied(tmp_path: Path) -> None:
+    path = tmp_path / "slackgenie.yaml"
+    path.write_text(ONE, encoding="utf-8")
+    env = {**ENV, "SLACK_BOT_TOKEN": f"  {BOT}\n", "SLACK_API_URL": "http://127.0.0.1:9/api",
+           "SLACK_SIGNING_SECRET": "", "SLACK_APP_TOKEN": "xapp-1-abcdefgh"}
+    secrets = load(str(path), env).secrets
+    assert secrets.slack_bot_token.get_secret_value() == BOT
+    assert secrets.slack_api_url == "http://127.0.0.1:9/api/"
+    assert secrets.slack_signing_secret is None and secrets.slack_app_bot_token is None
+    assert secrets.slack_app_token is not None and secrets.slack_app_token.get_secret_value() == "xapp-1-abcdefgh"
+    assert load(str(path), ENV).secrets.slack_api_url == "https://slack.com/api/"
