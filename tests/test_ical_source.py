@@ -432,3 +432,30 @@ def test_metrics_count_feed_reads_by_provider_never_by_address(emu: IcalEmulator
     assert 'slackgenie_api_retries_total{api="ical",reason="server_error"} 1.0' in text
     assert 'api="ical"' in text and 'method="getFeed"' in text
     assert emu.token("payments") not in text and "127.0.0.1" not in text
+
+
+ONE_SHIFT = [(NOW, NOW + timedelta(hours=8), ALICE)]
+BY_TITLE = {"person": "summary"}
+
+
+@pytest.mark.parametrize("text,options,where", [
+    (shifts_feed(ONE_SHIFT, style="pagerduty"), {}, "PagerDuty, which publishes it"),
+    (shifts_feed(ONE_SHIFT, style="grafana", names={ALICE: ALICE}), BY_TITLE, "Grafana OnCall, which publishes it"),
+    (weekly_rotation(NOW).text, {}, "Google Calendar, which publishes it"),  # PRODID: …//Google-like rota//EN
+    (shifts_feed(ONE_SHIFT, style="incidentio", names={ALICE: ALICE}).replace("incidentio-like", "rota"),
+     {**BY_TITLE, "pattern": r"\((?P<person>[^)]+)\)$"}, "the calendar or on-call service that publishes it"),
+], ids=["PagerDuty", "Grafana", "Google", "unknown"])
+def test_where_to_take_a_shift_is_the_service_that_publishes_the_feed(emu: IcalEmulator, text: str,
+                                                                      options: dict[str, str], where: str) -> None:
+    emu.set_feed("payments", text)
+    source = build(emu, {"payments": options})
+    try:
+        before = source.where_to_take("payments")  # nothing read yet: no request for a message
+        assert emu.reads() == []
+        assert isinstance(source.on_calls(["payments"])["payments"], OnCall)
+        after = source.where_to_take("payments")
+    finally:
+        source.close()
+    assert before == ("the calendar feed 'payments' cannot be changed from Slack: take the shift in the calendar "
+                      "or on-call service that publishes it")
+    assert after == f"the calendar feed 'payments' cannot be changed from Slack: take the shift in {where}"

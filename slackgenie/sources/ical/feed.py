@@ -104,7 +104,9 @@ def parse_feed(data: bytes, *, person: PersonFrom = "attendee", pattern: re.Patt
     except (ValueError, TypeError, KeyError, OverflowError) as exc:
         raise FeedUnreadable(f"the feed's recurrences do not parse: {exc}") from exc
     name = calendar.get("X-WR-CALNAME") or calendar.get("NAME")
-    return Feed(query, zone, people, rules, name=str(name) if name is not None else None, events=len(events))
+    feed = Feed(query, zone, people, rules, name=str(name) if name is not None else None, events=len(events))
+    feed.producer = str(calendar.get("PRODID", "")) or None
+    return feed
 
 
 class Feed:
@@ -121,6 +123,7 @@ class Feed:
         self.zone = zone  # the calendar's zone: floating times and all-day events are read in it
         self.name = name  # X-WR-CALNAME (or NAME), if the feed gives one
         self.events = events  # VEVENT components in the file (a recurring event and its overrides count each)
+        self.producer: str | None = None  # PRODID: the product that wrote it
 
     def occurrences(self, start: datetime, end: datetime) -> list[FeedEvent]:
         """The occurrences that cover part of ``start``..``end`` (zero-length and cancelled ones

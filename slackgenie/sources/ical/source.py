@@ -30,6 +30,11 @@ from slackgenie.sources.ical.kept import Copy, FeedState
 log = structlog.get_logger("slackgenie.ical")
 
 LOOK_AHEAD = timedelta(days=7)  # what `check` counts in a feed
+# Who publishes a feed, from words in its PRODID: where a shift in it is taken.
+PUBLISHERS = (("pagerduty", "PagerDuty"), ("opsgenie", "Opsgenie"), ("atlassian", "JSM Ops"),
+              ("grafana", "Grafana OnCall"), ("incident", "incident.io"), ("rootly", "Rootly"),
+              ("firehydrant", "FireHydrant"), ("datadog", "Datadog On-Call"), ("google", "Google Calendar"),
+              ("microsoft", "Outlook"), ("apple", "Apple Calendar"))
 T = TypeVar("T")
 
 
@@ -116,6 +121,18 @@ class IcalSource:
         if isinstance(found, ReadFailure):
             return found
         return FeedLook(ref, feed.name, start, end, len(found), frozenset(p for e in found for p in e.people))
+
+    def where_to_take(self, ref: str) -> str:
+        """Why a shift cannot be taken from Slack in the feed ``ref``, naming where it can be: the
+        service that publishes the feed, as its PRODID names it (from the copy kept: no request)."""
+        state, copy = self._states.get(ref), None
+        if state is not None:
+            with state.lock:
+                copy = state.copy
+        producer = (copy.feed.producer or "").lower() if copy is not None else ""
+        found = next((name for word, name in PUBLISHERS if word in producer), None)
+        where = f"{found}, which publishes it" if found else "the calendar or on-call service that publishes it"
+        return f"the calendar feed {ref!r} cannot be changed from Slack: take the shift in {where}"
 
     # --- reading --------------------------------------------------------------------------------------
     def _ask(self, ref: str, question: Callable[[Feed], T], feed: Feed) -> T | ReadFailure:
