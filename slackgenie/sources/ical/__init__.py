@@ -16,7 +16,8 @@ Where things are:
   with ``ics.py`` (the calendar read and checked), ``people.py`` (attendees or summaries),
   ``bounds.py`` (how much expanding its recurrences may cost) and ``errors.py``.
 - ``kept.py``: per feed, the last good copy, when it may be read again, and why a read failed.
-- ``source.py``: ``IcalSource``, the ``OnCallSource``; ``look`` is what `check` shows of a feed.
+- ``source.py``: ``IcalSource``, the ``OnCallSource``; ``look`` is what `check` shows of a feed,
+  ``where_to_take`` where a shift in it is taken (the service its PRODID names).
 - here: ``build`` and ``SPEC``, the registry's entry.
 """
 
