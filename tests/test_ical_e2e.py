@@ -387,7 +387,9 @@ def test_oncall_me_lists_a_feeds_shift_and_take_says_where_to_take_it(emulators:
     finally:
         synced.close()
     assert "payments-oncall" in mine and f"<!date^{int(HANDOFF.timestamp())}^" in mine, mine
-    assert "cannot be changed from Slack: take the shift in the calendar itself" in take, take
+    # the rota's PRODID reads "Google-like": the answer names the service that publishes the feed
+    assert ("the calendar feed 'payments' cannot be changed from Slack: take the shift in Google Calendar, "
+            "which publishes it") in take, take
 
 
 def test_check_gaps_lists_when_a_feed_puts_nobody_on_call(emulators: Emulators, tmp_path: Path) -> None:

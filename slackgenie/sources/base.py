@@ -86,6 +86,15 @@ class NamingAnyone(Protocol):
         """The provider's user id for one of these identities (e-mails or Slack ids), or None."""
 
 
+@runtime_checkable
+class SaysWhereToTake(Protocol):
+    """Beside a provider that cannot take shifts: where the shift can be taken instead (a calendar
+    feed names the service that publishes it)."""
+
+    def where_to_take(self, ref: str) -> str:
+        """Why a shift in ``ref`` cannot be taken from Slack, naming where it can be."""
+
+
 @dataclass(frozen=True)
 class Override:
     """An override as the providers' override APIs list it."""

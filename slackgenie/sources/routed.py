@@ -15,7 +15,7 @@ import structlog
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.core.shifts import Stretch
 from slackgenie.core.model import PROVIDER_TITLES
-from slackgenie.sources.base import Forecasting, NamingAnyone, OnCallSource, Override, ShiftTaking
+from slackgenie.sources.base import Forecasting, NamingAnyone, OnCallSource, Override, SaysWhereToTake, ShiftTaking
 from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.sources")
@@ -126,9 +126,12 @@ class RoutedSource:
 
     def cannot_take(self, key: str) -> str | None:
         """Why shifts cannot be taken from Slack in this schedule (None: they can)."""
-        provider, _ = split_key(key)
-        if isinstance(self.sources.get(provider), ShiftTaking):
+        provider, ref = split_key(key)
+        source = self.sources.get(provider)
+        if isinstance(source, ShiftTaking):
             return None
+        if isinstance(source, SaysWhereToTake):
+            return source.where_to_take(ref)
         return (f"{PROVIDER_TITLES.get(provider, provider)} schedules cannot be changed from Slack: take the shift in "
                 f"{PROVIDER_TITLES.get(provider, provider)} itself")
 
