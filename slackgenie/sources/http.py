@@ -80,7 +80,7 @@ def _retryable(exc: BaseException) -> bool:
     return isinstance(exc, (_Transient, httpx.TransportError))
 
 
-class _RetryAfterBeyondBudget(stop_base):
+class RetryAfterBeyondBudget(stop_base):
     """Stop at once when the API asks us to wait longer than the budget has left."""
 
     def __init__(self, budget: float):
@@ -92,7 +92,9 @@ class _RetryAfterBeyondBudget(stop_base):
         return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
 
 
-class _Stopping(stop_base):
+class Stopping(stop_base):
+    """Stop retrying once the service is asked to stop."""
+
     def __init__(self, stop: Stop):
         self.stop = stop
 
@@ -146,7 +148,7 @@ class ApiClient:
             retry=retry_if_exception(_retryable),
             wait=self._wait,
             stop=stop_after_attempt(self.policy.attempts if retry else 1) | stop_after_delay(self.policy.budget)
-            | _RetryAfterBeyondBudget(self.policy.budget) | _Stopping(self.stop),
+            | RetryAfterBeyondBudget(self.policy.budget) | Stopping(self.stop),
             sleep=self._sleep,
             before_sleep=self._before_sleep,
             reraise=True,

@@ -20,11 +20,11 @@ import httpx
 import structlog
 from tenacity import (RetryCallState, Retrying, retry_if_exception, stop_after_attempt, stop_after_delay,
                       wait_exponential_jitter)
-from tenacity.stop import stop_base
 
 from slackgenie import __version__
 from slackgenie.retry import MAX_ANSWER, ApiObserver, RetryPolicy, Stop, read_within, retry_after
-from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound, SourceUnavailable
+from slackgenie.sources.http import (RetryAfterBeyondBudget, SourceAuthError, SourceError, SourceNotFound,
+                                     SourceUnavailable, Stopping)
 
 log = structlog.get_logger("slackgenie.ical")
 
@@ -79,26 +79,6 @@ def _phrase(status: int) -> str:
         return f"HTTP {status}"
 
 
-class _WaitBeyondBudget(stop_base):
-    """Stop at once when the server asks for a wait longer than the budget has left."""
-
-    def __init__(self, budget: float):
-        self.budget = budget
-
-    def __call__(self, state: RetryCallState) -> bool:
-        exc = state.outcome.exception() if state.outcome else None
-        wait = getattr(exc, "retry_after", None)
-        return wait is not None and wait > self.budget - (state.seconds_since_start or 0.0)
-
-
-class _Stopping(stop_base):
-    def __init__(self, stop: Stop):
-        self.stop = stop
-
-    def __call__(self, state: RetryCallState) -> bool:
-        return self.stop.is_set()
-
-
 class FeedClient:
     """Feeds over HTTP(S). Thread-safe; one connection pool for every feed."""
 
@@ -127,7 +107,7 @@ class FeedClient:
             retry=retry_if_exception(lambda exc: isinstance(exc, (_Transient, httpx.TransportError))),
             wait=self._wait,
             stop=stop_after_attempt(self.policy.attempts) | stop_after_delay(self.policy.budget)
-            | _WaitBeyondBudget(self.policy.budget) | _Stopping(self.stop),
+            | RetryAfterBeyondBudget(self.policy.budget) | Stopping(self.stop),
             sleep=self._sleep,
             before_sleep=lambda state: self._before_sleep(name, state),
             reraise=True,
