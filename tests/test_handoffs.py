@@ -11,7 +11,7 @@ from slackgenie.settings import load
 from slackgenie.engine.daemon import Daemon
 from slackgenie_emulators import Emulators
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF, DEMO_START
-from slackgenie.sources.forecast import next_wake
+from slackgenie.core.wakes import next_wake
 from slackgenie.sources.opsgenie import OpsgenieSource
 from slackgenie.wiring import Service, build
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import structlog
 
 from slackgenie.core.clock import Clock, RealClock
-from slackgenie.sources.forecast import next_wake
+from slackgenie.core.wakes import next_wake
 from slackgenie.core.model import PassReport
 from slackgenie.retry import Stop
 

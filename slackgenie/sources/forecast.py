@@ -1,5 +1,4 @@
-"""What every provider's forecast shares: when the daemon wakes next (``next_wake``), and the
-forecast of handoffs a provider states outright, as instants (``ShiftForecast``: JSM Ops
+"""The forecast of handoffs a provider states outright, as instants (``ShiftForecast``: JSM Ops
 timelines, PagerDuty shifts). Opsgenie's, from its rotations, is in ``opsgenie/forecast.py``.
 """
 
@@ -14,23 +13,6 @@ import structlog
 from slackgenie.core.model import OnCall, ReadFailure
 
 log = structlog.get_logger("slackgenie.sources.forecast")
-
-
-def next_wake(last_pass: datetime, interval: float, handoff: datetime | None,
-              guard: float) -> tuple[datetime, str]:
-    """When the daemon should run its next pass, and why. Pure.
-
-    The safety net is a pass ``interval`` seconds after the last one; a predicted handoff
-    brings it forward to the handoff plus ``guard``. Every pass restarts the interval, so
-    on a fleet whose handoffs fall on round hours the passes line up with them and a day
-    holds no more passes than plain polling.
-    """
-    regular = last_pass + timedelta(seconds=interval)
-    if handoff is not None:
-        wake = handoff + timedelta(seconds=guard)
-        if wake < regular:
-            return wake, "handoff"
-    return regular, "interval"
 
 
 class ShiftForecast:
