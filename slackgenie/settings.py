@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
+import re
 from typing import Annotated, Any, Literal
 
 import yaml
@@ -58,6 +59,20 @@ __all__ = ["DEFAULT_SLACK_URL", "Config", "ConfigError", "FileConfig", "GroupSyn
            "load", "parse_file"]
 
 
+WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{2,40}$")  # a Slack workspace (team) id
+
+
+def _workspace(value: object) -> object:
+    """``workspace``: a workspace's id (T…), as Slack's URLs and ``slackgenie check`` show it."""
+    if isinstance(value, str) and not WORKSPACE_ID.match(value.strip()):
+        raise ValueError(f"{value!r} is not a Slack workspace id: write its team id (T…, e.g. T0123ABCD); "
+                         "`slackgenie check` lists the workspaces the app is deployed to")
+    return value.strip() if isinstance(value, str) else value
+
+
+Workspace = Annotated[str | None, BeforeValidator(_workspace)]
+
+
 def _check_identity(value: str) -> str:
     value = value.strip()
     if "@" in value or is_slack_id(value):
@@ -72,6 +87,8 @@ class GroupSync(BaseModel):
 
     usergroup: str = Field(description="Slack user group handle, without @")
     provider: Provider | None = Field(None, description="where the schedules live (default: the top-level provider)")
+    workspace: Workspace = Field(None, description="the Slack workspace (T…) holding the group (default: the "
+                                                   "top-level one); needed with an org-level token")
     schedules: list[str] = Field(default_factory=list, description="schedule names or ids, in this sync's provider")
     users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
     when_empty: Literal["keep", "fallback"] = "keep"
@@ -136,6 +153,7 @@ class _FileBase(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     provider: Provider = Field("opsgenie", description="where schedules live, for every sync that names none")
+    workspace: Workspace = Field(None, description="the Slack workspace (T…) holding every group that names none")
 
     interval: StrictInt = Field(60, ge=1, le=86400, description="daemon period in seconds")
     concurrency: StrictInt = Field(8, ge=1, le=64, description="parallel API reads")
@@ -189,6 +207,7 @@ class _FileBase(BaseModel):
         # Every sync knows its provider from here on: the default is resolved once, here.
         object.__setattr__(self, "syncs", [s.model_copy(update={
             "provider": s.provider or self.provider,
+            "workspace": s.workspace or self.workspace,
             "heads_up": s.heads_up if s.heads_up is not None else (self.heads_up or timedelta(0)),
             "take": s.take or self.take}) for s in self.syncs])
         return self
@@ -259,6 +278,32 @@ class Config:
     @property
     def syncs(self) -> list[GroupSync]:
         return self.file.syncs
+
+    @property
+    def workspaces(self) -> list[str | None]:
+        """The workspaces the syncs name, each once (None: a sync that names none: the token's own)."""
+        return sorted({s.workspace for s in self.syncs}, key=lambda w: w or "")
+
+    def workspace_error(self, org: bool, own: str | None) -> ConfigError | None:
+        """What the token's kind makes of ``workspace``: an org-level token (``org``) needs one for
+        every sync; a workspace token acts in its own workspace (``own``) only."""
+        for i, sync in enumerate(self.syncs):
+            if org and not sync.workspace:
+                return ConfigError(str(self.path), f"syncs[{i}].workspace",
+                                   "is missing: the Slack token is an org-level token (the app is installed on an "
+                                   "Enterprise Grid organisation), and Slack must be told which workspace holds "
+                                   f"@{sync.usergroup}",
+                                   "add `workspace: T…` (the id of the workspace holding the group) to this sync, "
+                                   "or once at the top level; `slackgenie check` lists the workspaces the app is "
+                                   "deployed to")
+            if not org and own and sync.workspace and sync.workspace != own:
+                key = "workspace" if sync.workspace == self.file.workspace else f"syncs[{i}].workspace"
+                return ConfigError(str(self.path), key,
+                                   f"{sync.workspace} is not the Slack token's workspace ({own}): a workspace's "
+                                   "token acts in its own workspace only",
+                                   f"remove it (or write {own}), or use the token of the app installed on the "
+                                   "whole organisation")
+        return None
 
     def source_options(self, provider: str) -> SourceOptions:
         """What the provider's source is built from, besides its credentials."""

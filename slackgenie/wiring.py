@@ -30,6 +30,7 @@ from slackgenie.slack.notify import Notifier
 from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.refusals import METRIC_CODES
 from slackgenie.slack.target import WRITE, SlackTarget
+from slackgenie.slack.workspaces import TokenKind, token_kind
 from slackgenie.sources.base import OnCallSource
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
@@ -59,6 +60,7 @@ class Service:
     passes: Passes
     coverage: Coverage
     lookups: ThreadPoolExecutor  # ``concurrency`` threads: a pass's Slack reads, and every look-up
+    token_kind: TokenKind | None = None  # what auth.test said of the token (None: Slack did not answer)
 
     @property
     def schedule_keys(self) -> list[str]:
@@ -142,6 +144,7 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     directory = Directory(slack, Path(f.cache_file) if f.cache_file else None)
+    kind = settle_workspaces(config, slack, directory)
     source = sources(config, clock, metrics, stop)
     state = StateStore(Path(f.state_file), clock.now)
     lookups = ThreadPoolExecutor(max_workers=f.concurrency, thread_name_prefix="lookups")
@@ -152,4 +155,24 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     passes = Passes(reconciler, headsups, state, source, metrics, clock, stop)
     coverage = Coverage(source, sorted({k for s in config.syncs for k in s.keys}), metrics, clock.now)
     return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups, stop, passes,
-                   coverage, lookups)
+                   coverage, lookups, kind)
+
+
+def settle_workspaces(config: Config, slack: WebClient, directory: Directory) -> TokenKind | None:
+    """Where some sync names a workspace: the token's kind (``auth.test``, kept a day beside the
+    user cache), before any other call, and what it makes of ``workspace``: a ConfigError (exit 2)
+    for a sync an org-level token cannot act for, or a workspace not the token's own. Where none
+    does (one workspace, as before), nothing is asked: an org-level token is then told by Slack's
+    answer to the first read (missing_argument, whose fix says to set ``workspace``). Where Slack
+    did not answer, the passes say why in their own words."""
+    if not any(config.workspaces):
+        return None
+    kind = token_kind(slack, directory)
+    if kind is None:
+        return None
+    problem = config.workspace_error(kind.org, kind.team)
+    if problem is not None:
+        raise problem
+    if kind.org:  # users.list lists one workspace: those the groups are in
+        directory.list_teams = tuple(w for w in config.workspaces if w)
+    return kind

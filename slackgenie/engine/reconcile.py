@@ -54,6 +54,7 @@ class Reconciler:
         self._write_until = 0.0  # monotonic; set by each pass from pass_deadline
         # group -> when a pass first found it needing a write: the oldest is written first
         self._pending: dict[str, datetime] = {}
+        self._workspace = {s.usergroup: s.workspace for s in config.syncs}  # group -> its workspace (None: the token's)
 
     def run_pass(self, dry_run: bool = False, at: datetime | None = None, notify: bool = True,
                  until: float | None = None) -> PassReport:
@@ -82,23 +83,30 @@ class Reconciler:
         return report
 
     def _read_and_plan(self, at: datetime | None) -> _Seen:
-        """Slack's groups and the providers' on-calls, read at once; every group's plan."""
+        """Slack's groups (one ``usergroups.list`` per workspace in use) and the providers'
+        on-calls, read at once; every group's plan."""
         syncs = self.config.syncs
         refs = sorted({key for s in syncs for key in s.keys})
-        groups_future: Future[dict[str, ActualGroup]] = self.pool.submit(self.target.groups)
+        group_reads: dict[str | None, Future[dict[str, ActualGroup]]] = {
+            team: self.pool.submit(self.target.groups, team) for team in self.config.workspaces}
         reads = self.source.on_calls(refs, at) if refs else {}
-        slack_error: str | None = None
-        try:
-            actual = groups_future.result()
-        except GroupsUnreadable as exc:
-            slack_error = str(exc)
-            actual = {}
+        listed: dict[str | None, dict[str, ActualGroup]] = {}
+        unreadable: dict[str | None, str] = {}
+        for team, future in group_reads.items():
+            try:
+                listed[team] = future.result()
+            except GroupsUnreadable as exc:
+                unreadable[team] = str(exc)
+        actual = {s.usergroup: group for s in syncs
+                  if (group := listed.get(s.workspace, {}).get(s.usergroup)) is not None}
         user_map = self.config.file.users
         desired = {s.usergroup: desired_for(s, reads, user_map) for s in syncs}
-        identities = {i for d in desired.values() if not d.errors for i in d.identities}
-        resolutions = self.directory.resolve_many(identities, self.pool) if identities and not slack_error else {}
+        identities = {i for s in syncs if s.workspace not in unreadable
+                      for d in [desired[s.usergroup]] if not d.errors for i in d.identities}
+        resolutions = self.directory.resolve_many(identities, self.pool) if identities else {}
         plans: list[GroupPlan] = []
         for sync in syncs:
+            slack_error = unreadable.get(sync.workspace)
             if slack_error:
                 plans.append(GroupPlan(handle=sync.usergroup, action=Action.FAILED,
                                        errors=(f"could not read Slack user groups: {slack_error}",)
@@ -187,7 +195,7 @@ class Reconciler:
         # A slot is taken only if the write can still finish before the deadline (one attempt).
         if queued_before or not self.target.write_slot(self._write_until - self.config.file.retry.timeout):
             return GroupOutcome(plan, queued_in=self.target.queued_eta(queued_before))
-        problem = self.target.set_members(plan.group_id, plan.desired)
+        problem = self.target.set_members(plan.group_id, plan.desired, self._workspace[plan.handle])
         if isinstance(problem, Throttled):  # Slack's limit, longer than the retries may wait: queued
             return GroupOutcome(plan, queued_in=problem.seconds)
         if isinstance(problem, PeopleRefused):

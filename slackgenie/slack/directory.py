@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import Executor
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import structlog
 from cachetools import TLRUCache
@@ -52,6 +52,9 @@ class Directory:
             maxsize=CACHE_SIZE, ttu=lambda _key, entry, _now: entry[1] + self.ttl, timer=timer)
         self._dirty = False
         self.workspace_users: int | None = None  # how many people the last full listing held
+        self._kept: dict[str, tuple[dict[str, Any], float]] = {}  # other answers worth a day: key -> (value, when)
+        # With an org-level token, users.list names the workspace it lists (team_id): those in use.
+        self.list_teams: tuple[str | None, ...] = (None,)
         self._load()
 
     # --- lookups -------------------------------------------------------------------------
@@ -78,26 +81,10 @@ class Directory:
         """The workspace's people with these e-mails, from ``users.list``; an e-mail the listing
         settled as absent maps to None. Empty where the listing failed (lookups follow)."""
         found: dict[str, SlackUser | None] = {}
-        cursor: str | None = None
         people = 0
         try:
-            for _ in range(MAX_LIST_PAGES):
-                page = self.client.users_list(limit=LIST_PAGE, cursor=cursor)
-                members = page.get("members")
-                if not isinstance(members, list):
-                    raise ValueError("users.list answered without a list of members")
-                for raw in members:
-                    user = _user(raw)  # one that does not fit spoils the listing: lookups follow
-                    people += 1
-                    email = (user.email or "").lower()
-                    known = found.get(email)
-                    if email in emails and (known is None or known.deleted):
-                        found[email] = user  # an active account wins over a deactivated one
-                cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
-                if not cursor:
-                    break
-            else:
-                raise ValueError(f"users.list did not end within {MAX_LIST_PAGES} pages")
+            for team in self.list_teams:
+                people += self._list_team(team, emails, found)
         except Exception as exc:  # a failed listing is no verdict on anyone: look them up instead
             log.warning("directory.list_failed", error=f"{type(exc).__name__}: {exc}", fallback="one lookup each")
             return {}
@@ -105,6 +92,29 @@ class Directory:
             self.workspace_users = people
             self._dirty = True
         return {e: found.get(e) for e in emails}
+
+    def _list_team(self, team: str | None, emails: set[str], found: dict[str, SlackUser | None]) -> int:
+        """One workspace's people (``team``: named with an org-level token) into ``found``; how many."""
+        cursor: str | None = None
+        people = 0
+        for _ in range(MAX_LIST_PAGES):
+            page = self.client.users_list(limit=LIST_PAGE, cursor=cursor, team_id=team)
+            members = page.get("members")
+            if not isinstance(members, list):
+                raise ValueError("users.list answered without a list of members")
+            for raw in members:
+                user = _user(raw)  # one that does not fit spoils the listing: lookups follow
+                people += 1
+                email = (user.email or "").lower()
+                known = found.get(email)
+                if email in emails and (known is None or known.deleted):
+                    found[email] = user  # an active account wins over a deactivated one
+            cursor = (page.get("response_metadata") or {}).get("next_cursor") or None
+            if not cursor:
+                break
+        else:
+            raise ValueError(f"users.list did not end within {MAX_LIST_PAGES} pages")
+        return people
 
     def resolve(self, identity: str, listed: dict[str, SlackUser | None] | None = None) -> Resolution:
         key = identity.lower() if "@" in identity else identity
@@ -176,6 +186,17 @@ class Directory:
                 self._dirty = True
 
     # --- the cache -----------------------------------------------------------------------
+    def kept(self, key: str) -> dict[str, Any] | None:
+        """Another answer kept beside the people (the token's kind), while younger than the ttl."""
+        with self._lock:
+            entry = self._kept.get(key)
+            return entry[0] if entry is not None and entry[1] + self.ttl > self._timer() else None
+
+    def keep(self, key: str, value: dict[str, Any]) -> None:
+        with self._lock:
+            self._kept[key] = (value, self._timer())
+            self._dirty = True
+
     def _cached(self, key: str) -> SlackUser | None:
         with self._lock:
             entry = self._by_identity.get(key)
@@ -193,6 +214,9 @@ class Directory:
             raw = json.loads(self.cache_file.read_text())
             size = raw.get("workspace_users")
             self.workspace_users = size if isinstance(size, int) and not isinstance(size, bool) and size >= 0 else None
+            for key, entry in (raw.get("kept") or {}).items():
+                if isinstance(entry, dict) and isinstance(entry.get("value"), dict):
+                    self._kept[str(key)] = (entry["value"], float(entry["at"]))
             for key, entry in raw.get("users", {}).items():
                 user = SlackUser(**entry["user"])
                 if not isinstance(user.id, str) or not SLACK_USER_ID.match(user.id):
@@ -200,6 +224,7 @@ class Directory:
                 self._by_identity[key] = (user, float(entry["at"]))
         except (ValueError, KeyError, TypeError, AttributeError, OSError) as exc:
             self._by_identity.clear()  # a cache of the wrong shape is no cache: start afresh
+            self._kept.clear()
             log.warning("directory.cache_unreadable", file=str(self.cache_file), error=str(exc))
 
     def save(self) -> None:
@@ -208,7 +233,9 @@ class Directory:
         with self._lock:
             self._by_identity.expire()
             data = {"version": 1, "workspace_users": self.workspace_users,
-                    "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()}}
+                    "users": {k: {"user": u.__dict__, "at": at} for k, (u, at) in self._by_identity.items()},
+                    "kept": {k: {"value": v, "at": at} for k, (v, at) in self._kept.items()
+                             if at + self.ttl > self._timer()}}
             self._dirty = False
         try:
             tmp = self.cache_file.with_suffix(".tmp")

@@ -13,5 +13,8 @@ METRIC_CODES = frozenset({
     "invalid_users", "user_not_found", "users_not_found", "channel_not_found", "not_in_channel",
     "is_archived", "invalid_json", "internal_error", "fatal_error", "request_timeout", "service_unavailable",
     "failed_for_some_users", "subteam_max_users_exceeded", "plan_upgrade_required", "paid_teams_only",
-    "permission_denied",
+    "permission_denied", "missing_argument", "target_team_must_be_specified_in_org_context", "invalid_team",
+    "target_team_not_on_org", "team_access_not_granted", "team_added_to_org", "org_login_required",
+    "name_already_exists", "handle_already_exists", "description_too_long", "invalid_channel_provided",
+    "too_many_linked_channels",
 })

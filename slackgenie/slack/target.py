@@ -71,22 +71,24 @@ class SlackTarget:
         tier, and three windows more."""
         return (writes // self.writes_per_window() + 3) * self.pacer.window
 
-    def groups(self) -> dict[str, ActualGroup]:
-        """Every user group with its members, by handle: one ``usergroups.list``."""
+    def groups(self, team: str | None = None) -> dict[str, ActualGroup]:
+        """Every user group of a workspace (None: the token's own) with its members, by handle: one
+        ``usergroups.list``."""
         try:
-            return list_groups(self.client)
+            return list_groups(self.client, team)
         except SlackApiError as exc:
             raise GroupsUnreadable(describe(exc)) from None
         except Exception as exc:  # connection failures after retries
             raise GroupsUnreadable(f"{type(exc).__name__}: {exc}") from None
 
-    def set_members(self, group_id: str, members: Iterable[str]) -> str | Throttled | PeopleRefused | None:
+    def set_members(self, group_id: str, members: Iterable[str],
+                    team: str | None = None) -> str | Throttled | PeopleRefused | None:
         """Write one group's members: None when Slack took it, ``Throttled`` when its rate limit
         held the write back for longer than the retries may wait, ``PeopleRefused`` when Slack
         refused some of the people in it (a cached id may have gone stale), else why not."""
         members = frozenset(members)
         try:
-            set_members(self.client, group_id, members)
+            set_members(self.client, group_id, members, team)
         except SlackApiError as exc:
             if exc.response is not None and exc.response.status_code == 429:
                 # Slack refused a write the pacer allowed: wait at least half a window before asking again

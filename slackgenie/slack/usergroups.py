@@ -30,12 +30,13 @@ class _GroupList(BaseModel):
     usergroups: list[dict[str, Any]]
 
 
-def list_groups(client: WebClient) -> dict[str, ActualGroup]:
-    """Every user group, with members, keyed by handle: one ``usergroups.list`` call.
+def list_groups(client: WebClient, team: str | None = None) -> dict[str, ActualGroup]:
+    """Every user group of a workspace (``team``; None: the token's own), with members, keyed by
+    handle: one ``usergroups.list`` call.
 
     A group whose entry does not fit is returned with a ``problem`` (its members unknown), so
     the pass leaves it alone instead of reading it as empty."""
-    response = client.usergroups_list(include_users=True, include_disabled=True, include_count=False)
+    response = client.usergroups_list(include_users=True, include_disabled=True, include_count=False, team_id=team)
     try:
         items = _GroupList.model_validate(response.data).usergroups
     except ValidationError:
@@ -61,9 +62,9 @@ def list_groups(client: WebClient) -> dict[str, ActualGroup]:
     return groups
 
 
-def set_members(client: WebClient, group_id: str, members: Iterable[str]) -> None:
+def set_members(client: WebClient, group_id: str, members: Iterable[str], team: str | None = None) -> None:
     """Replace a group's members: one ``usergroups.users.update``. Never called with an empty list."""
     users = sorted(members)
     if not users:
         raise ValueError("refusing to send Slack an empty member list")
-    client.usergroups_users_update(usergroup=group_id, users=users)
+    client.usergroups_users_update(usergroup=group_id, users=users, team_id=team)
