@@ -28,6 +28,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import random
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -234,7 +235,7 @@ def _flocked(lock_path: Path, timeout: float, busy: type[Exception]) -> Iterator
             except BlockingIOError:
                 if time.monotonic() >= deadline:
                     raise busy(f"another Slackgenie process held {lock_path} for over {timeout:.0f} s") from None
-                time.sleep(0.02)
+                time.sleep(random.uniform(0.001, 0.01))  # short and jittered: a steady poll can starve behind others
             except OSError as exc:  # ENOLCK and the like: this filesystem gives no locks
                 raise LockUnavailable(f"cannot lock {lock_path} ({exc.strerror or type(exc).__name__})") from None
         try:
