@@ -91,6 +91,10 @@ class Directory:
         with self._lock:
             self.workspace_users = people
             self._dirty = True
+        if self.list_teams != (None,):
+            # An organisation: someone its workspaces do not list may still be one of its people
+            # (ids are the organisation's): looked up, not settled as absent.
+            return {e: u for e, u in found.items() if u is not None}
         return {e: found.get(e) for e in emails}
 
     def _list_team(self, team: str | None, emails: set[str], found: dict[str, SlackUser | None]) -> int:
