@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, wait
+from concurrent.futures import wait
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
@@ -110,10 +110,10 @@ class SlackApp:
         if not next_too or not wanted:
             return snapshot
         config = service.config.file
-        pool = ThreadPoolExecutor(max_workers=config.concurrency, thread_name_prefix="app-next")
-        futures = {t: pool.submit(service.source.on_calls, [r for r in refs if until[r] == t], t) for t in wanted}
+        # on the service's own pool (each call bounded by its deadline): none made per refresh
+        futures = {t: service.lookups.submit(service.source.on_calls, [r for r in refs if until[r] == t], t)
+                   for t in wanted}
         done, _ = wait(futures.values(), timeout=config.pass_deadline)
-        pool.shutdown(wait=False, cancel_futures=True)
         for t, future in futures.items():
             if future not in done or future.exception() is not None:
                 continue
@@ -125,8 +125,7 @@ class SlackApp:
         unknown = {i for i in (map_identity(u, config.users) for r in next_reads.values() if isinstance(r, OnCall)
                                for u in r.usernames) if service.directory.peek(i) is None}
         if unknown:  # off the request path, and cached for the passes to come
-            with ThreadPoolExecutor(max_workers=config.concurrency) as lookups:
-                service.directory.resolve_many(unknown, lookups)
+            service.resolve_many(unknown)
         return self.keeper.update(report, catalog, next_reads, until, self._slack_ids(report, next_reads))
 
     def _known_next(self, until: dict[str, datetime | None]) -> dict[str, OnCall | ReadFailure]:
