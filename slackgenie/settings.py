@@ -91,8 +91,16 @@ class GroupSync(BaseModel):
                                                    "top-level one); needed with an org-level token")
     schedules: list[str] = Field(default_factory=list, description="schedule names or ids, in this sync's provider")
     users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
-    when_empty: Literal["keep", "fallback"] = "keep"
+    when_empty: Literal["keep", "fallback", "disable"] = "keep"
     fallback: list[str] = Field(default_factory=list)
+    create: StrictBool = Field(False, description="create the group when its handle does not exist in Slack")
+    name: str | None = Field(None, min_length=1, max_length=255,
+                             description="the group's name when Slackgenie creates it (default: the handle)")
+    description: str | None = Field(None, max_length=1000,
+                                    description="the group's description, kept equal to this ({names}: who is on "
+                                                "call, {until}: the next handoff)")
+    channels: list[str] = Field(default_factory=list, description="the group's default channels, kept "
+                                                                  "(#name or id)")
     announce: str | None = Field(None, description="channel to tell of every change (#name or id)")
     topic: str | None = Field(None, description="channel whose topic shows who is on call (#name or id)")
     heads_up: HeadsUp = Field(None, description="DM each person this long before their shift in this group's "
@@ -108,6 +116,23 @@ class GroupSync(BaseModel):
         value = value.strip()
         if not (CHANNEL_NAME.match(value) or SLACK_CHANNEL_ID.match(value)):
             raise ValueError(f"{value!r} is not a channel: write '#channel-name' (quoted in YAML) or a channel id (C…)")
+        return value
+
+    @field_validator("channels")
+    @classmethod
+    def _channels(cls, values: list[str]) -> list[str]:
+        return [v for v in (cls._channel(value) for value in values) if v is not None]
+
+    @field_validator("description")
+    @classmethod
+    def _description(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        try:
+            value.format_map({"names": "", "until": ""})
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"{value!r} is not a description template: only {{names}} and {{until}} are replaced "
+                             f"({type(exc).__name__}: {exc}); write a brace twice ({{{{ }}}}) to show it") from None
         return value
 
     @field_validator("usergroup")

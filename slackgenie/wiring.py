@@ -23,6 +23,7 @@ from slackgenie.engine.state import StateStore
 from slackgenie.environment import ProviderSecrets
 from slackgenie.retry import Stop
 from slackgenie.settings import Config
+from slackgenie.slack.channels import ChannelIds
 from slackgenie.slack.client import make_web_client
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.dm import DirectMessages
@@ -150,7 +151,8 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     lookups = ThreadPoolExecutor(max_workers=f.concurrency, thread_name_prefix="lookups")
     notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
     reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, lookups, notifier,
-                            clock.now, stop)
+                            clock.now, stop, ChannelIds(slack, directory),
+                            lambda keys: source.next_handoff(keys, clock.now()))
     headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users), state, clock.monotonic, clock.now)
     passes = Passes(reconciler, headsups, state, source, metrics, clock, stop)
     coverage = Coverage(source, sorted({k for s in config.syncs for k in s.keys}), metrics, clock.now)

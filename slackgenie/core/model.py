@@ -96,6 +96,17 @@ class Sync(Protocol):
     def announce(self) -> str | None: ...
     @property
     def topic(self) -> str | None: ...
+    @property
+    def workspace(self) -> str | None:
+        """The Slack workspace (T…) holding the group; None: the token's own."""
+    @property
+    def create(self) -> bool:
+        """Create the group when its handle does not exist."""
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def description(self) -> str | None:
+        """The group's description to keep ({names}: who is on call, {until}: the next handoff)."""
 
 
 @dataclass(frozen=True)
@@ -129,6 +140,31 @@ class ActualGroup:
     members: frozenset[str]
     disabled: bool = False
     problem: str | None = None  # Slack's answer for this group did not fit: its members are unknown
+    name: str = ""
+    description: str = ""
+    channels: frozenset[str] = frozenset()  # its default channels (ids)
+
+
+@dataclass(frozen=True)
+class GroupEdit:
+    """A write to the group itself, beside its members: ``create`` (with its name, description and
+    channels), ``enable``, ``disable``, or ``update`` (its description and/or default channels)."""
+
+    kind: str  # create | enable | disable | update
+    name: str | None = None
+    description: str | None = None
+    channels: tuple[str, ...] | None = None
+
+    @property
+    def says(self) -> tuple[str, str]:
+        """(what a plan says it would do, what a pass says it did)."""
+        if self.kind == "update":
+            what = " and ".join(w for w, v in (("description", self.description), ("default channels", self.channels))
+                                if v is not None)
+            return f"would set its {what}", f"{what} set"
+        return {"create": ("would create it (create: true), then fill it", "created"),
+                "enable": ("would enable it (someone is on call; when_empty: disable)", "enabled"),
+                "disable": ("would disable it (nobody is on call; when_empty: disable)", "disabled")}[self.kind]
 
 
 class Action(str, enum.Enum):
@@ -151,6 +187,7 @@ class Desired:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     unmappable: tuple[tuple[str, str], ...] = ()  # (identity, problem): on call, but no way to a Slack user
+    disable: bool = False  # nobody is on call and the policy is when_empty: disable
 
 
 @dataclass(frozen=True)
@@ -165,6 +202,12 @@ class GroupPlan:
     errors: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
     on_call: frozenset[str] = frozenset()
+    edits: tuple[GroupEdit, ...] = ()  # writes to the group itself, in order (create first)
+
+    @property
+    def writes(self) -> bool:
+        """Whether the plan writes to Slack at all."""
+        return self.action is Action.UPDATE or bool(self.edits)
 
     @property
     def add(self) -> frozenset[str]:

@@ -10,10 +10,11 @@ are resolved:
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import datetime, timezone
 
-from slackgenie.core.model import (Sync, PROVIDER_TITLES, Action, ActualGroup, Desired, GroupPlan, OnCall, ReadFailure,
-                              Resolution, describe_key, split_key)
+from slackgenie.core.model import (Sync, PROVIDER_TITLES, Action, ActualGroup, Desired, GroupEdit, GroupPlan, OnCall,
+                                  ReadFailure, Resolution, describe_key, split_key)
 
 
 def map_identity(username: str, user_map: Mapping[str, str]) -> str:
@@ -36,10 +37,36 @@ def _fallback(sync: Sync, user_map: Mapping[str, str]) -> Desired:
     )
 
 
+def _disable(sync: Sync, user_map: Mapping[str, str]) -> Desired:
+    return Desired(disable=True, warnings=("nobody is on call; the group is disabled until someone is "
+                                           "(when_empty: disable)",))
+
+
 WHEN_EMPTY: dict[str, Callable[[Sync, Mapping[str, str]], Desired]] = {
     "keep": _keep,
     "fallback": _fallback,
+    "disable": _disable,
 }
+
+DESCRIPTION_LIMIT = 140  # characters Slack keeps in a group's description (newlines it strips)
+
+
+def describe(template: str, names: Iterable[str], until: datetime | None) -> str:
+    """A group's description: ``{names}`` -> who is on call now, ``{until}`` -> the next handoff
+    (UTC); plain text on one line, cut to Slack's limit (names first, with an ellipsis)."""
+    who = ", ".join(names) or "nobody"
+    when = until.astimezone(timezone.utc).strftime("%a %d %b %H:%M UTC") if until is not None else "further notice"
+    text = " ".join(template.format_map({"names": who, "until": when}).split())
+    return text if len(text) <= DESCRIPTION_LIMIT else text[:DESCRIPTION_LIMIT - 1].rstrip() + "…"
+
+
+@dataclass(frozen=True)
+class Look:
+    """What a group should look like beside its members: its description (rendered) and default
+    channels (ids); None: not managed, or not known this pass (then left as it is)."""
+
+    until: datetime | None = None  # the next handoff, for {until}
+    channels: tuple[str, ...] | None = None
 
 
 def desired_for(
@@ -76,7 +103,7 @@ def desired_for(
     identities = mapped | set(sync.users)
     if not identities and not unmappable:  # nobody on call and no static members: the policy decides
         empty = WHEN_EMPTY[sync.when_empty](sync, user_map)
-        return Desired(identities=empty.identities, warnings=tuple(warnings) + empty.warnings)
+        return Desired(identities=empty.identities, warnings=tuple(warnings) + empty.warnings, disable=empty.disable)
     return Desired(identities=frozenset(identities), on_call=frozenset(on_call), warnings=tuple(warnings),
                    unmappable=unmappable)
 
@@ -86,19 +113,35 @@ def plan_group(
     desired: Desired,
     resolutions: Mapping[str, Resolution],
     actual: ActualGroup | None,
+    look: Look | None = None,
 ) -> GroupPlan:
     handle = sync.usergroup
     failed = GroupPlan(handle=handle, action=Action.FAILED, on_call=desired.on_call, warnings=desired.warnings)
     if actual is None:
-        return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, or correct 'usergroup'",))
+        if not sync.create:
+            return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, set "
+                                           "'create: true', or correct 'usergroup'",))
+        # create: true: created with its look, then filled (a group to create holds nobody yet)
+        plan = plan_group(sync, desired, resolutions, ActualGroup(id="", handle=handle, members=frozenset()), look)
+        if plan.action is Action.FAILED:
+            return replace(plan, group_id=None)
+        made = _look(sync, plan, resolutions, look, None)
+        create = GroupEdit("create", name=sync.name or handle, description=made.description, channels=made.channels)
+        rest = tuple(e for e in plan.edits if e.kind == "disable")  # created while nobody is on call
+        return replace(plan, group_id=None, edits=(create, *rest))
     # From here on, a plan that changes nothing keeps the group as it is.
     failed = replace(failed, group_id=actual.id, current=actual.members, desired=actual.members)
     if actual.problem:
         return replace(failed, errors=(f"user group @{handle}: {actual.problem}; group left as it is",))
-    if actual.disabled:
-        return replace(failed, errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie manage it",))
+    managed = sync.when_empty == "disable"
+    if actual.disabled and not managed:
+        return replace(failed, errors=(f"user group @{handle} is disabled in Slack: enable it to let Slackgenie "
+                                       "manage it (or set 'when_empty: disable')",))
     if desired.errors:
         return replace(failed, errors=desired.errors)
+    if desired.disable:  # nobody on call, when_empty: disable
+        return replace(failed, action=Action.KEEP if not actual.disabled else Action.IN_SYNC,
+                       edits=() if actual.disabled else (GroupEdit("disable"),))
     if not desired.identities and not desired.unmappable:
         # when_empty: keep. Never send Slack an empty list; never guess.
         return replace(failed, action=Action.KEEP)
@@ -115,7 +158,33 @@ def plan_group(
         errors += ("no on-call person could be matched to a Slack user; group left as it is",)
         return replace(failed, errors=errors)
     action = Action.IN_SYNC if members == actual.members else Action.UPDATE
-    return replace(failed, action=action, desired=members, errors=errors)
+    plan = replace(failed, action=action, desired=members, errors=errors)
+    edits = [GroupEdit("enable")] if actual.disabled else []
+    made = _look(sync, plan, resolutions, look, actual)
+    if made.description is not None or made.channels is not None:
+        edits.append(made)
+    return replace(plan, edits=tuple(edits))
+
+
+def _look(sync: Sync, plan: GroupPlan, resolutions: Mapping[str, Resolution], look: Look | None,
+          actual: ActualGroup | None) -> GroupEdit:
+    """The description and default channels the group should have, where they differ from
+    ``actual``'s (all of them for a group to create): an ``update``."""
+    look = look or Look()
+    description = None
+    if sync.description is not None:
+        names = sorted({r.user.real_name or r.user.name for i in plan.desired
+                        for r in [_by_id(resolutions, i)] if r is not None and r.user is not None})
+        text = describe(sync.description, names, look.until)
+        description = text if actual is None or text != actual.description else None
+    channels = look.channels
+    if channels is not None and actual is not None and frozenset(channels) == actual.channels:
+        channels = None
+    return GroupEdit("update", description=description, channels=channels)
+
+
+def _by_id(resolutions: Mapping[str, Resolution], user_id: str) -> Resolution | None:
+    return next((r for r in resolutions.values() if r.user is not None and r.user.id == user_id), None)
 
 
 def resolve_all(

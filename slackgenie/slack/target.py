@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.core.model import ActualGroup
+from slackgenie.core.model import ActualGroup, GroupEdit
 from slackgenie.slack.client import error_code
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.errors import about_people, explain
 from slackgenie.slack.pacer import Pacer
-from slackgenie.slack.usergroups import list_groups, set_members
+from slackgenie.slack.usergroups import edit_group, list_groups, set_members
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,13 @@ class PeopleRefused:
         """Why the group failed when Slack refuses the people it holds even after a fresh look-up."""
         who = "Slack does not say who: check " + ", ".join(sorted(people))
         return f"Slack refused the update, also with everyone looked up afresh: {explain(self.code, who)}"
+
+
+@dataclass(frozen=True)
+class Refused:
+    """Slack refused a write to the group itself: why, and the fix."""
+
+    message: str
 
 
 class GroupsUnreadable(Exception):
@@ -80,6 +87,20 @@ class SlackTarget:
             raise GroupsUnreadable(describe(exc)) from None
         except Exception as exc:  # connection failures after retries
             raise GroupsUnreadable(f"{type(exc).__name__}: {exc}") from None
+
+    def edit(self, group_id: str | None, handle: str, edit: GroupEdit, team: str | None = None) -> str | Throttled | Refused:
+        """One write to the group itself: its id (a created group's new one), ``Throttled`` when
+        Slack's rate limit held it back, else why not (``Refused``)."""
+        try:
+            return edit_group(self.client, group_id, handle, edit, team)
+        except SlackApiError as exc:
+            if exc.response is not None and exc.response.status_code == 429:
+                return Throttled(max(self.pacer.delay(WRITE), self.pacer.window / 2))
+            verb = {"create": "the creation", "update": "the group's update", "enable": "enabling the group",
+                    "disable": "disabling the group"}[edit.kind]
+            return Refused(f"Slack refused {verb}: {describe(exc)}")
+        except Exception as exc:
+            return Refused(f"{edit.kind} failed: {type(exc).__name__}: {exc}")
 
     def set_members(self, group_id: str, members: Iterable[str],
                     team: str | None = None) -> str | Throttled | PeopleRefused | None:

@@ -1,4 +1,5 @@
-"""Slack user groups: read every group in one call, write one group's members in one call."""
+"""Slack user groups: read every group in one call, write one group's members in one call, and
+the group itself (create, update, enable, disable) in one call each."""
 
 from __future__ import annotations
 
@@ -9,10 +10,15 @@ from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.core.model import ActualGroup
+from slackgenie.core.model import ActualGroup, GroupEdit
 
 
 SlackId = Annotated[str, StringConstraints(strict=True, pattern=r"^[A-Z0-9]{2,40}$")]
+
+
+class _Prefs(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    channels: list[str] = []
 
 
 class _Group(BaseModel):
@@ -23,6 +29,9 @@ class _Group(BaseModel):
     handle: Annotated[str, StringConstraints(strict=True, min_length=1, max_length=255)]
     users: list[SlackId]
     date_delete: int = 0
+    name: str = ""
+    description: str | None = ""
+    prefs: _Prefs = _Prefs()
 
 
 class _GroupList(BaseModel):
@@ -58,7 +67,9 @@ def list_groups(client: WebClient, team: str | None = None) -> dict[str, ActualG
                                                problem="Slack's usergroups.list holds this handle twice")
             continue
         groups[group.handle] = ActualGroup(id=group.id, handle=group.handle, members=frozenset(group.users),
-                                           disabled=bool(group.date_delete))
+                                           disabled=bool(group.date_delete), name=group.name,
+                                           description=group.description or "",
+                                           channels=frozenset(group.prefs.channels))
     return groups
 
 
@@ -68,3 +79,25 @@ def set_members(client: WebClient, group_id: str, members: Iterable[str], team: 
     if not users:
         raise ValueError("refusing to send Slack an empty member list")
     client.usergroups_users_update(usergroup=group_id, users=users, team_id=team)
+
+
+def edit_group(client: WebClient, group_id: str | None, handle: str, edit: GroupEdit, team: str | None = None) -> str:
+    """One write to the group itself (``usergroups.create`` / ``update`` / ``enable`` / ``disable``);
+    the group's id (a created group's new one)."""
+    if edit.kind == "create":
+        answer = client.usergroups_create(name=edit.name or handle, handle=handle, description=edit.description,
+                                          channels=None if edit.channels is None else ",".join(edit.channels),
+                                          team_id=team)
+        created = (answer.get("usergroup") or {}).get("id")
+        if not isinstance(created, str) or not created:
+            raise SlackApiError("usergroups.create answered without the group's id", answer)
+        return created
+    assert group_id is not None
+    if edit.kind == "update":
+        client.usergroups_update(usergroup=group_id, description=edit.description,
+                                 channels=None if edit.channels is None else ",".join(edit.channels), team_id=team)
+    elif edit.kind == "enable":
+        client.usergroups_enable(usergroup=group_id, team_id=team)
+    else:
+        client.usergroups_disable(usergroup=group_id, team_id=team)
+    return group_id
