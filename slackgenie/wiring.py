@@ -133,7 +133,9 @@ def source_for(config: Config, provider: str, secrets: ProviderSecrets) -> OnCal
     return PROVIDERS[provider].build(secrets, config.source_options(provider), RealClock(), None, Stop())
 
 
-def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None) -> Service:
+def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = None, settle: bool = True) -> Service:
+    """``settle``: learn the token's kind and hold ``workspace`` to it (a ConfigError); ``check``
+    does it itself, to say it as one of its items."""
     f, secrets = config.file, config.secrets
     clock = clock or RealClock()
     metrics = metrics or Metrics(f.interval, statuses=METRIC_CODES)
@@ -145,7 +147,7 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     # Relative paths are taken from the working directory: the config often sits read-only in
     # /etc or a ConfigMap, while the service runs in a writable state directory.
     directory = Directory(slack, Path(f.cache_file) if f.cache_file else None)
-    kind = settle_workspaces(config, slack, directory)
+    kind = settle_workspaces(config, slack, directory) if settle else None
     source = sources(config, clock, metrics, stop)
     state = StateStore(Path(f.state_file), clock.now)
     lookups = ThreadPoolExecutor(max_workers=f.concurrency, thread_name_prefix="lookups")

@@ -16,6 +16,7 @@ from slackgenie.environment import ProviderSecrets
 from slackgenie.settings import Config, ConfigError
 from slackgenie.slack import probe
 from slackgenie.slack.directory import needs_scope
+from slackgenie.slack.errors import explain
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.wiring import Service, build, source_for
@@ -36,7 +37,7 @@ class Item:
 def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None,
               gaps: timedelta | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
-    service = build(config, clock=clock)
+    service = build(config, clock=clock, settle=False)
     try:
         yield from _slack(config, service)
         for provider in service.providers:
@@ -145,45 +146,98 @@ def _slack(config: Config, service: Service) -> Iterator[Item]:
         yield Item(False, f"Slack API unreachable at {config.secrets.slack_api_url}: {token.error}",
                    "check SLACK_API_URL and the network path to Slack")
         return
-    yield Item(True, f"Slack token valid ({token.kind} token for {token.user} in {token.team})")
+    if token.org:
+        yield Item(True, f"Slack token valid (org token: the app is installed on the Enterprise Grid organisation "
+                         f"{token.team}, as {token.user})")
+    else:
+        yield Item(True, f"Slack token valid ({token.kind} token for {token.user} in {token.team})")
+    problem = config.workspace_error(token.org, token.team_id)
+    if problem is not None:
+        yield Item(False, f"{problem.key}: {problem.problem}", problem.fix)
+        return
+    if token.org:
+        service.directory.list_teams = tuple(w for w in config.workspaces if w)
+        yield from _workspaces(config, service)
     yield from _scopes(config, token.scopes)
     yield from _groups(config, service)
     yield from _users(config, service)
 
 
+def _workspaces(config: Config, service: Service) -> Iterator[Item]:
+    """An org-level token: the workspaces the app is deployed to, and each configured one among them."""
+    deployed = probe.workspaces(service.slack)
+    if isinstance(deployed, probe.Refused):
+        yield Item(False, f"the workspaces the app is deployed to cannot be listed (auth.teams.list): {deployed.code}",
+                   "check the token: an org-level token of the app installed on the organisation")
+        return
+    listed = ", ".join(f"{name} ({team})" for team, name in sorted(deployed.items(), key=lambda t: t[1])) or "none"
+    yield Item(True, f"the app is deployed to {len(deployed)} workspace(s) of the organisation: {listed}", info=True)
+    for team in (w for w in config.workspaces if w):
+        groups = ", ".join(f"@{s.usergroup}" for s in config.syncs if s.workspace == team)
+        if team in deployed:
+            yield Item(True, f"workspace {deployed[team]} ({team}) holds {groups}: the app is deployed to it")
+        else:
+            yield Item(False, f"workspace {team} holds {groups}, but the app is not deployed to it",
+                       "ask an org admin to add the app to that workspace (the organisation's settings, Integrations "
+                       "> Installed apps > Add to more workspaces), or correct 'workspace'")
+
+
 def _scopes(config: Config, granted: frozenset[str] | None) -> Iterator[Item]:
     heads_up = any(s.heads_up for s in config.syncs)
+    channel_names = any(c.startswith("#") for s in config.syncs for c in s.channels)
     history = probe.history_scopes(any(s.announce for s in config.syncs), heads_up)
     for scope, why in history.items():  # not required: without them, at most once
         if granted is not None and scope not in granted:
             yield Item(True, f"Slack scope {scope} is not granted: {why} cannot be looked for, so it is not "
                              f"repeated (at most once); add {scope} to let Slackgenie check", info=True)
-    for scope, why in probe.needed_scopes(heads_up).items():
+    for scope, why in probe.needed_scopes(heads_up, channel_names).items():
         if granted is None:
             yield Item(False, f"Slack scope {scope}: cannot tell (no x-oauth-scopes header)",
                        "check the app's scopes under OAuth & Permissions")
         elif scope in granted:
-            yield Item(True, f"Slack scope {scope}")
+            yield Item(True, f"Slack scope {scope}" + _features(config, scope))
         else:
             yield Item(False, f"Slack scope {scope} is missing (needed to {why})",
                        f"add {scope} under OAuth & Permissions -> Scopes, then reinstall the app")
 
 
+def _features(config: Config, scope: str) -> str:
+    """What the configured features need a scope for, where it is more than the basics."""
+    if scope != "usergroups:write":
+        return ""
+    uses = [f for f, on in (("create: true", any(s.create for s in config.syncs)),
+                            ("description", any(s.description is not None for s in config.syncs)),
+                            ("channels", any(s.channels for s in config.syncs)),
+                            ("when_empty: disable", any(s.when_empty == "disable" for s in config.syncs))) if on]
+    return f" (also for {', '.join(uses)})" if uses else ""
+
+
 def _groups(config: Config, service: Service) -> Iterator[Item]:
-    groups = probe.user_groups(service.slack)
-    if isinstance(groups, probe.Refused):
-        yield Item(False, f"Slack user groups cannot be read: {groups.code}",
-                   "grant usergroups:read; user groups need a paid Slack plan")
-        return
-    for sync in config.syncs:
-        group = groups.get(sync.usergroup)
-        if group is None:
-            yield Item(False, f"user group @{sync.usergroup} does not exist in Slack",
-                       f"create @{sync.usergroup} in Slack, or correct 'usergroup' in {config.path}")
-        elif group.disabled:
-            yield Item(False, f"user group @{sync.usergroup} is disabled in Slack", "enable it in Slack")
-        else:
-            yield Item(True, f"user group @{sync.usergroup} exists ({len(group.members)} members)")
+    for team in config.workspaces:
+        syncs = [s for s in config.syncs if s.workspace == team]
+        groups = probe.user_groups(service.slack, team)
+        where = f" in workspace {team}" if team else ""
+        if isinstance(groups, probe.Refused):
+            yield Item(False, f"Slack user groups{where} cannot be read: {explain(groups.code)}",
+                       "grant usergroups:read; user groups need a paid Slack plan")
+            continue
+        for sync in syncs:
+            group = groups.get(sync.usergroup)
+            if group is None and sync.create:
+                yield Item(True, f"user group @{sync.usergroup} does not exist yet{where}: the first sync creates "
+                                 "it (create: true)")
+            elif group is None:
+                yield Item(False, f"user group @{sync.usergroup} does not exist in Slack{where}",
+                           f"create @{sync.usergroup} in Slack, set 'create: true', or correct 'usergroup' in "
+                           f"{config.path}")
+            elif group.disabled and sync.when_empty == "disable":
+                yield Item(True, f"user group @{sync.usergroup} is disabled{where}: enabled again when someone is "
+                                 "on call (when_empty: disable)")
+            elif group.disabled:
+                yield Item(False, f"user group @{sync.usergroup} is disabled in Slack{where}",
+                           "enable it in Slack, or set 'when_empty: disable'")
+            else:
+                yield Item(True, f"user group @{sync.usergroup} exists{where} ({len(group.members)} members)")
 
 
 def _users(config: Config, service: Service) -> Iterator[Item]:

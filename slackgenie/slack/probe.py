@@ -13,10 +13,11 @@ from slack_sdk.errors import SlackApiError
 from slackgenie.core.model import ActualGroup
 from slackgenie.slack.client import error_code
 from slackgenie.slack.usergroups import list_groups
+from slackgenie.slack.workspaces import deployed, read_kind
 
 REQUIRED_SCOPES = {
     "usergroups:read": "read user groups and their members",
-    "usergroups:write": "set a group's members",
+    "usergroups:write": "set a group's members (and create, update, enable or disable a group)",
     "users:read": "read users",
     "users:read.email": "match on-call people's e-mails to Slack users",
 }
@@ -27,9 +28,15 @@ HEADS_UP_SCOPES = {  # only when some sync has `heads_up`
 }
 
 
-def needed_scopes(heads_up: bool) -> dict[str, str]:
+CHANNEL_NAME_SCOPES = {  # only when some sync's `channels` names a channel by #name
+    "channels:read": "find the default channels named by '#name' under 'channels'",
+}
+
+
+def needed_scopes(heads_up: bool, channel_names: bool = False) -> dict[str, str]:
     """The scopes Slackgenie cannot work without (scope -> what for)."""
-    return {**REQUIRED_SCOPES, **(HEADS_UP_SCOPES if heads_up else {})}
+    return {**REQUIRED_SCOPES, **(HEADS_UP_SCOPES if heads_up else {}),
+            **(CHANNEL_NAME_SCOPES if channel_names else {})}
 
 
 def history_scopes(announce: bool, heads_up: bool) -> dict[str, str]:
@@ -51,10 +58,12 @@ class Token:
     user: str | None
     team: str | None
     scopes: frozenset[str] | None
+    org: bool = False  # an org-level token (is_enterprise_install): the app installed on an organisation
+    team_id: str | None = None  # the token's own workspace (None for an org-level token)
 
     @property
     def kind(self) -> str:
-        return "bot" if self.bot else "user"
+        return "org" if self.org else "bot" if self.bot else "user"
 
 
 @dataclass(frozen=True)
@@ -91,13 +100,24 @@ def token(client: WebClient) -> Token | Refused | Unreachable:
     except Exception as exc:
         return Unreachable(type(exc).__name__)
     user, team = auth.get("user"), auth.get("team")
+    kind = read_kind(auth)
     return Token(bool(auth.get("bot_id")), None if user is None else str(user), None if team is None else str(team),
-                 granted_scopes(auth.headers))
+                 granted_scopes(auth.headers), kind.org, kind.team)
 
 
-def user_groups(client: WebClient) -> dict[str, ActualGroup] | Refused:
-    """Every user group by handle, or Slack's refusal to list them."""
+def workspaces(client: WebClient) -> dict[str, str] | Refused:
+    """The workspaces the app is deployed to (``auth.teams.list``): id -> name; or Slack's refusal."""
     try:
-        return list_groups(client)
+        return deployed(client)
+    except SlackApiError as exc:
+        return Refused(error_code(exc))
+    except Exception as exc:
+        return Refused(type(exc).__name__)
+
+
+def user_groups(client: WebClient, team: str | None = None) -> dict[str, ActualGroup] | Refused:
+    """Every user group of a workspace (None: the token's own) by handle, or Slack's refusal to list them."""
+    try:
+        return list_groups(client, team)
     except SlackApiError as exc:
         return Refused(error_code(exc))
