@@ -177,6 +177,7 @@ def settle_workspaces(config: Config, slack: WebClient, directory: Directory) ->
     problem = config.workspace_error(kind.org, kind.team)
     if problem is not None:
         raise problem
-    if kind.org:  # users.list lists one workspace: those the groups are in
+    if kind.org:  # users.list lists one workspace: those the groups are in; people by their global id
         directory.list_teams = tuple(w for w in config.workspaces if w)
+        directory.org = True
     return kind

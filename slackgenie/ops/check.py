@@ -157,6 +157,7 @@ def _slack(config: Config, service: Service) -> Iterator[Item]:
         return
     if token.org:
         service.directory.list_teams = tuple(w for w in config.workspaces if w)
+        service.directory.org = True
         yield from _workspaces(config, service)
     yield from _scopes(config, token.scopes)
     yield from _groups(config, service)

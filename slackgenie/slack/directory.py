@@ -55,6 +55,9 @@ class Directory:
         self._kept: dict[str, tuple[dict[str, Any], float]] = {}  # other answers worth a day: key -> (value, when)
         # With an org-level token, users.list names the workspace it lists (team_id): those in use.
         self.list_teams: tuple[str | None, ...] = (None,)
+        # An org-level token: a person is named by their organisation-wide id (enterprise_user.id),
+        # the one the organisation's groups list, whatever id an answer spells them with.
+        self.org = False
         self._load()
 
     # --- lookups -------------------------------------------------------------------------
@@ -107,7 +110,7 @@ class Directory:
             if not isinstance(members, list):
                 raise ValueError("users.list answered without a list of members")
             for raw in members:
-                user = _user(raw)  # one that does not fit spoils the listing: lookups follow
+                user = _user(raw, self.org)  # one that does not fit spoils the listing: lookups follow
                 people += 1
                 email = (user.email or "").lower()
                 known = found.get(email)
@@ -135,7 +138,7 @@ class Directory:
                 raw = self.client.users_info(user=identity).get("user")
             else:
                 raw = self.client.users_lookupByEmail(email=identity).get("user")
-            user = _user(raw)
+            user = _user(raw, self.org)
         except ValueError as exc:  # an answer that does not fit: not knowing is not a verdict
             return Resolution(identity, problem=str(exc), transient=True)
         except SlackApiError as exc:
@@ -177,7 +180,7 @@ class Directory:
             for user, _ in self._by_identity.values():
                 if user.id == user_id:
                     return user
-        user = _user(self.client.users_info(user=user_id).get("user"))
+        user = _user(self.client.users_info(user=user_id).get("user"), self.org)
         self._remember(user.id, user)
         return user
 
@@ -256,6 +259,11 @@ class _Profile(BaseModel):
     real_name: str = ""
 
 
+class _EnterpriseUser(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+    id: Annotated[str, StringConstraints(strict=True, pattern=SLACK_USER_ID.pattern)] | None = None
+
+
 class _User(BaseModel):
     """A Slack user object as ``users.lookupByEmail`` and ``users.info`` document it."""
 
@@ -269,16 +277,22 @@ class _User(BaseModel):
     is_restricted: StrictBool = False
     is_ultra_restricted: StrictBool = False
     tz: str | None = None
+    enterprise_user: _EnterpriseUser | None = None
 
 
-def _user(raw: object) -> SlackUser:
-    """A Slack user from an API answer; ValueError if it does not fit (never a guessed person)."""
+def _user(raw: object, org: bool = False) -> SlackUser:
+    """A Slack user from an API answer; ValueError if it does not fit (never a guessed person).
+    ``org``: named by their organisation-wide id where the answer gives one (Enterprise Grid: a
+    person who was in a workspace before it joined the organisation may be answered with their old
+    local id too; the organisation's groups hold the global one, so a group never flaps between
+    two spellings of one person)."""
     try:
         u = _User.model_validate(raw)
     except ValidationError as exc:
         first = exc.errors()[0]
         raise ValueError(f"Slack's user answer is malformed at {'.'.join(map(str, first['loc'])) or '(user)'}") from None
-    return SlackUser(id=u.id, name=u.name, email=u.profile.email, real_name=u.real_name or u.profile.real_name,
+    uid = u.enterprise_user.id if org and u.enterprise_user is not None and u.enterprise_user.id else u.id
+    return SlackUser(id=uid, name=u.name, email=u.profile.email, real_name=u.real_name or u.profile.real_name,
                      deleted=u.deleted, is_bot=u.is_bot, tz=u.tz, guest=u.is_restricted or u.is_ultra_restricted)
 
 
