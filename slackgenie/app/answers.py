@@ -54,7 +54,9 @@ def _answer(query: Query, snapshot: Snapshot, now: datetime) -> Message | NeedsL
         # Schedules no group uses are never read by the passes: always a live look-up, so the
         # ack and the look-up's answer agree whatever the snapshot does in between.
         return NeedsLookup(query, found)
-    title = {"group": f"*@{found.key}*", "schedule": f"*{found.key}*", "team": f"*{found.key}* (team)"}[found.kind]
+    group = next((g for g in snapshot.groups if g.handle == found.key), None) if found.kind == "group" else None
+    title = {"group": f"*{group.title if group else '@' + found.key}*", "schedule": f"*{found.key}*",
+             "team": f"*{found.key}* (team)"}[found.kind]
     lines = [schedule_line(s, snapshot, now, query.kind == "next") for s in states]
     if found.kind == "group":
         group = next(g for g in snapshot.groups if g.handle == found.key)
@@ -68,7 +70,7 @@ def _group_now(g: GroupState, snapshot: Snapshot, now: datetime) -> str:
     parts = [schedule_line(s, snapshot, now, False) for ref in g.schedules if (s := snapshot.schedule(ref))]
     if g.static:
         parts.append(_always(g, snapshot))
-    return f"*@{g.handle}*\n" + "\n".join("  " + p for p in parts or ["(not read yet)"])
+    return f"*{g.title}*\n" + "\n".join("  " + p for p in parts or ["(not read yet)"])
 
 
 def _always(g: GroupState, snapshot: Snapshot) -> str:

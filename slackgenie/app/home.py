@@ -52,7 +52,7 @@ def home_blocks(snapshot: Snapshot, now: datetime, personal: MyShifts | None = N
         blocks.append({"type": "divider"})
     for g in snapshot.groups:
         lines = [schedule_line(s, snapshot, now, True) for ref in g.schedules if (s := snapshot.schedule(ref))]
-        blocks += sections(f"*@{g.handle}*\n" + "\n".join(lines or ["(not read yet)"]))
+        blocks += sections(f"*{g.title}*\n" + "\n".join(lines or ["(not read yet)"]))
     header = [{"type": "header", "text": {"type": "plain_text", "text": "Who is on call"}}]
     return header + fit(blocks, HOME_BLOCKS - 1, [context(footer(snapshot, now))])
 

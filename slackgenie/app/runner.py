@@ -21,6 +21,7 @@ from slackgenie.app.personal import Personal
 from slackgenie.app.take import Taking
 from slackgenie.app.signed import WSGIApp, signed_only
 from slackgenie.slack.client import error_code, make_web_client
+from slackgenie.slack import probe
 from slackgenie.slack.errors import token_refused
 from slackgenie.app.snapshot import Snapshot, SnapshotKeeper
 from slackgenie.core.model import OnCall, PassReport, ReadFailure
@@ -50,6 +51,16 @@ def check_token(client: WebClient) -> None:
         raise AppUnavailable(f"Slack could not be reached ({type(exc).__name__})") from None
 
 
+def _workspace_names(service: Service, client: WebClient) -> dict[str, str]:
+    """Where the groups span several workspaces of an organisation: their names (one
+    ``auth.teams.list`` when the app starts); an id stands for a name Slack does not give."""
+    kind = service.token_kind
+    if len(service.config.workspaces) < 2 or kind is None or not kind.org:
+        return {}
+    found = probe.workspaces(client)
+    return found if isinstance(found, dict) else {}
+
+
 class SlackApp:
     def __init__(self, service: Service, read_only: bool = False):
         config = service.config
@@ -60,7 +71,7 @@ class SlackApp:
             app_bot, config.secrets.slack_api_url, config.file.retry, observer=service.metrics, stop=service.stop)
         check_token(client)
         self.service = service
-        self.keeper = SnapshotKeeper(config.syncs, config.file.users)
+        self.keeper = SnapshotKeeper(config.syncs, config.file.users, _workspace_names(service, client))
         live = LiveLookup(service.source, service.directory, config.file.users)
         signing = config.secrets.slack_signing_secret
         self.pool = LookupPool(workers=max(4, config.file.concurrency), deadline=config.file.retry.budget + 5)

@@ -36,6 +36,12 @@ class GroupState:
     handle: str
     schedules: tuple[str, ...]
     static: tuple[str, ...] = ()
+    workspace: str | None = None  # its workspace's name, where the groups span several workspaces
+
+    @property
+    def title(self) -> str:
+        """How an answer names the group: ``@handle``, with its workspace where there are several."""
+        return f"@{self.handle}" + (f" ({self.workspace})" if self.workspace else "")
 
 
 @dataclass(frozen=True)
@@ -61,12 +67,19 @@ class Snapshot:
 class SnapshotKeeper:
     """Holds the latest Snapshot; updated by the loop's thread, read by the app's threads."""
 
-    def __init__(self, syncs: list[GroupSync], user_map: Mapping[str, str]):
+    def __init__(self, syncs: list[GroupSync], user_map: Mapping[str, str],
+                 workspace_names: Mapping[str, str] | None = None):
+        """``workspace_names``: id -> name of the workspaces the groups are in (an id without a
+        name is shown as it is); used only where the groups span several workspaces."""
         self._syncs = syncs
         self._user_map = dict(user_map)
         self._lock = threading.Lock()
-        self._snapshot = Snapshot(groups=tuple(GroupState(s.usergroup, s.keys, tuple(s.users))
-                                               for s in syncs), user_map=self._user_map)
+        several = len({s.workspace for s in syncs}) > 1
+        names = workspace_names or {}
+        self._snapshot = Snapshot(groups=tuple(
+            GroupState(s.usergroup, s.keys, tuple(s.users),
+                       names.get(s.workspace, s.workspace) if several and s.workspace else None)
+            for s in syncs), user_map=self._user_map)
 
     def get(self) -> Snapshot:
         with self._lock:
