@@ -171,3 +171,21 @@ def test_a_no_change_pass_costs_one_group_list_per_workspace(workspaces: int, tm
         assert slack_methods(emu) == ["usergroups.list"] * workspaces
         assert sorted(c.team_id or "" for c in emu.slack.api_calls()) == [f"T0SPACE{n:03d}"
                                                                           for n in range(workspaces)]
+
+
+def test_announcements_and_topics_in_a_workspace_of_the_organisation(grid: Emulators, tmp_path: Path) -> None:
+    """With an org-level token a #name is found in the group's workspace (conversations.list with its
+    team_id) and the post names the channel's id (a name would be team_not_found, GRID §2)."""
+    config = grid.org.config_yaml.replace(
+        "    users: [dana.lead@example.com]\n",
+        "    users: [dana.lead@example.com]\n    announce: '#delivery'\n    topic: '#delivery'\n")
+    result = sync(grid, tmp_path, config)
+    assert result.code == 0, result.both
+    channel = grid.slack.state.channel("delivery", team_id=PAYMENTS)
+    assert channel is not None
+    posted = [m for m in grid.slack.state.messages if m.get("channel") == channel.id]
+    assert len(posted) == 1 and "@delivery-support" in str(posted[0].get("text")), grid.slack.state.messages
+    assert "carol" in channel.topic
+    listed = grid.slack.api_calls("conversations.list")  # (private channels first: no groups:read, then public)
+    assert listed and all(c.team_id == PAYMENTS for c in listed)
+    assert [c for c in grid.slack.api_calls() if not c.ok and c.error != "missing_scope"] == []

@@ -163,7 +163,7 @@ class Notifier:
             return ""
         channel = sync.announce or ""
         try:
-            channel_id = self._channel(channel)
+            channel_id = self._channel(channel, sync.workspace)
         except Exception as exc:
             return self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup)
         notes = []
@@ -231,7 +231,7 @@ class Notifier:
     def _topic(self, sync: Sync, members: list[str], key: str, fingerprint: str) -> str:
         ref = sync.topic or ""
         try:
-            channel = self._channel(ref)
+            channel = self._channel(ref, sync.workspace)
             current = self.client.conversations_info(channel=channel)["channel"]["topic"]["value"]
             names = [self.directory.user_by_id(m).name or m for m in members]
             wanted = topic_with(current, names)
@@ -258,29 +258,32 @@ class Notifier:
         log.warning("notify.dropped", group=group, what=what, error=code, fix=fix)
         return f"{what} dropped ({code}): {fix}"
 
-    def _channel(self, ref: str) -> str:
+    def _channel(self, ref: str, team: str | None = None) -> str:
+        """A channel's id; a #name is looked for in the group's workspace (``team``: with an
+        org-level token, conversations.list must name it, and a post must name the id)."""
         if SLACK_CHANNEL_ID.match(ref):
             return ref
         name = ref.lstrip("#")
-        if name not in self._channels:
+        key = f"{team}:{name}" if team else name
+        if key not in self._channels:
             cursor = None
             for _ in range(100):  # bounded: 100 pages of 200 channels
                 try:
                     page = self.client.conversations_list(
                         types="public_channel,private_channel" if self._private_channels else "public_channel",
-                        limit=200, exclude_archived=True, cursor=cursor)
+                        limit=200, exclude_archived=True, cursor=cursor, team_id=team)
                 except SlackApiError as exc:
                     if error_code(exc) == "missing_scope" and self._private_channels:
                         self._private_channels = False  # no groups:read: public channels only
                         cursor = None
                         continue
                     raise
-                self._channels.update({c["name"]: c["id"] for c in page["channels"]})
+                self._channels.update({(f"{team}:{c['name']}" if team else c["name"]): c["id"] for c in page["channels"]})
                 cursor = (page.get("response_metadata") or {}).get("next_cursor")
-                if name in self._channels or not cursor:
+                if key in self._channels or not cursor:
                     break
-        if name not in self._channels:
+        if key not in self._channels:
             raise SlackApiError(f"channel {ref} not found", SlackResponse(
                 client=self.client, http_verb="POST", api_url="conversations.list", req_args={},
                 data={"ok": False, "error": "channel_not_found"}, headers={}, status_code=200))
-        return self._channels[name]
+        return self._channels[key]
