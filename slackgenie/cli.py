@@ -44,11 +44,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _demo(args.provider)
     try:
         setup = _setup(args)
-        command = _command(args, setup)
-    except ConfigError as exc:
+        return _command(args, setup)()  # a command checks what only Slack can tell (an org token's
+    except ConfigError as exc:            # workspaces) before anything else: still exit 2
         print(f"slackgenie: configuration error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    return command()
 
 
 def _setup(args: argparse.Namespace) -> Setup:
