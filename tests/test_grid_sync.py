@@ -90,8 +90,6 @@ def test_a_sync_without_workspace_under_an_org_token_is_a_config_error_after_aut
     assert slack_methods(grid) == ["auth.test"] and grid.opsgenie.calls("") == 0
 
 
-@pytest.mark.xfail(strict=True, reason="cli.main catches ConfigError around _setup/_command only, not around the "
-                                       "command itself, where wiring.build raises it (cli.py is not this change's)")
 def test_a_sync_without_workspace_under_an_org_token_exits_2(grid: Emulators, tmp_path: Path) -> None:
     config = grid.org.config_yaml.replace(f"    workspace: {PLATFORM}\n", "")
     result = sync(grid, tmp_path, config)
@@ -189,3 +187,19 @@ def test_announcements_and_topics_in_a_workspace_of_the_organisation(grid: Emula
     listed = grid.slack.api_calls("conversations.list")  # (private channels first: no groups:read, then public)
     assert listed and all(c.team_id == PAYMENTS for c in listed)
     assert [c for c in grid.slack.api_calls() if not c.ok and c.error != "missing_scope"] == []
+
+
+def test_an_org_token_slack_will_not_let_look_people_up_by_email_lists_them(tmp_path: Path) -> None:
+    """users.lookupByEmail may refuse an org-level token (enterprise_is_restricted, GRID §2
+    [unverified]): people are then found by listing the workspaces in use (users.list, team_id)."""
+    org = grid_org()
+    assert org.slack.enterprise is not None
+    org.slack.enterprise.lookup_by_email_restricted = True
+    config = f"workspace: {PAYMENTS}\nsyncs:\n  - usergroup: payments-oncall\n    schedules: [Payments_schedule]\n" \
+             "    users: [bob@example.com]\n"
+    with Emulators(org, at=DEMO_START) as emu:
+        result = sync(emu, tmp_path, config)
+        assert result.code == 0, result.both
+        assert sorted(emu.slack.state.members_of("payments-oncall", PAYMENTS)) == ids(emu, "bob@example.com",
+                                                                                      "dave@example.com")
+        assert [c.team_id for c in emu.slack.api_calls("users.list")] == [PAYMENTS]

@@ -30,6 +30,7 @@ MAX_LIST_PAGES = 1000  # 200,000 people: beyond it, a listing that never ends is
 # With the workspace's size unknown (a first run), more unknown people than this are found by
 # listing the workspace rather than one lookup each.
 LIST_WHEN_UNKNOWN = 3
+RESTRICTED = "enterprise_is_restricted"  # users.lookupByEmail "called with an inappropriate enterprise-level token"
 
 
 class Directory:
@@ -58,6 +59,7 @@ class Directory:
         # An org-level token: a person is named by their organisation-wide id (enterprise_user.id),
         # the one the organisation's groups list, whatever id an answer spells them with.
         self.org = False
+        self.restricted = False  # users.lookupByEmail refused the org-level token: people are listed instead
         self._load()
 
     # --- lookups -------------------------------------------------------------------------
@@ -68,10 +70,19 @@ class Directory:
         wanted = sorted(set(identities))
         unknown = {i.lower() for i in wanted if "@" in i and self.peek(i) is None}
         listed: dict[str, SlackUser | None] = {}
-        if self._listing_is_cheaper(len(unknown)):
+        if self._listing_is_cheaper(len(unknown)) or (self.restricted and unknown):
             listed = self._list(unknown)
         futures = {i: pool.submit(self.resolve, i, listed) for i in wanted}
-        return {i: f.result() for i, f in futures.items()}
+        found = {i: f.result() for i, f in futures.items()}
+        refused = [i for i, r in found.items() if r.problem == f"{LOOKUP_FAILED}{RESTRICTED}"]
+        if refused and not self.restricted:
+            # An org-level token Slack does not let look people up by e-mail (GRID §2): from now
+            # on they are found by listing the workspaces in use (users.list with their team_id).
+            log.warning("directory.lookup_restricted", fallback="users.list of the workspaces in use")
+            self.restricted = True
+            listed = self._list({i.lower() for i in refused})
+            found.update({i: self.resolve(i, listed) for i in refused})
+        return found
 
     def _listing_is_cheaper(self, unknown: int) -> bool:
         if unknown == 0:
@@ -94,7 +105,7 @@ class Directory:
         with self._lock:
             self.workspace_users = people
             self._dirty = True
-        if self.list_teams != (None,):
+        if self.list_teams != (None,) and not self.restricted:
             # An organisation: someone its workspaces do not list may still be one of its people
             # (ids are the organisation's): looked up, not settled as absent.
             return {e: u for e, u in found.items() if u is not None}
