@@ -160,3 +160,15 @@ def test_a_description_on_one_line_within_slacks_limit() -> None:
     assert describe("until {until}", ["A"], None) == "until further notice"
     long = describe("{names}", [f"Person number {n}" for n in range(20)], None)
     assert len(long) == 140 and long.endswith("…") and long.startswith("Person number 0, Person number 1")
+
+
+def test_a_channel_the_workspace_has_not_fails_the_group_every_pass(grid: Emulators, tmp_path: Path) -> None:
+    config = (f"syncs:\n  - usergroup: payments-oncall\n    workspace: {PAYMENTS}\n"
+              "    schedules: [Payments_schedule]\n    channels: ['#platform']\n")  # #platform is Platform's
+    for _ in range(2):
+        result = sync(grid, tmp_path, config)
+        assert result.code == 1
+        assert "'channels': no channel #platform in the group's workspace" in result.out, result.both
+    assert grid.slack.api_calls("usergroups.update") == []
+    group = grid.slack.state.group_by_handle("payments-oncall", PAYMENTS)
+    assert group is not None and group.channels == []

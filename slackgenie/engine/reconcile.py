@@ -122,12 +122,14 @@ class Reconciler:
                                        errors=(f"could not read Slack user groups: {slack_error}",)
                                        + desired[sync.usergroup].errors))
                 continue
-            look, problem = self._look(sync, at)
+            look, problem = self._look(sync)
             plan = plan_group(sync, desired[sync.usergroup], resolutions, actual.get(sync.usergroup), look)
-            plans.append(replace(plan, errors=plan.errors + (problem,)) if problem and plan.writes else plan)
+            # a channel not found fails the group (its members are written all the same), every pass until fixed
+            plans.append(replace(plan, errors=plan.errors + (problem,))
+                         if problem and plan.action is not Action.FAILED else plan)
         return _Seen(reads, desired, actual, plans)
 
-    def _look(self, sync: GroupSync, at: datetime | None) -> tuple[Look, str | None]:
+    def _look(self, sync: GroupSync) -> tuple[Look, str | None]:
         """What the group should look like beside its members (the next handoff for {until}, its
         default channels' ids), and what could not be found out (the channels are then left alone)."""
         until = None
