@@ -11,23 +11,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
-import re
 from typing import Annotated, Any, Literal
 
-import yaml
 from slackgenie.core.durations import parse_duration
-from slackgenie.core.ids import CHANNEL_NAME, SLACK_CHANNEL_ID, SLACK_HANDLE, is_slack_id
+from slackgenie.core.ids import SLACK_WORKSPACE_ID, CHANNEL_NAME, SLACK_CHANNEL_ID, SLACK_HANDLE, is_slack_id
 from slackgenie.core.model import PROVIDER_TITLES, schedule_key
 from slackgenie.core.clock import CLOCK_ENV, RealClock, clock_from_env
+from slackgenie.configfile import config_path, explain, read_mapping
 from slackgenie.environment import DEFAULT_SLACK_URL, ConfigError, ProviderSecrets, SlackEnvironment, environment
 from slackgenie.sources.base import SourceOptions
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.retry import Number, RetryPolicy
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, create_model, SecretStr, StrictBool, StrictInt, ValidationError,
                       field_validator, model_validator)
-
-DEFAULT_CONFIG = "slackgenie.yaml"
-
 
 def _provider(value: str | None) -> str | None:
     if value is not None and value not in PROVIDER_TITLES:
@@ -59,12 +55,11 @@ __all__ = ["DEFAULT_SLACK_URL", "Config", "ConfigError", "FileConfig", "GroupSyn
            "load", "parse_file"]
 
 
-WORKSPACE_ID = re.compile(r"^T[A-Z0-9]{2,40}$")  # a Slack workspace (team) id
 
 
 def _workspace(value: object) -> object:
     """``workspace``: a workspace's id (T…), as Slack's URLs and ``slackgenie check`` show it."""
-    if isinstance(value, str) and not WORKSPACE_ID.match(value.strip()):
+    if isinstance(value, str) and not SLACK_WORKSPACE_ID.match(value.strip()):
         raise ValueError(f"{value!r} is not a Slack workspace id: write its team id (T…, e.g. T0123ABCD); "
                          "`slackgenie check` lists the workspaces the app is deployed to")
     return value.strip() if isinstance(value, str) else value
@@ -336,89 +331,27 @@ class Config:
         return SourceOptions(f.retry, f.concurrency, f.pass_deadline, f.users, f.block(provider))
 
 
-def config_path(cli_value: str | None, env: Mapping[str, str]) -> Path:
-    return Path(cli_value or env.get("SLACKGENIE_CONFIG") or DEFAULT_CONFIG)
-
-
-def _key_path(loc: tuple[Any, ...]) -> str:
-    out = ""
-    for part in loc:
-        if isinstance(part, int):
-            out += f"[{part}]"
-        else:
-            out += ("." if out else "") + str(part)
-    return out or "(top level)"
-
-
-_FIXES = {
-    "extra_forbidden": "remove this key or correct its spelling",
-    "missing": "add this key",
-    "literal_error": "use one of the values named above",
-    "int_parsing": "write a whole number",
-    "int_type": "write a whole number (not true/false, not quoted)",
-    "bool_type": "write true or false",
-    "greater_than_equal": "raise the value",
-    "less_than_equal": "lower the value",
-    "too_short": "add at least one entry",
-    "list_type": "write a YAML list, e.g. [a, b]",
-    "dict_type": "write a YAML mapping of key: value",
-    "string_type": "write a string",
-}
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML's safe loader, but a key given twice in one mapping is an error, not a silent
-    overwrite (a second ``syncs:`` would drop the first)."""
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if not isinstance(key, (str, int, float, bool)):
-                continue  # an unhashable key: the base loader reports it
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} appears twice in one mapping; keep one", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def parse_file(path: Path, text: str) -> FileConfig:
+    raw = read_mapping(path, text)
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
-    except (ValueError, RecursionError) as exc:  # a 5,000-digit number, nesting thousands deep
-        raise ConfigError(str(path), "(file)", f"cannot be read as configuration ({type(exc).__name__})",
-                          "correct the YAML: numbers of sensible size, a shallow structure") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "(file)"
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(str(path), where, f"invalid YAML: {problem}", "correct the YAML syntax") from None
-    if not isinstance(raw, dict):
-        raise ConfigError(str(path), "(top level)", "expected a mapping with a 'syncs' list",
-                          "see the configuration reference in README.md")
-    try:
-        return _FILE_MODEL.model_validate(raw)
+        file = _FILE_MODEL.model_validate(raw)
     except ValidationError as exc:
-        err = exc.errors(include_url=False)[0]
-        fix = _FIXES.get(err["type"], "see the configuration reference in README.md")
-        if err["type"] == "extra_forbidden":
-            allowed = _allowed_keys(err["loc"])
-            if allowed:
-                fix = f"{fix}; allowed keys here: {', '.join(allowed)}"
-        message = err["msg"].removeprefix("Value error, ")
-        raise ConfigError(str(path), _key_path(err["loc"]), message, fix) from None
+        raise explain(path, exc, _FILE_MODEL) from None
+    _check_schedules(path, file)
+    return file
 
 
-def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
-    model: type[BaseModel] = _FILE_MODEL
-    if loc and loc[0] == "syncs":
-        model = GroupSync
-    elif loc and loc[0] == "retry":
-        model = RetryPolicy
-    elif loc and loc[0] in PROVIDERS and PROVIDERS[loc[0]].block is not None:
-        model = PROVIDERS[loc[0]].block  # type: ignore[assignment]
-    return list(model.model_fields)
+def _check_schedules(path: Path, file: FileConfig) -> None:
+    """Each sync's schedules, for a provider that can tell from its own block (a calendar feed's
+    name must be one of ``ical.feeds``): exit 2 naming the sync."""
+    for i, sync in enumerate(file.syncs):
+        check = PROVIDERS[sync.provider or file.provider].check_schedules
+        if check is None or not sync.schedules:
+            continue
+        try:
+            check(file.block(sync.provider or file.provider), sync.schedules)
+        except ConfigError as exc:
+            raise ConfigError(str(path), f"syncs[{i}].schedules", exc.problem, exc.fix) from None
 
 
 def load_secrets(env: Mapping[str, str], providers: set[str] | frozenset[str] = frozenset({"opsgenie"}),

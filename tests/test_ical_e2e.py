@@ -451,11 +451,11 @@ def test_an_unset_feed_variable_exits_2_naming_it(emulators: Emulators, tmp_path
 
 
 def test_a_sync_naming_no_configured_feed_names_the_key_and_the_fix(emulators: Emulators, tmp_path: Path) -> None:
-    """Exit 2 before any call once settings.py asks ``sources.ical.check_schedules`` (the block
-    cannot see the syncs); until then the schedule fails its read, naming the same fix."""
+    """Exit 2 before any call: settings asks the provider which schedule names its block allows."""
     emulators.ical.set_feed("payments", weekly_rotation(DEMO_START).text)
     write_config(tmp_path, PAYMENTS.format(refresh=60).replace("schedules: [payments]", "schedules: [paymnets]"))
     result = run_main(["sync"], env_for(emulators, now=DEMO_START))
-    assert result.code in (1, 2) and "'paymnets'" in result.both and "ical.feeds" in result.both, result.both
-    assert emulators.ical.reads() == []
+    assert result.code == 2 and "syncs[0].schedules: 'paymnets' is not a feed under ical.feeds" in result.err, \
+        result.both
+    assert emulators.ical.reads() == [] and emulators.slack.requests == []
     assert members(emulators) == {DAVE}

@@ -91,3 +91,33 @@ def test_slacks_variables_read_and_tidied(tmp_path: Path) -> None:
     assert secrets.slack_signing_secret is None and secrets.slack_app_bot_token is None
     assert secrets.slack_app_token is not None and secrets.slack_app_token.get_secret_value() == "xapp-1-abcdefgh"
     assert load(str(path), ENV).secrets.slack_api_url == "https://slack.com/api/"
+
+
+FEED = ("syncs:\n  - usergroup: a\n    provider: ical\n    schedules: [payments]\n"
+        "ical:\n  feeds:\n    payments:\n      url: https://calendar.example.com/p.ics\n")
+
+
+@pytest.mark.parametrize("text, key, allowed", [
+    # an unknown key names the keys allowed at that very place, however deep (written out by hand)
+    ("retry: {attempt: 2}\n" + ONE, "retry.attempt", "timeout, attempts, budget, backoff, max_backoff"),
+    ("syncs:\n  - usergroup: a\n    schedule: [X]\n", "syncs[0].schedule", "usergroup, provider"),
+    (FEED + "      urls: x\n", "ical.feeds.payments.urls", "url_env, url, person, pattern, refresh"),
+    (FEED + "  feed: {}\n", "ical.feed", "allowed keys here: feeds"),
+    ("jsm: {rechek: 5}\n" + ONE, "jsm.rechek", "allowed keys here: recheck"),
+])
+def test_an_unknown_key_lists_the_keys_allowed_where_it_stands(tmp_path: Path, text: str, key: str,
+                                                               allowed: str) -> None:
+    path = tmp_path / "slackgenie.yaml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), ENV)
+    assert caught.value.key == key and allowed in caught.value.fix, str(caught.value)
+
+
+def test_a_calendar_sync_naming_no_configured_feed_names_the_sync(tmp_path: Path) -> None:
+    path = tmp_path / "slackgenie.yaml"
+    path.write_text(FEED.replace("schedules: [payments]", "schedules: [payments, paymnets]"), encoding="utf-8")
+    with pytest.raises(ConfigError) as caught:
+        load(str(path), ENV)
+    assert caught.value.key == "syncs[0].schedules" and "'paymnets' is not a feed under ical.feeds" in str(caught.value)
+    assert "add 'paymnets' under ical.feeds" in caught.value.fix

@@ -131,3 +131,5 @@ class ProviderSpec:
     credentials: str  # the variables to check when the provider refuses them
     urls: str  # the variables to check when it cannot be reached
     block: type[BaseModel] | None = None  # its own block of the file, under its name (`jsm:`), if it has one
+    # which schedule names its block allows (a calendar feed's must be one of its feeds): ConfigError if not
+    check_schedules: Callable[[Any, Sequence[str]], None] | None = None

@@ -40,6 +40,7 @@ def build(secrets: IcalSecrets, options: SourceOptions, clock: Clock, observer: 
 
 
 SPEC = ProviderSpec("ical", load, build, credentials="each feed's url_env variable (its secret address)",
-                    urls="each feed's url_env variable (its https:// or webcal:// address)", block=IcalOptions)
+                    urls="each feed's url_env variable (its https:// or webcal:// address)", block=IcalOptions,
+                    check_schedules=check_schedules)
 
 __all__ = ["SPEC", "FeedLook", "IcalOptions", "IcalSource", "check_schedules"]
