@@ -32,7 +32,7 @@ from slackgenie.slack.pacer import TIERS, Pacer
 from slackgenie.slack.refusals import METRIC_CODES
 from slackgenie.slack.target import WRITE, SlackTarget
 from slackgenie.slack.workspaces import TokenKind, token_kind
-from slackgenie.sources.base import OnCallSource
+from slackgenie.sources.base import Look, OnCallSource
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 from slackgenie.telemetry.metrics import Metrics
@@ -101,6 +101,10 @@ class Service:
         reads = {t: self.source.on_calls([k for name, keys in groups.items() if at[name] == t for k in keys], t)
                  for t in sorted({t for t in at.values() if t is not None})}
         return {name: Next(t, reads[t] if t is not None else {}) for name, t in at.items()}
+
+    def look(self, key: str) -> Look | ReadFailure | None:
+        """A schedule read whole and described for `check` from now (None: its provider cannot)."""
+        return self.source.look(key, self.clock.now())
 
     def catalog_of(self, provider: str) -> list[ScheduleInfo]:
         """One provider's schedules as it names them (raises its errors)."""

@@ -459,3 +459,24 @@ def test_a_sync_naming_no_configured_feed_names_the_key_and_the_fix(emulators: E
         result.both
     assert emulators.ical.reads() == [] and emulators.slack.requests == []
     assert members(emulators) == {DAVE}
+
+
+def test_check_reads_each_feed_counts_its_coming_week_and_matches_its_people(emulators: Emulators,
+                                                                               tmp_path: Path) -> None:
+    h = timedelta(hours=1)
+    shifts = [(DEMO_START - h, DEMO_START + 48 * h, ALICE), (DEMO_START + 48 * h, DEMO_START + 120 * h, BOB),
+              (DEMO_START + 144 * h, DEMO_START + 156 * h, "nobody@nowhere.example"),
+              (DEMO_START + 216 * h, DEMO_START + 240 * h, CAROL)]  # the last one after the coming week
+    emulators.ical.set_feed("payments", shifts_feed(shifts, style="pagerduty", schedule="Payments", now=DEMO_START))
+    write_config(tmp_path, PAYMENTS.format(refresh=60))
+    result = run_main(["check"], env_for(emulators, now=DEMO_START))
+    assert ("\u2713 calendar feed 'payments' ('Payments') read: 3 shift(s) in the next 7d 0h, 3 people: "
+            "alice@example.com, bob@example.com, nobody@nowhere.example") in result.out, result.both
+    assert "\u2717 calendar feed 'payments': nobody@nowhere.example:" in result.out, result.both
+    assert "credentials valid" not in result.out and result.code != 0
+    assert emulators.ical.token("payments") not in result.both
+
+    emulators.ical.fault("payments", "status", status=503, times=20)
+    result = run_main(["check"], env_for(emulators, now=DEMO_START))
+    assert "\u2717 cannot read: calendar feed 'payments'" in result.out and "url_env" in result.out, result.both
+    assert emulators.ical.token("payments") not in result.both and result.code != 0

@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from slackgenie.core.clock import Clock
 from slackgenie.core.durations import format_duration
-from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key
+from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key, schedule_key
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import covered, gaps
 from slackgenie.environment import ProviderSecrets
@@ -17,6 +17,7 @@ from slackgenie.settings import Config, ConfigError
 from slackgenie.slack import probe
 from slackgenie.slack.directory import needs_scope
 from slackgenie.slack.errors import explain
+from slackgenie.sources.base import Look
 from slackgenie.sources.http import SourceAuthError
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.wiring import Service, build, source_for
@@ -51,6 +52,12 @@ def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str]
 
 
 def _provider(config: Config, service: Service, provider: str) -> Iterator[Item]:
+    refs = sorted({ref for s in config.syncs if s.provider == provider for ref in s.schedules})
+    looks = {ref: service.look(schedule_key(provider, ref)) for ref in refs}
+    if refs and all(look is not None for look in looks.values()):  # read whole: each is its own check
+        for look in looks.values():
+            yield from _look(config, service, look)
+        return
     title = PROVIDER_TITLES[provider]
     credentials, urls = PROVIDERS[provider].credentials, PROVIDERS[provider].urls
     try:
@@ -63,7 +70,6 @@ def _provider(config: Config, service: Service, provider: str) -> Iterator[Item]
         yield Item(False, f"{title} API not usable: {exc}", f"check {urls}")
         return
     yield Item(True, f"{title} credentials valid ({len(schedules)} schedules visible)")
-    refs = sorted({ref for s in config.syncs if s.provider == provider for ref in s.schedules})
     for ref in refs:
         by_id = [s for s in schedules if s.id == ref]
         by_name = [s for s in schedules if s.name == ref]
@@ -80,6 +86,32 @@ def _provider(config: Config, service: Service, provider: str) -> Iterator[Item]
             yield Item(False, f"{title} schedule {ref!r} is disabled", f"enable it in {title}, or remove it")
         else:
             yield Item(True, f"{title} schedule {ref!r} exists" + ("" if by_id else f" (id {found[0].id})"))
+
+
+def _look(config: Config, service: Service, look: Look | ReadFailure | None) -> Iterator[Item]:
+    """A schedule read whole (a calendar feed): read and parsed, its coming week's shifts counted,
+    its people found and matched to Slack."""
+    if isinstance(look, ReadFailure):
+        yield Item(False, f"cannot read: {look.error}", "check the feed's address (its url_env variable) and that "
+                                                       "the feed is still published")
+        return
+    if look is None:
+        return
+    title = f" ({look.title!r})" if look.title else ""
+    days = format_duration(look.end - look.start)
+    if not look.events:
+        yield Item(True, f"calendar feed {look.schedule!r}{title} read: no shift in the next {days}", info=True)
+        return
+    yield Item(True, f"calendar feed {look.schedule!r}{title} read: {look.events} shift(s) in the next {days}, "
+                     f"{len(look.people)} people: {', '.join(sorted(look.people))}")
+    people = {p: map_identity(p, config.file.users) for p in sorted(look.people)}
+    found = service.resolve_many(set(people.values()))
+    for person, identity in people.items():
+        r = found[identity]
+        if r.user is None:
+            yield Item(False, f"calendar feed {look.schedule!r}: {person}: {r.problem}",
+                       "map the name under users: (name -> Slack e-mail or id), or give the person a Slack "
+                       "account with that e-mail")
 
 
 def migration_secrets(config: Config, env: Mapping[str, str]) -> list[str]:

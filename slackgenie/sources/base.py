@@ -86,6 +86,26 @@ class NamingAnyone(Protocol):
         """The provider's user id for one of these identities (e-mails or Slack ids), or None."""
 
 
+@dataclass(frozen=True)
+class Look:
+    """What `check` shows of a schedule it reads whole (a calendar feed): its title, and the
+    shifts and people of a coming window."""
+
+    schedule: str
+    title: str | None
+    start: datetime
+    end: datetime
+    events: int  # occurrences covering part of start..end
+    people: frozenset[str]  # as ``on_calls`` names them
+
+
+@runtime_checkable
+class Looking(Protocol):
+    """A capability: a schedule read whole and described for `check` (a calendar feed)."""
+
+    def look(self, ref: str, start: datetime) -> Look | ReadFailure: ...
+
+
 @runtime_checkable
 class SaysWhereToTake(Protocol):
     """Beside a provider that cannot take shifts: where the shift can be taken instead (a calendar

@@ -15,7 +15,8 @@ import structlog
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
 from slackgenie.core.shifts import Stretch
 from slackgenie.core.model import PROVIDER_TITLES
-from slackgenie.sources.base import Forecasting, NamingAnyone, OnCallSource, Override, SaysWhereToTake, ShiftTaking
+from slackgenie.sources.base import (Forecasting, Look, Looking, NamingAnyone, OnCallSource, Override, SaysWhereToTake,
+                                     ShiftTaking)
 from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.sources")
@@ -134,6 +135,11 @@ class RoutedSource:
             return source.where_to_take(ref)
         return (f"{PROVIDER_TITLES.get(provider, provider)} schedules cannot be changed from Slack: take the shift in "
                 f"{PROVIDER_TITLES.get(provider, provider)} itself")
+
+    def look(self, key: str, start: datetime) -> Look | ReadFailure | None:
+        """The schedule read whole and described, where its provider can (None: it cannot)."""
+        source, ref = self.source_of(key)
+        return source.look(ref, start) if isinstance(source, Looking) else None
 
     def outsider_id(self, key: str, identities: frozenset[str]) -> str | None:
         """Someone outside this schedule's rotations, named as its provider would (None: it cannot)."""

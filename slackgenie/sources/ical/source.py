@@ -22,6 +22,7 @@ import structlog
 
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch
+from slackgenie.sources.base import Look
 from slackgenie.sources.http import SourceError
 from slackgenie.sources.ical.client import FeedClient, FeedUnavailable, Validators
 from slackgenie.sources.ical.feed import Feed, FeedError, PersonFrom, parse_feed
@@ -48,16 +49,7 @@ class FeedSpec:
     refresh: float = 300.0
 
 
-@dataclass(frozen=True)
-class FeedLook:
-    """What `check` shows of a feed: its title, and the occurrences and people of a coming window."""
-
-    feed: str
-    title: str | None
-    start: datetime
-    end: datetime
-    events: int  # occurrences covering part of start..end
-    people: frozenset[str]  # as ``on_calls`` names them
+FeedLook = Look  # what `check` shows of a feed (sources/base.py)
 
 
 class IcalSource:
@@ -110,7 +102,7 @@ class IcalSource:
                 for ref, feed in self._current(refs).items()}
 
     # --- for `check` ------------------------------------------------------------------------------
-    def look(self, ref: str, start: datetime, span: timedelta = LOOK_AHEAD) -> FeedLook | ReadFailure:
+    def look(self, ref: str, start: datetime, span: timedelta = LOOK_AHEAD) -> Look | ReadFailure:
         """The feed ``ref`` read (or its kept copy, within ``refresh``) and parsed: its title, and how
         many occurrences and which people the coming ``span`` holds."""
         feed = self._current([ref])[ref]
@@ -120,7 +112,7 @@ class IcalSource:
         found = self._ask(ref, lambda f: f.occurrences(start, end), feed)
         if isinstance(found, ReadFailure):
             return found
-        return FeedLook(ref, feed.name, start, end, len(found), frozenset(p for e in found for p in e.people))
+        return Look(ref, feed.name, start, end, len(found), frozenset(p for e in found for p in e.people))
 
     def where_to_take(self, ref: str) -> str:
         """Why a shift cannot be taken from Slack in the feed ``ref``, naming where it can be: the
