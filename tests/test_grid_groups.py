@@ -172,3 +172,13 @@ def test_a_channel_the_workspace_has_not_fails_the_group_every_pass(grid: Emulat
     assert grid.slack.api_calls("usergroups.update") == []
     group = grid.slack.state.group_by_handle("payments-oncall", PAYMENTS)
     assert group is not None and group.channels == []
+
+
+def test_until_is_the_next_handoff(grid: Emulators, tmp_path: Path) -> None:
+    """Payments_schedule hands over two minutes after DEMO_START: its weekly rotation (Dave, Erin) turns
+    at 09:00 UTC on Monday 23 November, where an override puts Grace on call until 18:00."""
+    config = (f"syncs:\n  - usergroup: payments-oncall\n    workspace: {PAYMENTS}\n"
+              "    schedules: [Payments_schedule]\n    description: '{names} until {until}'\n")
+    assert sync(grid, tmp_path, config).code == 0
+    group = grid.slack.state.group_by_handle("payments-oncall", PAYMENTS)
+    assert group is not None and group.description == "Dave Diaz until Mon 23 Nov 09:00 UTC"
