@@ -108,6 +108,22 @@ def desired_for(
                    unmappable=unmappable)
 
 
+def _to_create(sync: Sync, desired: Desired, resolutions: Mapping[str, Resolution], look: Look | None,
+               failed: GroupPlan) -> GroupPlan:
+    """A group Slack does not have: created with its look, then filled (with ``create: true``)."""
+    handle = sync.usergroup
+    if not sync.create:
+        return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, set "
+                                       "'create: true', or correct 'usergroup'",))
+    plan = plan_group(sync, desired, resolutions, ActualGroup(id="", handle=handle, members=frozenset()), look)
+    if plan.action is Action.FAILED:
+        return replace(plan, group_id=None)
+    made = _look(sync, plan, resolutions, look, None)
+    create = GroupEdit("create", name=sync.name or handle, description=made.description, channels=made.channels)
+    rest = tuple(e for e in plan.edits if e.kind == "disable")  # created while nobody is on call
+    return replace(plan, group_id=None, edits=(create, *rest))
+
+
 def plan_group(
     sync: Sync,
     desired: Desired,
@@ -118,17 +134,7 @@ def plan_group(
     handle = sync.usergroup
     failed = GroupPlan(handle=handle, action=Action.FAILED, on_call=desired.on_call, warnings=desired.warnings)
     if actual is None:
-        if not sync.create:
-            return replace(failed, errors=(f"user group @{handle} does not exist in Slack: create it, set "
-                                           "'create: true', or correct 'usergroup'",))
-        # create: true: created with its look, then filled (a group to create holds nobody yet)
-        plan = plan_group(sync, desired, resolutions, ActualGroup(id="", handle=handle, members=frozenset()), look)
-        if plan.action is Action.FAILED:
-            return replace(plan, group_id=None)
-        made = _look(sync, plan, resolutions, look, None)
-        create = GroupEdit("create", name=sync.name or handle, description=made.description, channels=made.channels)
-        rest = tuple(e for e in plan.edits if e.kind == "disable")  # created while nobody is on call
-        return replace(plan, group_id=None, edits=(create, *rest))
+        return _to_create(sync, desired, resolutions, look, failed)
     # From here on, a plan that changes nothing keeps the group as it is.
     failed = replace(failed, group_id=actual.id, current=actual.members, desired=actual.members)
     if actual.problem:
