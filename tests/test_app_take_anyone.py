@@ -8,29 +8,20 @@ Payments'. At the emulators' clock (Mon 2026-11-23 08:58 UTC) he asks for 1 h of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
 
 from slackgenie.app.runner import SlackApp
 from slackgenie_emulators import Emulators
-from slackgenie_emulators.sample import SAMPLE_CONFIG
 
 from providers_fixtures import truth
-from test_people import ask_later, join_syncs, offered_button, press, service_for, uid
+from test_people import app_on, ask_later, join_syncs, offered_button, press, uid
 
 
-@contextmanager
-def anyone_may_take(emu: Emulators, tmp_path: Path, provider: str) -> Iterator[SlackApp]:
-    service = service_for(emu, tmp_path, f"provider: {provider}\ntake: anyone\n" + SAMPLE_CONFIG)
-    try:
-        app = SlackApp(service)
-        app.refresh(service.run_pass())
-        yield app
-    finally:
-        service.close()
+def anyone_may_take(emu: Emulators, tmp_path: Path, provider: str) -> AbstractContextManager[SlackApp]:
+    return app_on(emu, tmp_path, provider, "take: anyone\n")
 
 
 def test_on_opsgenie_someone_outside_the_rotation_takes_by_e_mail(emulators: Emulators, tmp_path: Path) -> None:

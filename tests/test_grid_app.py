@@ -22,9 +22,8 @@ from slackgenie_emulators.injector import form_body, json_body, signed_headers
 from slackgenie_emulators.sample import DEMO_START
 from slackgenie_emulators.slack_grid import PAYMENTS, PLATFORM, grid_org, sample_grid
 
-import conftest
+from test_people import SIGNING, app_with, uid
 
-SIGNING = "grid-test-signing-secret-000001"
 
 
 @pytest.fixture
@@ -35,19 +34,8 @@ def grid() -> Iterator[Emulators]:
 
 @pytest.fixture
 def app(grid: Emulators, tmp_path: Path) -> Iterator[SlackApp]:
-    service = conftest.service_for(grid, tmp_path, grid.org.config_yaml, {"SLACK_SIGNING_SECRET": SIGNING})
-    try:
-        slack_app = SlackApp(service)
-        slack_app.refresh(service.run_pass())
+    with app_with(grid, tmp_path, grid.org.config_yaml) as slack_app:
         yield slack_app
-    finally:
-        service.close()
-
-
-def uid(emu: Emulators, email: str) -> str:
-    user = emu.slack.state.user_by_email(email)
-    assert user is not None
-    return user.id
 
 
 def dispatch(app: SlackApp, body: str, content_type: str) -> dict[str, Any]:

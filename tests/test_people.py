@@ -37,9 +37,16 @@ def service_for(emu: Emulators, tmp_path: Path, text: str) -> Service:
 
 
 @contextmanager
-def app_on(emu: Emulators, tmp_path: Path, provider: str) -> Iterator[SlackApp]:
+def app_on(emu: Emulators, tmp_path: Path, provider: str, settings: str = "") -> Iterator[SlackApp]:
     """The sample on ``provider``, in-process, with the Slack app on and refreshed by a first pass."""
-    service = service_for(emu, tmp_path, f"provider: {provider}\n" + SAMPLE_CONFIG)
+    with app_with(emu, tmp_path, f"provider: {provider}\n{settings}" + SAMPLE_CONFIG) as app:
+        yield app
+
+
+@contextmanager
+def app_with(emu: Emulators, tmp_path: Path, text: str) -> Iterator[SlackApp]:
+    """The configuration ``text``, in-process, with the Slack app on and refreshed by a first pass."""
+    service = service_for(emu, tmp_path, text)
     try:
         app = SlackApp(service)
         app.refresh(service.run_pass())
