@@ -91,7 +91,7 @@ def main() -> None:
                 at = YEAR0 + timedelta(minutes=rng.randrange(365 * 1440))
             key = (feature, "near a clock change" if j % 2 and edges[zone] else "any time")
             want = emulated.recipients(at)
-            got = frozenset(p.get("username") for _, p, _ in product.on_call(at))
+            got = frozenset(p.name or None for _, p, _ in product.on_call(at))
             total[key] += 1
             agree[key] += want == got
             if want != got and len(examples) < 5:

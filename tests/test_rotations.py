@@ -4,10 +4,17 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 
-from slackgenie.core.rotation import Override, Rotation, ScheduleModel
+from slackgenie.core.rotation import NOBODY, Override, Participant, Restriction, Rotation, ScheduleModel, Span
 
 UTC = timezone.utc
-A, B, C = ({"type": "user", "id": n, "username": f"{n}@x.io"} for n in "abc")
+A, B, C = (Participant("user", f"{n}@x.io", n) for n in "abc")
+Z = Participant("user", "z@x.io")
+MON, FRI = 0, 4
+
+
+def hours(sh: int, sm: int, eh: int, em: int) -> Restriction:
+    """A time-of-day restriction: every day from sh:sm to eh:em."""
+    return Restriction(daily=True, spans=(Span(timedelta(hours=sh, minutes=sm), timedelta(hours=eh, minutes=em)),))
 
 
 def t(day: int, hour: int = 0, minute: int = 0) -> datetime:
@@ -15,10 +22,10 @@ def t(day: int, hour: int = 0, minute: int = 0) -> datetime:
 
 
 def who(s: ScheduleModel, at: datetime) -> set[str]:
-    return {p["username"] for _, p, _ in s.on_call(at)}
+    return {p.name for _, p, _ in s.on_call(at)}
 
 
-def rot(kind: str, length: int = 1, start: datetime | None = None, restriction: dict | None = None,
+def rot(kind: str, length: int = 1, start: datetime | None = None, restriction: Restriction | None = None,
         participants: list | None = None, end: datetime | None = None) -> Rotation:
     return Rotation("r1", "R1", start or t(2, 9), kind, participants or [A, B, C], length, end, restriction)
 
@@ -39,15 +46,14 @@ def test_before_start_and_after_end_nobody() -> None:
 
 
 def test_time_of_day_restriction_including_across_midnight() -> None:
-    night = {"type": "time-of-day", "restriction": {"startHour": 22, "startMin": 0, "endHour": 6, "endMin": 30}}
+    night = hours(22, 0, 6, 30)
     s = ScheduleModel("s", "S", rotations=[rot("weekly", restriction=night)])
     assert who(s, t(3, 23)) == {"a@x.io"} and who(s, t(4, 6, 29)) == {"a@x.io"}
     assert who(s, t(4, 6, 30)) == set() and who(s, t(4, 12)) == set()
 
 
 def test_weekday_restriction_in_the_schedule_time_zone() -> None:
-    weekdays = {"type": "weekday-and-time-of-day", "restrictions": [
-        {"startDay": "monday", "startHour": 9, "startMin": 0, "endDay": "friday", "endHour": 17, "endMin": 0}]}
+    weekdays = Restriction(daily=False, spans=(Span(timedelta(hours=9), timedelta(hours=17), MON, FRI),))
     s = ScheduleModel("s", "S", timezone="America/New_York", rotations=[rot("weekly", restriction=weekdays)])
     assert who(s, t(2, 13, 59)) == set()  # 08:59 in New York
     assert who(s, t(2, 14)) == {"a@x.io"}  # 09:00 in New York
@@ -58,29 +64,28 @@ def test_weekday_restriction_in_the_schedule_time_zone() -> None:
 def test_override_replaces_one_rotation_or_all() -> None:
     r2 = Rotation("r2", "Backup", t(2, 9), "daily", [C])
     s = ScheduleModel("s", "S", rotations=[rot("daily"), r2])
-    s.overrides.append(Override("o1", {"type": "user", "username": "z@x.io"}, t(3, 12), t(3, 14), ["R1"]))
+    s.overrides.append(Override("o1", Z, t(3, 12), t(3, 14), ["R1"]))
     assert who(s, t(3, 13)) == {"z@x.io", "c@x.io"}
     assert who(s, t(3, 14)) == {"b@x.io", "c@x.io"}
-    s.overrides.append(Override("o2", {"type": "none"}, t(4, 0), t(4, 1)))
+    s.overrides.append(Override("o2", NOBODY, t(4, 0), t(4, 1)))
     assert who(s, t(4, 0, 30)) == set()
 
 
 def test_next_change_finds_rotation_restriction_and_override_edges() -> None:
     s = ScheduleModel("s", "S", rotations=[rot("daily")])
     assert s.next_change(t(3, 8)) == t(3, 9)
-    s.overrides.append(Override("o", {"type": "user", "username": "z@x.io"}, t(3, 8, 30), t(3, 8, 45)))
+    s.overrides.append(Override("o", Z, t(3, 8, 30), t(3, 8, 45)))
     assert s.next_change(t(3, 8)) == t(3, 8, 30)
     assert s.next_change(t(3, 8, 30)) == t(3, 8, 45)
-    hours = {"type": "time-of-day", "restriction": {"startHour": 9, "startMin": 0, "endHour": 17, "endMin": 0}}
-    same = ScheduleModel("s", "S", rotations=[rot("weekly", participants=[A], restriction=hours)])
+    nine_to_five = hours(9, 0, 17, 0)
+    same = ScheduleModel("s", "S", rotations=[rot("weekly", participants=[A], restriction=nine_to_five)])
     assert same.next_change(t(3, 12)) == t(3, 17)
     assert same.next_change(t(3, 17)) == t(4, 9)
     assert ScheduleModel("s", "S", rotations=[rot("daily", participants=[A])]).next_change(t(3, 12)) is None
 
 
 def test_next_change_is_consistent_with_on_call() -> None:
-    s = ScheduleModel("s", "S", timezone="Europe/Berlin", rotations=[rot("daily", restriction={
-        "type": "time-of-day", "restriction": {"startHour": 8, "startMin": 30, "endHour": 18, "endMin": 0}})])
+    s = ScheduleModel("s", "S", timezone="Europe/Berlin", rotations=[rot("daily", restriction=hours(8, 30, 18, 0))])
     at = t(2, 0)
     for _ in range(20):
         nxt = s.next_change(at)
@@ -94,7 +99,7 @@ def test_next_per_rotation_and_exact_next() -> None:
     backup = Rotation("r2", "Backup", t(2, 9), "weekly", [C, A])
     s = ScheduleModel("s", "S", rotations=[rot("daily"), backup])
     at = t(3, 12)  # daily: b; weekly: c
-    assert {r.name: p["username"] for r, p in s.next_per_rotation(at)} == {"R1": "c@x.io", "Backup": "a@x.io"}
+    assert {r.name: p.name for r, p in s.next_per_rotation(at)} == {"R1": "c@x.io", "Backup": "a@x.io"}
     assert who(s, s.next_change(at)) == {"c@x.io"}  # exact next: Tuesday 09:00 (c on both rotations)
 
 
@@ -103,13 +108,13 @@ def test_daily_handoffs_keep_their_wall_clock_time_across_dst() -> None:
                            rotations=[Rotation("r", "R", datetime(2027, 3, 1, 9, 0, tzinfo=UTC), "daily", [A, B, C])])
     # After the clocks go forward (2027-03-28) the 09:00 London handoff is 08:00 UTC.
     assert london.next_change(datetime(2027, 4, 5, 7, 0, tzinfo=UTC)) == datetime(2027, 4, 5, 8, 0, tzinfo=UTC)
-    before = {p["username"] for _, p, _ in london.on_call(datetime(2027, 4, 5, 7, 59, tzinfo=UTC))}
-    after = {p["username"] for _, p, _ in london.on_call(datetime(2027, 4, 5, 8, 0, tzinfo=UTC))}
+    before = {p.name for _, p, _ in london.on_call(datetime(2027, 4, 5, 7, 59, tzinfo=UTC))}
+    after = {p.name for _, p, _ in london.on_call(datetime(2027, 4, 5, 8, 0, tzinfo=UTC))}
     assert before != after and len(before) == len(after) == 1
 
 
 def test_a_window_opening_in_the_skipped_hour_opens_a_gap_later() -> None:
-    night = {"type": "time-of-day", "restriction": {"startHour": 1, "startMin": 30, "endHour": 6, "endMin": 0}}
+    night = hours(1, 30, 6, 0)
     s = ScheduleModel("s", "S", timezone="Europe/London",
                       rotations=[Rotation("r", "R", datetime(2027, 3, 1, 0, 0, tzinfo=UTC), "weekly", [A], 1, None, night)])
     # 2027-03-28: at 01:00 UTC London jumps from 00:59 GMT to 02:00 BST, so 01:30 never happens.
@@ -157,7 +162,7 @@ def test_half_hour_zone_window_closes_once() -> None:
     # St John's, 2026-11-01: 02:00 NDT (-2:30, 04:30Z) falls back to 01:00 NST (-3:30).
     # A 09:00-01:30 window opened Oct 31 09:00 NDT = 11:30Z and closes at the first 01:30 = 04:00Z;
     # it must not open again in the repeated half hour; it opens next at Nov 1 09:00 NST = 12:30Z.
-    night = {"type": "time-of-day", "restriction": {"startHour": 9, "startMin": 0, "endHour": 1, "endMin": 30}}
+    night = hours(9, 0, 1, 30)
     s = ScheduleModel("s", "S", timezone="America/St_Johns",
                       rotations=[Rotation("r", "R", z(2026, 10, 1), "weekly", [A], 1, None, night)])
     assert who(s, z(2026, 11, 1, 3, 59)) == {"a@x.io"}

@@ -1,4 +1,4 @@
-"""Opsgenie rotation maths, pure: who a schedule puts on call at an instant, and when that changes.
+"""Rotation maths (Opsgenie's model of a schedule), pure, on typed values: who a schedule puts on call at an instant, and when that changes.
 
 The daemon predicts each schedule's next handoff with it (from one ``GET /v2/schedules?expand=rotation``,
 read into these types by ``sources/opsgenie/wire.py``) so it can wake up just then; the Opsgenie
@@ -16,11 +16,45 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta, timezone
-from typing import Any
 from zoneinfo import ZoneInfo
 
 WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
 TURN = {"hourly": timedelta(hours=1), "daily": timedelta(days=1), "weekly": timedelta(weeks=1)}
+
+
+@dataclass(frozen=True)
+class Participant:
+    """Who a rotation's turn (or an override) puts on call: a user, a team, an escalation, or nobody."""
+
+    kind: str  # user | team | escalation | none
+    name: str = ""  # a user's username (its e-mail); a team's or an escalation's name
+    id: str = ""
+
+    @property
+    def key(self) -> str:
+        return self.name or self.id
+
+
+NOBODY = Participant("none")
+
+
+@dataclass(frozen=True)
+class Span:
+    """One window of a time restriction, in the schedule's zone: opens at ``start`` and closes at
+    ``end`` (times of day); on weekdays ``start_day`` .. ``end_day`` (0 is Monday), or every day."""
+
+    start: timedelta
+    end: timedelta
+    start_day: int | None = None
+    end_day: int | None = None
+
+
+@dataclass(frozen=True)
+class Restriction:
+    """A rotation's time restriction: one window every day (``daily``), or windows by weekday."""
+
+    daily: bool
+    spans: tuple[Span, ...] = ()
 
 
 @dataclass
@@ -29,10 +63,10 @@ class Rotation:
     name: str
     start: datetime
     type: str
-    participants: list[dict[str, Any]]
+    participants: list[Participant]
     length: int = 1
     end: datetime | None = None
-    time_restriction: dict[str, Any] | None = None
+    time_restriction: Restriction | None = None
 
     @property
     def turn(self) -> timedelta:
@@ -57,7 +91,7 @@ class Rotation:
             k += 1
         return k
 
-    def turn_participant(self, at: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> dict[str, Any] | None:
+    def turn_participant(self, at: datetime, tz: ZoneInfo = ZoneInfo("UTC")) -> Participant | None:
         """Whose turn it is at ``at``, ignoring time restrictions."""
         if at < self.start or (self.end is not None and at >= self.end) or not self.participants:
             return None
@@ -69,22 +103,21 @@ class Rotation:
         ``first`` to ``last``; one endless window when the rotation is not restricted."""
         r = self.time_restriction
         everywhen = [(datetime.min.replace(tzinfo=timezone.utc), datetime.max.replace(tzinfo=timezone.utc))]
-        if not r or r.get("type") not in ("time-of-day", "weekday-and-time-of-day"):
+        if r is None:
             return everywhen
         spans: list[tuple[int | None, timedelta, int, timedelta]] = []  # (weekday, opens, days later, closes)
-        if r["type"] == "time-of-day":
-            spec = r.get("restriction") or {}
-            opens, closes = _time(spec, "start"), _time(spec, "end")
-            if opens == closes:
+        if r.daily:
+            s = r.spans[0] if r.spans else Span(timedelta(0), timedelta(0))
+            if s.start == s.end:
                 return everywhen
-            spans.append((None, opens, 0 if closes > opens else 1, closes))
+            spans.append((None, s.start, 0 if s.end > s.start else 1, s.end))
         else:
-            for spec in r.get("restrictions") or []:
-                weekday, opens = WEEKDAYS.index(spec["startDay"]), _time(spec, "start")
-                later, closes = (WEEKDAYS.index(spec["endDay"]) - weekday) % 7, _time(spec, "end")
-                if later == 0 and closes <= opens:
+            for s in r.spans:
+                weekday = s.start_day or 0
+                later = ((s.end_day or 0) - weekday) % 7
+                if later == 0 and s.end <= s.start:
                     later = 7  # wraps past Sunday night all the way round
-                spans.append((weekday, opens, later, closes))
+                spans.append((weekday, s.start, later, s.end))
         out: list[tuple[datetime, datetime]] = []
         day = first
         while day <= last:
@@ -124,7 +157,7 @@ class Rotation:
 @dataclass
 class Override:
     alias: str
-    user: dict[str, Any]  # {"type": "user", "username": ...} or {"type": "none"}
+    user: Participant  # a user, or NOBODY
     start: datetime
     end: datetime
     rotations: list[str] = field(default_factory=list)  # rotation ids or names; empty: all
@@ -150,29 +183,29 @@ class ScheduleModel:
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def on_call(self, at: datetime) -> list[tuple[Rotation, dict[str, Any], Override | None]]:
+    def on_call(self, at: datetime) -> list[tuple[Rotation, Participant, Override | None]]:
         """(rotation, participant, override that put them there) for everyone on call at ``at``."""
         if not self.enabled:
             return []
-        out: list[tuple[Rotation, dict[str, Any], Override | None]] = []
+        out: list[tuple[Rotation, Participant, Override | None]] = []
         for rotation in self.rotations:
             override = next((o for o in self.overrides if o.covers(rotation, at)), None)
             if override is not None:
-                if override.user.get("type") != "none":
+                if override.user.kind != "none":
                     out.append((rotation, override.user, override))
                 continue
             participant = rotation.turn_participant(at, self.tz)
-            if participant is None or participant.get("type") == "none":
+            if participant is None or participant.kind == "none":
                 continue
             if rotation.allowed(at, self.tz):
                 out.append((rotation, participant, None))
         return out
 
-    def holder(self, rotation: Rotation, at: datetime) -> dict[str, Any] | None:
+    def holder(self, rotation: Rotation, at: datetime) -> Participant | None:
         """Who one rotation puts on call at ``at`` (overrides included), or None."""
         return next((p for r, p, _ in self.on_call(at) if r is rotation), None)
 
-    def next_per_rotation(self, at: datetime, days: int = 93) -> list[tuple[Rotation, dict[str, Any]]]:
+    def next_per_rotation(self, at: datetime, days: int = 93) -> list[tuple[Rotation, Participant]]:
         """For each rotation, the next person it puts on call after ``at`` (the next turn's holder)."""
         out = []
         until = at + timedelta(days=days)
@@ -217,9 +250,5 @@ def _instant(wall: datetime, tz: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=tz, fold=0).astimezone(timezone.utc)
 
 
-def _time(spec: dict[str, Any], which: str) -> timedelta:
-    return timedelta(hours=int(spec.get(f"{which}Hour", 0)), minutes=int(spec.get(f"{which}Min", 0)))
-
-
-def _key(entries: list[tuple[Rotation, dict[str, Any], Override | None]]) -> frozenset[str]:
-    return frozenset(p.get("username") or p.get("name") or p.get("id", "") for _, p, _ in entries)
+def _key(entries: list[tuple[Rotation, Participant, Override | None]]) -> frozenset[str]:
+    return frozenset(p.key for _, p, _ in entries)

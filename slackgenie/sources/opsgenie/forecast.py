@@ -123,6 +123,6 @@ def _agrees(s: ScheduleModel, read: OnCall, at: datetime) -> bool | None:
         entries = s.on_call(at)
     except Exception:
         return None
-    if any(p.get("type") != "user" for _, p, _ in entries):
+    if any(p.kind != "user" for _, p, _ in entries):
         return None
-    return {p.get("username") for _, p, _ in entries} == set(read.usernames)
+    return {p.name or None for _, p, _ in entries} == set(read.usernames)

@@ -20,7 +20,7 @@ from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound
 from slackgenie.sources.opsgenie.client import OpsgenieClient
 from slackgenie.sources.opsgenie.forecast import Forecast
 from slackgenie.sources.opsgenie.wire import (created_alias, listed_overrides, on_call_from_api, overrides_from_api,
-                                              parent_of, schedule_from_api, schedule_info, username_of, utc_z)
+                                              parent_of, schedule_from_api, schedule_info, utc_z)
 from slackgenie.sources.reads import read
 from slackgenie.sources.workers import Workers
 
@@ -150,9 +150,8 @@ class OpsgenieSource:
         out: dict[str, str] = {}
         for rotation in model.rotations:
             for participant in rotation.participants:
-                username = username_of(participant)
-                if username is not None:
-                    out.setdefault(username.lower(), username)
+                if participant.kind == "user" and participant.name:
+                    out.setdefault(participant.name.lower(), participant.name)
         return out
 
     def create_override(self, ref: str, user_id: str, start: datetime, end: datetime) -> str:
@@ -219,7 +218,7 @@ def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[Stretch]
         if following <= t:
             raise ValueError(f"no change after {t.isoformat()} moves time on")
         for _rotation, participant, _override in model.on_call(t):
-            who = participant.get("username") or participant.get("name") or participant.get("id")
-            pieces.append((t, following, str(who).lower() if who else None))  # as identities are matched
+            who = participant.key
+            pieces.append((t, following, who.lower() if who else None))  # as identities are matched
         t = following
     raise ValueError("too many changes to follow")

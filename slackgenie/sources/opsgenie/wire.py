@@ -3,7 +3,7 @@ overrides, and the override API's answers. Nothing else in the product reads Ops
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -11,7 +11,8 @@ from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
 
 from slackgenie.core.durations import iso_utc
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
-from slackgenie.core.rotation import Override, Rotation, ScheduleModel
+from slackgenie.core.rotation import (NOBODY, WEEKDAYS, Override, Participant, Restriction, Rotation, ScheduleModel,
+                                      Span)
 from slackgenie.sources.validate import Malformed, Text, Wire, fit, fit_at, fits
 
 
@@ -31,12 +32,35 @@ def overrides_from_api(items: list[dict[str, Any]]) -> list[Override]:
     out = []
     for o in items:
         user = o.get("user") or {}
-        participant = ({"type": "none"} if user.get("type") == "none" else
-                       {"type": "user", "id": user.get("id", ""), "username": user.get("username") or user.get("name", "")})
+        participant = (NOBODY if user.get("type") == "none" else
+                       Participant("user", str(user.get("username") or user.get("name") or ""), str(user.get("id") or "")))
         out.append(Override(alias=o.get("alias", ""), user=participant, start=_parse(o["startDate"]),
                             end=_parse(o["endDate"]),
                             rotations=[r.get("id") or r.get("name", "") for r in o.get("rotations") or []]))
     return out
+
+
+def _participant(raw: object) -> Participant:
+    """A rotation participant: a user by username, a team or an escalation by name, or nobody."""
+    p = raw if isinstance(raw, dict) else {}
+    return Participant(str(p.get("type") or ""), str(p.get("username") or p.get("name") or ""), str(p.get("id") or ""))
+
+
+def _restriction(raw: object) -> Restriction | None:
+    """Opsgenie's ``timeRestriction`` (``time-of-day``: one ``restriction``; ``weekday-and-time-of-day``:
+    ``restrictions`` by weekday); None for none, or a kind the maths does not know (never restricted)."""
+    if not isinstance(raw, dict) or raw.get("type") not in ("time-of-day", "weekday-and-time-of-day"):
+        return None
+    if raw["type"] == "time-of-day":
+        spec = raw.get("restriction") or {}
+        return Restriction(daily=True, spans=(Span(_time(spec, "start"), _time(spec, "end")),))
+    return Restriction(daily=False, spans=tuple(
+        Span(_time(s, "start"), _time(s, "end"), WEEKDAYS.index(s["startDay"]), WEEKDAYS.index(s["endDay"]))
+        for s in raw.get("restrictions") or []))
+
+
+def _time(spec: dict[str, Any], which: str) -> timedelta:
+    return timedelta(hours=int(spec.get(f"{which}Hour", 0)), minutes=int(spec.get(f"{which}Min", 0)))
 
 
 def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
@@ -46,8 +70,8 @@ def schedule_from_api(data: dict[str, Any]) -> ScheduleModel:
         rotations.append(Rotation(
             id=r.get("id", ""), name=r.get("name", ""), start=_parse(r["startDate"]),
             end=_parse(r["endDate"]) if r.get("endDate") else None, type=r.get("type", "weekly"),
-            participants=list(r.get("participants") or []), length=int(r.get("length") or 1),
-            time_restriction=r.get("timeRestriction"),
+            participants=[_participant(p) for p in r.get("participants") or []], length=int(r.get("length") or 1),
+            time_restriction=_restriction(r.get("timeRestriction")),
         ))
     zone = data.get("timezone") or "UTC"
     try:
@@ -116,13 +140,6 @@ def on_call_from_api(ref: str, entry: object) -> OnCall | ReadFailure:
         return ReadFailure(ref, str(exc))
     return OnCall(schedule=ref, schedule_id=answer.parent.id, schedule_name=answer.parent.name,
                   usernames=frozenset(answer.recipients), enabled=answer.parent.enabled)
-
-
-def username_of(participant: object) -> str | None:
-    """The username of a rotation participant that is a user; None for a team, an escalation,
-    nobody, or a participant that does not fit the contract."""
-    user = fits(_Recipient, participant)
-    return user.username if user is not None and user.type == "user" else None
 
 
 def created_alias(answer: Any) -> str:
