@@ -167,14 +167,10 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
 
 
 def settle_workspaces(config: Config, slack: WebClient, directory: Directory) -> TokenKind | None:
-    """Where some sync names a workspace: the token's kind (``auth.test``, kept a day beside the
-    user cache), before any other call, and what it makes of ``workspace``: a ConfigError (exit 2)
-    for a sync an org-level token cannot act for, or a workspace not the token's own. Where none
-    does (one workspace, as before), nothing is asked: an org-level token is then told by Slack's
-    answer to the first read (missing_argument, whose fix says to set ``workspace``). Where Slack
-    did not answer, the passes say why in their own words."""
-    if not any(config.workspaces):
-        return None
+    """The token's kind (``auth.test``, kept a day beside the user cache), before any other call,
+    and what it makes of ``workspace``: a ConfigError (exit 2) for a sync an org-level token cannot
+    act for (none named), or a workspace not the token's own. Where Slack did not answer, the
+    passes say why in their own words (and Slack's refusal of the first read names the fix)."""
     kind = token_kind(slack, directory)
     if kind is None:
         return None

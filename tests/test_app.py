@@ -255,7 +255,7 @@ def test_a_bad_app_token_leaves_the_app_off_and_the_sync_on(emulators: Emulators
 
 
 def test_slack_unreachable_at_start_is_retried_not_called_invalid(emulators: Emulators, tmp_path: Path) -> None:
-    emulators.slack.inject(r"auth\.test", status=503, times=6)  # the first checks meet an outage
+    emulators.slack.inject(r"auth\.test", status=503, times=12)  # the first checks meet an outage (the token-kind probe takes some)
     daemon = Daemon(emulators, tmp_path, {"SLACK_SIGNING_SECRET": SIGNING_SECRET})
     try:
         assert http_ok(daemon.command("delivery-support"))

@@ -97,16 +97,17 @@ def test_a_sync_without_workspace_under_an_org_token_exits_2(grid: Emulators, tm
     assert slack_methods(grid) == ["auth.test"]
 
 
-def test_no_workspace_at_all_under_an_org_token_fails_each_group_with_the_fix(grid: Emulators,
-                                                                             tmp_path: Path) -> None:
-    """With no ``workspace:`` anywhere nothing is asked before the pass (a single workspace's steady
-    state is unchanged): Slack's refusal of the read says it, with the fix."""
+def test_no_workspace_at_all_under_an_org_token_exits_2_naming_the_key_before_any_other_call(
+        grid: Emulators, tmp_path: Path) -> None:
+    """With no ``workspace:`` anywhere, the token's kind (one ``auth.test``) is enough to know the
+    file cannot work: exit 2 naming the first sync's key and the fix, and no other call."""
     config = grid.org.config_yaml.replace(f"    workspace: {PLATFORM}\n", "").replace(
         f"    workspace: {PAYMENTS}\n", "")
     result = sync(grid, tmp_path, config)
-    assert result.code == 1
-    assert "missing_argument" in result.out and "set 'workspace: T…'" in result.out, result.both
-    assert grid.slack.api_calls("usergroups.users.update") == []
+    assert result.code == 2, result.both
+    assert "syncs[0].workspace" in result.both and "org-level token" in result.both, result.both
+    assert "add `workspace: T…`" in result.both
+    assert slack_methods(grid) == ["auth.test"] and grid.opsgenie.calls("") == 0
 
 
 def test_a_workspace_token_may_name_its_own_workspace_only(grid: Emulators, tmp_path: Path) -> None:
@@ -135,10 +136,11 @@ def test_a_workspace_that_is_no_team_id_is_a_config_error(grid: Emulators, tmp_p
 
 
 def test_a_bot_token_in_one_workspace_is_unchanged(tmp_path: Path) -> None:
-    """No workspace: as before: no auth.test, no team_id, a no-change pass costs one Slack call."""
+    """No workspace: as before but for one auth.test a day (kept beside the user cache), no team_id;
+    a no-change pass costs one Slack call."""
     with Emulators(sample_org(), at=DEMO_START) as emu:
         assert sync(emu, tmp_path, emu.org.config_yaml).code == 0
-        assert "auth.test" not in slack_methods(emu)
+        assert slack_methods(emu).count("auth.test") == 1 and slack_methods(emu)[0] == "auth.test"
         assert all(c.team_id is None for c in emu.slack.api_calls())
         emu.reset_logs()
         assert sync(emu, tmp_path, emu.org.config_yaml).code == 0

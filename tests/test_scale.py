@@ -76,7 +76,8 @@ def test_preview_at_a_given_time_uses_opsgenie_date(tmp_path: Path) -> None:
 
 
 def test_a_fresh_process_in_an_empty_directory_lists_the_workspace_once(tmp_path: Path) -> None:
-    """Cron without a persisted directory: at most 2 + ceil(workspace people / 200) calls."""
+    """Cron without a persisted directory: at most 3 (the token's kind, the groups, the on-calls)
+    + ceil(workspace people / 200) calls."""
     org = scaled_org(200)
     first_dir, fresh_dir = tmp_path / "a", tmp_path / "b"
     first_dir.mkdir()
@@ -89,7 +90,8 @@ def test_a_fresh_process_in_an_empty_directory_lists_the_workspace_once(tmp_path
         emu.reset_logs()
         cold = run_cli(["sync"], emu.env(), fresh_dir)
         assert cold.code == 0, cold.both[-2000:]
-        assert emu.opsgenie.calls("") + emu.slack.calls("") == 2 + -(-people // 200)
+        assert emu.opsgenie.calls("") + emu.slack.calls("") == 3 + -(-people // 200)
+        assert emu.slack.calls(r"auth\.test$") == 1
         assert emu.slack.calls(r"users\.lookupByEmail$") == 0
         assert (fresh_dir / ".slackgenie-cache.json").is_file()  # kept by default in the working directory
         emu.reset_logs()

@@ -58,7 +58,7 @@ def test_dry_run_prints_the_plan_and_writes_nothing(emulators: Emulators, sync_m
     assert writes(emulators) == 0
     assert {h: emulators.slack.state.members_of(h) for h in before} == before
     write_methods = [r.path for r in emulators.slack.requests if not r.path.endswith(
-        ("usergroups.list", "users.list", "users.lookupByEmail", "users.info"))]
+        ("auth.test", "usergroups.list", "users.list", "users.lookupByEmail", "users.info"))]
     assert write_methods == []
 
 
