@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal
 
 from slackgenie.core.durations import parse_duration
 from slackgenie.core.ids import SLACK_WORKSPACE_ID, CHANNEL_NAME, SLACK_CHANNEL_ID, SLACK_HANDLE, is_slack_id
-from slackgenie.core.model import PROVIDER_TITLES, schedule_key
+from slackgenie.core.model import PROVIDER_TITLES, level_ref, schedule_key
 from slackgenie.core.clock import CLOCK_ENV, RealClock, clock_from_env
 from slackgenie.configfile import config_path, explain, read_mapping
 from slackgenie.environment import DEFAULT_SLACK_URL, ConfigError, ProviderSecrets, SlackEnvironment, environment
@@ -75,6 +75,40 @@ def _check_identity(value: str) -> str:
     raise ValueError(f"{value!r} is neither an e-mail address nor a Slack user id (U…/W…)")
 
 
+class EscalationLevel(BaseModel):
+    """``escalation: {policy: Payments Escalation, level: 2}``: everyone the policy notifies at that level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    policy: str = Field(min_length=1, max_length=255, description="the escalation policy's name or id")
+    level: StrictInt = Field(ge=1, le=50, description="which of its levels (rules), counting from 1 in order of delay")
+
+    @field_validator("policy")
+    @classmethod
+    def _policy(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("the policy's name is empty: write its name or id")
+        return value.strip()
+
+
+_DNS_NAME = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$"
+_DNS_LABEL = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
+
+
+class LeaderElection(BaseModel):
+    """``leader_election:``: several replicas, one writer, on a Kubernetes Lease."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    lease: str = Field("slackgenie", min_length=1, max_length=253, pattern=_DNS_NAME,
+                       description="the Lease's name (lower-case letters, digits, '-' and '.')")
+    namespace: str | None = Field(None, min_length=1, max_length=63, pattern=_DNS_LABEL,
+                                  description="the Lease's namespace (default: the pod's own)")
+    duration: StrictInt = Field(15, ge=5, le=300, description="seconds a lease lasts without renewal")
+    state: str | None = Field(None, min_length=1, max_length=253, pattern=_DNS_NAME,
+                              description="the ConfigMap holding what was done once (default: <lease>-state)")
+
+
 class GroupSync(BaseModel):
     """One Slack user group and where its members come from."""
 
@@ -85,6 +119,8 @@ class GroupSync(BaseModel):
     workspace: Workspace = Field(None, description="the Slack workspace (T…) holding the group (default: the "
                                                    "top-level one); needed with an org-level token")
     schedules: list[str] = Field(default_factory=list, description="schedule names or ids, in this sync's provider")
+    escalation: EscalationLevel | None = Field(None, description="an escalation policy's level: everyone it "
+                                                                 "notifies at that level now")
     users: list[str] = Field(default_factory=list, description="always members (e-mail or Slack id)")
     when_empty: Literal["keep", "fallback", "disable"] = "keep"
     fallback: list[str] = Field(default_factory=list)
@@ -150,8 +186,12 @@ class GroupSync(BaseModel):
 
     @property
     def keys(self) -> tuple[str, ...]:
-        """The schedules as the stages name them: provider and reference (``jsm:Payments``)."""
-        return tuple(schedule_key(self.provider or "opsgenie", ref) for ref in self.schedules)
+        """The schedules as the stages name them: provider and reference (``jsm:Payments``), and
+        the escalation level, if any (``jsm:escalation:2:Payments Escalation``)."""
+        refs = list(self.schedules)
+        if self.escalation is not None:
+            refs.append(level_ref(self.escalation.policy, self.escalation.level))
+        return tuple(schedule_key(self.provider or "opsgenie", ref) for ref in refs)
 
     @field_validator("users", "fallback")
     @classmethod
@@ -160,8 +200,8 @@ class GroupSync(BaseModel):
 
     @model_validator(mode="after")
     def _coherent(self) -> GroupSync:
-        if not self.schedules and not self.users:
-            raise ValueError("give at least one schedule (or static users)")
+        if not self.schedules and not self.users and self.escalation is None:
+            raise ValueError("give at least one schedule, an escalation level or static users")
         if self.when_empty == "fallback" and not self.fallback:
             raise ValueError("when_empty is 'fallback' but no fallback members are listed")
         return self
@@ -195,6 +235,8 @@ class _FileBase(BaseModel):
     take: Taker = Field("rotation", description="who may take a shift from Slack: rotation (people in one of the "
                                                 "schedule's rotations), anyone, or off")
     syncs: list[GroupSync] = Field(min_length=1)
+    leader_election: LeaderElection | None = Field(None, description="several replicas, one writer: a Kubernetes "
+                                                                     "Lease (off by default)")
     users: dict[str, str] = Field(default_factory=dict,
                                   description="a provider's username, e-mail or user id (Opsgenie username, "
                                               "Atlassian account id, PagerDuty user id) -> Slack e-mail or id")
@@ -235,7 +277,7 @@ class _FileBase(BaseModel):
     @property
     def providers(self) -> set[str]:
         """The providers some sync reads: only these need credentials."""
-        return {s.provider or self.provider for s in self.syncs if s.schedules}
+        return {s.provider or self.provider for s in self.syncs if s.schedules or s.escalation}
 
     @model_validator(mode="after")
     def _unique_groups(self) -> _FileBase:
@@ -345,6 +387,12 @@ def _check_schedules(path: Path, file: FileConfig) -> None:
     """Each sync's schedules, for a provider that can tell from its own block (a calendar feed's
     name must be one of ``ical.feeds``): exit 2 naming the sync."""
     for i, sync in enumerate(file.syncs):
+        provider = sync.provider or file.provider
+        if sync.escalation is not None and provider == "ical":
+            raise ConfigError(str(path), f"syncs[{i}].escalation",
+                              "a calendar feed has no escalation policies",
+                              "name the feed under 'schedules', or read the policy from the provider that holds it "
+                              "(provider: opsgenie, jsm or pagerduty)")
         check = PROVIDERS[sync.provider or file.provider].check_schedules
         if check is None or not sync.schedules:
             continue

@@ -46,6 +46,22 @@ class OgTeam:
     name: str
     members: list[str] = field(default_factory=list)  # usernames
     description: str = ""
+    admins: list[str] = field(default_factory=list)  # those of ``members`` whose team role is admin
+
+
+@dataclass
+class OgEscalation:
+    """An escalation policy of the shared organisation, in Opsgenie's own shape (the JSM Ops and
+    PagerDuty emulators present it in theirs). ``rules``: Opsgenie ``EscalationRule`` dicts
+    (``condition``, ``notifyType``, ``delay`` {timeAmount, timeUnit}, ``recipient``), in the order
+    given; recipients carry both id and name/username."""
+
+    id: str
+    name: str
+    owner_team: str | None = None  # a team's id
+    rules: list[dict[str, Any]] = field(default_factory=list)
+    description: str = ""
+    enabled: bool = True  # JSM Ops shows it; Opsgenie has no such flag
 
 
 class OpsgenieState:
@@ -56,6 +72,7 @@ class OpsgenieState:
         self.users: dict[str, OgUser] = {}
         self.teams: dict[str, OgTeam] = {}
         self.schedules: dict[str, Schedule] = {}
+        self.escalations: dict[str, OgEscalation] = {}
 
     def add_user(self, username: str, full_name: str = "", time_zone: str = "UTC") -> OgUser:
         user = OgUser(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-user:" + username)), username=username,
@@ -64,8 +81,9 @@ class OpsgenieState:
             self.users[user.id] = user
         return user
 
-    def add_team(self, name: str, members: list[str] | None = None) -> OgTeam:
-        team = OgTeam(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-team:" + name)), name=name, members=list(members or []))
+    def add_team(self, name: str, members: list[str] | None = None, admins: list[str] | None = None) -> OgTeam:
+        team = OgTeam(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-team:" + name)), name=name, members=list(members or []),
+                      admins=list(admins or []))
         with self.lock:
             self.teams[team.id] = team
         return team
@@ -107,6 +125,54 @@ class OpsgenieState:
         with self.lock:
             schedule.overrides.append(override)
         return override
+
+    def add_escalation(self, name: str, rules: list[dict[str, Any]], team: str | None = None) -> OgEscalation:
+        """An escalation policy; each rule ``{"notifyType": …, "delay": minutes or {timeAmount,
+        timeUnit}, "recipient": {"type": user|schedule|team, "name"|"username"|"id": …}}``."""
+        owner = self.team(team) if team else None
+        escalation = OgEscalation(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-escalation:" + name)), name=name,
+                                  owner_team=owner.id if owner else None)
+        self.set_rules(escalation, rules)
+        with self.lock:
+            self.escalations[escalation.id] = escalation
+        return escalation
+
+    def set_rules(self, escalation: OgEscalation, rules: list[dict[str, Any]]) -> None:
+        """Replace a policy's rules (a policy edited between passes)."""
+        out = []
+        for rule in rules:
+            delay = rule.get("delay", 0)
+            delay = delay if isinstance(delay, dict) else {"timeAmount": int(delay), "timeUnit": "minutes"}
+            out.append({"condition": rule.get("condition", "if-not-acked"),
+                        "notifyType": rule.get("notifyType", "default"),
+                        "delay": {"timeAmount": delay["timeAmount"], "timeUnit": delay.get("timeUnit", "minutes")},
+                        "recipient": self._recipient(rule["recipient"])})
+        with self.lock:
+            escalation.rules = out
+
+    def _recipient(self, r: dict[str, Any]) -> dict[str, Any]:
+        if r.get("type") == "user":
+            user = self.user(r.get("username") or r.get("id", ""))
+            if user is None:
+                raise ValueError(f"unknown Opsgenie user {r}")
+            return {"type": "user", "id": user.id, "username": user.username}
+        if r.get("type") == "team":
+            team = self.team(r.get("name") or r.get("id", ""))
+            if team is None:
+                raise ValueError(f"unknown Opsgenie team {r}")
+            return {"type": "team", "id": team.id, "name": team.name}
+        if r.get("type") == "schedule":
+            schedule = self.schedule(r.get("id", ""), "id") or self.schedule(r.get("name", ""), "name")
+            if schedule is None:
+                raise ValueError(f"unknown Opsgenie schedule {r}")
+            return {"type": "schedule", "id": schedule.id, "name": schedule.name}
+        raise ValueError(f"an escalation rule's recipient is a user, a schedule or a team, not {r}")
+
+    def escalation(self, ident: str, by: str = "id") -> OgEscalation | None:
+        with self.lock:
+            if by == "name":
+                return next((e for e in self.escalations.values() if e.name == ident), None)
+            return self.escalations.get(ident)
 
     def _participant(self, p: dict[str, Any]) -> dict[str, Any]:
         if p.get("type") == "user":

@@ -87,7 +87,7 @@ def sample_org() -> Org:
         og.add_user(username, name)
         slack.add_user(email.split("@")[0], email, name)
     og.add_team("Delivery", ["alice@example.com", "bob@example.com", "carol@example.com"])
-    og.add_team("Payments", ["dave@example.com", "erin@example.com", "grace@example.com"])
+    og.add_team("Payments", ["dave@example.com", "erin@example.com", "grace@example.com"], admins=["grace@example.com"])
     og.add_team("Platform", ["frank.og@example.com", "heidi@example.com", "ivan@example.com"])
 
     og.add_schedule("Delivery Support_schedule", "UTC", team="Delivery", rotations=[{
@@ -108,6 +108,14 @@ def sample_org() -> Org:
             {"startDay": d, "startHour": 9, "startMin": 0, "endDay": d, "endHour": 17, "endMin": 0}
             for d in ("monday", "tuesday", "wednesday", "thursday", "friday")]},
     }])
+
+    # Opsgenie's own example policy: the schedule at once, the whole team after 15 minutes, the
+    # lead after 30 (../shared/specs/escalations/REFERENCE.md §0).
+    og.add_escalation("Payments Escalation", [
+        {"delay": 0, "notifyType": "default", "recipient": {"type": "schedule", "name": "Payments_schedule"}},
+        {"delay": 15, "notifyType": "all", "recipient": {"type": "team", "name": "Payments"}},
+        {"delay": 30, "notifyType": "default", "recipient": {"type": "user", "username": "dana.lead@example.com"}},
+    ], team="Payments")
 
     def ids(*emails: str) -> list[str]:
         return [slack.user_by_email(e).id for e in emails]  # type: ignore[union-attr]

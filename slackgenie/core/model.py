@@ -44,9 +44,33 @@ def split_key(key: str) -> tuple[str, str]:
     return "opsgenie", key
 
 
+# An escalation level is read like a schedule: the stages hold it under a key of its own
+# (``pagerduty:escalation:2:Payments Escalation``), and its provider reads the policy behind it.
+LEVEL_PREFIX = "escalation:"
+
+
+def level_ref(policy: str, level: int) -> str:
+    """The reference of one level of an escalation policy (by name or id; levels count from 1)."""
+    return f"{LEVEL_PREFIX}{level}:{policy}"
+
+
+def parse_level(ref: str) -> tuple[str, int] | None:
+    """``(policy, level)`` of a level's reference; None for a schedule's."""
+    if not ref.startswith(LEVEL_PREFIX):
+        return None
+    level, sep, policy = ref[len(LEVEL_PREFIX):].partition(":")
+    if not sep or not level.isdigit() or not policy or int(level) < 1:
+        return None
+    return policy, int(level)
+
+
 def describe_key(key: str) -> str:
-    """A schedule key as people read it: ``JSM Ops schedule 'Payments'``."""
+    """A schedule key as people read it: ``JSM Ops schedule 'Payments'``, or
+    ``PagerDuty escalation policy 'Payments', level 2``."""
     provider, ref = split_key(key)
+    level = parse_level(ref)
+    if level is not None:
+        return f"{PROVIDER_TITLES[provider]} escalation policy {level[0]!r}, level {level[1]}"
     return f"{PROVIDER_TITLES[provider]} schedule {ref!r}"
 
 
@@ -85,7 +109,8 @@ class Sync(Protocol):
     def usergroup(self) -> str: ...
     @property
     def keys(self) -> tuple[str, ...]:
-        """Its schedules as the stages name them (``jsm:Payments``)."""
+        """Its schedules as the stages name them (``jsm:Payments``), and its escalation level if it
+        names one (``jsm:escalation:2:Payments Escalation``)."""
     @property
     def users(self) -> list[str]: ...
     @property

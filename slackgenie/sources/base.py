@@ -116,6 +116,34 @@ class SaysWhereToTake(Protocol):
 
 
 @dataclass(frozen=True)
+class LevelRecipient:
+    """One recipient of an escalation level, and who it is now (for `check`)."""
+
+    kind: str  # schedule | user | team
+    name: str  # as the provider names it
+    notify: str  # how it is notified: Opsgenie's and JSM Ops' notifyType; PagerDuty: default
+    people: frozenset[str] | None  # who it is now, as ``on_calls`` names people; None: not people
+    problem: str | None = None  # why it cannot be read as people (and the fix)
+
+
+@dataclass(frozen=True)
+class LevelView:
+    """An escalation level as `check` shows it: the policy, the level and its recipients."""
+
+    policy: str  # the policy's name
+    level: int
+    recipients: tuple[LevelRecipient, ...]
+
+
+@runtime_checkable
+class Escalating(Protocol):
+    """A capability: escalation levels (references made by ``core.model.level_ref``) are read in
+    ``on_calls``, ``next_handoff`` and ``stretches`` like schedules; this describes one for `check`."""
+
+    def level(self, ref: str, at: datetime | None = None) -> LevelView | ReadFailure: ...
+
+
+@dataclass(frozen=True)
 class Override:
     """An override as the providers' override APIs list it."""
 

@@ -12,11 +12,11 @@ from typing import TypeVar
 
 import structlog
 
-from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo, describe_key, parse_level, schedule_key, split_key
 from slackgenie.core.shifts import Stretch
 from slackgenie.core.model import PROVIDER_TITLES
-from slackgenie.sources.base import (Forecasting, Look, Looking, NamingAnyone, OnCallSource, Override, SaysWhereToTake,
-                                     ShiftTaking)
+from slackgenie.sources.base import (Escalating, Forecasting, LevelView, Look, Looking, NamingAnyone, OnCallSource,
+                                     Override, SaysWhereToTake, ShiftTaking)
 from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.sources")
@@ -129,6 +129,9 @@ class RoutedSource:
         """Why shifts cannot be taken from Slack in this schedule (None: they can)."""
         provider, ref = split_key(key)
         source = self.sources.get(provider)
+        if parse_level(ref) is not None:
+            return (f"{describe_key(key)} is a level of an escalation policy, not a schedule: take the shift in the "
+                    "schedule it notifies (its group's /oncall names it), or change the policy itself")
         if isinstance(source, ShiftTaking):
             return None
         if isinstance(source, SaysWhereToTake):
@@ -140,6 +143,14 @@ class RoutedSource:
         """The schedule read whole and described, where its provider can (None: it cannot)."""
         source, ref = self.source_of(key)
         return source.look(ref, start) if isinstance(source, Looking) else None
+
+    def level(self, key: str, at: datetime | None = None) -> LevelView | ReadFailure:
+        """An escalation level described for `check`: its recipients and who each is now."""
+        provider, ref = split_key(key)
+        source = self.sources.get(provider)
+        if not isinstance(source, Escalating):
+            return ReadFailure(key, f"{PROVIDER_TITLES.get(provider, provider)} has no escalation policies here")
+        return source.level(ref, at)
 
     def outsider_id(self, key: str, identities: frozenset[str]) -> str | None:
         """Someone outside this schedule's rotations, named as its provider would (None: it cannot)."""

@@ -1,0 +1,119 @@
+"""Escalation levels as Opsgenie and JSM Ops notify them.
+
+The two share the rule model (../shared/specs/escalations/REFERENCE.md §1.2, §2.2): one recipient
+per rule (a user, a schedule or a team), a ``notifyType``, and a delay counted from the start of
+the escalation (Opsgenie: ``{timeAmount, timeUnit}``; JSM Ops: integer minutes). The level-th
+level is the level-th rule in order of delay (equal delays keep the policy's order). Each provider
+parses its own JSON into ``Rule`` (in its ``wire.py``) and says how to read a recipient
+(``RecipientReader``); who a rule notifies *now* is decided here, once for both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Literal, Protocol
+
+from slackgenie.core.model import OnCall, ReadFailure, parse_level
+
+RecipientKind = Literal["user", "schedule", "team"]
+TeamRole = Literal["all", "users", "admins"]
+
+
+@dataclass(frozen=True)
+class Recipient:
+    kind: RecipientKind
+    id: str | None = None
+    name: str | None = None  # a schedule's or team's name, a user's username (JSM Ops: ids only)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.id or "?"
+
+
+@dataclass(frozen=True)
+class Rule:
+    delay: timedelta  # from the start of the escalation
+    notify: str  # notifyType: default | next | previous | users | admins | all | random
+    recipient: Recipient
+
+
+@dataclass(frozen=True)
+class Policy:
+    id: str
+    name: str
+    rules: tuple[Rule, ...]
+    enabled: bool = True  # JSM Ops only; Opsgenie has no such flag
+
+
+@dataclass(frozen=True)
+class People:
+    """Who a recipient is now, as ``on_calls`` names people."""
+
+    usernames: frozenset[str]
+    needs_mapping: tuple[tuple[str, str], ...] = ()
+
+
+class RecipientReader(Protocol):
+    """How a provider reads one recipient (each answer is trusted whole, or a ReadFailure)."""
+
+    def schedule(self, recipient: Recipient, notify: Literal["default", "next", "previous"],
+                 at: datetime | None) -> OnCall | ReadFailure: ...
+
+    def team(self, recipient: Recipient, role: TeamRole) -> People | ReadFailure: ...
+
+    def user(self, recipient: Recipient) -> People | ReadFailure: ...
+
+
+def rule_at(policy: Policy, level: int) -> Rule | str:
+    """The level-th rule (from 1) in order of delay, or why there is none."""
+    ordered = sorted(policy.rules, key=lambda r: r.delay)  # sorted() is stable
+    if not policy.enabled:
+        return f"escalation policy {policy.name!r} is disabled: it notifies nobody"
+    if level > len(ordered):
+        return (f"escalation policy {policy.name!r} has {len(ordered)} level(s), so no level {level}: "
+                "fix 'escalation.level' or the policy")
+    return ordered[level - 1]
+
+
+def not_people(rule: Rule) -> str | None:
+    """Why a rule's recipient cannot be read as people now (with the fix), or None when it can."""
+    r = rule.recipient
+    if r.kind == "team" and rule.notify == "default":
+        return (f"team {r.label!r} is notified by its own routing rules (notifyType 'default'), which cannot be read "
+                "as people: make this level notify the team's members ('all members', notifyType all) or name its "
+                "schedule instead")
+    if r.kind == "team" and rule.notify == "random":
+        return (f"team {r.label!r} is notified one random member at a time (notifyType 'random'), which no one can "
+                "foresee: make this level notify all its members (notifyType all) or name its schedule instead")
+    if r.kind == "schedule" and rule.notify not in ("default", "next", "previous"):
+        return f"schedule {r.label!r} with notifyType {rule.notify!r} is not something Opsgenie notifies"
+    if r.kind == "team" and rule.notify not in ("all", "users", "admins"):
+        return f"team {r.label!r} with notifyType {rule.notify!r} is not something Opsgenie notifies"
+    return None
+
+
+def who(rule: Rule, reader: RecipientReader, at: datetime | None) -> People | ReadFailure | str:
+    """Who the rule notifies now (``at``: another instant): people, a failed read, or why its
+    recipient cannot be read as people (a str, naming the fix)."""
+    problem = not_people(rule)
+    if problem is not None:
+        return problem
+    r = rule.recipient
+    if r.kind == "user":
+        return reader.user(r)
+    if r.kind == "team":
+        role: TeamRole = "users" if rule.notify == "users" else "admins" if rule.notify == "admins" else "all"
+        return reader.team(r, role)
+    notify: Literal["default", "next", "previous"] = (
+        "next" if rule.notify == "next" else "previous" if rule.notify == "previous" else "default")
+    read = reader.schedule(r, notify, at)
+    if isinstance(read, ReadFailure):
+        return read
+    return People(read.usernames, read.needs_mapping)
+
+
+def levels_of(refs: Sequence[str]) -> list[str]:
+    """The references among ``refs`` that name escalation levels."""
+    return [ref for ref in refs if parse_level(ref) is not None]
