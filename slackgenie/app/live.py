@@ -16,7 +16,7 @@ from slackgenie.app.answers import NeedsLookup, answer
 from slackgenie.app.query import Query
 from slackgenie.app.render import Message
 from slackgenie.app.snapshot import ScheduleState, Snapshot
-from slackgenie.core.model import OnCall, ReadFailure, split_key
+from slackgenie.core.model import OnCall, ReadFailure, ref_title, split_key
 from slackgenie.core.plan import map_identity
 from slackgenie.slack.directory import Directory
 from slackgenie.sources.base import OnCallSource
@@ -33,7 +33,7 @@ class LiveLookup:
     def answer(self, need: NeedsLookup, snapshot: Snapshot, now: datetime) -> Message:
         schedules = dict(snapshot.schedules)
         for ref in need.match.schedules:
-            state = schedules.get(ref) or ScheduleState(ref, split_key(ref)[1], configured=False)
+            state = schedules.get(ref) or ScheduleState(ref, ref_title(split_key(ref)[1]), configured=False)
             read = self.source.on_calls([state.ref]).get(state.ref) or ReadFailure(ref, "no answer")
             if isinstance(read, OnCall):
                 state = replace(state, on_call=tuple(sorted(read.usernames)), as_of=now, error=None, configured=True)

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from slackgenie.settings import GroupSync
-from slackgenie.core.model import OnCall, PassReport, ReadFailure, ScheduleInfo, schedule_key, split_key
+from slackgenie.core.model import OnCall, PassReport, ReadFailure, ScheduleInfo, ref_title, schedule_key, split_key
 from slackgenie.core.plan import map_identity
 from slackgenie.slack.text import escape
 
@@ -113,7 +113,7 @@ class SnapshotKeeper:
 def _folded(key: str, found: ScheduleInfo | None, previous: ScheduleState | None, report: PassReport, at: datetime,
             nxt: OnCall | ReadFailure | None, until: datetime | None) -> ScheduleState:
     """One configured schedule after a pass: its answer, or the last known one with why it was not read."""
-    previous = previous or ScheduleState(key, found.name if found else split_key(key)[1])
+    previous = previous or ScheduleState(key, found.name if found else ref_title(split_key(key)[1]))
     team = found.team if found and found.team else previous.team
     read = report.reads.get(key)
     next_on: tuple[str, ...] | None

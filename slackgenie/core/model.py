@@ -64,6 +64,13 @@ def parse_level(ref: str) -> tuple[str, int] | None:
     return policy, int(level)
 
 
+def ref_title(ref: str) -> str:
+    """A reference as a name, before its provider named it: a schedule's as written, a level's
+    ``Payments Escalation, level 2``."""
+    level = parse_level(ref)
+    return f"{level[0]}, level {level[1]}" if level is not None else ref
+
+
 def describe_key(key: str) -> str:
     """A schedule key as people read it: ``JSM Ops schedule 'Payments'``, or
     ``PagerDuty escalation policy 'Payments', level 2``."""

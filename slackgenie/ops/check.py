@@ -9,7 +9,7 @@ from datetime import datetime, timedelta, timezone
 
 from slackgenie.core.clock import Clock
 from slackgenie.core.durations import format_duration
-from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key, schedule_key
+from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key, level_ref, schedule_key
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import covered, gaps
 from slackgenie.environment import ProviderSecrets
@@ -86,6 +86,29 @@ def _provider(config: Config, service: Service, provider: str) -> Iterator[Item]
             yield Item(False, f"{title} schedule {ref!r} is disabled", f"enable it in {title}, or remove it")
         else:
             yield Item(True, f"{title} schedule {ref!r} exists" + ("" if by_id else f" (id {found[0].id})"))
+    yield from _levels(config, service, provider)
+
+
+def _levels(config: Config, service: Service, provider: str) -> Iterator[Item]:
+    """Each escalation level a sync names: its recipients, and who each is now."""
+    for sync in config.syncs:
+        if sync.provider != provider or sync.escalation is None:
+            continue
+        key = schedule_key(provider, level_ref(sync.escalation.policy, sync.escalation.level))
+        view = service.source.level(key, service.clock.now())
+        if isinstance(view, ReadFailure):
+            yield Item(False, f"@{sync.usergroup}: {describe_key(key)} cannot be read: {view.error}",
+                       f"check the policy's name (or id) and level in {config.path}, and that the credentials "
+                       "may read escalation policies")
+            continue
+        for r in view.recipients:
+            what = f"@{sync.usergroup}: {view.policy!r} level {view.level}: {r.kind} {r.name!r} ({r.notify})"
+            if r.people is None:
+                yield Item(False, f"{what} cannot be read as people: {r.problem or 'no answer'}",
+                           "change the level in the policy, or name the schedule under 'schedules'")
+            else:
+                who = ", ".join(sorted(r.people)) or "nobody, now"
+                yield Item(True, f"{what} is now: {who}")
 
 
 def _look(config: Config, service: Service, look: Look | ReadFailure | None) -> Iterator[Item]:
