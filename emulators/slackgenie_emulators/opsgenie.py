@@ -1,9 +1,11 @@
-"""A loopback emulator of the Opsgenie REST API v2 (schedules, who-is-on-call, overrides, users, teams).
+"""A loopback emulator of the Opsgenie REST API v2 (schedules, who-is-on-call, overrides, users, teams,
+escalations).
 
 Wire contract as documented: ``Authorization: GenieKey <key>``; ``{data, took, requestId}``
 envelopes; ``{message, took, requestId}`` errors; ``scheduleIdentifierType`` on who-is-on-call
-and overrides, ``identifierType`` on schedules; ``flat`` and ``date``; per-domain rate limits that
-answer 429 with ``X-RateLimit-State: THROTTLED`` and no ``Retry-After``.
+and overrides, ``identifierType`` on schedules, teams and escalations; ``flat`` and ``date``;
+per-domain rate limits (escalations: Configuration, like schedules and teams) that answer 429
+with ``X-RateLimit-State: THROTTLED`` and no ``Retry-After``.
 """
 
 from __future__ import annotations
@@ -316,6 +318,20 @@ class OpsgenieEmulator(EmulatorServer):
             if user is None:
                 return self._error(404, "No user exists with username [%s]" % m.group(1), "NotFound")
             return self._ok(user.as_json(), started, expandable=["contact"])
+        if path == "/v2/escalations" and req.method == "GET":  # no paging, no filters
+            with self.state.lock:
+                data = [self._escalation_json(e) for e in self.state.escalations.values()]
+            return self._ok(data, started)
+        m = re.fullmatch(r"/v2/escalations/([^/]+)", path)
+        if m and req.method == "GET":
+            by = req.query.get("identifierType", "id")
+            if by not in ("id", "name"):
+                raise _BadRequest(f"Invalid identifier type [{by}]; use id or name")
+            escalation = self.state.escalation(unquote(m.group(1)), by)
+            if escalation is None:
+                return self._error(404, "Escalation with identifier [%s] does not exist" % m.group(1), "NotFound")
+            with self.state.lock:
+                return self._ok(self._escalation_json(escalation), started)
         if path == "/v2/teams" and req.method == "GET":
             with self.state.lock:
                 data = [{"id": t.id, "name": t.name, "description": t.description} for t in self.state.teams.values()]
@@ -330,7 +346,8 @@ class OpsgenieEmulator(EmulatorServer):
                 team = None
             if team is None:
                 return self._error(404, "No team exists with identifier [%s]" % m.group(1), "NotFound")
-            members = [{"user": {"id": u.id, "username": u.username}, "role": "user"}
+            members = [{"user": {"id": u.id, "username": u.username},
+                        "role": "admin" if u.username in team.admins else "user"}
                        for u in (self.state.user(n) for n in team.members) if u]
             return self._ok({"id": team.id, "name": team.name, "description": team.description,
                              "members": members}, started)
@@ -350,6 +367,19 @@ class OpsgenieEmulator(EmulatorServer):
         if by not in ("id", "name"):
             raise _BadRequest(f"Invalid identifier type [{by}]; use id or name")
         return self.state.schedule(ident, by)
+
+    def _escalation_json(self, e: OgEscalation) -> dict[str, Any]:
+        """An ``Escalation`` as ``GET /v2/escalations[/{identifier}]`` gives it (REFERENCE.md §1.2):
+        each rule's delay with its unit, each recipient with id and name (a user: username)."""
+        data: dict[str, Any] = {"id": e.id, "name": e.name, "description": e.description,
+                                "rules": [{**rule, "delay": dict(rule["delay"]), "recipient": dict(rule["recipient"])}
+                                          for rule in e.rules],
+                                "repeat": {"waitInterval": 0, "count": 1, "resetRecipientStates": False,
+                                           "closeAlertAfterAll": False}}
+        owner = self.state.team(e.owner_team) if e.owner_team else None
+        if owner is not None:
+            data["ownerTeam"] = {"id": owner.id, "name": owner.name}
+        return data
 
     @staticmethod
     def _meta(s: Schedule) -> dict[str, Any]:

@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Literal, Protocol
 
 from slackgenie.core.model import OnCall, ReadFailure, parse_level
+from slackgenie.core.shifts import Stretch, stretches
 
 RecipientKind = Literal["user", "schedule", "team"]
 TeamRole = Literal["all", "users", "admins"]
@@ -117,3 +118,42 @@ def who(rule: Rule, reader: RecipientReader, at: datetime | None) -> People | Re
 def levels_of(refs: Sequence[str]) -> list[str]:
     """The references among ``refs`` that name escalation levels."""
     return [ref for ref in refs if parse_level(ref) is not None]
+
+
+def level_on_call(ref: str, policy: Policy, level: int, people: People) -> OnCall:
+    """A level's answer as the stages take a schedule's: named ``Policy, level N``, its id
+    ``{policy id}#{N}``."""
+    return OnCall(schedule=ref, schedule_id=f"{policy.id}#{level}", schedule_name=f"{policy.name}, level {level}",
+                  usernames=people.usernames, needs_mapping=people.needs_mapping)
+
+
+def around(found: Sequence[Stretch], notify: Literal["next", "previous"], start: datetime, end: datetime,
+           read_from: datetime, read_until: datetime) -> list[Stretch]:
+    """Who a schedule's ``next`` / ``previous`` notifies within ``start``..``end``, from the
+    schedule's stretches read over the wider ``read_from``..``read_until``.
+
+    The schedule's time is cut into spans where the same people (or nobody) are on call. During a
+    span, ``next`` is whoever is on call right after it (nobody, if nobody is: Opsgenie's "exact
+    next"); ``previous`` is the people of the last stretch before it (a span of nobody skipped:
+    they are who was on call last). Where the wider read does not tell (before its first span,
+    after its last), nobody is foreseen."""
+    spans: list[tuple[datetime, datetime, frozenset[str]]] = []
+    t = read_from
+    for s in sorted(found, key=lambda s: s.start):
+        if s.start > t:
+            spans.append((t, s.start, frozenset()))
+        spans.append((s.start, s.end, s.people))
+        t = max(t, s.end)
+    if t < read_until:
+        spans.append((t, read_until, frozenset()))
+    pieces: list[tuple[datetime, datetime, str | None]] = []
+    last: frozenset[str] = frozenset()
+    for i, (a, b, people) in enumerate(spans):
+        if notify == "next":
+            who = spans[i + 1][2] if i + 1 < len(spans) else frozenset()
+        else:
+            who = last
+        pieces += [(a, b, person) for person in who]
+        if people:
+            last = people
+    return stretches(pieces, start, end)

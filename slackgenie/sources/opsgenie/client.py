@@ -89,6 +89,29 @@ class OpsgenieClient:
         return _data(answer, list, "list schedules")
 
 
+    # --- escalation levels: policies, teams, users and the next on-call ---------------------------
+    def list_escalations(self) -> list[Any]:
+        """``GET /v2/escalations``: every policy in one request (no paging, no filters)."""
+        return _data(self.api.get("listEscalations", "/v2/escalations"), list, "list escalations")
+
+    def escalation(self, ref: str) -> Any:
+        """``GET /v2/escalations/{ref}`` (by id or name): the whole answer, for the caller to validate."""
+        return self.api.get("getEscalation", f"/v2/escalations/{_quote(ref)}", {"identifierType": _ident_type(ref)})
+
+    def team(self, ref: str) -> Any:
+        """``GET /v2/teams/{ref}`` (by id or name), with its members and their roles: the whole answer."""
+        return self.api.get("getTeam", f"/v2/teams/{_quote(ref)}", {"identifierType": _ident_type(ref)})
+
+    def user(self, ref: str) -> Any:
+        """``GET /v2/users/{ref}`` (by id or username): the whole answer."""
+        return self.api.get("getUser", f"/v2/users/{_quote(ref)}")
+
+    def next_on_calls(self, ref: str, at: datetime | None = None) -> Any:
+        """``GET /v2/schedules/{ref}/next-on-calls?flat=true``: the whole answer."""
+        params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
+        return self.api.get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)
+
+
 def _data(answer: Any, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
     """The ``data`` of an answer (its envelope checked already: ``_envelope``), a list or an object."""
     data = answer["data"]

@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import structlog
@@ -15,9 +15,12 @@ import structlog
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.rotation import Override, ScheduleModel
 from slackgenie.core.shifts import Stretch, stretches
+from slackgenie.sources.base import LevelView
 from slackgenie.sources.base import Override as TakenOverride
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound, SourceUnavailable
+from slackgenie.sources.levels import around, levels_of
 from slackgenie.sources.opsgenie.client import OpsgenieClient
+from slackgenie.sources.opsgenie.escalations import Escalations, Level
 from slackgenie.sources.opsgenie.forecast import Forecast
 from slackgenie.sources.opsgenie.wire import (created_alias, listed_overrides, on_call_from_api, overrides_from_api,
                                               parent_of, schedule_from_api, schedule_info, utc_z)
@@ -25,6 +28,10 @@ from slackgenie.sources.reads import read
 from slackgenie.sources.workers import Workers
 
 log = structlog.get_logger("slackgenie.opsgenie")
+# How far around a window a level's ``next`` / ``previous`` reads its schedule, and how far back
+# "previous" looks for the stretch before the one at an instant.
+AROUND = timedelta(days=35)
+BACK = (timedelta(days=2), timedelta(days=16), timedelta(days=93))
 
 
 class OpsgenieSource:
@@ -38,19 +45,80 @@ class OpsgenieSource:
                  now: Callable[[], datetime] | None = None):
         self.client = client
         self._workers = Workers(concurrency, "opsgenie")
-        self.forecast = Forecast(self.schedules, now or (lambda: datetime.now(timezone.utc)),
-                                 fetch_overrides=self.overrides)
+        self._now = now or (lambda: datetime.now(timezone.utc))
+        self.forecast = Forecast(self.schedules, self._now, fetch_overrides=self.overrides)
+        self.escalations = Escalations(client, self._now)
 
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
-        return self.forecast.next_handoff(refs, after)
+        """Schedules: their forecast. A level: the forecast of the schedule behind it (as the
+        policy was last read); a user or a team has no handoff foreseen."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        behind = [level.schedule for level in self.escalations.levels(levels, fresh=False).values()
+                  if isinstance(level, Level) and level.schedule is not None]
+        return self.forecast.next_handoff([r for r in wanted if r not in levels] + behind, after)
 
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
-        self.forecast.observe(reads, at)
+        """Schedules' answers check their forecast; so does a level's that is a schedule's own
+        on-call (``default``), under the schedule's id."""
+        levels = levels_of(list(reads))
+        known = self.escalations.levels(levels, fresh=False) if levels else {}
+        checked = {ref: read for ref, read in reads.items() if ref not in known}
+        for ref, level in known.items():
+            if isinstance(level, Level) and level.schedule is not None and level.notify == "default":
+                checked.setdefault(level.schedule, reads[ref])
+        self.forecast.observe(checked, at)
+
+    def level(self, ref: str, at: datetime | None = None) -> LevelView | ReadFailure:
+        """One level for `check`: its recipient, and who it is now (the policy read afresh)."""
+        level = self.escalations.levels([ref])[ref]
+        if isinstance(level, ReadFailure):
+            return level
+        return self.escalations.view(level, self._with_levels([ref], {ref: level}, at)[ref])
 
     def stretches(self, refs: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From the rotations (the forecast's read) with each schedule's overrides read afresh
-        (one call each, ``concurrency`` at a time), run forward with the rotation maths."""
+        (one call each, ``concurrency`` at a time), run forward with the rotation maths. A level
+        (its policy as last read): the stretches of the schedule behind it, or of the people
+        before or after them (``next``, ``previous``); a user or a team over the whole window."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return self._stretches(wanted, start, end)
+        asked = self.escalations.levels(levels, fresh=False)
+        plain = [r for r in wanted if r not in asked]
+        margin = AROUND if any(isinstance(v, Level) and v.notify in ("next", "previous") for v in asked.values()) \
+            else timedelta(0)
+        behind = [v.schedule for v in asked.values() if isinstance(v, Level) and v.schedule is not None]
+        wide = self._stretches(list(dict.fromkeys(behind)), start - margin, end + margin) if behind else {}
+        out = self._stretches(plain, start, end) if plain else {}
+        for ref, level in asked.items():
+            out[ref] = self._level_stretches(ref, level, wide, start, end, margin)
+        return {ref: out[ref] for ref in wanted}
+
+    def _level_stretches(self, ref: str, level: Level | ReadFailure, wide: Mapping[str, list[Stretch] | ReadFailure],
+                         start: datetime, end: datetime, margin: timedelta) -> list[Stretch] | ReadFailure:
+        if isinstance(level, ReadFailure):
+            return level
+        if level.schedule is None:  # a user or a team: the same people over the whole window
+            read = self._with_levels([ref], {ref: level}, None)[ref]
+            if isinstance(read, ReadFailure):
+                return read
+            return [Stretch(start, end, read.usernames)] if read.usernames else []
+        found = wide.get(level.schedule)
+        if found is None or isinstance(found, ReadFailure):
+            error = found.error if isinstance(found, ReadFailure) else "not read"
+            return ReadFailure(ref, f"schedule {level.rule.recipient.label!r}: {error}")
+        if level.notify == "next":
+            return around(found, "next", start, end, start - margin, end + margin)
+        if level.notify == "previous":
+            return around(found, "previous", start, end, start - margin, end + margin)
+        return [Stretch(max(s.start, start), min(s.end, end), s.people) for s in found
+                if s.end > start and s.start < end]
+
+    def _stretches(self, refs: Sequence[str], start: datetime,
+                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         models = self.forecast.models()
         wanted = list(dict.fromkeys(refs))
         found = {ref: models[ref] for ref in wanted if ref in models}
@@ -80,6 +148,55 @@ class OpsgenieSource:
         self.client.close()
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        """Schedules: one bulk read (per-schedule reads where it falls short). Levels: their
+        policies read (one request), the schedules behind them read in the same bulk read, then
+        each level's recipient (``escalations.Escalations``)."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return self._on_calls(wanted, at)
+        return self._with_levels(wanted, self.escalations.levels(levels), at)
+
+    def _with_levels(self, wanted: list[str], asked: Mapping[str, Level | ReadFailure],
+                     at: datetime | None) -> dict[str, OnCall | ReadFailure]:
+        plain = [r for r in wanted if r not in asked]
+        behind = [v.schedule for v in asked.values()
+                  if isinstance(v, Level) and v.schedule is not None and v.notify == "default"]
+        schedules = list(dict.fromkeys(plain + behind))
+        reads = self._on_calls(schedules, at) if schedules else {}
+        found = self.escalations.on_calls(asked, reads, self._previous, at,
+                                          lambda fn, items: self._workers.map(fn, items))
+        return {ref: found[ref] if ref in found else reads[ref] for ref in wanted}
+
+    def _previous(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
+        """Who was on call in the schedule before those on call at ``at``: Opsgenie serves no
+        "previous on-call", so the rotations (the forecast's read) with the schedule's overrides
+        (read afresh) are run back, further until a stretch before is found (``BACK``)."""
+        at = at or self._now()
+        model = self.forecast.models().get(ref)
+        if model is None:
+            return ReadFailure(ref, "no such schedule in Opsgenie's schedule list (or the list could not be read): "
+                                    "its previous on-call cannot be worked out")
+        if any(p.kind not in ("user", "none") for r in model.rotations for p in r.participants):
+            return ReadFailure(ref, f"schedule {model.name!r} has a team or an escalation in its rotations: its "
+                                    "previous on-call cannot be read as people")
+        try:
+            model = replace(model, overrides=self.overrides(model.id))
+            after = at + timedelta(seconds=1)
+            people: frozenset[str] = frozenset()
+            for back in BACK:
+                found = around(_walk(model, at - back, after), "previous", at, after, at - back, after)
+                if found:
+                    people = found[0].people
+                    break
+        except SourceError as exc:
+            return ReadFailure(ref, str(exc))
+        except Exception as exc:  # a rotation the maths cannot run: no answer, never "nobody"
+            return ReadFailure(ref, f"its rotations cannot be run back: {type(exc).__name__}: {exc}")
+        return OnCall(schedule=ref, schedule_id=model.id, schedule_name=model.name, usernames=people,
+                      enabled=model.enabled)
+
+    def _on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         wanted = list(dict.fromkeys(refs))
         try:
             entries = self._listed(at)

@@ -1,18 +1,21 @@
 """Opsgenie's JSON read into typed values: the on-call answer, schedules with their rotations,
-overrides, and the override API's answers. Nothing else in the product reads Opsgenie's dicts."""
+overrides, the override API's answers, escalation policies, teams' members and the next on-call.
+Nothing else in the product reads Opsgenie's dicts."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import AwareDatetime, ConfigDict, Field, StrictBool
+from pydantic import AwareDatetime, ConfigDict, Field, StrictBool, StrictInt
 
 from slackgenie.core.durations import iso_utc
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.rotation import (NOBODY, WEEKDAYS, Override, Participant, Restriction, Rotation, ScheduleModel,
                                       Span)
+from slackgenie.sources.levels import People, Policy, Recipient, Rule, TeamRole
 from slackgenie.sources.validate import Malformed, Text, Wire, fit, fit_at, fits
 
 
@@ -150,3 +153,139 @@ def created_alias(answer: Any) -> str:
 def listed_overrides(answer: Any) -> list[_ListedOverride]:
     """The overrides in the list-overrides answer."""
     return fit(_OverrideList, answer, "Opsgenie: the list-overrides answer is").data
+
+
+# --- escalation policies (REFERENCE.md §1.2), teams and the next on-call ------------------------
+# Opsgenie's Duration units, the spec's own spelling ("miliseconds") and the usual one alike
+_UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1), "minutes": timedelta(minutes=1),
+          "seconds": timedelta(seconds=1), "miliseconds": timedelta(milliseconds=1),
+          "milliseconds": timedelta(milliseconds=1), "micros": timedelta(microseconds=1),
+          "nanos": timedelta(microseconds=0.001)}
+
+
+class _Duration(Wire):
+    amount: StrictInt = Field(alias="timeAmount", ge=0)
+    unit: Literal["days", "hours", "minutes", "seconds", "miliseconds", "milliseconds", "micros", "nanos"] = Field(
+        "minutes", alias="timeUnit")
+
+
+class _RuleRecipient(Wire):
+    """``{type, id?, name?, username?}``: escalation rules take users, schedules and teams only."""
+    type: Literal["user", "schedule", "team"]
+    id: Text | None = None
+    name: Text | None = None
+    username: Text | None = None
+
+
+class _Rule(Wire):
+    notify: Text = Field(alias="notifyType")
+    delay: _Duration
+    recipient: _RuleRecipient
+
+
+class _Escalation(Wire):
+    id: Text
+    name: Text
+    rules: list[_Rule]
+
+
+class _Named(Wire):
+    """Enough of a policy the rest of which cannot be read, to say which it is."""
+    id: Text | None = None
+    name: Text | None = None
+
+
+def _policy(raw: _Escalation, what: str) -> Policy:
+    rules = []
+    for i, r in enumerate(raw.rules):
+        who = r.recipient
+        name = who.username if who.type == "user" else who.name
+        if who.id is None and name is None:
+            raise Malformed(f"{what} malformed at rules.{i}.recipient: a {who.type} named by neither id nor "
+                            f"{'username' if who.type == 'user' else 'name'}")
+        rules.append(Rule(r.delay.amount * _UNITS[r.delay.unit], r.notify, Recipient(who.type, who.id, name)))
+    return Policy(raw.id, raw.name, tuple(rules))
+
+
+def policy_from_api(answer: Any) -> Policy:
+    """The policy in ``GET /v2/escalations/{identifier}``'s answer; ``Malformed`` if it does not fit."""
+    what = "Opsgenie: the escalation policy is"
+    return _policy(fit_at(("data",), _Escalation, answer, what), what)
+
+
+def policies_from_api(items: list[Any]) -> tuple[list[Policy], dict[str, str], int]:
+    """The policies of ``GET /v2/escalations``, read one by one: (those that fit, why each that
+    does not fit fails by its id and by its name, how many cannot even be named)."""
+    policies: list[Policy] = []
+    broken: dict[str, str] = {}
+    nameless = 0
+    for i, item in enumerate(items):
+        what = "Opsgenie: the escalation policy is"
+        try:
+            policies.append(_policy(fit(_Escalation, item, what), what))
+        except Malformed as exc:
+            named = fits(_Named, item)
+            keys = [k for k in (named.id, named.name) if k] if named is not None else []
+            nameless += not keys
+            broken.update({k: str(exc) for k in keys})
+    return policies, broken, nameless
+
+
+class _UserMeta(Wire):
+    username: Text
+
+
+class _Member(Wire):
+    user: _UserMeta
+    role: Text = "user"
+
+
+class _Team(Wire):
+    id: Text
+    name: Text
+    members: list[_Member]
+
+
+@dataclass(frozen=True)
+class TeamMembers:
+    """A team's members (usernames) and which of them are its admins."""
+
+    id: str
+    name: str
+    members: frozenset[str]
+    admins: frozenset[str]
+
+    def people(self, role: TeamRole) -> People:
+        """Who a team is notified as: everyone (``all``), its admins, or its members who are not
+        admins (``users``: custom roles count as users)."""
+        chosen = (self.members if role == "all" else self.admins if role == "admins"
+                  else self.members - self.admins)
+        return People(frozenset(chosen))
+
+
+def team_from_api(answer: Any) -> TeamMembers:
+    """``GET /v2/teams/{identifier}``: a team without its ``members`` cannot say who it is."""
+    team = fit_at(("data",), _Team, answer, "Opsgenie: the team is")
+    return TeamMembers(team.id, team.name, frozenset(m.user.username for m in team.members),
+                       frozenset(m.user.username for m in team.members if m.role == "admin"))
+
+
+def username_from_api(answer: Any) -> str:
+    """``GET /v2/users/{identifier}``: the user's username."""
+    return fit_at(("data",), _UserMeta, answer, "Opsgenie: the user is").username
+
+
+class _FlatNext(Wire):
+    """``GET /v2/schedules/{id}/next-on-calls?flat=true``: the exact next on-call's usernames."""
+    parent: _Parent = Field(alias="_parent")
+    exact: list[Text] = Field(alias="exactNextOnCallParticipants")
+
+
+def next_from_api(ref: str, answer: Any) -> OnCall | ReadFailure:
+    """Who is on call right after the schedule's next change (Opsgenie's "exact next")."""
+    try:
+        found = fit_at(("data",), _FlatNext, answer, "Opsgenie's next-on-call answer is")
+    except Malformed as exc:
+        return ReadFailure(ref, str(exc))
+    return OnCall(schedule=ref, schedule_id=found.parent.id, schedule_name=found.parent.name,
+                  usernames=frozenset(found.exact), enabled=found.parent.enabled)

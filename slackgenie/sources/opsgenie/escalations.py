@@ -1,0 +1,205 @@
+"""Escalation levels in Opsgenie: the policies read (``GET /v2/escalations``: every policy in one
+request; one policy: ``GET /v2/escalations/{id or name}``), and the level's recipient read as
+Opsgenie notifies it (``sources/levels.py`` decides which rule and what it means):
+
+- a schedule: ``default`` who is on call (read with the schedules of the same pass, in one bulk
+  read), ``next`` Opsgenie's exact next on-call (``next-on-calls``), ``previous`` the rotations run
+  back (the source's forecast, with the schedule's overrides read afresh);
+- a team: its members (``GET /v2/teams/{id}``, kept ``TEAM_AGE``), its admins, or those who are not;
+- a user: their username (read only when the policy names them by id alone).
+
+The policies are read again on every pass that reads who is on call, so an edited policy shows
+at the next pass; handoffs and stretches use the policies as last read.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
+
+from slackgenie.core.model import OnCall, ReadFailure, parse_level
+from slackgenie.sources.base import LevelRecipient, LevelView
+from slackgenie.sources.caches import TimedMap
+from slackgenie.sources.http import SourceError
+from slackgenie.sources.levels import People, Policy, Recipient, Rule, TeamRole, level_on_call, not_people, rule_at, who
+from slackgenie.sources.opsgenie.client import OpsgenieClient
+from slackgenie.sources.opsgenie.wire import (TeamMembers, next_from_api, policies_from_api, policy_from_api,
+                                              team_from_api, username_from_api)
+from slackgenie.sources.reads import read
+
+TEAM_AGE = 300.0  # seconds a team's members are kept: membership changes seldom, and a pass may ask often
+NO_POLICY = "no such escalation policy in Opsgenie (check 'escalation.policy': its name or id)"
+Notify = Literal["default", "next", "previous"]
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level asked for, with the rule that makes it."""
+
+    ref: str
+    policy: Policy
+    level: int
+    rule: Rule
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule behind it (its id, else its name), if its recipient is a schedule."""
+        r = self.rule.recipient
+        return (r.id or r.name) if r.kind == "schedule" else None
+
+    @property
+    def notify(self) -> str:
+        return self.rule.notify
+
+
+class Escalations:
+    def __init__(self, client: OpsgenieClient, now: Callable[[], datetime]):
+        self.client = client
+        self._lock = threading.Lock()
+        self._known: dict[str, Policy] = {}  # each policy as last read, by its name or id as written
+        self._teams: TimedMap[str, TeamMembers] = TimedMap(TEAM_AGE, timer=lambda: now().timestamp())
+        self._team_reads: dict[str, threading.Lock] = {}
+
+    # --- the policies ---------------------------------------------------------------------------
+    def levels(self, refs: Sequence[str], fresh: bool = True) -> dict[str, Level | ReadFailure]:
+        """The rule behind each level reference. ``fresh``: read the policies now (a pass);
+        otherwise as last read, reading only those never read."""
+        asked = {ref: level for ref in dict.fromkeys(refs) if (level := parse_level(ref)) is not None}
+        names = list(dict.fromkeys(policy for policy, _ in asked.values()))
+        with self._lock:
+            known = {} if fresh else {n: self._known[n] for n in names if n in self._known}
+        policies: dict[str, Policy | ReadFailure] = {**known, **self._read([n for n in names if n not in known])}
+        out: dict[str, Level | ReadFailure] = {}
+        for ref, (name, number) in asked.items():
+            policy = policies[name]
+            if isinstance(policy, ReadFailure):
+                out[ref] = ReadFailure(ref, policy.error)
+                continue
+            rule = rule_at(policy, number)
+            out[ref] = ReadFailure(ref, rule) if isinstance(rule, str) else Level(ref, policy, number, rule)
+        return out
+
+    def _read(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
+        """One policy: read by its id or name. Several: every policy in one request, matched here
+        (by id, else by name; two of one name: no guess)."""
+        if not names:
+            return {}
+        if len(names) == 1:
+            name = names[0]
+            found: dict[str, Policy | ReadFailure] = {name: read(name, lambda: policy_from_api(
+                self.client.escalation(name)), NO_POLICY)}
+        else:
+            found = self._listed(names)
+        with self._lock:
+            self._known.update({n: p for n, p in found.items() if isinstance(p, Policy)})
+        return found
+
+    def _listed(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
+        try:
+            policies, broken, nameless = policies_from_api(self.client.list_escalations())
+        except SourceError as exc:
+            return {n: ReadFailure(n, str(exc)) for n in names}
+        out: dict[str, Policy | ReadFailure] = {}
+        for name in names:
+            by_id = [p for p in policies if p.id == name]
+            by_name = [p for p in policies if p.name == name]
+            if name in broken:
+                out[name] = ReadFailure(name, broken[name])
+            elif by_id or len(by_name) == 1:
+                out[name] = (by_id or by_name)[0]
+            elif by_name:
+                out[name] = ReadFailure(name, f"Opsgenie has {len(by_name)} escalation policies named {name!r}: name "
+                                              "it by id (" + ", ".join(p.id for p in by_name) + ")")
+            elif nameless:
+                out[name] = ReadFailure(name, f"not found, and Opsgenie's list of escalation policies holds {nameless} "
+                                              "that cannot be read (malformed): it may be one of them")
+            else:
+                out[name] = ReadFailure(name, NO_POLICY)
+        return out
+
+    # --- who each level is ------------------------------------------------------------------------
+    def on_calls(self, levels: Mapping[str, Level | ReadFailure], schedules: Mapping[str, OnCall | ReadFailure],
+                 previous: Callable[[str, datetime | None], OnCall | ReadFailure], at: datetime | None,
+                 each: Callable[[Callable[[str], OnCall | ReadFailure], list[str]], list[OnCall | ReadFailure]],
+                 ) -> dict[str, OnCall | ReadFailure]:
+        """Who each level notifies now (or at ``at``). ``schedules``: the on-call reads of the
+        schedules behind the levels (``Level.schedule``), made with the pass's own;
+        ``previous``: a schedule's previous on-call; ``each``: how to run the reads (the source's
+        workers)."""
+        reader = _Reader(self, schedules, previous)
+
+        def one(ref: str) -> OnCall | ReadFailure:
+            level = levels[ref]
+            if isinstance(level, ReadFailure):
+                return level
+            people = who(level.rule, reader, at)
+            if isinstance(people, str):
+                return ReadFailure(ref, people)
+            if isinstance(people, ReadFailure):
+                return ReadFailure(ref, f"{_label(level.rule)}: {people.error}")
+            return level_on_call(ref, level.policy, level.level, people)
+
+        refs = list(levels)
+        return dict(zip(refs, each(one, refs)))
+
+    def view(self, level: Level, read: OnCall | ReadFailure) -> LevelView | ReadFailure:
+        """The level as `check` shows it, from its read (``on_calls``)."""
+        r = level.rule.recipient
+        problem = not_people(level.rule)
+        if problem is None and isinstance(read, ReadFailure):
+            return read
+        people = read.usernames if isinstance(read, OnCall) and problem is None else None
+        recipient = LevelRecipient(r.kind, r.label, level.notify, people, problem)
+        return LevelView(level.policy.name, level.level, (recipient,))
+
+    def team(self, recipient: Recipient) -> TeamMembers:
+        """A team's members and admins (kept ``TEAM_AGE``); raises ``SourceError``."""
+        ref = recipient.id or recipient.name or ""
+        with self._lock:
+            alone = self._team_reads.setdefault(ref, threading.Lock())
+        with alone:  # one read per team however many levels ask at once
+            kept = self._teams.get(ref)
+            if kept is None:
+                kept = team_from_api(self.client.team(ref))
+                self._teams.put(ref, kept)
+            return kept
+
+    def username(self, recipient: Recipient) -> str:
+        """A user recipient's username: as the policy gives it, else read by the user's id."""
+        return recipient.name or username_from_api(self.client.user(recipient.id or ""))
+
+    def next_on_call(self, ref: str, at: datetime | None) -> OnCall | ReadFailure:
+        return read(ref, lambda: next_from_api(ref, self.client.next_on_calls(ref, at)),
+                    "no such schedule in Opsgenie (check the policy)")
+
+
+class _Reader:
+    """``levels.RecipientReader`` over one pass's reads."""
+
+    def __init__(self, escalations: Escalations, schedules: Mapping[str, OnCall | ReadFailure],
+                 previous: Callable[[str, datetime | None], OnCall | ReadFailure]):
+        self._e, self._schedules, self._previous = escalations, schedules, previous
+
+    def schedule(self, recipient: Recipient, notify: Notify, at: datetime | None) -> OnCall | ReadFailure:
+        ref = recipient.id or recipient.name or ""
+        if notify == "next":
+            return self._e.next_on_call(ref, at)
+        if notify == "previous":
+            return self._previous(ref, at)
+        return self._schedules.get(ref) or ReadFailure(ref, "not read")
+
+    def team(self, recipient: Recipient, role: TeamRole) -> People | ReadFailure:
+        return read(recipient.label, lambda: self._e.team(recipient).people(role),
+                    "no such team in Opsgenie (check the policy)")
+
+    def user(self, recipient: Recipient) -> People | ReadFailure:
+        return read(recipient.label, lambda: People(frozenset({self._e.username(recipient)})),
+                    "no such user in Opsgenie (check the policy)")
+
+
+def _label(rule: Rule) -> str:
+    r = rule.recipient
+    return f"{r.kind} {r.label!r} ({rule.notify})"
