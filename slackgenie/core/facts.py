@@ -1,13 +1,18 @@
 """What every stage may know of the state file: the facts that make side effects happen once.
 
-The store itself (a file, a lock) is the engine's (``engine/state.py``); the Slack target's
-announcements and the app's takes record facts through this small interface.
+The store itself is the engine's (``engine/state.py``: a file and its locks) or, with
+``leader_election`` on, a Kubernetes ConfigMap (``kube/store.py``); both hold the same JSON
+(``encoded``) and change it the same way (``applied``). The Slack target's announcements and the
+app's takes record facts through ``Facts``; the engine's passes also hold the pass lock
+(``FactStore``).
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from datetime import datetime
+from contextlib import AbstractContextManager
+from datetime import datetime, timezone
 from typing import Protocol
 
 
@@ -18,6 +23,10 @@ class StateNotSaved(Exception):
 class LockUnavailable(StateNotSaved):
     """A lock file cannot be opened or locked (a read-only volume, a filesystem without locks):
     nothing can be recorded, but it is no sign of another process."""
+
+
+class Busy(Exception):
+    """Another process held the pass lock for longer than we may wait."""
 
 
 Changes = dict[str, "str | None"]  # key -> new value, or None to forget it
@@ -39,3 +48,49 @@ class Facts(Protocol):
              keep_until: datetime | None = None) -> str | None: ...
 
     def drop(self, forget: Callable[[str], bool]) -> None: ...
+
+
+class FactStore(Facts, Protocol):
+    """The facts and the pass lock: what the engine is handed."""
+
+    def exclusive(self, timeout: float) -> AbstractContextManager[None]:
+        """Hold the pass lock for a whole pass (``Busy`` after ``timeout`` seconds of waiting)."""
+        ...
+
+
+# --- the stored form, the same in a file and in a ConfigMap --------------------------------------
+
+def decoded(text: str) -> tuple[dict[str, str], dict[str, str]]:
+    """The facts and their expiries from their stored JSON (``ValueError``, ``TypeError`` or
+    ``AttributeError`` when it is not that)."""
+    loaded = json.loads(text)
+    facts = {str(k): str(v) for k, v in loaded.get("facts", {}).items()}
+    expires = {str(k): str(v) for k, v in (loaded.get("expires") or {}).items() if k in facts}
+    return facts, expires
+
+
+def encoded(facts: dict[str, str], expires: dict[str, str]) -> str:
+    return json.dumps({"version": 2, "facts": facts, "expires": expires}, indent=1, sort_keys=True)
+
+
+def applied(facts: dict[str, str], expires: dict[str, str], changes: Changes | None, keep_until: datetime | None,
+            now: datetime) -> tuple[dict[str, str], dict[str, str]] | None:
+    """The facts and expiries after ``changes`` (each new value kept until ``keep_until``, if
+    given), with every fact whose expiry passed by ``now`` dropped; None when nothing changes."""
+    at_now = now.astimezone(timezone.utc).isoformat()
+    expired = [k for k, at in expires.items() if at < at_now]
+    if not changes and not expired:
+        return None
+    facts, expires = dict(facts), dict(expires)
+    for k in expired:
+        facts.pop(k, None)
+        expires.pop(k, None)
+    for k, v in (changes or {}).items():
+        expires.pop(k, None)
+        if v is None:
+            facts.pop(k, None)
+        else:
+            facts[k] = v
+            if keep_until is not None:
+                expires[k] = keep_until.astimezone(timezone.utc).isoformat()
+    return facts, expires

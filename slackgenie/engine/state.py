@@ -21,12 +21,14 @@ pass.
 
 Facts may carry an expiry (``keep_until``): they are dropped by the first change after it, so
 the file stays small however long Slackgenie runs.
+
+This is the default store. With ``leader_election`` on, the facts live in a ConfigMap instead
+(``kube/store.py``: the same JSON, the same rules); both meet ``core.facts.FactStore``.
 """
 
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import random
 import threading
@@ -38,15 +40,11 @@ from pathlib import Path
 
 import structlog
 
-from slackgenie.core.facts import Changes, LockUnavailable, StateNotSaved
+from slackgenie.core.facts import Busy, Changes, LockUnavailable, StateNotSaved, applied, decoded, encoded
 
 log = structlog.get_logger("slackgenie.engine.state")
 
 LOCK_WAIT = 5.0  # seconds a change may wait for another process's change (each holds it for milliseconds)
-
-
-class Busy(Exception):
-    """Another process held the pass lock for longer than we may wait."""
 
 
 class StateStore:
@@ -104,9 +102,7 @@ class StateStore:
                 return
             if not self.path.is_file():
                 raise ValueError("it is not a regular file")
-            loaded = json.loads(self.path.read_text())
-            facts = {str(k): str(v) for k, v in loaded.get("facts", {}).items()}
-            expires = {str(k): str(v) for k, v in (loaded.get("expires") or {}).items() if k in facts}
+            facts, expires = decoded(self.path.read_text())
         except (ValueError, AttributeError, TypeError, OSError) as exc:
             reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
             if self.problem != reason:
@@ -153,22 +149,10 @@ class StateStore:
             if self.problem is not None:
                 raise StateNotSaved(f"the state file {self.path} cannot be read ({self.problem}): fix or remove it")
             changes = decide(self._facts)
-            now = self._now().astimezone(timezone.utc).isoformat()
-            expired = [k for k, at in self._expires.items() if at < now]
-            if not changes and not expired:
+            after = applied(self._facts, self._expires, changes, keep_until, self._now())
+            if after is None:
                 return False
-            facts, expires = dict(self._facts), dict(self._expires)
-            for k in expired:
-                facts.pop(k, None)
-                expires.pop(k, None)
-            for k, v in (changes or {}).items():
-                expires.pop(k, None)
-                if v is None:
-                    facts.pop(k, None)
-                else:
-                    facts[k] = v
-                    if keep_until is not None:
-                        expires[k] = keep_until.astimezone(timezone.utc).isoformat()
+            facts, expires = after
             self._save(facts, expires)  # raises StateNotSaved: memory keeps what the file holds
             self._facts, self._expires = facts, expires
             return bool(changes)
@@ -186,7 +170,7 @@ class StateStore:
         if self.path is None:
             return
         tmp = self.path.with_name(self.path.name + ".tmp")
-        body = json.dumps({"version": 2, "facts": facts, "expires": expires}, indent=1, sort_keys=True).encode()
+        body = encoded(facts, expires).encode()
         try:
             tmp.parent.mkdir(parents=True, exist_ok=True)
             with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "wb") as out:
