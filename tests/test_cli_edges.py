@@ -121,7 +121,8 @@ def test_example_config_is_valid() -> None:
 
     path = Path(__file__).resolve().parents[1] / "slackgenie.example.yaml"
     config = parse_file(path, path.read_text())
-    assert [s.usergroup for s in config.syncs] == ["delivery-support", "payments-oncall"]
+    assert [s.usergroup for s in config.syncs] == ["delivery-support", "payments-oncall", "payments-secondary"]
+    assert config.syncs[2].keys == ("opsgenie:escalation:2:Payments Escalation",)
 
 
 def test_log_settings_from_dotenv_apply(emulators: Emulators, tmp_path: Path) -> None:
