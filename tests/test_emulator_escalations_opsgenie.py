@@ -113,7 +113,7 @@ def _definitions(own: str) -> dict[str, Any]:
 
 def _check(emu: Emulators, paths_file: str, definitions_file: str, spec_path: str, path: str,
            params: dict[str, str], status: str) -> None:
-    from jsonschema import Draft4Validator
+    from jsonschema import Draft4Validator  # type: ignore[import-untyped]
 
     paths = _spec(paths_file)
     definitions = _definitions(definitions_file)
