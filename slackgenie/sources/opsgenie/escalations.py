@@ -64,14 +64,18 @@ class Escalations:
         self._team_reads: dict[str, threading.Lock] = {}
 
     # --- the policies ---------------------------------------------------------------------------
-    def levels(self, refs: Sequence[str], fresh: bool = True) -> dict[str, Level | ReadFailure]:
+    def levels(self, refs: Sequence[str], fresh: bool = True,
+               read_missing: bool = True) -> dict[str, Level | ReadFailure]:
         """The rule behind each level reference. ``fresh``: read the policies now (a pass);
-        otherwise as last read, reading only those never read."""
+        otherwise as last read, reading those never read unless ``read_missing`` is False (handoffs
+        and forecast checks, asked per group: they never call Opsgenie for a policy)."""
         asked = {ref: level for ref in dict.fromkeys(refs) if (level := parse_level(ref)) is not None}
         names = list(dict.fromkeys(policy for policy, _ in asked.values()))
         with self._lock:
             known = {} if fresh else {n: self._known[n] for n in names if n in self._known}
-        policies: dict[str, Policy | ReadFailure] = {**known, **self._read([n for n in names if n not in known])}
+        missing = [n for n in names if n not in known]
+        policies: dict[str, Policy | ReadFailure] = {**known, **(
+            self._read(missing) if read_missing else {n: ReadFailure(n, "not read yet") for n in missing})}
         out: dict[str, Level | ReadFailure] = {}
         for ref, (name, number) in asked.items():
             policy = policies[name]

@@ -54,15 +54,15 @@ class OpsgenieSource:
         policy was last read); a user or a team has no handoff foreseen."""
         wanted = list(dict.fromkeys(refs))
         levels = levels_of(wanted)
-        behind = [level.schedule for level in self.escalations.levels(levels, fresh=False).values()
-                  if isinstance(level, Level) and level.schedule is not None]
+        known = self.escalations.levels(levels, fresh=False, read_missing=False)
+        behind = [level.schedule for level in known.values() if isinstance(level, Level) and level.schedule is not None]
         return self.forecast.next_handoff([r for r in wanted if r not in levels] + behind, after)
 
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
         """Schedules' answers check their forecast; so does a level's that is a schedule's own
         on-call (``default``), under the schedule's id."""
         levels = levels_of(list(reads))
-        known = self.escalations.levels(levels, fresh=False) if levels else {}
+        known = self.escalations.levels(levels, fresh=False, read_missing=False) if levels else {}
         checked = {ref: read for ref, read in reads.items() if ref not in known}
         for ref, level in known.items():
             if isinstance(level, Level) and level.schedule is not None and level.notify == "default":
