@@ -23,14 +23,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
 
 from slackgenie.core.clock import SteppedClock
 from slackgenie.core.model import OnCall, ReadFailure
+from slackgenie.core.shifts import Stretch
 from slackgenie.settings import load
+from slackgenie.sources.levels import around
 from slackgenie.sources.base import LevelView
 from slackgenie.sources.opsgenie import OpsgenieSource
 from slackgenie.wiring import build
@@ -262,6 +264,24 @@ def test_a_malformed_policy_is_a_failed_read_never_nobody(emu: Emulators, source
     broken, fine = found["escalation:1:Payments Escalation"], found["escalation:1:Delivery Escalation"]
     assert isinstance(broken, ReadFailure) and "malformed at rules.1.delay" in broken.error
     assert isinstance(fine, OnCall) and fine.usernames == {CAROL}
+
+
+def test_next_and_previous_over_a_window_skip_nobody_only_for_previous() -> None:
+    """``levels.around`` on stretches written by hand: a on call 0-8 h, nobody 8-10 h, b 10-20 h,
+    a 20-24 h (hours from a midnight), read from 0 to 24 h, asked for 2 h to 22 h."""
+    day = datetime(2026, 11, 23, tzinfo=UTC)
+
+    def h(n: int) -> datetime:
+        return day + timedelta(hours=n)
+
+    found = [Stretch(h(0), h(8), frozenset({"a"})), Stretch(h(10), h(20), frozenset({"b"})),
+             Stretch(h(20), h(24), frozenset({"a"}))]
+    nxt = around(found, "next", h(2), h(22), h(0), h(24))
+    assert [(s.start, s.end, s.people) for s in nxt] == [  # a's next is nobody (Opsgenie's exact next)
+        (h(8), h(10), {"b"}), (h(10), h(20), {"a"})]  # the last span's next is beyond the read: not foreseen
+    prev = around(found, "previous", h(2), h(22), h(0), h(24))
+    assert [(s.start, s.end, s.people) for s in prev] == [  # nothing before the first span read
+        (h(8), h(20), {"a"}), (h(20), h(22), {"b"})]
 
 
 # --- the calls of a no-change pass ------------------------------------------------------------------
