@@ -157,10 +157,8 @@ def listed_overrides(answer: Any) -> list[_ListedOverride]:
 
 # --- escalation policies (REFERENCE.md §1.2), teams and the next on-call ------------------------
 # Opsgenie's Duration units, the spec's own spelling ("miliseconds") and the usual one alike
-_UNITS = {"days": timedelta(days=1), "hours": timedelta(hours=1), "minutes": timedelta(minutes=1),
-          "seconds": timedelta(seconds=1), "miliseconds": timedelta(milliseconds=1),
-          "milliseconds": timedelta(milliseconds=1), "micros": timedelta(microseconds=1),
-          "nanos": timedelta(microseconds=0.001)}
+_MICROSECONDS = {"days": 86_400_000_000, "hours": 3_600_000_000, "minutes": 60_000_000, "seconds": 1_000_000,
+                 "miliseconds": 1_000, "milliseconds": 1_000, "micros": 1, "nanos": 0.001}
 
 
 class _Duration(Wire):
@@ -203,7 +201,12 @@ def _policy(raw: _Escalation, what: str) -> Policy:
         if who.id is None and name is None:
             raise Malformed(f"{what} malformed at rules.{i}.recipient: a {who.type} named by neither id nor "
                             f"{'username' if who.type == 'user' else 'name'}")
-        rules.append(Rule(r.delay.amount * _UNITS[r.delay.unit], r.notify, Recipient(who.type, who.id, name)))
+        try:
+            delay = timedelta(microseconds=r.delay.amount * _MICROSECONDS[r.delay.unit])
+        except OverflowError:
+            raise Malformed(f"{what} malformed at rules.{i}.delay: {r.delay.amount} {r.delay.unit} "
+                            "is too long") from None
+        rules.append(Rule(delay, r.notify, Recipient(who.type, who.id, name)))
     return Policy(raw.id, raw.name, tuple(rules))
 
 
