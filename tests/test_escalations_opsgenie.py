@@ -231,6 +231,18 @@ def test_a_level_is_described_for_check(source: OpsgenieSource) -> None:
     assert not isinstance(unknown, LevelView) and "no such escalation policy" in unknown.error
 
 
+def test_one_policy_is_read_alone_by_its_id_or_its_name(emu: Emulators, source: OpsgenieSource) -> None:
+    policy = emu.opsgenie.state.escalation("Payments Escalation", "name")
+    assert policy is not None
+    for ref, kind in ((f"escalation:3:{policy.id}", "id"), ("escalation:3:Payments Escalation", "name")):
+        emu.reset_logs()
+        read = source.on_calls([ref])[ref]
+        assert isinstance(read, OnCall) and read.usernames == {DANA}
+        assert (read.schedule_id, read.schedule_name) == (f"{policy.id}#3", "Payments Escalation, level 3")
+        [asked] = emu.opsgenie.requests  # a user named in the policy: nothing else to read
+        assert asked.path.startswith("/v2/escalations/") and asked.params.get("identifierType") == kind
+
+
 def test_a_levels_handoffs_and_stretches_are_its_schedules(source: OpsgenieSource) -> None:
     refs = ["escalation:1:Delivery Escalation", "escalation:2:Delivery Escalation",
             "escalation:3:Delivery Escalation", "escalation:2:Payments Escalation"]
