@@ -3,9 +3,11 @@ schedule, when that changes, and shifts taken as overrides.
 
 - ``settings.py``: the API key and address from the environment
 - ``wire.py``: Opsgenie's JSON read into typed values (on-call answers, schedules and rotations,
-  overrides); the only place that reads Opsgenie's dicts
+  overrides, escalation policies, teams, the next on-call); the only place that reads Opsgenie's dicts
 - ``client.py``: the HTTP calls (``OpsgenieClient``)
 - ``forecast.py``: handoffs foreseen from the rotations, run forward with the rotation maths
+- ``escalations.py``: escalation levels: the policies read, each level's recipient read as
+  Opsgenie notifies it (``sources/levels.py`` says which rule and what it means)
 - ``source.py``: the on-call source built on them (``OpsgenieSource``)
 - here: ``build`` and ``SPEC``, the registry's entry (it ties the settings to the source)
 """
