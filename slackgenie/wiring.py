@@ -9,10 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
+from typing import TYPE_CHECKING, cast
 
+import structlog
 from slack_sdk import WebClient
 
 from slackgenie.core.clock import Clock, RealClock
+from slackgenie.core.facts import FactStore
 from slackgenie.core.model import OnCall, PassReport, ReadFailure, Resolution, ScheduleInfo
 from slackgenie.engine.coverage import Coverage
 from slackgenie.engine.daemon import Daemon
@@ -20,11 +23,12 @@ from slackgenie.engine.headsup import HeadsUps
 from slackgenie.engine.passes import Passes, Waiting
 from slackgenie.engine.reconcile import Reconciler
 from slackgenie.engine.state import StateStore
-from slackgenie.environment import ProviderSecrets
+from slackgenie.environment import ConfigError, ProviderSecrets
 from slackgenie.retry import Stop
-from slackgenie.settings import Config
+from slackgenie.settings import Config, LeaderElection
 from slackgenie.slack.channels import ChannelIds
 from slackgenie.slack.client import make_web_client
+from slackgenie.slack.delivery import OPEN, WriteGate
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.dm import DirectMessages
 from slackgenie.slack.notify import Notifier
@@ -36,6 +40,11 @@ from slackgenie.sources.base import Look, OnCallSource
 from slackgenie.sources.providers import PROVIDERS
 from slackgenie.sources.routed import RoutedSource
 from slackgenie.telemetry.metrics import Metrics
+
+if TYPE_CHECKING:
+    from slackgenie.kube.lease import Lease
+
+log = structlog.get_logger("slackgenie.wiring")
 
 
 @dataclass(frozen=True)
@@ -53,7 +62,7 @@ class Service:
     metrics: Metrics
     reconciler: Reconciler
     clock: Clock
-    state: StateStore
+    state: FactStore  # the state file, or with leader_election the ConfigMap every replica shares
     source: RoutedSource  # who should be on call, by schedule key: what the app, status and check ask too
     directory: Directory  # people <-> Slack users, shared with the app
     headsups: HeadsUps
@@ -62,6 +71,8 @@ class Service:
     coverage: Coverage
     lookups: ThreadPoolExecutor  # ``concurrency`` threads: a pass's Slack reads, and every look-up
     token_kind: TokenKind | None = None  # what auth.test said of the token (None: Slack did not answer)
+    lease: Lease | None = None  # leader_election: the one writer among replicas (``run`` starts it)
+    _planning_only: bool = False  # the last pass only planned, for want of the lease (said once per change)
 
     @property
     def schedule_keys(self) -> list[str]:
@@ -72,7 +83,21 @@ class Service:
         """The providers this service reads (those some sync names)."""
         return sorted(self.config.secrets.providers)
 
+    def may_write(self) -> bool:
+        """Whether this process writes to Slack now: always, but with leader_election only while it
+        holds the lease (by a margin)."""
+        return self.lease is None or self.lease.may_write()
+
     def run_pass(self, dry_run: bool = False, at: datetime | None = None) -> PassReport:
+        """A pass; with leader_election, a replica that does not hold the lease only reads and plans
+        (its app, /metrics and /readyz stay fresh), and the holder writes."""
+        if not dry_run and at is None and self.lease is not None:
+            planning = not self.lease.may_write()
+            if planning != self._planning_only:
+                log.info("pass.read_only" if planning else "pass.writing", lease=self.lease.name,
+                         reason="another replica holds the lease" if planning else "this replica holds the lease")
+                self._planning_only = planning
+            dry_run = planning
         return self.passes.run(dry_run=dry_run, at=at)
 
     def run_through_backlog(self, budget: float | None, report_to: Callable[[PassReport], None],
@@ -120,6 +145,8 @@ class Service:
         return dict(zip(ids, self.lookups.map(self.directory.label, ids)))
 
     def close(self) -> None:
+        if self.lease is not None:
+            self.lease.stop()
         self.headsups.close()
         self.source.close()
         self.lookups.shutdown(wait=False, cancel_futures=True)
@@ -153,17 +180,50 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
     directory = Directory(slack, Path(f.cache_file) if f.cache_file else None)
     kind = settle_workspaces(config, slack, directory) if settle else None
     source = sources(config, clock, metrics, stop)
-    state = StateStore(Path(f.state_file), clock.now)
+    lease: Lease | None = None
+    gate: WriteGate = OPEN
+    state: FactStore
+    if f.leader_election is not None:
+        state, lease = replicated(config, f.leader_election, clock, metrics)
+        gate = lease
+    else:
+        state = StateStore(Path(f.state_file), clock.now)
     lookups = ThreadPoolExecutor(max_workers=f.concurrency, thread_name_prefix="lookups")
-    notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now)
-    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer), directory, lookups, notifier,
+    notifier = Notifier(slack, directory, state, lambda keys: source.next_handoff(keys, clock.now()), clock.now,
+                        gate)
+    reconciler = Reconciler(config, source, SlackTarget(slack, directory, pacer, gate), directory, lookups, notifier,
                             clock.now, stop, ChannelIds(slack, directory),
                             lambda keys: source.next_handoff(keys, clock.now()))
-    headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users), state, clock.monotonic, clock.now)
+    # HeadsUps asks only for the facts (engine/headsup.py still names the file's store)
+    headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users, gate), cast(StateStore, state),
+                        clock.monotonic, clock.now)
     passes = Passes(reconciler, headsups, state, source, metrics, clock, stop)
     coverage = Coverage(source, sorted({k for s in config.syncs for k in s.keys}), metrics, clock.now)
     return Service(config, slack, metrics, reconciler, clock, state, source, directory, headsups, stop, passes,
-                   coverage, lookups, kind)
+                   coverage, lookups, kind, lease)
+
+
+def replicated(config: Config, election: LeaderElection, clock: Clock, metrics: Metrics) -> tuple[FactStore, Lease]:
+    """leader_election: the state in a ConfigMap every replica shares, and the Lease (not started:
+    ``run`` starts it; until then this process does not write). ConfigError when no credentials
+    for the Kubernetes API are found."""
+    # Imported here: the kubernetes client takes half a second to import, and only this needs it.
+    from slackgenie.kube.client import NoCredentials, connect
+    from slackgenie.kube.lease import Lease, identity
+    from slackgenie.kube.store import ConfigMapStore
+
+    try:
+        kube = connect(election.namespace)
+    except NoCredentials as exc:
+        raise ConfigError(str(config.path), "leader_election", str(exc),
+                          "run in a pod with a service account token, or set KUBECONFIG; or remove "
+                          "leader_election to run one replica with the state file") from None
+    state = ConfigMapStore(kube.core, kube.namespace, election.state or f"{election.lease}-state", clock.now)
+    # On the real clocks, whatever SLACKGENIE_NOW says: the lease is about this moment, not a schedule's.
+    lease = Lease(kube.leases, kube.namespace, election.lease, election.duration, identity())
+    lease.listen(metrics.leader)
+    metrics.leader(False)
+    return state, lease
 
 
 def settle_workspaces(config: Config, slack: WebClient, directory: Directory) -> TokenKind | None:

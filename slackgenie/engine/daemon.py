@@ -51,7 +51,9 @@ class Daemon:
         self.max_passes = max_passes
         self.pass_deadline = pass_deadline
         self._generation = 0  # a pass abandoned past its deadline must not report late
-        self.stop_event = threading.Event()
+        self._woken = threading.Event()  # a wait ends early: a stop, or ``wake``
+        self.stop_event = _AlsoWakes(self._woken)
+        self._wake_reason: str | None = None
         self.passes = 0
         self._handoff: datetime | None = None
         self._backlog: datetime | None = None  # when writes a pass queued for the rate limit can be made
@@ -63,6 +65,11 @@ class Daemon:
             log.info("daemon.stopping", signal=signal.Signals(signum).name if signum else None)
         self.stop.set()  # no retry, no write, no wait from here on
         self.stop_event.set()
+
+    def wake(self, reason: str) -> None:
+        """A pass now (after the one in flight, if any), e.g. on becoming the lease holder."""
+        self._wake_reason = reason
+        self._woken.set()
 
     def install_signal_handlers(self) -> None:
         signal.signal(signal.SIGTERM, self.request_stop)
@@ -138,6 +145,21 @@ class Daemon:
             left = self.interval - (self.clock.monotonic() - started_mono)
             wake = min(wake, self.clock.now() + timedelta(seconds=max(left, 0.0)))
             log.debug("daemon.next_pass", at=wake.isoformat(), reason=reason)
-            self.clock.wait_until(wake, self.stop_event, self.heartbeat)
+            self.clock.wait_until(wake, self._woken, self.heartbeat)
+            self._woken.clear()  # before the reason is taken: a wake from now on is not lost
+            woken, self._wake_reason = self._wake_reason, None
+            reason = woken or reason
         log.info("daemon.stopped", passes=self.passes)
         return 0
+
+
+class _AlsoWakes(threading.Event):
+    """The stop event: setting it also ends the loop's wait (which waits on ``woken``)."""
+
+    def __init__(self, woken: threading.Event):
+        super().__init__()
+        self._also = woken
+
+    def set(self) -> None:
+        super().set()
+        self._also.set()

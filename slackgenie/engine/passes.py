@@ -11,12 +11,11 @@ from datetime import datetime
 import structlog
 
 from slackgenie.core.clock import Clock
-from slackgenie.core.facts import LockUnavailable, StateNotSaved
+from slackgenie.core.facts import Busy, FactStore, LockUnavailable, StateNotSaved
 from slackgenie.core.model import Action, GroupOutcome, GroupPlan, PassReport
 from slackgenie.engine.daemon import BACKLOG_GUARD
 from slackgenie.engine.headsup import HeadsUps
 from slackgenie.engine.reconcile import Reconciler
-from slackgenie.engine.state import Busy, StateStore
 from slackgenie.retry import Stop
 from slackgenie.sources.routed import RoutedSource
 from slackgenie.telemetry.metrics import Metrics
@@ -27,7 +26,7 @@ Waiting = Callable[[PassReport, float], None]
 
 
 class Passes:
-    def __init__(self, reconciler: Reconciler, headsups: HeadsUps, state: StateStore, source: RoutedSource,
+    def __init__(self, reconciler: Reconciler, headsups: HeadsUps, state: FactStore, source: RoutedSource,
                  metrics: Metrics, clock: Clock, stop: Stop):
         self.reconciler, self.headsups, self.state, self.source = reconciler, headsups, state, source
         self.metrics, self.clock, self.stop = metrics, clock, stop

@@ -4,7 +4,9 @@ loop read-only: the app answers from its passes, and no group is written."""
 
 from __future__ import annotations
 
+import signal
 import sys
+import threading
 from collections.abc import Callable
 
 import structlog
@@ -12,6 +14,7 @@ import structlog
 from slackgenie.app.runner import AppSupervisor
 from slackgenie.core.clock import Clock
 from slackgenie.core.model import PassReport
+from slackgenie.engine.daemon import Daemon
 from slackgenie.engine.oneshot import exit_now
 from slackgenie.ops.report import render
 from slackgenie.ops.web import Health, WebServer, make_app
@@ -29,6 +32,7 @@ def run_daemon(config: Config, clock: Clock, bind: str, port: int, read_only: bo
     app = _app(service, health, read_only)
     daemon = service.daemon(_on_report(service, health, app), read_only=read_only)
     daemon.install_signal_handlers()
+    release = _elect(service, daemon) if not read_only else None
     web = None
     if port:
         web = _web(service, health, app, bind, port)
@@ -40,11 +44,41 @@ def run_daemon(config: Config, clock: Clock, bind: str, port: int, read_only: bo
     try:
         code = daemon.run()
     finally:
+        if release is not None:
+            release()
         if app is not None:
             app.stop()
         if web is not None:
             web.stop()
     exit_now(code)
+
+
+def _elect(service: Service, daemon: Daemon) -> Callable[[], None] | None:
+    """leader_election: the lease loop started; on becoming the holder, a pass at once (it writes);
+    on SIGTERM/SIGINT the lease given up as soon as the writes in flight end (not after the pass),
+    so another replica takes over within a second or two. Returns what finishes the release."""
+    lease = service.lease
+    if lease is None:
+        return None
+    lease.listen(lambda leading: daemon.wake("lease") if leading else None)
+    releasing = threading.Thread(target=lease.release, name="lease-release", daemon=True)
+
+    def stop(signum: int, frame: object) -> None:
+        daemon.request_stop(signum, frame)
+        if not releasing.is_alive() and releasing.ident is None:
+            releasing.start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    lease.start()
+
+    def finish() -> None:
+        if releasing.ident is None:
+            lease.release()
+        else:
+            releasing.join(timeout=lease.request_timeout + 2.0)
+
+    return finish
 
 
 def _app(service: Service, health: Health, read_only: bool) -> AppSupervisor | None:

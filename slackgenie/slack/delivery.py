@@ -20,9 +20,10 @@ from __future__ import annotations
 import hashlib
 import json
 import socket
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from http.client import HTTPException
-from typing import Any
+from typing import Any, Protocol
 from urllib.error import HTTPError, URLError
 
 from slack_sdk import WebClient
@@ -36,6 +37,47 @@ LOOK_AHEAD = 3600.0  # and after it: Slack's clock may run ahead, or it was stil
 GIVE_UP_LOOKING = 3600.0  # a look failing for a passing reason is tried again for this long
 UNCERTAIN_CODES = frozenset({"internal_error", "fatal_error", "request_timeout"})
 HISTORY_SCOPES = {"C": "channels:history", "G": "groups:history", "D": "im:history"}
+
+
+class WriteGate(Protocol):
+    """Whether this process may write to Slack now (with ``leader_election``: only the lease
+    holder, while its lease is valid by a margin: ``kube/lease.py``). Asked right before each
+    write, since a pass may outlast the lease."""
+
+    def may_write(self) -> bool: ...
+
+    def writing(self) -> AbstractContextManager[bool]:
+        """Around one write: yields whether it may be made; the write counts as in flight until the end."""
+        ...
+
+
+class _Open:
+    """The gate of a process that is the only writer (no ``leader_election``): always open."""
+
+    def may_write(self) -> bool:
+        return True
+
+    def writing(self) -> AbstractContextManager[bool]:
+        return nullcontext(True)
+
+
+OPEN: WriteGate = _Open()
+
+
+class NotTheWriter(Exception):
+    """The gate was shut: the write was not sent (surely not made)."""
+
+    def __init__(self) -> None:
+        super().__init__("not written: this replica does not hold the lease (leader_election); the holder writes")
+
+
+@contextmanager
+def gated(gate: WriteGate) -> Iterator[None]:
+    """One write through ``gate``: ``NotTheWriter`` (nothing sent) when it is shut."""
+    with gate.writing() as allowed:
+        if not allowed:
+            raise NotTheWriter()
+        yield
 
 
 def mark(*parts: str) -> str:
@@ -59,11 +101,13 @@ def maybe_done(exc: BaseException) -> bool:
     return isinstance(exc, (TimeoutError, socket.timeout, ConnectionError, HTTPException, OSError))
 
 
-def post(client: WebClient, channel: str, text: str, the_mark: str, **extra: Any) -> str:
-    """Post with the mark in the message's metadata; the message's ts."""
-    response = client.chat_postMessage(channel=channel, text=text,
-                                       metadata={"event_type": EVENT_TYPE, "event_payload": {"id": the_mark}},
-                                       **extra)
+def post(client: WebClient, channel: str, text: str, the_mark: str, gate: WriteGate = OPEN, **extra: Any) -> str:
+    """Post with the mark in the message's metadata, through ``gate`` (``NotTheWriter``: not
+    sent); the message's ts."""
+    with gated(gate):
+        response = client.chat_postMessage(channel=channel, text=text,
+                                           metadata={"event_type": EVENT_TYPE, "event_payload": {"id": the_mark}},
+                                           **extra)
     return str(response.get("ts") or "")
 
 

@@ -15,7 +15,7 @@ from slackgenie.core.model import Resolution, describe_key
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import Shift
 from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import maybe_done, post, was_posted
+from slackgenie.slack.delivery import OPEN, WriteGate, gated, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token, mention
 
@@ -43,8 +43,9 @@ class Unconfirmed(Exception):
 
 
 class DirectMessages:
-    def __init__(self, client: WebClient, directory: Directory, users: Mapping[str, str]):
+    def __init__(self, client: WebClient, directory: Directory, users: Mapping[str, str], gate: WriteGate = OPEN):
         self.client, self.directory, self.users = client, directory, users
+        self.gate = gate  # asked right before each write: only the lease holder sends heads-ups
 
     def find(self, person: str) -> Resolution:
         """A provider's person as a Slack user (through the ``users:`` map)."""
@@ -53,7 +54,8 @@ class DirectMessages:
     def open(self, user_id: str) -> str:
         """The DM's channel; ``NotSent`` when it cannot be opened (repeatable: nothing was sent)."""
         try:
-            return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+            with gated(self.gate):
+                return str(self.client.conversations_open(users=user_id)["channel"]["id"])
         except Exception as exc:
             raise NotSent(error_code(exc)) from None
 
@@ -63,7 +65,7 @@ class DirectMessages:
 
     def send(self, channel: str, text: str, the_mark: str) -> None:
         try:
-            post(self.client, channel, text, the_mark, unfurl_links=False)
+            post(self.client, channel, text, the_mark, self.gate, unfurl_links=False)
         except Exception as exc:
             if maybe_done(exc):
                 raise Unconfirmed(error_code(exc)) from None

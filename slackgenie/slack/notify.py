@@ -27,7 +27,8 @@ from slack_sdk.web import SlackResponse
 from slackgenie.core.ids import SLACK_CHANNEL_ID
 from slackgenie.core.model import Action, GroupOutcome, Sync
 from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark, maybe_done, post, was_posted
+from slackgenie.slack.delivery import (GIVE_UP_LOOKING, OPEN, CannotLook, WriteGate, gated, mark, maybe_done, post,
+                                       was_posted)
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token
 from slackgenie.core.facts import Facts, StateNotSaved
@@ -111,8 +112,9 @@ def _attempt(sending: str | None) -> Attempt | None:
 class Notifier:
     def __init__(self, client: WebClient, directory: Directory, state: Facts,
                  next_handoff: Callable[[Sequence[str]], datetime | None],
-                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
+                 now: Callable[[], datetime] = lambda: datetime.now(timezone.utc), gate: WriteGate = OPEN):
         self.now = now  # the clock Slack's message timestamps are read against
+        self.gate = gate  # asked right before each post and topic: only the lease holder writes
         self.client = client
         self.directory = directory
         self.state = state
@@ -179,11 +181,14 @@ class Notifier:
         before = set((told or "").split(",")) - {""}
         text = announcement(sync.usergroup, sorted(members - before), sorted(before - members), sorted(members),
                             self.next_handoff(sync.keys))
+        if not self.gate.may_write():  # the lease was lost during the pass: the holder tells it
+            notes.append(f"announcement in {channel} left to the lease holder (this replica no longer holds the lease)")
+            return "; ".join(n for n in notes if n)
         attempted = self.now().timestamp()
         # Recorded before the post (StateNotSaved: not posted at all): a lost answer is looked for.
         self.state.put(f"{key}:sending", f"{fingerprint}|{attempted:.3f}")
         try:
-            post(self.client, channel_id, text, mark(key, fingerprint, f"{attempted:.3f}"))
+            post(self.client, channel_id, text, mark(key, fingerprint, f"{attempted:.3f}"), self.gate)
         except Exception as exc:
             if maybe_done(exc):
                 log.warning("notify.uncertain", group=sync.usergroup, channel=channel, error=error_code(exc),
@@ -236,7 +241,8 @@ class Notifier:
             names = [self.directory.user_by_id(m).name or m for m in members]
             wanted = topic_with(current, names)
             if wanted != current:
-                self.client.conversations_setTopic(channel=channel, topic=wanted)
+                with gated(self.gate):
+                    self.client.conversations_setTopic(channel=channel, topic=wanted)
         except Exception as exc:
             return self._failed(f"topic of {ref}", key, fingerprint, ref, exc, sync.usergroup)
         self.state.put(key, fingerprint)

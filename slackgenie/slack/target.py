@@ -11,6 +11,7 @@ from slack_sdk.errors import SlackApiError
 
 from slackgenie.core.model import ActualGroup, GroupEdit
 from slackgenie.slack.client import error_code
+from slackgenie.slack.delivery import OPEN, NotTheWriter, WriteGate, gated
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.errors import about_people, explain
 from slackgenie.slack.pacer import Pacer
@@ -56,10 +57,11 @@ WRITE = "usergroups.users.update"
 
 
 class SlackTarget:
-    def __init__(self, client: WebClient, directory: Directory, pacer: Pacer | None = None):
+    def __init__(self, client: WebClient, directory: Directory, pacer: Pacer | None = None, gate: WriteGate = OPEN):
         self.client = client
         self.directory = directory
         self.pacer = pacer or Pacer()
+        self.gate = gate  # asked right before each write: only the lease holder writes (leader_election)
 
     def write_slot(self, deadline: float) -> bool:
         """Wait for Slack's rate tier to allow a membership write, and take it; False if it would
@@ -92,7 +94,10 @@ class SlackTarget:
         """One write to the group itself: its id (a created group's new one), ``Throttled`` when
         Slack's rate limit held it back, else why not (``Refused``)."""
         try:
-            return edit_group(self.client, group_id, handle, edit, team)
+            with gated(self.gate):
+                return edit_group(self.client, group_id, handle, edit, team)
+        except NotTheWriter as exc:
+            return Refused(str(exc))
         except SlackApiError as exc:
             if exc.response is not None and exc.response.status_code == 429:
                 return Throttled(max(self.pacer.delay(WRITE), self.pacer.window / 2))
@@ -109,7 +114,10 @@ class SlackTarget:
         refused some of the people in it (a cached id may have gone stale), else why not."""
         members = frozenset(members)
         try:
-            set_members(self.client, group_id, members, team)
+            with gated(self.gate):
+                set_members(self.client, group_id, members, team)
+        except NotTheWriter as exc:
+            return str(exc)
         except SlackApiError as exc:
             if exc.response is not None and exc.response.status_code == 429:
                 # Slack refused a write the pacer allowed: wait at least half a window before asking again

@@ -79,6 +79,14 @@ class Metrics:
                               "When the next stretch with nobody on call starts in a schedule (within the next "
                               "7 days, overrides included); no series: none foreseen.", ["schedule"], registry=r)
         self._gaps: set[str] = set()
+        self._leader: Gauge | None = None  # only with leader_election
+
+    def leader(self, holder: bool) -> None:
+        """With ``leader_election``: whether this replica holds the lease (the one writer) now."""
+        if self._leader is None:
+            self._leader = Gauge("slackgenie_leader", "1 while this replica holds the lease and writes to Slack "
+                                 "(leader_election); 0 on the others.", registry=self.registry)
+        self._leader.set(1 if holder else 0)
 
     def expect_groups(self, groups: Iterable[str]) -> None:
         self._groups = set(groups)
