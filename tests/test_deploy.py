@@ -1,5 +1,6 @@
-"""deploy/: manifests validate against the Kubernetes schemas (Kustomize output included) and keep
-state on a persistent volume, the Dockerfile passes hadolint and installs from a lock that covers
+"""deploy/: manifests validate against the Kubernetes schemas (Kustomize output included) and run
+two replicas, one writer (a Lease, the state in a ConfigMap, no shared volume, exactly the RBAC it
+needs), the Dockerfile passes hadolint and installs from a lock that covers
 pyproject.toml, systemd units pass systemd-analyze (verify, and security rated OK) where it exists,
 the crontab guards against overlap, and the alert rules and compose file refer to things that exist."""
 
@@ -42,9 +43,13 @@ def test_kustomize_output_validates_and_holds_what_production_needs(tmp_path: Pa
     docs = [d for d in yaml.safe_load_all(built) if d]
     _validate(docs)
     kinds = {d["kind"]: d for d in docs}
-    assert set(kinds) >= {"Namespace", "ConfigMap", "Deployment", "Service", "CronJob"}
+    assert set(kinds) >= {"Namespace", "ConfigMap", "Deployment", "Service", "ServiceAccount", "Role", "RoleBinding",
+                          "PodDisruptionBudget"}
+    assert "PersistentVolumeClaim" not in kinds and "CronJob" not in kinds  # no ReadWriteOnce volume to share
     deploy = kinds["Deployment"]
-    assert deploy["spec"]["replicas"] == 1 and deploy["spec"]["strategy"]["type"] == "Recreate"
+    assert deploy["spec"]["replicas"] == 2
+    assert deploy["spec"]["strategy"]["type"] == "RollingUpdate"
+    assert deploy["spec"]["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
     pod = deploy["spec"]["template"]["spec"]
     container = pod["containers"][0]
     assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
@@ -52,38 +57,66 @@ def test_kustomize_output_validates_and_holds_what_production_needs(tmp_path: Pa
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert container["resources"]["requests"]
-    assert kinds["CronJob"]["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]["args"] == ["sync"]
-    assert kinds["PersistentVolumeClaim"]["spec"]["accessModes"] == ["ReadWriteOnce"]
+    labels = deploy["spec"]["template"]["metadata"]["labels"]
+    # The PodDisruptionBudget and the anti-affinity select the Deployment's own pods.
+    budget = kinds["PodDisruptionBudget"]["spec"]
+    assert budget["minAvailable"] == 1 and budget["selector"]["matchLabels"].items() <= labels.items()
+    term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["podAffinityTerm"]
+    assert term["topologyKey"] == "kubernetes.io/hostname" and term["labelSelector"]["matchLabels"].items() <= labels.items()
+    # The pods run as the service account the RoleBinding binds, with its token mounted.
+    account = kinds["ServiceAccount"]["metadata"]["name"]
+    assert pod["serviceAccountName"] == account and pod["automountServiceAccountToken"] is True
+    binding = kinds["RoleBinding"]
+    assert binding["roleRef"]["name"] == kinds["Role"]["metadata"]["name"]
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": account, "namespace": "slackgenie"}]
     assert all(d["metadata"].get("namespace") == "slackgenie" for d in docs if d["kind"] != "Namespace")
-    # The ConfigMap's YAML is a valid Slackgenie configuration.
-    parse_file(Path("configmap.yaml"), kinds["ConfigMap"]["data"]["slackgenie.yaml"])
+    # The ConfigMap's YAML is a valid Slackgenie configuration, with leader_election on.
+    config = parse_file(Path("configmap.yaml"), kinds["ConfigMap"]["data"]["slackgenie.yaml"])
+    assert config.leader_election is not None
 
 
-def _pod_spec(doc: dict) -> dict:
-    spec = doc["spec"]["jobTemplate"]["spec"] if doc["kind"] == "CronJob" else doc["spec"]
-    return spec["template"]["spec"]
+def _config() -> dict:
+    return yaml.safe_load(yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["slackgenie.yaml"])
 
 
-@pytest.mark.parametrize("name", ["deployment.yaml", "cronjob.yaml"])
-def test_workloads_keep_state_on_the_persistent_volume(name: str) -> None:
-    """With a read-only root filesystem, `run` and `sync` can only write state.json and the cache
-    if their working directory is a writable volume, and only keep them if it is persistent."""
-    claim = yaml.safe_load((K8S / "state-pvc.yaml").read_text())
-    assert claim["kind"] == "PersistentVolumeClaim" and claim["spec"]["accessModes"] == ["ReadWriteOnce"]
-    assert "state-pvc.yaml" in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
-    pod = _pod_spec(yaml.safe_load((K8S / name).read_text()))
+def test_the_deployment_shares_no_volume_and_keeps_its_cache_in_its_own_pod() -> None:
+    """With a read-only root filesystem, `run` can only write its Slack user cache if its working
+    directory is a writable volume; an emptyDir is each pod's own, so two replicas share none (what
+    was done once lives in the state ConfigMap)."""
+    assert not (K8S / "state-pvc.yaml").exists()
+    assert "state-pvc.yaml" not in yaml.safe_load((K8S / "kustomization.yaml").read_text())["resources"]
+    pod = yaml.safe_load((K8S / "deployment.yaml").read_text())["spec"]["template"]["spec"]
     volumes = {v["name"]: v for v in pod["volumes"]}
+    assert not any("persistentVolumeClaim" in v for v in volumes.values())
     container = pod["containers"][0]
     mounts = {m["mountPath"]: m for m in container["volumeMounts"]}
     assert container["securityContext"]["readOnlyRootFilesystem"] is True
-    state = mounts[container["workingDir"]]
-    assert not state.get("readOnly")
-    assert volumes[state["name"]]["persistentVolumeClaim"]["claimName"] == claim["metadata"]["name"]
+    workdir = mounts[container["workingDir"]]
+    assert not workdir.get("readOnly") and "emptyDir" in volumes[workdir["name"]]
     assert "emptyDir" in volumes[mounts["/tmp"]["name"]]
     assert pod["securityContext"]["fsGroup"] == pod["securityContext"]["runAsGroup"]
-    # The ConfigMap's paths are relative, so they land in the working directory.
-    config = yaml.safe_load(yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]["slackgenie.yaml"])
-    assert not config["state_file"].startswith("/") and not config["cache_file"].startswith("/")
+    config = _config()
+    assert not config["cache_file"].startswith("/")  # relative: in the working directory
+    assert "state_file" not in config  # the state is the ConfigMap
+
+
+def test_the_role_grants_exactly_what_leader_election_needs() -> None:
+    """get and update on the Lease and the state ConfigMap by name, create on each kind (RBAC cannot
+    limit a create to a name), nothing else (LEASE.md §6)."""
+    docs = {d["kind"]: d for d in yaml.safe_load_all((K8S / "rbac.yaml").read_text()) if d}
+    election = _config()["leader_election"]
+    lease = election["lease"]
+    state = election.get("state") or f"{lease}-state"
+    granted = {(group, resource, verb, name)
+               for rule in docs["Role"]["rules"] for group in rule["apiGroups"] for resource in rule["resources"]
+               for verb in rule["verbs"] for name in rule.get("resourceNames", [None])}
+    assert granted == {("coordination.k8s.io", "leases", "create", None),
+                       ("coordination.k8s.io", "leases", "get", lease),
+                       ("coordination.k8s.io", "leases", "update", lease),
+                       ("", "configmaps", "create", None),
+                       ("", "configmaps", "get", state),
+                       ("", "configmaps", "update", state)}
+    assert "ClusterRole" not in docs and "ClusterRoleBinding" not in docs
 
 
 def test_dockerfile_passes_hadolint() -> None:
