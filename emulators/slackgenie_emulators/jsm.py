@@ -7,7 +7,12 @@ the API URL:
 * the site: ``GET /_edge/tenant_info`` (``{"cloudId"}``, no auth) and the Jira platform REST
   user lookups under ``/rest/api/3/`` (``user``, ``user/bulk``, ``user/search``, ``myself``);
 * the Ops API: ``/jsm/ops/api/{cloudId}/v1/schedules...`` (list, get, on-calls, next-on-calls,
-  overrides, timeline).
+  overrides, timeline) and ``/v1/teams/{teamId}/escalations[/{id}]`` (a team's escalations: the
+  shared organisation's policies whose owner team it is, paged ``offset``/``size`` 1-100 default
+  20; delays in whole minutes; recipients by id only, a user by account id; ``enabled``).
+
+No team-membership API is served: the JSM Ops API has none (../shared/specs/jsm-ops/SOURCE.md
+"Left out": teams; the Atlassian Teams API is another product's, addressed by organisation id).
 
 Wire contract, from the JSM Ops OpenAPI document and the Jira platform one: HTTP Basic
 ``email:api_token``; **no** ``data`` envelope; ``offset``/``size`` paging with a relative
@@ -34,7 +39,7 @@ from typing import Any
 from urllib.parse import quote, unquote, urlencode
 
 from slackgenie_emulators.base import Clock, EmulatorServer, Fault, RateWindow, Request, Response, iso
-from slackgenie_emulators.opsgenie import OgUser, OpsgenieState
+from slackgenie_emulators.opsgenie import OgEscalation, OgUser, OpsgenieState
 from slackgenie_emulators.schedules import Override, Participant, Rotation, Schedule, resolve_wall, rotation_edges, wall_clock
 
 JSM_EMAIL = "slackgenie-bot@example.com"
@@ -49,6 +54,7 @@ DELETE_SCOPE = "delete:ops-config:jira-service-management"
 SCOPE_MISMATCH = "Unauthorized; scope does not match"
 JIRA_UNAUTHENTICATED = "Client must be authenticated to access this resource."
 TIMELINE_EXPANSIONS = ["base", "forwarding", "override"]
+MINUTES = {"minutes": 1, "hours": 60, "days": 1440}  # an Opsgenie delay's unit in JSM Ops' whole minutes
 BOT_NAME = "Slackgenie Bot"
 
 
@@ -213,6 +219,10 @@ class JsmEmulator(EmulatorServer):
         if rest == "/schedules":
             _allow(method, "GET")
             return self._list_schedules(req)
+        m = re.fullmatch(r"/teams/([^/]+)/escalations(?:/([^/]+))?", rest)
+        if m is not None:
+            _allow(method, "GET")
+            return self._escalations(req, unquote(m.group(1)), unquote(m.group(2)) if m.group(2) else None)
         m = re.fullmatch(r"/schedules/([^/]+)(?:/(on-calls|next-on-calls|overrides|timeline)(?:/([^/]+))?)?", rest)
         if m is None:
             raise _not_found("Requested resource does not exist")
@@ -252,6 +262,40 @@ class JsmEmulator(EmulatorServer):
         if schedule is None:
             raise _not_found(f"No schedule exists with id [{ident}]")
         return schedule
+
+    # --- escalations (REFERENCE.md §2 of ../shared/specs/escalations) ---------------------------
+    def _escalations(self, req: Request, team_id: str, ident: str | None) -> Response:
+        """A team's escalations (``EscalationPaginatedResponse``) or one (``EscalationResponse``):
+        those of the shared organisation whose owner team is ``team_id``; 404 for an unknown team,
+        or an escalation that is not that team's."""
+        with self.org.lock:
+            if team_id not in self.org.teams:  # by id only
+                raise _not_found(f"No team exists with id [{team_id}]")
+            mine = [e for e in self.org.escalations.values() if e.owner_team == team_id]
+            if ident is not None:
+                found = next((e for e in mine if e.id == ident), None)
+                if found is None:
+                    raise _not_found(f"No escalation exists with id [{ident}]")
+                return Response(200, self._escalation_json(found))
+            size = _int_param(req, "size", 20, 1, 100)
+            offset = _int_param(req, "offset", 0, 0)
+            values = [self._escalation_json(e) for e in mine[offset:offset + size]]
+        links: dict[str, str] = {}
+        if offset + size < len(mine):
+            links["next"] = f"/v1/teams/{quote(team_id, safe='')}/escalations?offset={offset + size}&size={size}"
+        return Response(200, {"values": values, "links": links})
+
+    def _escalation_json(self, e: OgEscalation) -> dict[str, Any]:
+        """No owner team (the path names it); each delay in whole minutes; recipients by id only."""
+        rules = []
+        for rule in e.rules:
+            delay, r = rule["delay"], rule["recipient"]
+            minutes = int(delay["timeAmount"]) * MINUTES[delay.get("timeUnit", "minutes")]
+            who = self.account_id(r["username"]) if r["type"] == "user" else r["id"]
+            rules.append({"condition": rule["condition"], "notifyType": rule["notifyType"], "delay": minutes,
+                          "recipient": {"id": who, "type": r["type"]}})
+        return {"id": e.id, "name": e.name, "description": e.description, "rules": rules, "enabled": e.enabled,
+                "repeat": {"waitInterval": 0, "count": 1, "resetRecipientStates": False, "closeAlertAfterAll": False}}
 
     # --- schedules ------------------------------------------------------------------------------
     def _list_schedules(self, req: Request) -> Response:

@@ -1,4 +1,4 @@
-"""The HTTP calls of JSM Ops (schedules, on-calls, timelines, overrides) and of Jira's user API
+"""The HTTP calls of JSM Ops (schedules, on-calls, timelines, overrides, teams' escalations) and of Jira's user API
 (``/rest/api/3/user/bulk``), each answer checked against ``wire.py``, lists followed page by page."""
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ from slackgenie.core.ids import UUID
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceAuthError, SourceError
 from slackgenie.sources.jsm.settings import JsmSecrets
-from slackgenie.sources.jsm.wire import (_Created, _FlatOnCalls, _Override, _OverridePage, _Period, _Rotation,
-                                         _Schedule, _SchedulePage, _ScheduleRotations, _Timeline, _User, _UserPage)
+from slackgenie.sources.jsm.wire import (_Created, _FlatNextOnCalls, _FlatOnCalls, _Override, _OverridePage, _Period,
+                                         _Rotation, _Schedule, _SchedulePage, _ScheduleRotations, _Timeline, _User,
+                                         _UserPage)
 from slackgenie.sources.paging import Listing, Page, every, start_named
 from slackgenie.sources.validate import fit, fitting
 
 PAGE = 50  # the largest page the schedule list gives
+ESCALATIONS_PAGE = 100  # the largest page a team's escalation list gives (its default is 20)
 USERS_PAGE = 50  # account ids per /user/bulk request
 DELETE_SCOPE = "delete:ops-config:jira-service-management"  # deleting an override (account API tokens lack it)
 MAX_PAGES = 200  # 10,000 schedules: beyond it, a list that never ends is an error
@@ -105,6 +107,23 @@ class JsmClient:
             raise SourceError("JSM Ops: the on-call answer holds no onCallUsers")
         return ids
 
+    def next_on_call_ids(self, schedule_id: str, at: datetime | None) -> list[str]:
+        """``GET /v1/schedules/{id}/next-on-calls?flat=true``: the account ids on call next."""
+        params = {"flat": "true", **({"date": iso_utc(at)} if at else {})}
+        raw = self.ops.get("getNextOnCalls", f"/schedules/{quote(schedule_id, safe='')}/next-on-calls", params)
+        return fit(_FlatNextOnCalls, raw, "JSM Ops: the next-on-call answer is").nextOnCallUsers
+
+    def team_escalations(self, team_id: str) -> list[Any]:
+        """Every escalation of a team (``GET /v1/teams/{teamId}/escalations``), page by page,
+        ``ESCALATIONS_PAGE`` at a time; each entry as JSON (read one by one: ``wire.policies_from_api``)."""
+        return self._paged("listEscalations", f"/teams/{quote(team_id, safe='')}/escalations", {},
+                           "a team's escalation list", "escalations", ESCALATIONS_PAGE)
+
+    def escalation(self, team_id: str, escalation_id: str) -> Any:
+        """One escalation of a team, as JSON (``GET /v1/teams/{teamId}/escalations/{id}``)."""
+        return self.ops.get("getEscalation",
+                            f"/teams/{quote(team_id, safe='')}/escalations/{quote(escalation_id, safe='')}")
+
     def periods(self, schedule_id: str, start: datetime, days: int) -> list[_Period]:
         """The schedule's final timeline (overrides included) from the day before ``start``."""
         params = {"date": iso_utc(start - timedelta(days=1)), "interval": str(days + 2), "intervalUnit": "days"}
@@ -116,12 +135,13 @@ class JsmClient:
         """Every period boundary of the schedule's final timeline from the day before ``start``."""
         return sorted({_utc(t) for p in self.periods(schedule_id, start, days) for t in (p.startDate, p.endDate)})
 
-    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str, items: str = "schedules") -> list[Any]:
+    def _paged(self, op: str, path: str, params: Mapping[str, str], what: str, items: str = "schedules",
+               size: int = PAGE) -> list[Any]:
         """Every page's ``values`` (``offset``/``size``; ``links.next`` absent or null on the last),
         at most ``MAX_PAGES`` pages."""
 
         def fetch(offset: int) -> Page[Any]:
-            raw = self.ops.get(op, path, {**params, "size": str(PAGE), "offset": str(offset)})
+            raw = self.ops.get(op, path, {**params, "size": str(size), "offset": str(offset)})
             page = fit(_SchedulePage, raw, f"JSM Ops: {what} is")
             return Page(page.values, bool(page.links.next), start_named(page.links.next, "offset"))
 

@@ -1,7 +1,9 @@
 """``JsmSource``: who is on call in JSM Ops schedules, through ``JsmClient``. It keeps the schedule
 list (names -> ids), each account's Jira user, and recent answers (see the package's docstring for
 when one is read again); it forecasts handoffs from timelines, and takes shifts as overrides,
-remembering the edges of those it wrote (a forecast read before them does not know them)."""
+remembering the edges of those it wrote (a forecast read before them does not know them).
+Escalation levels (``escalation:N:policy`` references) are answered like schedules
+(``escalations.py`` finds and reads the policies)."""
 
 from __future__ import annotations
 
@@ -14,14 +16,16 @@ import structlog
 
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
-from slackgenie.sources.base import Override
+from slackgenie.sources.base import LevelView, Override
 from slackgenie.sources.caches import TimedMap
 from slackgenie.sources.catalog import Catalog
 from slackgenie.sources.forecast import ShiftForecast
 from slackgenie.sources.http import SourceError, SourceNotFound
 from slackgenie.sources.identity import UserKeys, is_email
 from slackgenie.sources.jsm.client import JsmClient, _utc
+from slackgenie.sources.jsm.escalations import Escalations, Level, Readers
 from slackgenie.sources.jsm.wire import _Period, _Schedule, _User
+from slackgenie.sources.levels import People, around, levels_of
 from slackgenie.sources.reads import read
 from slackgenie.sources.workers import Workers
 
@@ -29,6 +33,10 @@ log = structlog.get_logger("slackgenie.jsm")
 
 PEOPLE_AGE = 86400.0  # seconds an account's e-mail is kept
 NO_SUCH_SCHEDULE = "no such schedule in JSM Ops (check the name or id)"
+# How far around a window a level's ``next`` / ``previous`` reads its schedule's timeline, and how
+# far back "previous" looks for the stretch before the one at an instant.
+AROUND = timedelta(days=35)
+BACK = (timedelta(days=2), timedelta(days=16), timedelta(days=93))
 
 Periods = dict[str, list[_Period] | ReadFailure]
 
@@ -59,6 +67,8 @@ class JsmSource:
         self._written: dict[str, set[datetime]] = {}
         self._lock = threading.Lock()
         self.forecast = ShiftForecast(self._boundaries, self._now)
+        self.escalations = Escalations(client, self._catalog.all, self._workers)
+        self._readers = Readers(self._people_of, self._next, self._previous)
 
     def _find(self, ref: str) -> _Schedule | ReadFailure:
         """The schedule a reference names (an id, or an exact name), from the kept list."""
@@ -69,6 +79,102 @@ class JsmSource:
 
     # --- who is on call ----------------------------------------------------------------------
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        """Schedules: each read (or its recent answer kept). Levels: their policies read, the
+        schedules behind them read with the others, then each level's recipient."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return self._on_calls(wanted, at)
+        return self._with_levels(wanted, self.escalations.levels(levels), at)
+
+    def _with_levels(self, wanted: list[str], asked: Mapping[str, Level | ReadFailure],
+                     at: datetime | None) -> dict[str, OnCall | ReadFailure]:
+        plain = [r for r in wanted if r not in asked]
+        behind = [v.schedule for v in asked.values()
+                  if isinstance(v, Level) and v.schedule is not None and v.notify == "default"]
+        # a schedule behind a level that a group also names (by name or id) is read once
+        named = {schedule.id: ref for ref in plain if not isinstance(schedule := self._find(ref), ReadFailure)}
+        reads = self._on_calls(list(dict.fromkeys(plain + [s for s in behind if s not in named])), at)
+        schedules = {**reads, **{sid: reads[ref] for sid, ref in named.items()}}
+        levels = self.escalations.on_calls(asked, schedules, self._readers, at)
+        return {ref: levels[ref] if ref in levels else reads[ref] for ref in wanted}
+
+    def level(self, ref: str, at: datetime | None = None) -> LevelView | ReadFailure:
+        """One level for `check`: its recipient, and who it is now (the policy read afresh)."""
+        level = self.escalations.levels([ref])[ref]
+        if isinstance(level, ReadFailure):
+            return level
+        return self.escalations.view(level, self._with_levels([ref], {ref: level}, at)[ref])
+
+    def _people_of(self, ref: str, accounts: Sequence[str]) -> People | ReadFailure:
+        """Who these accounts are, as ``on_calls`` names people (``needs_mapping`` where hidden)."""
+        people = self._people_for(accounts) if accounts else {}
+        got = self._who(ref, list(accounts), people)
+        return got if isinstance(got, ReadFailure) else People(*got)
+
+    def _next(self, schedule_id: str, at: datetime | None) -> OnCall | ReadFailure:
+        """Who is on call next in the schedule (``next-on-calls``); kept like an on-call answer
+        (it changes only at a handoff)."""
+        return self._between_handoffs("next", schedule_id, at, self._read_next)
+
+    def _previous(self, schedule_id: str, at: datetime | None) -> OnCall | ReadFailure:
+        """Who was on call before; kept like an on-call answer (it changes only at a handoff)."""
+        return self._between_handoffs("previous", schedule_id, at, self._read_previous)
+
+    def _between_handoffs(self, kind: str, schedule_id: str, at: datetime | None,
+                          read_: Callable[[str, datetime | None], OnCall | ReadFailure]) -> OnCall | ReadFailure:
+        if at is not None:
+            return read_(schedule_id, at)
+        now, key = self._now(), f"{kind}\x00{schedule_id}"
+        kept = self._kept(schedule_id, now, key)
+        if kept is not None:
+            return kept
+        got = read_(schedule_id, None)
+        if isinstance(got, OnCall):
+            self._answers.put(key, (now, got))
+        return got
+
+    def _read_next(self, schedule_id: str, at: datetime | None) -> OnCall | ReadFailure:
+        found = self._find(schedule_id)
+        if isinstance(found, ReadFailure):
+            return found
+        ids = read(schedule_id, lambda: self.client.next_on_call_ids(found.id, at), NO_SUCH_SCHEDULE)
+        if isinstance(ids, ReadFailure):
+            return ids
+        return self._answer(schedule_id, found, ids, self._people_for(ids) if ids else {})
+
+    def _read_previous(self, schedule_id: str, at: datetime | None) -> OnCall | ReadFailure:
+        """Who was on call in the schedule before those on call at ``at``: JSM Ops serves no
+        "previous on-call", so the schedule's final timeline (overrides included) is read back,
+        further until a stretch before is found (``BACK``)."""
+        found = self._find(schedule_id)
+        if isinstance(found, ReadFailure):
+            return found
+        at = at or self._now()
+        after = at + timedelta(seconds=1)
+        accounts: frozenset[str] = frozenset()
+        for back in BACK:
+            periods = read(schedule_id, lambda: self.client.periods(found.id, at - back, _days(at - back, after)),
+                           NO_SUCH_SCHEDULE)
+            if isinstance(periods, ReadFailure):
+                return periods
+            pieces: list[tuple[datetime, datetime, str | None]] = []
+            for p in periods:
+                r = p.responder
+                if r is not None and r.type == "noone":
+                    continue
+                if r is None or r.type != "user" or not r.id:
+                    return ReadFailure(schedule_id, f"schedule {found.name!r} has a team or an escalation in its "
+                                                    "timeline: its previous on-call cannot be read as people")
+                pieces.append((_utc(p.startDate), _utc(p.endDate), r.id))
+            before = around(stretches(pieces, at - back, after), "previous", at, after, at - back, after)
+            if before:
+                accounts = before[0].people
+                break
+        ids = sorted(accounts)
+        return self._answer(schedule_id, found, ids, self._people_for(ids) if ids else {})
+
+    def _on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         now = self._now()
         results: dict[str, OnCall | ReadFailure] = {}
         to_read: list[str] = []
@@ -90,10 +196,11 @@ class JsmSource:
                 self._answers.put(ref, (now, answer))
         return results
 
-    def _kept(self, ref: str, now: datetime) -> OnCall | None:
-        """The answer kept for ``ref``, if read less than ``recheck`` seconds ago and neither a
-        handoff foreseen nor an override written here since."""
-        cached = self._answers.get(ref)
+    def _kept(self, ref: str, now: datetime, key: str | None = None) -> OnCall | None:
+        """The answer kept for ``ref`` (under ``key``: a level's next or previous on-call), if read
+        less than ``recheck`` seconds ago and neither a handoff foreseen nor an override written
+        here since."""
+        cached = self._answers.get(key or ref)
         if (cached is not None and self.forecast.unchanged_since(ref, cached[0], now)
                 and not self._written_within(cached[1].schedule_id, cached[0], now)):
             return cached[1]
@@ -102,6 +209,15 @@ class JsmSource:
     def _answer(self, ref: str, schedule: _Schedule, accounts: list[str],
                 people: dict[str, _User] | ReadFailure) -> OnCall | ReadFailure:
         """Who the schedule's on-call accounts are: their ``users:`` keys, else their e-mails."""
+        got = self._who(ref, accounts, people)
+        if isinstance(got, ReadFailure):
+            return got
+        return OnCall(ref, schedule.id, schedule.name, got[0], schedule.enabled, got[1])
+
+    def _who(self, ref: str, accounts: list[str], people: dict[str, _User] | ReadFailure,
+             ) -> tuple[frozenset[str], tuple[tuple[str, str], ...]] | ReadFailure:
+        """Accounts as people (their ``users:`` keys, else e-mails, else account ids) and those
+        whose e-mail is hidden (to map)."""
         if accounts and isinstance(people, ReadFailure):
             return ReadFailure(ref, people.error)
         known = people if isinstance(people, dict) else {}
@@ -119,7 +235,7 @@ class JsmSource:
                 who = f"Atlassian account {account}" + (f" ({user.displayName})" if user.displayName else "")
                 unmapped.append((account, f"{who} does not show its e-mail (profile privacy)"))
             usernames.add(person or account)
-        return OnCall(ref, schedule.id, schedule.name, frozenset(usernames), schedule.enabled, tuple(unmapped))
+        return frozenset(usernames), tuple(unmapped)
 
     def _read_ids(self, ref: str, at: datetime | None) -> tuple[_Schedule, list[str]] | ReadFailure:
         found = self._find(ref)
@@ -174,7 +290,46 @@ class JsmSource:
     def stretches(self, refs: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From each schedule's final timeline; users' account ids become e-mails as in
-        ``on_calls`` (a hidden e-mail: the account id). A user who cannot be looked up fails it."""
+        ``on_calls`` (a hidden e-mail: the account id). A user who cannot be looked up fails it.
+        A level (its policy as last read): the stretches of the schedule behind it, or of the
+        people after or before them (``next``, ``previous``: a wider timeline); a user over the
+        whole window; a team cannot be read as people."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return self._schedule_stretches(wanted, start, end)
+        asked = self.escalations.levels(levels, fresh=False)
+        plain = [r for r in wanted if r not in asked]
+        margin = AROUND if any(isinstance(v, Level) and v.notify in ("next", "previous") for v in asked.values()) \
+            else timedelta(0)
+        behind = list(dict.fromkeys(v.schedule for v in asked.values() if isinstance(v, Level) and v.schedule))
+        wide = self._schedule_stretches(behind, start - margin, end + margin) if behind else {}
+        out = self._schedule_stretches(plain, start, end) if plain else {}
+        for ref, level in asked.items():
+            out[ref] = self._level_stretches(ref, level, wide, start, end, margin)
+        return {ref: out[ref] for ref in wanted}
+
+    def _level_stretches(self, ref: str, level: Level | ReadFailure, wide: Mapping[str, list[Stretch] | ReadFailure],
+                         start: datetime, end: datetime, margin: timedelta) -> list[Stretch] | ReadFailure:
+        if isinstance(level, ReadFailure):
+            return level
+        if level.schedule is None:  # a user (a team fails): the same people over the whole window
+            got = self._with_levels([ref], {ref: level}, None)[ref]
+            if isinstance(got, ReadFailure):
+                return got
+            return [Stretch(start, end, got.usernames)] if got.usernames else []
+        found = wide.get(level.schedule)
+        if found is None or isinstance(found, ReadFailure):
+            error = found.error if isinstance(found, ReadFailure) else "not read"
+            return ReadFailure(ref, f"schedule {self.escalations.named(level.rule).recipient.label!r}: {error}")
+        if level.notify in ("next", "previous"):
+            return around(found, "next" if level.notify == "next" else "previous", start, end,
+                          start - margin, end + margin)
+        return [Stretch(max(s.start, start), min(s.end, end), s.people) for s in found
+                if s.end > start and s.start < end]
+
+    def _schedule_stretches(self, refs: Sequence[str], start: datetime,
+                            end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         read_ = self._periods(refs, start, end)
         accounts = {p.responder.id for got in read_.values() if not isinstance(got, ReadFailure) for p in got
                     if p.responder is not None and p.responder.type == "user" and p.responder.id}
@@ -274,7 +429,21 @@ class JsmSource:
             else:
                 self._written.pop(schedule_id, None)
 
+    def _plain(self, refs: Sequence[str]) -> list[str]:
+        """Schedules as they are: a level as the schedule behind it (its policy as last read: no
+        call); a user or a team has no handoff foreseen."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return wanted
+        known = self.escalations.levels(levels, fresh=False, read_missing=False)
+        behind = [v.schedule for v in known.values() if isinstance(v, Level) and v.schedule is not None]
+        return list(dict.fromkeys([r for r in wanted if r not in known] + behind))
+
     def next_handoff(self, refs: Sequence[str], after: datetime) -> datetime | None:
+        """Each schedule's timeline; a level's: the schedule's behind it (a policy edited since is
+        caught by the regular interval)."""
+        refs = self._plain(refs)
         foreseen = self.forecast.next_handoff(refs, after)
         with self._lock:
             if not self._written:
@@ -285,7 +454,15 @@ class JsmSource:
         return min([t for t in (foreseen, *written) if t is not None], default=None)
 
     def observe(self, reads: Mapping[str, OnCall | ReadFailure], at: datetime) -> None:
-        self.forecast.observe(reads, at)
+        """Schedules' answers check their forecast; so does a level's that is a schedule's own
+        on-call (``default``), under the schedule's id."""
+        levels = levels_of(list(reads))
+        known = self.escalations.levels(levels, fresh=False, read_missing=False) if levels else {}
+        checked = {ref: got for ref, got in reads.items() if ref not in known}
+        for ref, level in known.items():
+            if isinstance(level, Level) and level.schedule is not None and level.notify == "default":
+                checked.setdefault(level.schedule, reads[ref])
+        self.forecast.observe(checked, at)
 
     def close(self) -> None:
         self._workers.close()
