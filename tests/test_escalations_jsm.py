@@ -212,6 +212,23 @@ def test_an_unreadable_schedule_behind_a_level_fails_its_group_only(emu: Emulato
     assert emu.slack.state.emails_of("payments-escalation") == [DANA]
 
 
+def test_dry_run_and_at_work_for_a_level(emu: Emulators, tmp_path: Path) -> None:
+    result = sync(emu, tmp_path, "--dry-run")
+    assert result.code == 0, result.both
+    assert all(emu.slack.state.emails_of(h) == [] for h in GROUPS)
+    assert re.search(r"delivery-previous.*would.*\+bob@example.com", result.out), result.out
+    # 2026-12-24 18:00 UTC: Payments week 7 (7 % 2 = 1): erin. Delivery turn 52 (52 % 3 = 1): bob; next
+    # (turn 53, from 25th 09:00) carol; previous (turn 51) alice.
+    result = sync(emu, tmp_path, "--at", "2026-12-24T18:00:00Z")
+    assert result.code == 0, result.both
+    assert emu.slack.calls(r"usergroups\.users\.update$") == 0
+    for handle, who in (("payments-primary", ERIN), ("delivery-now", BOB), ("delivery-next", CAROL),
+                        ("delivery-previous", ALICE), ("payments-escalation", DANA)):
+        assert re.search(rf"@{handle} .*\+{re.escape(who)}", result.out), (handle, result.out)
+    nexts = [r for r in emu.jsm.requests if r.path.endswith("/next-on-calls")]
+    assert nexts[-1].params.get("date", "").startswith("2026-12-24T18:00:00")
+
+
 def test_escalations_listed_over_more_than_one_page(tmp_path: Path) -> None:
     """Platform owns 105 escalations before the one asked for: JSM Ops answers at most 100 a page."""
     org = escalation_org()

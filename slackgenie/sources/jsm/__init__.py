@@ -17,6 +17,11 @@ concurrently within ``concurrency``; and a schedule whose answer was read less t
 Handoffs come from each schedule's timeline (one read per schedule per 6 hours, overrides
 included), so the daemon wakes at each one.
 
+Escalation levels (``escalations.py``): JSM Ops lists escalations per team only, so a policy is
+found among the escalations of the teams owning the visible schedules, its place kept, the policy
+itself read again every pass. A team recipient cannot be read as people with these credentials
+(``escalations.no_members`` gives the evidence): its groups fail naming the fix.
+
 The files: ``settings.py`` reads the credentials and addresses from the environment
 (``JsmSecrets``); ``wire.py`` holds the JSON of JSM Ops and of Jira's user API as pydantic models;
 ``client.py`` makes the HTTP calls (``JsmClient``: the cloud id, paging, overrides, users);
