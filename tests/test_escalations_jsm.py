@@ -148,7 +148,8 @@ def test_a_team_level_fails_clearly_naming_the_team_and_the_fix(emu: Emulators, 
     assert result.code == 1, result.both
     assert re.search(r"payments-secondary.*FAILED", result.out), result.out
     out = " ".join(result.out.split())
-    assert f"team {team_id(emu, 'Payments')} (the team of schedule 'Payments_schedule') cannot be read as people" in out
+    assert (f"team {team_id(emu, 'Payments')} (the team of schedule 'Payments_schedule') (notifyType 'all') cannot "
+            "be read as people: JSM Ops gives these credentials no API that lists a team's members") in out
     assert "make this level notify the team's schedule ('Payments_schedule') instead" in out
     assert "`users:`" in out
     assert emu.slack.state.emails_of("payments-secondary") == [ERIN]  # untouched
@@ -161,8 +162,10 @@ def test_a_team_routed_by_its_own_rules_fails_its_group_with_the_fix(emu: Emulat
     assert result.code == 1, result.both
     assert re.search(r"platform-team.*FAILED", result.out), result.out
     out = " ".join(result.out.split())
-    assert f"team '{team_id(emu, 'Platform')}' is notified by its own routing rules (notifyType 'default')" in out
-    assert "notifyType all" in out  # the fix
+    assert (f"team {team_id(emu, 'Platform')} (the team of schedule 'Platform_schedule') is notified by its own "
+            "routing rules (notifyType 'default')") in out
+    # the fix: never the team's members (JSM Ops gives no members API), its schedule or `users:`
+    assert "make this level notify the team's schedule ('Platform_schedule') instead" in out and "`users:`" in out
     assert emu.slack.state.emails_of("platform-team") == [HEIDI]  # untouched
     assert held(emu) == AT_START
 

@@ -12,8 +12,8 @@ next pass. A policy no longer where it was (404, renamed) is looked for again.
 
 The recipients (ids only, §2.2): a schedule (``default``: who is on call, read with the pass's
 other schedules; ``next``: ``next-on-calls``; ``previous``: the schedule's final timeline run
-back); a user (an Atlassian account id): the person, as the source names people; a team: see
-``NO_MEMBERS``.
+back); a user (an Atlassian account id): the person, as the source names people; a team: never
+people (see ``team_problem``).
 """
 
 from __future__ import annotations
@@ -38,8 +38,11 @@ NO_POLICY = ("no such escalation policy in JSM Ops among the escalations of the 
 Notify = Literal["default", "next", "previous"]
 
 
-def no_members(team: str, schedules: Sequence[str]) -> str:
-    """Why a team recipient (``all``, ``users``, ``admins``) cannot be read as people in JSM Ops.
+def team_problem(team: str, notify: str, schedules: Sequence[str]) -> str:
+    """Why a team recipient cannot be read as people in JSM Ops, naming the team (by its id, and
+    the schedules it owns: JSM Ops names teams by id only) and the fix. ``default`` (the team's own
+    routing rules) and ``random`` cannot be foreseen as people with any provider; ``all``,
+    ``users`` and ``admins`` would be its members, which JSM Ops does not give these credentials.
 
     The evidence (2026-12):
     - The JSM Ops API has no team or team-membership operation in the spec the source is built on
@@ -54,13 +57,20 @@ def no_members(team: str, schedules: Sequence[str]) -> str:
       only, no roles) takes Basic e-mail:API token, but addresses teams by the *organisation* id,
       which JSM_SITE_URL, JSM_CLOUD_ID and the Ops API do not give (no REST endpoint gives it), is
       not in ../shared/specs, and its team ids are not shown to be JSM Ops' ``teamId``.
-    So the group fails, naming the team and the fix, rather than guess its members."""
+    So the group fails, naming the team and the fix, rather than guess its members. (The fix never
+    suggests another notifyType of the team: none of them is people here.)"""
     where = (f" (the team of schedule{'s' if len(schedules) > 1 else ''} "
              + ", ".join(repr(s) for s in schedules[:3]) + ")") if schedules else ""
     fix = (f"make this level notify the team's schedule ({schedules[0]!r}) instead"
            if schedules else "make this level notify a schedule of the team instead")
-    return (f"team {team}{where} cannot be read as people: JSM Ops gives these credentials no API that lists a "
-            f"team's members: {fix}, or list the people under the sync's `users:`")
+    if notify == "default":
+        why = "is notified by its own routing rules (notifyType 'default'), which cannot be read as people"
+    elif notify == "random":
+        why = "is notified one random member at a time (notifyType 'random'), which no one can foresee"
+    else:
+        why = (f"(notifyType {notify!r}) cannot be read as people: JSM Ops gives these credentials no API that "
+               "lists a team's members")
+    return f"team {team}{where} {why}: {fix}, or list the people under the sync's `users:`"
 
 
 @dataclass(frozen=True)
@@ -240,6 +250,8 @@ class Escalations:
             if isinstance(level, ReadFailure):
                 return level
             rule = self.named(level.rule)
+            if rule.recipient.kind == "team":
+                return ReadFailure(ref, self.problem(rule) or "")
             people = who(rule, reader, at)
             if isinstance(people, str):
                 return ReadFailure(ref, people)
@@ -271,11 +283,10 @@ class Escalations:
 
     def problem(self, rule: Rule) -> str | None:
         """Why the rule's recipient cannot be read as people (with the fix), or None."""
-        problem = not_people(rule)
-        if problem is None and rule.recipient.kind == "team":
+        if rule.recipient.kind == "team":
             team = rule.recipient.id or rule.recipient.label
-            problem = no_members(team, self.team_schedules(team))
-        return problem
+            return team_problem(team, rule.notify, self.team_schedules(team))
+        return not_people(rule)
 
     def view(self, level: Level, read: OnCall | ReadFailure) -> LevelView | ReadFailure:
         """The level as `check` shows it, from its read (``on_calls``)."""
@@ -304,8 +315,8 @@ class _Reader:
         return self._schedules.get(ref) or ReadFailure(ref, "not read")
 
     def team(self, recipient: Recipient, role: TeamRole) -> People | ReadFailure:
-        team = recipient.id or recipient.label
-        return ReadFailure(team, no_members(team, self._e.team_schedules(team)))
+        team = recipient.id or recipient.label  # not asked: a team fails before (``Escalations.problem``)
+        return ReadFailure(team, team_problem(team, role, self._e.team_schedules(team)))
 
     def user(self, recipient: Recipient) -> People | ReadFailure:
         account = recipient.id or ""
