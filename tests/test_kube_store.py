@@ -1,0 +1,346 @@
+"""The exactly-once facts in a ConfigMap (kube/store.py), over HTTP through the official client,
+against a Kubernetes API stand-in on loopback: two stores are two replicas sharing one ConfigMap.
+
+Expected values are written by hand: which facts a ConfigMap holds after given changes, which
+verbs a refusal names. The API's answers follow ../shared/specs/kubernetes/LEASE.md §2, §3, §7."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from kubernetes.client import ApiClient, Configuration, CoreV1Api  # type: ignore[import-untyped]
+
+from slackgenie.app.take_records import TakeRecords
+from slackgenie.core.facts import StateNotSaved
+from slackgenie.kube.store import MAX_DATA, ConfigMapStore
+
+from test_lease import FakeKube, _status
+
+UTC = timezone.utc
+NS, NAME = "slackgenie", "slackgenie-state"
+CM = f"/api/v1/namespaces/{NS}/configmaps/{NAME}"
+
+
+class Kube(FakeKube):
+    """The stand-in, with refusals and lost answers to order: ``refuse[method] = (status, reason,
+    message)`` answers that method so (``times`` of them; None: every one); ``lose`` carries out
+    the next request of that method, then drops the connection unanswered; ``between`` runs once
+    before the next PUT is served (another replica's change, landing between a GET and a PUT)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refuse: dict[str, tuple[int, str, str, int | None]] = {}
+        self.lose: set[str] = set()
+        self.between: Callable[[], None] | None = None
+        self.served: list[str] = []  # the method of every request that reached it, answered or not
+
+    def serve(self, method: str, path: str, body: Any) -> tuple[int, dict[str, Any]]:
+        self.served.append(method)
+        if method in self.refuse:
+            status, reason, message, times = self.refuse[method]
+            if times is not None:
+                if times <= 1:
+                    del self.refuse[method]
+                else:
+                    self.refuse[method] = (status, reason, message, times - 1)
+            return status, _status(status, reason, message)
+        if method == "PUT" and self.between is not None:
+            step, self.between = self.between, None
+            step()
+        answer = super().serve(method, path, body)
+        if method in self.lose:
+            self.lose.discard(method)
+            raise ConnectionAbortedError("the answer is lost")  # the handler dies: no answer is sent
+        return answer
+
+    def facts(self) -> dict[str, str]:
+        """The facts the ConfigMap holds, read from the stand-in's own storage."""
+        obj = self.get("configmaps", NAME)
+        assert obj is not None, "no ConfigMap"
+        return dict(json.loads(obj["data"]["state.json"])["facts"])
+
+    def count(self, method: str) -> int:
+        return self.served.count(method)
+
+
+@pytest.fixture
+def kube() -> Iterator[Kube]:
+    with Kube() as fake:
+        yield fake
+
+
+def api(url: str, retries: int | None = 0) -> CoreV1Api:
+    configuration = Configuration()
+    configuration.host = url
+    configuration.retries = retries  # kube/client.py sets 0; None is urllib3's own 3
+    return CoreV1Api(ApiClient(configuration))
+
+
+def store(kube: Kube, now: Callable[[], datetime] | None = None, **kwargs: Any) -> ConfigMapStore:
+    return ConfigMapStore(api(kube.url), NS, NAME, now, **kwargs)
+
+
+def together(*steps: Callable[[], Any]) -> list[Any]:
+    """Run ``steps`` at once (released by one barrier), each on its own thread; their results."""
+    barrier = threading.Barrier(len(steps))
+    results: list[Any] = [None] * len(steps)
+
+    def run(i: int) -> None:
+        barrier.wait(timeout=10)
+        results[i] = steps[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(steps))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+        assert not t.is_alive()
+    return results
+
+
+# --- the read-modify-write -----------------------------------------------------------------------
+
+def test_the_configmap_is_created_on_the_first_write_and_holds_the_state_files_json(kube: Kube) -> None:
+    a = store(kube)
+    assert a.get("announced:ops") is None  # a read of a missing ConfigMap: nothing yet, nothing created
+    assert kube.get("configmaps", NAME) is None
+    a.put("announced:ops", "U1,U2")
+    assert [(c.method, c.status) for c in kube.calls()] == [("GET", 404), ("GET", 404), ("POST", 201)]
+    obj = kube.get("configmaps", NAME)
+    assert obj is not None and obj["metadata"]["labels"]["app.kubernetes.io/name"] == "slackgenie"
+    assert json.loads(obj["data"]["state.json"]) == {"version": 2, "facts": {"announced:ops": "U1,U2"},
+                                                     "expires": {}}
+
+
+def test_two_replicas_claiming_one_fact_at_once_one_wins(kube: Kube) -> None:
+    """Eight claims of one key from two replicas (four threads each), the ConfigMap not there yet:
+    one creates it, the others meet AlreadyExists or Conflict, read again and find the claim."""
+    a, b = store(kube), store(kube)
+    results = together(*[lambda s=s, i=i: s.claim("take:n1", f"U{i}") for i in range(4) for s in (a, b)])
+    assert sorted(results) == [False] * 7 + [True]
+    winner = [f"U{i}" for i in range(4) for _ in (a, b)][results.index(True)]
+    assert kube.facts() == {"take:n1": winner}
+    assert a.get("take:n1") == b.get("take:n1") == winner
+
+
+def test_a_put_on_one_replica_is_seen_by_the_other(kube: Kube) -> None:
+    a, b = store(kube, fresh=0.2), store(kube, fresh=0.2)
+    assert b.get("announced:ops") is None
+    a.put("announced:ops", "U1")
+    time.sleep(0.25)  # b's last read is older than its ``fresh``
+    assert b.get("announced:ops") == "U1"
+    b.put("headsup:x", "sent")
+    assert kube.facts() == {"announced:ops": "U1", "headsup:x": "sent"}
+
+
+def test_reads_within_a_second_are_one_get(kube: Kube) -> None:
+    a = store(kube)
+    a.put("announced:ops", "U1")
+    before = kube.count("GET")
+    assert [a.get("announced:ops") for _ in range(50)] == ["U1"] * 50  # a pass asks for many facts
+    assert kube.count("GET") - before <= 1
+
+
+def test_a_write_between_a_read_and_its_put_is_kept_and_the_change_applied_again(kube: Kube) -> None:
+    """b's change lands between a's GET and a's PUT: a's PUT carries a stale resourceVersion, is
+    refused (409), and a reads again and applies its change to what b wrote."""
+    a, b = store(kube), store(kube)
+    a.put("announced:ops", "U1")
+    kube.between = lambda: b.put("take:n2", "U7")  # served inside a's PUT, before it
+    seen: list[str | None] = []
+
+    def decide(old: str | None) -> str:
+        seen.append(old)
+        return "U2"
+
+    assert a.swap("announced:ops", decide) == "U1"
+    assert seen == ["U1", "U1"]  # asked again after the conflict
+    assert kube.facts() == {"announced:ops": "U2", "take:n2": "U7"}
+    assert [c.status for c in kube.calls() if c.method == "PUT"][-3:] == [200, 409, 200]  # b's, a's stale, a's
+
+
+def test_three_replicas_writing_at_once_lose_nothing(kube: Kube) -> None:
+    stores = [store(kube) for _ in range(3)]
+
+    def writes(s: ConfigMapStore, p: str) -> None:
+        for i in range(25):
+            s.put(f"{p}:{i}", "x")
+
+    together(*[lambda s=s, p=p: writes(s, p) for s, p in zip(stores, "abc")])
+    assert kube.facts() == {f"{p}:{i}": "x" for p in "abc" for i in range(25)}
+    assert kube.count("PUT") > 75 - 1  # (one of the first writes is the POST) conflicts were retried
+
+
+def test_facts_with_an_expiry_are_dropped_by_the_next_change(kube: Kube) -> None:
+    clock = [datetime(2026, 11, 23, 9, 0, tzinfo=UTC)]
+    a = store(kube, lambda: clock[0])
+    a.put("take:n1", "U1", keep_until=clock[0] + timedelta(hours=3))
+    a.put("announced:g", "U2")  # no expiry: kept
+    clock[0] += timedelta(hours=2)
+    a.put("x", "1")
+    assert kube.facts() == {"take:n1": "U1", "announced:g": "U2", "x": "1"}
+    clock[0] += timedelta(hours=2)
+    a.put("y", "1")
+    assert kube.facts() == {"announced:g": "U2", "x": "1", "y": "1"}
+    assert a.get("take:n1") is None
+
+
+# --- a fact that cannot be saved -----------------------------------------------------------------
+
+def test_update_forbidden_names_the_verb_and_the_fix(kube: Kube) -> None:
+    a = store(kube)
+    a.put("announced:ops", "U1")
+    kube.refuse["PUT"] = (403, "Forbidden", 'configmaps "slackgenie-state" is forbidden: User "system:serviceaccount:'
+                          'slackgenie:slackgenie" cannot update resource "configmaps" in API group "" in the '
+                          'namespace "slackgenie"', None)
+    with pytest.raises(StateNotSaved) as raised:
+        a.claim("take:n1", "U1")
+    message = str(raised.value)
+    assert "the state ConfigMap slackgenie-state in namespace slackgenie" in message
+    assert "Kubernetes refused to update it (403 Forbidden" in message
+    assert "the verbs get, create and update on configmaps in namespace slackgenie" in message
+    assert kube.facts() == {"announced:ops": "U1"}
+    assert a.get("take:n1") is None  # not kept in memory either
+    assert kube.count("PUT") == 1  # (the first write was the create) refused for good: not tried again
+
+
+def test_create_forbidden_names_create(kube: Kube) -> None:
+    kube.refuse["POST"] = (403, "Forbidden", 'configmaps is forbidden: User "system:serviceaccount:slackgenie:'
+                           'slackgenie" cannot create resource "configmaps"', None)
+    with pytest.raises(StateNotSaved, match="Kubernetes refused to create it"):
+        store(kube).put("announced:ops", "U1")
+
+
+def test_unreachable_api_server_is_not_saved_within_the_deadline(kube: Kube) -> None:
+    a = store(kube, deadline=1.0)
+    a.put("announced:ops", "U1")
+    kube.down = True  # every connection dropped unanswered
+    began = time.monotonic()
+    with pytest.raises(StateNotSaved) as raised:
+        a.put("headsup:x", "sending|1")
+    assert time.monotonic() - began < 2.0
+    assert "the state ConfigMap slackgenie-state in namespace slackgenie could not be saved" in str(raised.value)
+    assert "check that the Kubernetes API server answers from this pod" in str(raised.value)
+    assert a.get("announced:ops") == "U1"  # reads answer from the last one meanwhile
+    kube.down = False
+    assert kube.facts() == {"announced:ops": "U1"}
+
+
+def test_an_api_server_that_never_answers_costs_the_deadline_not_a_multiple(tmp_path: Path) -> None:
+    """A socket that accepts and never answers, and a client left with urllib3's own retries:
+    the deadline holds all the same."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        a = ConfigMapStore(api(f"http://127.0.0.1:{silent.getsockname()[1]}", retries=None), NS, NAME,
+                           deadline=1.2)
+        began = time.monotonic()
+        with pytest.raises(StateNotSaved, match="did not answer its get"):
+            a.claim("take:n1", "U1")
+        assert time.monotonic() - began < 2.0
+
+
+def test_conflicts_without_end_give_up_loudly(kube: Kube) -> None:
+    a = store(kube)
+    a.put("announced:ops", "U1")
+    kube.refuse["PUT"] = (409, "Conflict", 'Operation cannot be fulfilled on configmaps "slackgenie-state": the '
+                          "object has been modified; please apply your changes to the latest version and try again",
+                          None)
+    with pytest.raises(StateNotSaved, match="other replicas changed it 8 times in a row"):
+        a.put("headsup:x", "sent")
+    assert kube.count("PUT") == 8  # (the first write was the create)
+
+
+def test_a_write_whose_answer_was_lost_is_not_sent_again(kube: Kube) -> None:
+    a = store(kube)
+    a.put("announced:ops", "U1")
+    kube.lose.add("PUT")
+    with pytest.raises(StateNotSaved, match="it may or may not be saved"):
+        a.claim("take:n1", "U1")
+    assert kube.count("PUT") == 1  # (the first write was the create) not repeated
+    assert a.get("take:n1") == "U1"  # it was saved: the next read says so
+    assert a.claim("take:n1", "U1") is False
+
+
+def test_a_configmap_over_one_mib_is_refused_before_the_api_server(kube: Kube) -> None:
+    a = store(kube)
+    a.put("announced:ops", "U1")
+    with pytest.raises(StateNotSaved) as raised:
+        a.put("big", "x" * MAX_DATA)
+    assert f"over the {MAX_DATA} bytes (1 MiB) Kubernetes allows a ConfigMap" in str(raised.value)
+    assert "delete the ConfigMap's key state.json" in str(raised.value)
+    assert kube.count("PUT") == 0  # (the first write was the create) never sent
+    a.put("small", "x" * (MAX_DATA // 2))  # half of it fits
+    assert kube.facts()["small"] == "x" * (MAX_DATA // 2)
+
+
+def test_a_configmap_that_is_not_slackgenies_state_is_never_written_over(kube: Kube) -> None:
+    api(kube.url).create_namespaced_config_map(NS, {"metadata": {"name": NAME}, "data": {"state.json": "{not json"}})
+    a = store(kube)
+    with pytest.raises(StateNotSaved, match="cannot be read .*: fix or delete its key state.json"):
+        a.put("announced:ops", "U1")
+    assert kube.count("PUT") == 0
+    assert a.get("announced:ops") is None
+
+
+def test_a_change_after_reads_answered_from_an_old_copy_is_refused_once(kube: Kube) -> None:
+    """a answers from memory while the API server cannot be read; meanwhile b changed the
+    ConfigMap: a's next change may rest on the old copy, so it is refused, and the one after goes."""
+    a, b = store(kube, fresh=0.0), store(kube)
+    a.put("announced:ops", "U1")
+    kube.down = True
+    assert a.get("announced:ops") == "U1"  # the last read's
+    kube.down = False
+    b.put("announced:ops", "U2")
+    with pytest.raises(StateNotSaved, match="changed meanwhile"):
+        a.put("announced:ops:sending", "U1,U3|1")
+    assert a.get("announced:ops") == "U2"
+    a.put("announced:ops:sending", "U2,U3|2")
+    assert kube.facts() == {"announced:ops": "U2", "announced:ops:sending": "U2,U3|2"}
+
+
+def test_other_keys_labels_and_annotations_of_the_configmap_are_kept(kube: Kube) -> None:
+    api(kube.url).create_namespaced_config_map(NS, {"metadata": {"name": NAME, "labels": {"team": "sre"},
+                                                                 "annotations": {"owner": "platform"}},
+                                                    "data": {"README": "Slackgenie's state"}})
+    store(kube).put("announced:ops", "U1")
+    obj = kube.get("configmaps", NAME)
+    assert obj is not None
+    assert obj["metadata"]["labels"] == {"team": "sre"} and obj["metadata"]["annotations"] == {"owner": "platform"}
+    assert obj["data"]["README"] == "Slackgenie's state"
+
+
+def test_the_pass_lock_is_this_processs_only(kube: Kube) -> None:
+    a, b = store(kube), store(kube)
+    with a.exclusive(timeout=1), b.exclusive(timeout=1):  # two replicas: the Lease keeps one writer
+        pass
+    from slackgenie.core.facts import Busy
+    with a.exclusive(timeout=1):
+        with pytest.raises(Busy):
+            with a.exclusive(timeout=0.1):
+                pass
+
+
+# --- exactly once through the callers ------------------------------------------------------------
+
+def test_a_take_button_pressed_on_both_replicas_is_used_once(kube: Kube) -> None:
+    """app/take_records.py on two replicas: the press is recorded by one of them only."""
+    now = datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+    keep = now + timedelta(days=2)
+    one, two = (TakeRecords(store(kube, lambda: now), lambda: now) for _ in range(2))
+    results = together(*[lambda r=r: r.use("take:n1", "U1", keep) for r in (one, two, one, two)])
+    assert sorted(results) == [False, False, False, True]
+    assert one.used("take:n1") and two.used("take:n1")
+    # and a create under way on one holds the other's back (IN_FLIGHT)
+    start, end = now, now + timedelta(hours=1)
+    first = one.claim_taking("taking:opsgenie:Delivery:U1", start, end, keep)
+    second = two.claim_taking("taking:opsgenie:Delivery:U1", start, end, keep)
+    assert first is None and second == "\x00under way"
