@@ -13,6 +13,7 @@ from slackgenie.core.model import PROVIDER_TITLES, ReadFailure, describe_key, le
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import covered, gaps
 from slackgenie.environment import ProviderSecrets
+from slackgenie.ops.check_lease import lease_items
 from slackgenie.settings import Config, ConfigError
 from slackgenie.slack import probe
 from slackgenie.slack.directory import needs_scope
@@ -38,6 +39,10 @@ class Item:
 def checklist(config: Config, clock: Clock | None = None, env: Mapping[str, str] | None = None,
               gaps: timedelta | None = None) -> Iterator[Item]:
     yield Item(True, f"configuration {config.path} is valid ({len(config.syncs)} group(s))")
+    lease = [Item(ok, what, fix) for ok, what, fix in lease_items(config, env)]  # before build: it needs them
+    yield from lease
+    if any(not item.ok for item in lease[:1]):
+        return  # no Kubernetes credentials: nothing else can be built
     service = build(config, clock=clock, settle=False)
     try:
         yield from _slack(config, service)
@@ -104,8 +109,9 @@ def _levels(config: Config, service: Service, provider: str) -> Iterator[Item]:
         for r in view.recipients:
             what = f"@{sync.usergroup}: {view.policy!r} level {view.level}: {r.kind} {r.name!r} ({r.notify})"
             if r.people is None:
-                yield Item(False, f"{what} cannot be read as people: {r.problem or 'no answer'}",
-                           "change the level in the policy, or name the schedule under 'schedules'")
+                yield Item(False, f"{what}: {r.problem or 'cannot be read as people'}",
+                           "change the level in the policy (as the line above says), or name the schedule under "
+                           "'schedules'")
             else:
                 who = ", ".join(sorted(r.people)) or "nobody, now"
                 yield Item(True, f"{what} is now: {who}")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from slackgenie.core.clock import Clock
 from slackgenie.core.model import PassReport
@@ -14,6 +15,9 @@ from slackgenie.engine.oneshot import Supervised, Supervisor, Work, exit_now
 from slackgenie.ops.report import render
 from slackgenie.settings import Config
 from slackgenie.wiring import Service, build
+
+if TYPE_CHECKING:
+    from slackgenie.kube.lease import Lease
 
 EXIT_PARTIAL = 1
 LEFT = "groups not yet written are left as they were"
@@ -24,8 +28,22 @@ def run_sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, m
     service = build(config, clock=clock)
     if metrics_file:
         service.metrics.carry_over(metrics_file)
+    lease = service.lease if not dry_run and at is None else None  # leader_election: write only as its holder
+    held = lease is not None and _take(lease)
     supervisor = Supervisor(service.stop, config.file.pass_deadline + STOP_GRACE)
-    result = supervisor.run(_work(service, supervisor, dry_run, at, backlog_wait))
+    try:
+        result = supervisor.run(_work(service, supervisor, dry_run or (lease is not None and not held), at,
+                                      backlog_wait))
+    finally:
+        if lease is not None and held:
+            lease.release()
+    if lease is not None and not held:
+        if result.reports:
+            print(render(result.reports[-1]), flush=True)
+        _say(f"slackgenie: {lease.where} is held by {lease.holder} (a `run` replica): it writes, so this run only "
+             "planned and wrote nothing")
+        service.close()
+        return EXIT_PARTIAL
     deadline = config.file.pass_deadline
     if not result.reports:
         _say(f"slackgenie: {_why_none(result, deadline)}; {LEFT}")
@@ -68,6 +86,16 @@ def _work(service: Service, supervisor: Supervisor, dry_run: bool, at: datetime 
             service.run_through_backlog(backlog_wait, report_to, waiting)
 
     return work
+
+
+def _take(lease: Lease) -> bool:
+    """With leader_election, a one-shot writes only as the lease holder: it takes the lease if
+    nobody holds it (renewing it while it runs; released at the end); False: a replica holds it."""
+    lease.step()
+    if not lease.may_write():
+        return False
+    lease.start()
+    return True
 
 
 def _why_none(result: Supervised, deadline: int) -> str:
