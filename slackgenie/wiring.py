@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import structlog
 from slack_sdk import WebClient
@@ -195,7 +195,7 @@ def build(config: Config, metrics: Metrics | None = None, clock: Clock | None = 
                             clock.now, stop, ChannelIds(slack, directory),
                             lambda keys: source.next_handoff(keys, clock.now()))
     # HeadsUps asks only for the facts (engine/headsup.py still names the file's store)
-    headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users, gate), cast(StateStore, state),
+    headsups = HeadsUps(config, source, DirectMessages(slack, directory, f.users, gate), state,
                         clock.monotonic, clock.now)
     passes = Passes(reconciler, headsups, state, source, metrics, clock, stop)
     coverage = Coverage(source, sorted({k for s in config.syncs for k in s.keys}), metrics, clock.now)

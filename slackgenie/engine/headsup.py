@@ -27,7 +27,7 @@ import structlog
 
 from slackgenie.core.headsups import FORGET_AFTER, Due, Reads, due, is_open, is_stale, leads, next_moment
 from slackgenie.core.model import ReadFailure, describe_key
-from slackgenie.engine.state import StateStore
+from slackgenie.core.facts import FactStore
 from slackgenie.settings import Config
 from slackgenie.slack.delivery import GIVE_UP_LOOKING, CannotLook, mark
 from slackgenie.slack.dm import DirectMessages, NotSent, Unconfirmed
@@ -43,7 +43,7 @@ Kept = tuple[float, datetime, Reads]  # (when read, monotonic; the window's star
 
 
 class HeadsUps:
-    def __init__(self, config: Config, source: Forecasting, dms: DirectMessages, state: StateStore,
+    def __init__(self, config: Config, source: Forecasting, dms: DirectMessages, state: FactStore,
                  monotonic: Callable[[], float] = time.monotonic,
                  now: Callable[[], datetime] = lambda: datetime.now(timezone.utc)):
         self.config, self.source, self.dms, self.state = config, source, dms, state
