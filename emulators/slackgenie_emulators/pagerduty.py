@@ -10,10 +10,13 @@ The mapping:
 * an Opsgenie user is a PagerDuty ``User``: ``email`` is the Opsgenie username, ``name`` its full
   name, ``id`` a deterministic ``P…`` id (``user_id``);
 * an Opsgenie schedule is a PagerDuty ``Schedule`` (``schedule_id``) whose rotations are its
-  schedule layers; each schedule belongs to one escalation policy, ``"<name> policy"``, at
-  escalation level 1, unless its name is in ``detached`` (then ``/oncalls`` never shows it, as
-  PagerDuty leaves out schedules no escalation policy uses, while ``/schedules/{id}/users`` still
-  answers);
+  schedule layers;
+* an Opsgenie escalation (``OpsgenieState.escalations``) is a PagerDuty ``EscalationPolicy``
+  (``policy_id``; see ``_levels`` for how its rules become levels); a schedule that none of them
+  targets stands in a policy of its own, ``"<name> policy"``, at escalation level 1, unless its
+  name is in ``detached`` (then ``/oncalls`` never shows it, as PagerDuty leaves out schedules no
+  escalation policy uses, while ``/schedules/{id}/users`` still answers; ``detached`` removes only
+  that stand-in: a policy of the organisation that targets the schedule still shows it);
 * a PagerDuty override is an engine ``Override`` on every rotation of the schedule; the last one
   created has priority, as PagerDuty documents.
 
@@ -27,9 +30,18 @@ read-only key; 429 ``Rate Limit Exceeded`` (code 2020) with ``ratelimit-limit``,
 per requested override; ``DELETE`` of an override under way truncates it to now (200), of a future
 one deletes it (204), of a past one is refused.
 
+Escalation policies (``../shared/specs/escalations/REFERENCE.md`` §3): ``GET /escalation_policies``
+(``query``, ``user_ids[]``, ``team_ids[]``, ``include[]``, ``sort_by``, classic paging) and ``GET
+/escalation_policies/{id}``; ``/oncalls`` gives one entry per (policy, level, schedule shift) and
+one *permanent* entry (``schedule``, ``start`` and ``end`` null) per user named directly on a level,
+so one person shows up once per level and policy that reaches them (no level filter: callers keep
+the ``escalation_level`` they want); ``schedule_ids[]`` with the literal ``null`` includes the
+permanent ones.
+
 Faults of PagerDuty's own making, beside the transport's (``inject``): ``refuse(schedule, status)``
 makes every request naming that schedule fail as a whole, as PagerDuty answers one status per
-request: a 403 for a schedule of a team the key may not see, a 404, a 5xx.
+request: a 403 for a schedule of a team the key may not see, a 404, a 5xx; an ``/oncalls``
+request naming (``escalation_policy_ids[]``) a policy that targets it fails alike.
 """
 
 from __future__ import annotations
@@ -49,7 +61,7 @@ from urllib.parse import unquote
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from slackgenie_emulators.base import Clock, EmulatorServer, Fault, Request, Response
-from slackgenie_emulators.opsgenie import OgTeam, OgUser, OpsgenieState
+from slackgenie_emulators.opsgenie import OgEscalation, OgTeam, OgUser, OpsgenieState
 from slackgenie_emulators.schedules import (
     Override, Rotation, Schedule, restriction_allows, rotation_edges, turn_holder, window_rules,
 )
@@ -243,6 +255,11 @@ def _coverage(intervals: list[tuple[datetime, datetime]], since: datetime, until
     return round(100.0 * covered / span, 2)
 
 
+def _starts_before(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Whether on-call entry ``a`` starts before ``b`` (a permanent one, start null, first of all)."""
+    return b["start"] is not None and (a["start"] is None or parse_date(a["start"], "start") < parse_date(b["start"], "start"))
+
+
 # --- rate limits -------------------------------------------------------------------------------
 
 class _Budget:
@@ -269,6 +286,32 @@ class _Budget:
 # --- the emulator ------------------------------------------------------------------------------
 
 _ONCALL_INCLUDES = {"users", "schedules", "escalation_policies"}
+_POLICY_INCLUDES = {"services", "teams", "targets", "escalation_rule_assignment_strategies"}
+_POLICY_SORTS = {"name": False, "name:asc": False, "name:desc": True}  # sort_by -> descending
+MAX_TARGETS = 10  # an EscalationRule's targets: 1 to 10
+LAST_RULE_DELAY = 30  # minutes the last level waits before the policy loops (num_loops 0: it ends)
+_MINUTES = {"days": 1440.0, "hours": 60.0, "minutes": 1.0, "seconds": 1 / 60, "miliseconds": 1 / 60_000,
+            "milliseconds": 1 / 60_000, "micros": 1 / 60_000_000, "nanos": 1 / 60_000_000_000}
+
+
+@dataclass(frozen=True)
+class _Level:
+    """One escalation rule as PagerDuty shows it: its wait and its targets (users, schedules)."""
+
+    delay: int  # escalation_delay_in_minutes: the wait at this level before the next
+    targets: tuple[OgUser | Schedule, ...]
+
+
+@dataclass(frozen=True)
+class _Policy:
+    """An escalation policy as PagerDuty shows it: the organisation's, or a schedule's stand-in."""
+
+    id: str
+    name: str
+    levels: tuple[_Level, ...]
+    team: OgTeam | None
+    rule_key: str  # what its rules' ids are made from
+    description: str = ""
 _SCHEDULE_INCLUDES = {"schedule_layers", "overrides_subschedule", "final_schedule"}
 _USER_INCLUDES = {"contact_methods", "notification_rules", "teams", "subdomains", "calendar_urls"}
 
@@ -286,6 +329,9 @@ class PagerDutyEmulator(EmulatorServer):
         self.read_only_tokens: set[str] = set()  # valid keys (listed here or in api_tokens) that may only GET
         self.detached: set[str] = set()  # schedule names no escalation policy uses
         self.refusing: dict[str, int] = {}  # schedule id -> the status any request naming it fails with
+        # targets a level has beside its Opsgenie rule's one recipient (PagerDuty: 1-10 per level),
+        # by (escalation id, level): see ``also_notify``
+        self.extra_targets: dict[tuple[str, int], list[dict[str, Any]]] = {}
         self._limit: tuple[int, float] | None = None
         self._budgets: dict[str, _Budget] = {}
 
@@ -313,6 +359,22 @@ class PagerDutyEmulator(EmulatorServer):
             self.refusing[sid] = status
         return sid
 
+    def policy_id(self, name_or_og_id: str) -> str:
+        """The PagerDuty id of an escalation policy of the organisation, by its name or Opsgenie id."""
+        escalation = self.org.escalation(name_or_og_id) or self.org.escalation(name_or_og_id, "name")
+        if escalation is None:
+            raise KeyError(f"no escalation policy named or with id {name_or_og_id!r}")
+        return self._escalation_pd_id(escalation)
+
+    def also_notify(self, escalation: OgEscalation, level: int, recipient: dict[str, Any]) -> None:
+        """Give a level (from 1) one more target: ``{"type": "user", "username": ...}`` or
+        ``{"type": "schedule", "name": ...}``. Opsgenie's rules have one recipient each, so the
+        shared organisation cannot say "this schedule and that user at level 2"; PagerDuty can."""
+        if recipient.get("type") not in ("user", "schedule"):
+            raise ValueError(f"a PagerDuty escalation target is a user or a schedule, not {recipient}")
+        with self._lock:
+            self.extra_targets.setdefault((escalation.id, level), []).append(dict(recipient))
+
     def set_rate_limit(self, limit: int, period: float = 60.0) -> None:
         """Allow each key ``limit`` requests per ``period`` seconds; beyond that, 429. From now on
         every answer carries the ``ratelimit-*`` headers."""
@@ -327,7 +389,11 @@ class PagerDutyEmulator(EmulatorServer):
 
     @staticmethod
     def _policy_id(schedule: Schedule) -> str:
-        return pd_id("escalation_policy", schedule.id)
+        return pd_id("escalation_policy", schedule.id)  # a schedule's stand-in policy
+
+    @staticmethod
+    def _escalation_pd_id(escalation: OgEscalation) -> str:
+        return pd_id("escalation_policy", escalation.id)
 
     @staticmethod
     def _override_id(override: Override) -> str:
@@ -373,19 +439,30 @@ class PagerDutyEmulator(EmulatorServer):
             response.headers["Retry-After"] = str(math.ceil(fault.retry_after))
         return response
 
-    def _refused(self, schedule_ids: list[str]) -> None:
-        """A request naming a refusing schedule fails as a whole: PagerDuty answers one status
-        for the request, never a partial answer that leaves that schedule out."""
+    def _refused(self, schedule_ids: list[str], policy_ids: list[str] | None = None) -> None:
+        """A request naming a refusing schedule, or a policy that targets one, fails as a whole:
+        PagerDuty answers one status for the request, never a partial answer that leaves that
+        schedule out."""
+        named = list(schedule_ids)
+        if policy_ids:
+            wanted = set(policy_ids)
+            with self.org.lock:
+                named += [self._schedule_pd_id(t) for p in self._policies() if p.id in wanted
+                          for level in p.levels for t in level.targets if isinstance(t, Schedule)]
         with self._lock:
-            status = next((self.refusing[s] for s in schedule_ids if s in self.refusing), None)
+            status = next((self.refusing[s] for s in named if s in self.refusing), None)
         if status is not None:
             raise ApiError(status)  # the envelope of its status (403: "Access Denied", code 2010)
 
     def _route(self, req: Request) -> Response:
         path = req.path.rstrip("/") or "/"
         if req.method == "GET" and path == "/oncalls":
-            self._refused(req.args("schedule_ids[]"))
+            self._refused(req.args("schedule_ids[]"), req.args("escalation_policy_ids[]"))
             return self._list_oncalls(req)
+        if req.method == "GET" and path == "/escalation_policies":
+            return self._list_policies(req)
+        if req.method == "GET" and (m := re.fullmatch(r"/escalation_policies/([^/]+)", path)):
+            return self._get_policy(req, unquote(m.group(1)))
         if req.method == "GET" and path == "/schedules":
             return self._list_schedules(req)
         if req.method == "GET" and path == "/users":
@@ -503,9 +580,8 @@ class PagerDutyEmulator(EmulatorServer):
     def _schedule_ref(self, schedule: Schedule) -> dict[str, Any]:
         return self._ref("schedule", "schedules", self._schedule_pd_id(schedule), schedule.name)
 
-    def _policy_ref(self, schedule: Schedule) -> dict[str, Any]:
-        return self._ref("escalation_policy", "escalation_policies", self._policy_id(schedule),
-                         f"{schedule.name} policy")
+    def _policy_ref(self, policy: _Policy) -> dict[str, Any]:
+        return self._ref("escalation_policy", "escalation_policies", policy.id, policy.name)
 
     def _team_ref(self, team: OgTeam) -> dict[str, Any]:
         return self._ref("team", "teams", pd_id("team", team.id), team.name)
@@ -531,13 +607,33 @@ class PagerDutyEmulator(EmulatorServer):
             data["web_cal_url"] = f"webcal://{HTML_BASE.removeprefix('https://')}/private/{secret}/feed"
         return data
 
-    def _policy_json(self, schedule: Schedule) -> dict[str, Any]:
-        ref = self._policy_ref(schedule)
-        return {**ref, "type": "escalation_policy", "name": ref["summary"], "description": "",
-                "num_loops": 0, "on_call_handoff_notifications": "if_has_services",
-                "escalation_rules": [{"id": pd_id("escalation_rule", schedule.id), "escalation_delay_in_minutes": 30,
-                                      "targets": [self._schedule_ref(schedule)]}],
-                "services": [], "teams": self._owner_teams(schedule)}
+    def _policy_json(self, policy: _Policy, include: set[str], zone: tzinfo) -> dict[str, Any]:
+        """An ``EscalationPolicy``: ``include[]`` ``targets`` gives whole users and schedules for the
+        references, ``teams`` whole teams, ``escalation_rule_assignment_strategies`` each rule's
+        strategy (everyone at a level is notified: ``assign_to_everyone``)."""
+        rules = []
+        for number, level in enumerate(policy.levels, 1):
+            targets = []
+            for t in level.targets:
+                if isinstance(t, OgUser):
+                    targets.append(self._user_json(t) if "targets" in include else self._user_ref(t))
+                else:
+                    targets.append(self._schedule_json(t, set(), None, zone, False) if "targets" in include
+                                   else self._schedule_ref(t))
+            rule: dict[str, Any] = {"id": pd_id("escalation_rule", f"{policy.rule_key}#{number}"),
+                                    "escalation_delay_in_minutes": level.delay, "targets": targets}
+            if "escalation_rule_assignment_strategies" in include:
+                rule["escalation_rule_assignment_strategy"] = "assign_to_everyone"
+            rules.append(rule)
+        teams = [] if policy.team is None else [
+            {**self._team_ref(policy.team), "type": "team", "name": policy.team.name,
+             "description": policy.team.description} if "teams" in include else self._team_ref(policy.team)]
+        return {**self._policy_ref(policy), "type": "escalation_policy", "name": policy.name,
+                "description": policy.description, "num_loops": 0, "on_call_handoff_notifications": "if_has_services",
+                "escalation_rules": rules, "services": [], "teams": teams}
+
+    def _owner_team(self, schedule: Schedule) -> OgTeam | None:
+        return self.org.teams.get(schedule.owner_team["id"]) if schedule.owner_team else None
 
     def _owner_teams(self, schedule: Schedule) -> list[dict[str, Any]]:
         team = self.org.teams.get(schedule.owner_team["id"]) if schedule.owner_team else None
@@ -565,7 +661,7 @@ class PagerDutyEmulator(EmulatorServer):
         data: dict[str, Any] = {
             **self._schedule_ref(schedule), "type": "schedule", "name": schedule.name,
             "time_zone": schedule.timezone, "description": schedule.description,
-            "escalation_policies": [self._policy_ref(schedule)] if self._attached(schedule) else [],
+            "escalation_policies": [self._policy_ref(p) for p in self._policies_of(schedule)],
             "users": [self._user_ref(u) for u in members], "teams": self._owner_teams(schedule),
         }
         if "schedule_layers" in include:
@@ -694,47 +790,160 @@ class PagerDutyEmulator(EmulatorServer):
         since, until = self._range(req, max_span=MAX_ONCALL_RANGE)
         include = self._includes(req, _ONCALL_INCLUDES)
         zone = zone_param(req.query.get("time_zone"), ACCOUNT_TIME_ZONE)
-        wanted_schedules = set(req.args("schedule_ids[]"))  # "null" asks for direct user targets: there are none
+        wanted_schedules = set(req.args("schedule_ids[]"))  # "null": the permanent on-calls of direct user targets
         wanted_users = set(req.args("user_ids[]"))
         wanted_policies = set(req.args("escalation_policy_ids[]"))
         oncalls: list[dict[str, Any]] = []
         with self.org.lock:
             users = self._users_by_name()
-            for schedule in self._schedules():
-                if not self._attached(schedule) or not schedule.enabled:
+            found: dict[str, list[Shift]] = {}  # by schedule: its shifts, once however many levels name it
+            for policy in self._policies():
+                if wanted_policies and policy.id not in wanted_policies:
                     continue
-                if wanted_schedules and self._schedule_pd_id(schedule) not in wanted_schedules:
-                    continue
-                if wanted_policies and self._policy_id(schedule) not in wanted_policies:
-                    continue
-                found = shifts(self._final_who(schedule), self._schedule_edges(schedule), since, until, SHIFT_HORIZON)
-                found.sort(key=lambda s: (s.start or datetime.min.replace(tzinfo=timezone.utc),
-                                          self.user_id(s.username)))
-                for shift in found:
-                    user = users[shift.username]
-                    if wanted_users and self.user_id(user.username) not in wanted_users:
-                        continue
-                    oncalls.append({
-                        "user": self._user_json(user) if "users" in include else self._user_ref(user),
-                        "schedule": (self._schedule_json(schedule, set(), None, zone, False)
-                                     if "schedules" in include else self._schedule_ref(schedule)),
-                        "escalation_policy": (self._policy_json(schedule) if "escalation_policies" in include
-                                              else self._policy_ref(schedule)),
-                        "escalation_level": 1,
-                        "start": render(shift.start, zone), "end": render(shift.end, zone),
-                    })
-        if self._flag(req, "earliest"):
-            # ordered by schedule (one policy each), then start: the first of each key is its earliest
-            seen: set[tuple[str, int, str]] = set()
-            earliest = []
-            for entry in oncalls:
+                for number, level in enumerate(policy.levels, 1):
+                    for target in level.targets:
+                        if isinstance(target, OgUser):  # named directly: on call for good, in no schedule
+                            if (wanted_schedules and "null" not in wanted_schedules) or (
+                                    wanted_users and self.user_id(target.username) not in wanted_users):
+                                continue
+                            oncalls.append(self._oncall_json(policy, number, target, None, None, None, include,
+                                                             zone))
+                            continue
+                        if not target.enabled or (wanted_schedules
+                                                  and self._schedule_pd_id(target) not in wanted_schedules):
+                            continue
+                        if target.id not in found:
+                            found[target.id] = sorted(
+                                shifts(self._final_who(target), self._schedule_edges(target), since, until,
+                                       SHIFT_HORIZON),
+                                key=lambda s: (s.start or datetime.min.replace(tzinfo=timezone.utc),
+                                               self.user_id(s.username)))
+                        for shift in found[target.id]:
+                            user = users[shift.username]
+                            if wanted_users and self.user_id(user.username) not in wanted_users:
+                                continue
+                            oncalls.append(self._oncall_json(policy, number, user, target, shift.start, shift.end,
+                                                             include, zone))
+        if self._flag(req, "earliest"):  # the earliest entry of each (policy, level, user): a permanent one first
+            first: dict[tuple[str, int, str], int] = {}
+            for i, entry in enumerate(oncalls):
                 key = (entry["escalation_policy"]["id"], entry["escalation_level"], entry["user"]["id"])
-                if key not in seen:
-                    seen.add(key)
-                    earliest.append(entry)
-            oncalls = earliest
+                if key not in first or _starts_before(entry, oncalls[first[key]]):
+                    first[key] = i
+            oncalls = [oncalls[i] for i in sorted(first.values())]
         page, meta = self._page(req, oncalls)
         return Response(200, {"oncalls": page, **meta})
+
+    def _oncall_json(self, policy: _Policy, level: int, user: OgUser, schedule: Schedule | None,
+                     start: datetime | None, end: datetime | None, include: set[str], zone: tzinfo) -> dict[str, Any]:
+        sched: dict[str, Any] | None = None
+        if schedule is not None:
+            sched = (self._schedule_json(schedule, set(), None, zone, False) if "schedules" in include
+                     else self._schedule_ref(schedule))
+        return {
+            "user": self._user_json(user) if "users" in include else self._user_ref(user),
+            "schedule": sched,
+            "escalation_policy": (self._policy_json(policy, set(), zone) if "escalation_policies" in include
+                                  else self._policy_ref(policy)),
+            "escalation_level": level,
+            "start": render(start, zone), "end": render(end, zone),
+        }
+
+    # --- escalation policies -------------------------------------------------------------------
+    def _policies(self) -> list[_Policy]:
+        """Every escalation policy (callers hold org.lock): the organisation's, and a stand-in for
+        each attached schedule none of them targets; by name."""
+        real = [self._escalation_policy(e) for e in self.org.escalations.values()]
+        targeted = {t.id for p in real for level in p.levels for t in level.targets if isinstance(t, Schedule)}
+        stand_ins = [_Policy(self._policy_id(s), f"{s.name} policy", (_Level(LAST_RULE_DELAY, (s,)),),
+                             self._owner_team(s), s.id)
+                     for s in self._schedules() if self._attached(s) and s.id not in targeted]
+        return sorted(real + stand_ins, key=lambda p: (p.name, p.id))
+
+    def _policies_of(self, schedule: Schedule) -> list[_Policy]:
+        return [p for p in self._policies() if any(t is schedule for level in p.levels for t in level.targets)]
+
+    def _escalation_policy(self, escalation: OgEscalation) -> _Policy:
+        """An Opsgenie escalation as PagerDuty shows it (REFERENCE.md §0, §3.2). Level i is its
+        i-th rule in order of delay (equal delays keep their order); a level waits until the next
+        level's delay (Opsgenie counts delays from the start, PagerDuty per level), at least a
+        minute, the last ``LAST_RULE_DELAY``. Targets: a schedule; a user; and, as PagerDuty has
+        no team targets, a team as its members' ``user_reference``s (``admins``: its admins,
+        ``users``: the others; any other notifyType: all of them), the first ``MAX_TARGETS``, as
+        one would write the team into a PagerDuty policy. A schedule's ``next``/``previous`` has no
+        PagerDuty equivalent: the schedule itself. ``extra_targets`` join their level."""
+        def offset(rule: dict[str, Any]) -> float:
+            delay = rule.get("delay") or {}
+            return float(delay.get("timeAmount", 0)) * _MINUTES.get(str(delay.get("timeUnit", "minutes")), 1.0)
+
+        rules = sorted(escalation.rules, key=offset)
+        with self._lock:
+            extra = {level: list(found) for (eid, level), found in self.extra_targets.items() if eid == escalation.id}
+        levels = []
+        for i, rule in enumerate(rules):
+            targets = self._targets(rule)
+            for recipient in extra.get(i + 1, []):
+                targets += self._targets({"notifyType": "default", "recipient": recipient})
+            unique: list[OgUser | Schedule] = []
+            for t in targets:  # each once (they are not hashable)
+                if not any(t is u for u in unique):
+                    unique.append(t)
+            delay = LAST_RULE_DELAY if i + 1 == len(rules) else max(1, round(offset(rules[i + 1]) - offset(rule)))
+            levels.append(_Level(delay, tuple(unique[:MAX_TARGETS])))
+        team = self.org.teams.get(escalation.owner_team) if escalation.owner_team else None
+        return _Policy(self._escalation_pd_id(escalation), escalation.name, tuple(levels), team, escalation.id,
+                       escalation.description)
+
+    def _targets(self, rule: dict[str, Any]) -> list[OgUser | Schedule]:
+        r = rule.get("recipient") or {}
+        if r.get("type") == "schedule":
+            schedule = self.org.schedules.get(str(r.get("id"))) or next(
+                (s for s in self.org.schedules.values() if s.name == r.get("name")), None)
+            return [schedule] if schedule is not None else []
+        if r.get("type") == "user":
+            user = self.org.user(str(r.get("id") or "")) or self.org.user(str(r.get("username") or ""))
+            return [user] if user is not None else []
+        if r.get("type") == "team":
+            team = self.org.teams.get(str(r.get("id"))) or next(
+                (t for t in self.org.teams.values() if t.name == r.get("name")), None)
+            if team is None:
+                return []
+            notify = rule.get("notifyType")
+            names = (team.admins if notify == "admins" else [m for m in team.members if m not in team.admins]
+                     if notify == "users" else team.members)
+            users = self._users_by_name()
+            return [users[n] for n in names if n in users]
+        return []
+
+    def _find_policy(self, ident: str) -> _Policy | None:
+        return next((p for p in self._policies() if p.id == ident), None)
+
+    def _list_policies(self, req: Request) -> Response:
+        include = self._includes(req, _POLICY_INCLUDES)
+        sort = (req.query.get("sort_by") or "name").strip()
+        if sort not in _POLICY_SORTS:
+            raise _bad_input(f"sort_by must be one of {sorted(_POLICY_SORTS)}, not {sort!r}")
+        query = (req.query.get("query") or "").strip().lower()
+        users, teams = set(req.args("user_ids[]")), set(req.args("team_ids[]"))
+        zone = zone_param(None, ACCOUNT_TIME_ZONE)
+        with self.org.lock:
+            matching = [p for p in self._policies() if query in p.name.lower()
+                        and (not teams or (p.team is not None and pd_id("team", p.team.id) in teams))
+                        and (not users or users & {self.user_id(t.username) for level in p.levels
+                                                   for t in level.targets if isinstance(t, OgUser)})]
+            matching.sort(key=lambda p: (p.name.lower(), p.id), reverse=_POLICY_SORTS[sort])
+            page, meta = self._page(req, matching)
+            body = [self._policy_json(p, include, zone) for p in page]
+        return Response(200, {"escalation_policies": body, **meta})
+
+    def _get_policy(self, req: Request, ident: str) -> Response:
+        include = self._includes(req, _POLICY_INCLUDES)
+        with self.org.lock:
+            policy = self._find_policy(ident)
+            if policy is None:
+                raise ApiError(404)
+            return Response(200, {"escalation_policy": self._policy_json(policy, include,
+                                                                         zone_param(None, ACCOUNT_TIME_ZONE))})
 
     # --- schedules -------------------------------------------------------------------------------
     def _list_schedules(self, req: Request) -> Response:
