@@ -18,11 +18,16 @@ from typing import Any
 import pytest
 from kubernetes.client import ApiClient, Configuration, CoreV1Api  # type: ignore[import-untyped]
 
+from slackgenie.app.runner import SlackApp
 from slackgenie.app.take_records import TakeRecords
 from slackgenie.core.facts import StateNotSaved
 from slackgenie.kube.store import MAX_DATA, ConfigMapStore
+from slackgenie.wiring import Service
+from slackgenie_emulators import Emulators
+from slackgenie_emulators.sample import SAMPLE_CONFIG
 
 from test_lease import FakeKube, _status
+from test_people import ask_later, dm_texts, join_syncs, offered_button, press, service_for, uid
 
 UTC = timezone.utc
 NS, NAME = "slackgenie", "slackgenie-state"
@@ -73,7 +78,8 @@ class Kube(FakeKube):
 
 @pytest.fixture
 def kube() -> Iterator[Kube]:
-    with Kube() as fake:
+    fake = Kube()
+    with fake:
         yield fake
 
 
@@ -344,3 +350,57 @@ def test_a_take_button_pressed_on_both_replicas_is_used_once(kube: Kube) -> None
     first = one.claim_taking("taking:opsgenie:Delivery:U1", start, end, keep)
     second = two.claim_taking("taking:opsgenie:Delivery:U1", start, end, keep)
     assert first is None and second == "\x00under way"
+
+
+def replica(emu: Emulators, tmp_path: Path, kube: Kube, name: str, config: str) -> Service:
+    """A replica in-process: its own directory (no shared disk), its facts in the one ConfigMap."""
+    (tmp_path / name).mkdir()
+    service = service_for(emu, tmp_path / name, f"state_file: {tmp_path / name / 'state.json'}\n{config}")
+    shared = store(kube, service.clock.now)
+    service.state = service.headsups.state = service.passes.state = shared
+    assert service.reconciler.notifier is not None
+    service.reconciler.notifier.state = shared
+    return service
+
+
+def test_a_heads_up_is_sent_once_by_two_replicas_passing_at_once(emulators: Emulators, tmp_path: Path,
+                                                                 kube: Kube) -> None:
+    """engine/headsup.py on two replicas at once (as during a hand-over without the lease's
+    margin): alice's heads-up for her 09:00 Delivery shift (DEMO_START 08:58, lead 1 h) is claimed
+    in the ConfigMap by one of them only."""
+    config = "provider: opsgenie\n" + SAMPLE_CONFIG.replace(
+        "  - usergroup: delivery-support\n", "  - usergroup: delivery-support\n    heads_up: 1h\n")
+    one, two = (replica(emulators, tmp_path, kube, n, config) for n in ("one", "two"))
+    try:
+        together(one.run_pass, two.run_pass)
+        together(one.run_pass, two.run_pass)
+        assert len(dm_texts(emulators, "alice@example.com")) == 1
+        assert [v for k, v in kube.facts().items() if k.startswith("headsup:")] == ["sent"]
+    finally:
+        one.close()
+        two.close()
+
+
+def test_a_take_button_pressed_on_both_replicas_makes_one_override(emulators: Emulators, tmp_path: Path,
+                                                                   kube: Kube) -> None:
+    """bob asks on one replica; the button is pressed on both at once (Slack may deliver a
+    double click to either): one override in Opsgenie, one answer that says so, one 'used'."""
+    config = "provider: opsgenie\n" + SAMPLE_CONFIG
+    services = [replica(emulators, tmp_path, kube, n, config) for n in ("one", "two")]
+    try:
+        apps = [SlackApp(s) for s in services]
+        for app, service in zip(apps, services):
+            app.refresh(service.run_pass())
+        bob = uid(emulators, "bob@example.com")
+        ask_later(emulators, apps[0], "take 1h delivery-support", bob, "ask")
+        button = offered_button(emulators, "ask", "take_confirm")
+        answers = together(lambda: press(emulators, apps[0], bob, button, "p1"),
+                           lambda: press(emulators, apps[1], bob, button, "p2"))
+        for app in apps:
+            join_syncs(app)
+        assert sorted(a.split(" ", 1)[0] for a in answers) == [":white_check_mark:", "This"], answers
+        assert "This button was used already; `/oncall me` shows your shifts." in answers
+        assert len([r for r in emulators.opsgenie.requests if r.method == "POST"]) == 1
+    finally:
+        for service in services:
+            service.close()
