@@ -238,7 +238,7 @@ class HeadsUps:
         elif settled:
             self.state.drop(lambda key: key == d.key)  # tried again by the next pass
         log.warning("headsup.failed", person=d.shift.person, error=exc.code, shift_start=d.shift.start.isoformat())
-        return f"heads-up for {d.shift.person} not sent: Slack said {exc.code}{exc.fix}"
+        return f"heads-up for {d.shift.person} not sent: {exc.why}"
 
     def close(self) -> None:
         self._reader.shutdown(wait=False, cancel_futures=True)

@@ -15,7 +15,7 @@ from slackgenie.core.model import Resolution, describe_key
 from slackgenie.core.plan import map_identity
 from slackgenie.core.shifts import Shift
 from slackgenie.slack.client import error_code
-from slackgenie.slack.delivery import OPEN, WriteGate, gated, maybe_done, post, was_posted
+from slackgenie.slack.delivery import OPEN, NotTheWriter, WriteGate, gated, maybe_done, post, was_posted
 from slackgenie.slack.directory import Directory
 from slackgenie.slack.text import date_token, mention
 
@@ -32,6 +32,15 @@ class NotSent(Exception):
         super().__init__(code)
         self.code, self.final = code, code in FINAL
         self.fix = SCOPE_FIX if code == "missing_scope" else ""
+
+    @property
+    def why(self) -> str:
+        if self.code == NOT_THE_WRITER:
+            return "this replica no longer holds the lease (leader_election): the holder sends it"
+        return f"Slack said {self.code}{self.fix}"
+
+
+NOT_THE_WRITER = "not_the_writer"  # the write gate was shut: nothing was sent (not Slack's code)
 
 
 class Unconfirmed(Exception):
@@ -56,6 +65,8 @@ class DirectMessages:
         try:
             with gated(self.gate):
                 return str(self.client.conversations_open(users=user_id)["channel"]["id"])
+        except NotTheWriter:
+            raise NotSent(NOT_THE_WRITER) from None
         except Exception as exc:
             raise NotSent(error_code(exc)) from None
 
@@ -66,6 +77,8 @@ class DirectMessages:
     def send(self, channel: str, text: str, the_mark: str) -> None:
         try:
             post(self.client, channel, text, the_mark, self.gate, unfurl_links=False)
+        except NotTheWriter:
+            raise NotSent(NOT_THE_WRITER) from None
         except Exception as exc:
             if maybe_done(exc):
                 raise Unconfirmed(error_code(exc)) from None
