@@ -2,15 +2,18 @@
 the demo, the tests and the benchmarks. The three schedule providers serve one organisation (the
 Opsgenie state is its truth), each through its own wire contract, so one scenario runs against
 any of them; the feed server serves whatever feeds a test sets (``ical.set_feed``), each feed
-knowing its own truth (``ical.weekly_rotation``)."""
+knowing its own truth (``ical.weekly_rotation``). The Kubernetes API server holds the Leases and
+ConfigMaps of ``leader_election`` (``Emulators.kubeconfig`` writes the file that points a client at it)."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import Path
 
 from slackgenie_emulators.base import Clock, EmulatorServer
 from slackgenie_emulators.ical import IcalEmulator
 from slackgenie_emulators.jsm import JSM_EMAIL, JSM_TOKEN, JsmEmulator
+from slackgenie_emulators.kubernetes import ALL, KUBE_TOKEN, KubernetesEmulator, kubeconfig
 from slackgenie_emulators.opsgenie import OpsgenieEmulator
 from slackgenie_emulators.pagerduty import PAGERDUTY_TOKEN, PagerDutyEmulator
 from slackgenie_emulators.sample import BOT_TOKEN, OPSGENIE_KEY, Org
@@ -28,11 +31,12 @@ class Emulators:
         self.pagerduty = PagerDutyEmulator(org.opsgenie, clock=self.clock)
         self.slack = SlackEmulator(org.slack, clock=self.clock)
         self.ical = IcalEmulator(clock=self.clock)  # no feed until a test sets one
+        self.kubernetes = KubernetesEmulator(clock=self.clock, tokens={KUBE_TOKEN: ALL})  # more: add_token
 
     @property
     def servers(self) -> dict[str, EmulatorServer]:
         return {"opsgenie": self.opsgenie, "jsm": self.jsm, "pagerduty": self.pagerduty, "slack": self.slack,
-                "ical": self.ical}
+                "ical": self.ical, "kubernetes": self.kubernetes}
 
     def start(self) -> "Emulators":
         for server in self.servers.values():
@@ -64,6 +68,13 @@ class Emulators:
             "SLACK_BOT_TOKEN": BOT_TOKEN,
             "SLACK_API_URL": self.slack.api_url,
         }
+
+    def kubeconfig(self, path: Path, token: str = KUBE_TOKEN, namespace: str = "slackgenie") -> Path:
+        """Write a kubeconfig pointing at the Kubernetes emulator with the bearer ``token`` (KUBE_TOKEN, which
+        may do anything; register others with ``kubernetes.add_token``) and ``namespace`` in its context.
+        ``path``: the file, or a directory to write ``kubeconfig`` in. Returns the file: set KUBECONFIG to it."""
+        target = path / "kubeconfig" if path.is_dir() else path
+        return kubeconfig(target, self.kubernetes.url, token, namespace)
 
     def reset_logs(self) -> None:
         for server in self.servers.values():
