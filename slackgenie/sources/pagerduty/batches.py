@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -24,10 +25,24 @@ NARROWING_CALLS = 28
 Level = list[tuple[list[str], int]]  # (schedule ids, which batch they are part of)
 
 
+@dataclass(frozen=True)
+class Filter:
+    """What the ids of a read are: the ``/oncalls`` filter they go in, and how messages name one."""
+
+    param: str
+    noun: str
+    plural: str
+
+
+SCHEDULES = Filter("schedule_ids[]", "schedule", "schedules")
+POLICIES = Filter("escalation_policy_ids[]", "escalation policy", "escalation policies")
+
+
 def read_in_batches(client: PagerDutyClient, ids: Sequence[str], since: datetime | None, until: datetime | None,
-                    workers: Workers, pass_deadline: float) -> tuple[list[Any], dict[str, str]]:
-    """The on-call entries of these schedules, a hundred a request, and, by schedule id, why
-    each schedule that could not be read was not.
+                    workers: Workers, pass_deadline: float,
+                    by: Filter = SCHEDULES) -> tuple[list[Any], dict[str, str]]:
+    """The on-call entries of these schedules (``by``: or escalation policies, every level of
+    each), a hundred a request, and, by id, why each one that could not be read was not.
 
     A request that fails for something one of its schedules may cause (``_about_one_schedule``)
     is split in halves, each asked again, level by level, until the schedule at fault is alone:
@@ -41,7 +56,7 @@ def read_in_batches(client: PagerDutyClient, ids: Sequence[str], since: datetime
     or one more level of calls (``timeout`` each) could not end within half the pass deadline
     from the read's start: the pass's writes need the rest.
     """
-    narrowing = _Narrowing(client, since, until, workers, pass_deadline)
+    narrowing = _Narrowing(client, since, until, workers, pass_deadline, by)
     # (schedule ids, which batch they are part of): the batches themselves, asked with
     # retries, then the halves of those that failed, each asked once; a level's calls at once
     level: Level = [(list(ids[i:i + BATCH]), i) for i in range(0, len(ids), BATCH)]
@@ -58,8 +73,8 @@ class _Narrowing:
     """One read's batches and halves: what they answered, and what each failed batch has spent."""
 
     def __init__(self, client: PagerDutyClient, since: datetime | None, until: datetime | None, workers: Workers,
-                 pass_deadline: float):
-        self.client, self.since, self.until, self.workers = client, since, until, workers
+                 pass_deadline: float, by: Filter = SCHEDULES):
+        self.client, self.since, self.until, self.workers, self.by = client, since, until, workers, by
         self.concurrency = workers.concurrency
         self.deadline = time.monotonic() + pass_deadline / 2
         self.timeout = client.api.policy.timeout
@@ -70,7 +85,7 @@ class _Narrowing:
 
     def _one(self, batch: list[str], retry: bool) -> list[Any] | SourceError:
         try:
-            return self.client.on_calls(batch, self.since, self.until, retry=retry)
+            return self.client.on_calls(batch, self.since, self.until, retry=retry, by=self.by.param)
         except SourceError as exc:
             return exc
 
@@ -103,7 +118,7 @@ class _Narrowing:
         """Why a failed part of batch ``origin`` is not split (None: it is), ``splitting`` parts
         of the next level split already."""
         rounds = -(-(splitting + 2) // self.concurrency)  # of `concurrency` calls at once
-        return ("every part of the batch fails alike: the error is not one schedule's" if alike
+        return (f"every part of the batch fails alike: the error is not one {self.by.noun}'s" if alike
                 else "stopping" if self.client.api.stop.is_set()
                 else "no time left in the pass" if time.monotonic() + rounds * self.timeout > self.deadline
                 else f"the {NARROWING_CALLS} calls a batch may take for it are spent"
@@ -113,11 +128,11 @@ class _Narrowing:
     def _message(self, batch: list[str], error: SourceError, why: str | None, first: bool) -> str:
         """Why the schedules of a failed part that is not split further were not read."""
         if why is not None:
-            return (f"{error} (asked for with {len(batch) - 1} other schedules, one of which may be the "
+            return (f"{error} (asked for with {len(batch) - 1} other {self.by.plural}, one of which may be the "
                     f"one at fault; not narrowed down: {why})")
         if not first and len(batch) == 1 and _about_one_schedule(error):
             self.found.append(batch[0])
-            return f"{error} (this schedule alone: the others asked for with it were read)"
+            return f"{error} (this {self.by.noun} alone: the others asked for with it were read)"
         return str(error)
 
 

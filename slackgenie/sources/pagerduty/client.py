@@ -15,12 +15,13 @@ from slackgenie.core.durations import iso_utc
 from slackgenie.retry import ApiObserver, RetryPolicy, Stop
 from slackgenie.sources.http import ApiClient, Dialect, SourceError
 from slackgenie.sources.pagerduty.settings import PagerDutySecrets
-from slackgenie.sources.pagerduty.wire import (CreateStatus, Final, Layer, Layers, ListedOverride, OnCallPage,
-                                               OverrideList, Rendered, Schedule, SchedulePage, User, Users)
+from slackgenie.sources.pagerduty.wire import (CreateStatus, EscalationPolicy, Final, Layer, Layers, ListedOverride,
+                                               OnCallPage, OverrideList, PolicyPage, Rendered, Schedule, SchedulePage,
+                                               User, Users)
 from slackgenie.sources.paging import Listing, Page, every
 from slackgenie.sources.validate import fit, fit_at, fitting
 
-BATCH = 100  # schedule ids per /oncalls request
+BATCH = 100  # schedule (or escalation policy) ids per /oncalls request
 PAGE = 100  # entries per page
 MAX_PAGES = 100
 
@@ -51,7 +52,7 @@ class _Paged:
 
     op: str
     path: str
-    model: type[OnCallPage | SchedulePage]
+    model: type[OnCallPage | SchedulePage | PolicyPage]
     listing: Listing
 
 
@@ -60,6 +61,8 @@ _ONCALLS = _Paged("listOnCalls", "/oncalls", OnCallPage,
                           stuck="the on-call pages do not move on (offset ignored?)"))
 _SCHEDULES = _Paged("listSchedules", "/schedules", SchedulePage,
                     Listing("PagerDuty", "the schedule list", "schedules", MAX_PAGES))
+_POLICIES = _Paged("listEscalationPolicies", "/escalation_policies", PolicyPage,
+                   Listing("PagerDuty", "the escalation policy list", "escalation policies", MAX_PAGES))
 
 
 class PagerDutyClient:
@@ -86,15 +89,24 @@ class PagerDutyClient:
         return every(paged.listing, fetch)
 
     def on_calls(self, schedule_ids: Sequence[str], since: datetime | None = None, until: datetime | None = None,
-                 retry: bool = True) -> list[Any]:
+                 retry: bool = True, by: str = "schedule_ids[]") -> list[Any]:
         """Every on-call entry of these schedules (at most ``BATCH``: one request, in pages), now or
-        overlapping ``since``..``until``, as sent. ``retry=False``: one attempt per page."""
+        overlapping ``since``..``until``, as sent. ``retry=False``: one attempt per page.
+        ``by="escalation_policy_ids[]"``: the ids are escalation policies' (every level of each)."""
         if len(schedule_ids) > BATCH:
-            raise ValueError(f"at most {BATCH} schedules per /oncalls request, not {len(schedule_ids)}")
-        base = [("schedule_ids[]", s) for s in schedule_ids] + [("include[]", "users")]
+            raise ValueError(f"at most {BATCH} ids per /oncalls request, not {len(schedule_ids)}")
+        base = [(by, s) for s in schedule_ids] + [("include[]", "users")]
         if since is not None:
             base += [("since", iso_utc(since)), ("until", iso_utc(until or since))]
         return self._every(_ONCALLS, base, retry)
+
+    def escalation_policies(self, query: str | None = None) -> list[Any]:
+        """Every escalation policy (``query``: those whose name holds it), as sent (each read on its own)."""
+        return self._every(_POLICIES, [("query", query)] if query else [])
+
+    def escalation_policy(self, policy_id: str) -> EscalationPolicy:
+        raw = self.api.get("getEscalationPolicy", f"/escalation_policies/{_quote(policy_id)}")
+        return fit_at(("escalation_policy",), EscalationPolicy, raw, f"PagerDuty: escalation policy {policy_id} is")
 
     def schedules(self) -> list[Schedule]:
         return fitting(Schedule, self._every(_SCHEDULES, []), "pagerduty.schedule_unreadable")

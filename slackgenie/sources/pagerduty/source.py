@@ -1,5 +1,6 @@
 """PagerDuty as an ``OnCallSource``: schedules by id or name, who is on call in them (read in
-batches, see ``batches``), their foreseen handoffs and shifts, and overrides taken from Slack."""
+batches, see ``batches``), their foreseen handoffs and shifts, and overrides taken from Slack;
+escalation levels (``escalation:N:policy`` references) read like schedules (``escalations``)."""
 
 from __future__ import annotations
 
@@ -11,14 +12,16 @@ import structlog
 
 from slackgenie.core.model import OnCall, ReadFailure, ScheduleInfo
 from slackgenie.core.shifts import Stretch, stretches
-from slackgenie.sources.base import Override
+from slackgenie.sources.base import LevelView, Override
 from slackgenie.sources.caches import TimedMap
 from slackgenie.sources.catalog import Catalog
 from slackgenie.sources.forecast import ShiftForecast
 from slackgenie.sources.http import SourceError, SourceNotFound
 from slackgenie.sources.identity import UserKeys, is_email
 from slackgenie.sources.pagerduty.batches import read_in_batches
+from slackgenie.sources.levels import levels_of
 from slackgenie.sources.pagerduty.client import PagerDutyClient
+from slackgenie.sources.pagerduty.escalations import Escalations
 from slackgenie.sources.pagerduty.wire import Entry, Schedule, User
 from slackgenie.sources.reads import read
 from slackgenie.sources.validate import Malformed, fit
@@ -47,6 +50,7 @@ class PagerDutySource:
                                 "see it)")
         self.forecast = ShiftForecast(self._boundaries, self._now, max_age=timedelta(hours=1))
         self._emails: TimedMap[str, str] = TimedMap(USER_AGE)  # user id -> e-mail as given (a usable one)
+        self.escalations = Escalations(client, self._workers, self._person, pass_deadline)
 
     def _resolve(self, refs: Sequence[str]) -> dict[str, Schedule | ReadFailure]:
         """Each reference's schedule (an id or an exact name), from the kept list; or why not."""
@@ -56,6 +60,23 @@ class PagerDutySource:
         return [ScheduleInfo(s.id, s.label, s.teams[0].summary if s.teams else None) for s in self._catalog.all()]
 
     def on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
+        """Schedules: ``/oncalls`` by schedule. Levels: their policies read afresh, then ``/oncalls``
+        by policy (``escalations``)."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        if not levels:
+            return self._on_calls(wanted, at)
+        plain = [r for r in wanted if r not in levels]
+        found = self._on_calls(plain, at) if plain else {}
+        found.update(self.escalations.on_calls(self.escalations.levels(levels), at))
+        return {ref: found[ref] for ref in wanted}
+
+    def level(self, ref: str, at: datetime | None = None) -> LevelView | ReadFailure:
+        """One level for `check`: its targets, and who each is now (the policy read afresh)."""
+        level = self.escalations.levels([ref])[ref]
+        return level if isinstance(level, ReadFailure) else self.escalations.view(level, at)
+
+    def _on_calls(self, refs: Sequence[str], at: datetime | None = None) -> dict[str, OnCall | ReadFailure]:
         wanted = list(dict.fromkeys(refs))
         schedules = self._resolve(wanted)
         results: dict[str, OnCall | ReadFailure] = {r: s for r, s in schedules.items() if isinstance(s, ReadFailure)}
@@ -123,6 +144,13 @@ class PagerDutySource:
         return read(ref, lambda: self.client.schedule_users(schedule.id, at or self._now()), NO_SUCH_SCHEDULE)
 
     def _boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
+        """The forecast's read: each schedule's (and level's) shift starts and ends in the window."""
+        levels = levels_of(refs)
+        found = self.escalations.boundaries(levels, start, end) if levels else {}
+        plain = [r for r in refs if r not in levels]
+        return {**self._schedule_boundaries(plain, start, end), **found} if plain else found
+
+    def _schedule_boundaries(self, refs: list[str], start: datetime, end: datetime) -> Mapping[str, list[datetime]]:
         schedules = {r: s for r, s in self._resolve(refs).items() if not isinstance(s, ReadFailure)}
         raw, unread = self._read(sorted({s.id for s in schedules.values()}), start, end)
         if unread:
@@ -139,7 +167,18 @@ class PagerDutySource:
     def stretches(self, refs: Sequence[str], start: datetime,
                   end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         """From each schedule's final layer (which also covers schedules in no escalation policy),
-        its users' e-mails from the schedule's users over the same window: two calls each."""
+        its users' e-mails from the schedule's users over the same window: two calls each. Levels
+        (their policies as last read): their ``/oncalls`` entries over the window."""
+        wanted = list(dict.fromkeys(refs))
+        levels = levels_of(wanted)
+        plain = [r for r in wanted if r not in levels]
+        out = self._schedule_stretches(plain, start, end) if plain else {}
+        if levels:
+            out.update(self.escalations.stretches(self.escalations.levels(levels, fresh=False), start, end))
+        return {ref: out[ref] for ref in wanted}
+
+    def _schedule_stretches(self, refs: Sequence[str], start: datetime,
+                            end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
         resolved = self._resolve(list(dict.fromkeys(refs)))
         out: dict[str, list[Stretch] | ReadFailure] = {r: s for r, s in resolved.items() if isinstance(s, ReadFailure)}
         todo = [(r, s) for r, s in resolved.items() if not isinstance(s, ReadFailure)]
