@@ -30,12 +30,18 @@ bounds, not the range's; not ``editable=true``, which answers ids only) and dele
 200 rather than 204; either is done, and so is a 404: gone already, and a refusal to remove a past
 override that no longer reaches past now: one a retry finds truncated by its own first attempt).
 
+Escalation levels (``escalation: {policy, level}``): the policy found by name with
+``GET /escalation_policies?query=`` (or by id), read again each pass; who is on call at level N
+is ``GET /oncalls`` by ``escalation_policy_ids[]``, the entries at level N kept (schedule shifts,
+and users named directly on the level as permanent on-calls); see ``escalations.py``.
+
 Where things are:
 - ``settings.py``: the credentials from the environment (``PAGERDUTY_API_TOKEN``, ``PAGERDUTY_API_URL``);
   ``SPEC`` (below) says how the rest of Slackgenie reads them and builds the source.
 - ``wire.py``: PagerDuty's JSON, as pydantic models an answer must fit.
 - ``client.py``: the HTTP calls, one per endpoint, and the offset paging of the lists.
-- ``batches.py``: ``/oncalls`` a hundred schedules a request, and a failed batch narrowed down.
+- ``batches.py``: ``/oncalls`` a hundred schedules (or policies) a request, and a failed batch narrowed down.
+- ``escalations.py``: escalation levels: the policies, who is on call at a level, its handoffs and shifts.
 - ``source.py``: ``PagerDutySource``, the ``OnCallSource``: on-calls, forecast, shifts, members and
   overrides; the schedule list and users' e-mails it keeps.
 """
