@@ -463,3 +463,41 @@ def test_the_micro_time_layout_is_lease_md_s(emu: KubernetesEmulator, tmp_path: 
     status, body = failure(leases(emu, tmp_path).create_namespaced_lease, NS,
                            lease_body(at="2026-01-05T08:00:00.738Z"))
     assert status == 400 and body["message"].endswith(f'as "{layout[1]}": {rejected[1]}')
+
+
+@pytest.mark.parametrize("how", ["refuse", "hang"])
+def test_stop_during_an_outage_returns_at_once(tmp_path: Path, how: str) -> None:
+    server = KubernetesEmulator(tokens={ADMIN: [Rule()]}).start()
+    co = leases(server, tmp_path)
+    co.list_namespaced_lease(NS, _request_timeout=5)
+    server.down(how)
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        co.list_namespaced_lease(NS, _request_timeout=0.5)
+    started = time.monotonic()
+    server.stop()
+    assert time.monotonic() - started < 2.0
+    if how == "hang":  # the held request was seen, and never answered
+        assert [e.status for e in server.log()] == [200, 0]
+
+
+def test_a_uid_in_the_body_is_a_precondition(emu: KubernetesEmulator, tmp_path: Path) -> None:
+    co = leases(emu, tmp_path)
+    old = co.create_namespaced_lease(NS, lease_body(), _request_timeout=5)
+    co.delete_namespaced_lease("slackgenie", NS, _request_timeout=5)
+    co.create_namespaced_lease(NS, lease_body(holder="pod-b"), _request_timeout=5)  # another object, same name
+    stale = lease_body(uid=old.metadata.uid, resourceVersion=emu.resource_version)
+    status, body = failure(co.replace_namespaced_lease, "slackgenie", NS, stale)
+    assert (status, body["reason"]) == (409, "Conflict") and "Precondition failed: UID in precondition" in body["message"]
+
+
+def test_injected_faults_answer_status_objects(emu: KubernetesEmulator, tmp_path: Path) -> None:
+    co = leases(emu, tmp_path)
+    emu.inject(r"/leases/slackgenie$", status=503, retry_after=2, times=1)
+    status, body = failure(co.read_namespaced_lease, "slackgenie", NS)
+    assert (status, body["kind"], body["status"], body["reason"]) == (503, "Status", "Failure", "ServiceUnavailable")
+    assert failure(co.read_namespaced_lease, "slackgenie", NS)[0] == 404  # once only
+    emu.inject(r"/leases$", kind="lost", times=1)  # carried out, the answer lost
+    with pytest.raises(urllib3.exceptions.HTTPError):
+        co.create_namespaced_lease(NS, lease_body(), _request_timeout=5)
+    assert emu.get("leases", "slackgenie", NS) is not None
+    assert [(e.verb, e.status) for e in emu.log(verb="create")] == [("create", 201)]

@@ -243,6 +243,13 @@ class KubernetesEmulator(EmulatorServer):
         self._httpd = httpd
         self.start()
 
+    def start(self) -> KubernetesEmulator:
+        super().start()
+        return self
+
+    def __enter__(self) -> KubernetesEmulator:
+        return self.start()
+
     def stop(self) -> None:
         with self._lock:
             refused, self._outage = self._outage == "refuse", None
