@@ -212,7 +212,8 @@ class KubernetesEmulator(EmulatorServer):
             self._outage = how
             self._back.clear()
         if how == "refuse":
-            self._httpd.shutdown()
+            if self._thread is not None and self._thread.is_alive():  # shutdown() waits for a serving loop
+                self._httpd.shutdown()
             self._httpd.server_close()
 
     def up(self) -> None:
