@@ -315,7 +315,9 @@ def test_a_malformed_policy_is_a_failed_read_never_nobody(emu: Emulators, source
 
     assert isinstance(source.on_calls(["escalation:1:Payments Escalation"])["escalation:1:Payments Escalation"],
                       OnCall)  # found (its place now kept): read by id from now on
-    emu.jsm.inject(r"/escalations/[^/]+$", kind="transform", transform=corrupt, times=1)
+    payments = emu.opsgenie.state.escalation("Payments Escalation", "name")
+    assert payments is not None  # only its answer is corrupted: the two are read at once, in either order
+    emu.jsm.inject(rf"/escalations/{payments.id}$", kind="transform", transform=corrupt, times=1)
     found = source.on_calls(["escalation:1:Payments Escalation", "escalation:1:Delivery Escalation"])
     broken, fine = found["escalation:1:Payments Escalation"], found["escalation:1:Delivery Escalation"]
     assert isinstance(broken, ReadFailure) and "malformed at rules.1.delay" in broken.error
