@@ -36,7 +36,7 @@ syncs:
     create: true
 """
 NINE = datetime(2026, 11, 23, 9, 0, tzinfo=timezone.utc)
-PROVIDERS_WITH_TEAMS = ["opsgenie"]
+PROVIDERS_WITH_TEAMS = ["opsgenie", "pagerduty"]  # JSM Ops gives no team members: tests/test_escalations_jsm.py
 
 
 def mention(emu: Emulators, *emails: str) -> list[str]:
@@ -79,7 +79,13 @@ def test_status_and_check_show_each_level(emulators: Emulators, tmp_path: Path, 
     assert "none foreseen" in rows["@payments-secondary"]  # a team has no handoffs; the interval catches edits
     assert rows["@payments-lead"].startswith("dana.lead@example.com ")
     check = run_main(["check"], emulators.env())
-    assert "'Payments Escalation' level 2: team 'Payments' (all) is now: dave@example.com, erin@example.com, " \
-           "grace@example.com" in check.out, check.out
-    assert "'Payments Escalation' level 3: user 'dana.lead@example.com' (default) is now: dana.lead@example.com" \
-           in check.out, check.out
+    if provider == "pagerduty":  # no team targets in PagerDuty: its emulator lists the team's members as users
+        for name, email in (("Dave Diaz", "dave"), ("Erin Evans", "erin"), ("Grace Green", "grace")):
+            assert f"'Payments Escalation' level 2: user '{name}' (default) is now: {email}@example.com" in check.out
+        assert "'Payments Escalation' level 3: user 'Dana Lead' (default) is now: dana.lead@example.com" in check.out
+    else:
+        assert "'Payments Escalation' level 2: team 'Payments' (all) is now: dave@example.com, erin@example.com, " \
+               "grace@example.com" in check.out, check.out
+        assert "'Payments Escalation' level 3: user 'dana.lead@example.com' (default) is now: dana.lead@example.com" \
+               in check.out, check.out
+    assert check.code == 0 and "level 1: schedule 'Payments_schedule' (default) is now: dave@example.com" in check.out
