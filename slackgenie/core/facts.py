@@ -58,6 +58,48 @@ class FactStore(Facts, Protocol):
         ...
 
 
+class Changing:
+    """The changes every store offers, each one transaction (``_transaction``: read what is held,
+    apply ``decide``'s changes, save; again when someone else changed it in between): the file
+    store and the ConfigMap store differ only in their transaction."""
+
+    def _transaction(self, decide: Callable[[dict[str, str]], Changes | None],
+                     keep_until: datetime | None) -> bool:
+        """True when ``decide`` changed something (and it was saved); ``StateNotSaved`` if it was not."""
+        raise NotImplementedError
+
+    def put(self, key: str, value: str, keep_until: datetime | None = None) -> None:
+        """Record one fact, saved before this returns; ``StateNotSaved`` if it could not be."""
+        self.change({key: value}, keep_until)
+
+    def claim(self, key: str, value: str, keep_until: datetime | None = None) -> bool:
+        """Record ``key`` only if no process has yet: True for the one caller that did."""
+        return self._transaction(lambda facts: {key: value} if key not in facts else None, keep_until)
+
+    def swap(self, key: str, decide: Callable[[str | None], str | None], keep_until: datetime | None = None
+             ) -> str | None:
+        """Atomically, across processes: ``decide`` sees the fact as the store holds it and says its
+        new value (the same, or None, to leave it); the value it saw last is returned (``decide`` is
+        asked again when another process changed the store in between)."""
+        seen: list[str | None] = [None]
+
+        def changes(facts: dict[str, str]) -> Changes | None:
+            seen[0] = facts.get(key)
+            new = decide(facts.get(key))
+            return {key: new} if new is not None and new != facts.get(key) else None
+
+        self._transaction(changes, keep_until)
+        return seen[0]
+
+    def drop(self, forget: Callable[[str], bool]) -> None:
+        """Forget the facts whose keys ``forget`` picks, and save."""
+        self._transaction(lambda facts: {k: None for k in facts if forget(k)} or None, None)
+
+    def change(self, changes: Changes, keep_until: datetime | None = None) -> None:
+        """Several facts at once, all saved or none."""
+        self._transaction(lambda facts: changes, keep_until)
+
+
 # --- the stored form, the same in a file and in a ConfigMap --------------------------------------
 
 def decoded(text: str) -> tuple[dict[str, str], dict[str, str]]:

@@ -40,14 +40,14 @@ from pathlib import Path
 
 import structlog
 
-from slackgenie.core.facts import Busy, Changes, LockUnavailable, StateNotSaved, applied, decoded, encoded
+from slackgenie.core.facts import Busy, Changes, Changing, LockUnavailable, StateNotSaved, applied, decoded, encoded
 
 log = structlog.get_logger("slackgenie.engine.state")
 
 LOCK_WAIT = 5.0  # seconds a change may wait for another process's change (each holds it for milliseconds)
 
 
-class StateStore:
+class StateStore(Changing):
     """The state file: ``core.facts.Facts``, kept in a file that every process shares."""
 
     def __init__(self, path: Path | None, now: Callable[[], datetime] | None = None):
@@ -113,36 +113,6 @@ class StateStore:
         self._facts, self._expires, self._seen, self.problem = facts, expires, signature, None
 
     # --- changing -----------------------------------------------------------------------
-    def put(self, key: str, value: str, keep_until: datetime | None = None) -> None:
-        """Record one fact, saved before this returns; ``StateNotSaved`` if it could not be."""
-        self.change({key: value}, keep_until)
-
-    def claim(self, key: str, value: str, keep_until: datetime | None = None) -> bool:
-        """Record ``key`` only if no process has yet: True for the one caller that did."""
-        return self._transaction(lambda facts: {key: value} if key not in facts else None, keep_until)
-
-    def swap(self, key: str, decide: Callable[[str | None], str | None], keep_until: datetime | None = None
-             ) -> str | None:
-        """Atomically, across processes: ``decide`` sees the fact as the file holds it and says
-        its new value (the same, or None, to leave it); the value it saw is returned."""
-        seen: list[str | None] = []
-
-        def changes(facts: dict[str, str]) -> Changes | None:
-            seen.append(facts.get(key))
-            new = decide(facts.get(key))
-            return {key: new} if new is not None and new != facts.get(key) else None
-
-        self._transaction(changes, keep_until)
-        return seen[0]
-
-    def drop(self, forget: Callable[[str], bool]) -> None:
-        """Forget the facts whose keys ``forget`` picks, and save."""
-        self._transaction(lambda facts: {k: None for k in facts if forget(k)} or None, None)
-
-    def change(self, changes: Changes, keep_until: datetime | None = None) -> None:
-        """Several facts at once, all saved or none."""
-        self._transaction(lambda facts: changes, keep_until)
-
     def _transaction(self, decide: Callable[[dict[str, str]], Changes | None], keep_until: datetime | None) -> bool:
         with self._lock, self._file_lock():
             self._reload(always=True)

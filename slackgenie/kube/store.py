@@ -57,7 +57,7 @@ from kubernetes.client import CoreV1Api  # type: ignore[import-untyped]
 from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
-from slackgenie.core.facts import Busy, Changes, StateNotSaved, applied, decoded, encoded
+from slackgenie.core.facts import Busy, Changes, Changing, StateNotSaved, applied, decoded, encoded
 
 log = structlog.get_logger("slackgenie.kube.store")
 
@@ -83,7 +83,7 @@ class _Absent(Exception):
     """404: the ConfigMap does not exist."""
 
 
-class ConfigMapStore:
+class ConfigMapStore(Changing):
     """``core.facts.FactStore`` in one ConfigMap, shared by every replica."""
 
     def __init__(self, api: CoreV1Api, namespace: str, name: str, now: Callable[[], datetime] | None = None, *,
@@ -158,37 +158,6 @@ class ConfigMapStore:
         self.problem = reason
 
     # --- changing -----------------------------------------------------------------------
-    def put(self, key: str, value: str, keep_until: datetime | None = None) -> None:
-        """Record one fact, saved before this returns; ``StateNotSaved`` if it could not be."""
-        self.change({key: value}, keep_until)
-
-    def claim(self, key: str, value: str, keep_until: datetime | None = None) -> bool:
-        """Record ``key`` only if no replica has yet: True for the one caller that did."""
-        return self._transaction(lambda facts: {key: value} if key not in facts else None, keep_until)
-
-    def swap(self, key: str, decide: Callable[[str | None], str | None], keep_until: datetime | None = None
-             ) -> str | None:
-        """Atomically, across replicas: ``decide`` sees the fact as the ConfigMap holds it and says
-        its new value (the same, or None, to leave it); the value it saw is returned. ``decide``
-        is asked again when another replica changed the ConfigMap in between."""
-        seen: list[str | None] = [None]
-
-        def changes(facts: dict[str, str]) -> Changes | None:
-            seen[0] = facts.get(key)
-            new = decide(facts.get(key))
-            return {key: new} if new is not None and new != facts.get(key) else None
-
-        self._transaction(changes, keep_until)
-        return seen[0]
-
-    def drop(self, forget: Callable[[str], bool]) -> None:
-        """Forget the facts whose keys ``forget`` picks, and save."""
-        self._transaction(lambda facts: {k: None for k in facts if forget(k)} or None, None)
-
-    def change(self, changes: Changes, keep_until: datetime | None = None) -> None:
-        """Several facts at once, all saved or none."""
-        self._transaction(lambda facts: changes, keep_until)
-
     def _transaction(self, decide: Callable[[dict[str, str]], Changes | None], keep_until: datetime | None) -> bool:
         until = time.monotonic() + self.deadline
         if not self._lock.acquire(timeout=self.deadline):
