@@ -19,6 +19,7 @@ from kubernetes.client.exceptions import ApiException  # type: ignore[import-unt
 from urllib3.exceptions import HTTPError
 
 from slackgenie.kube.client import Kube
+from slackgenie.kube.status import said
 
 TIMEOUT = 5.0
 VERBS = ("get", "create", "update")
@@ -57,7 +58,7 @@ def _read(kube: Kube, namespace: str, obj: _Object) -> Finding:
     except ApiException as exc:
         if exc.status == 404:
             return Finding(True, f"{what} does not exist yet: the first replica creates it")
-        return Finding(False, f"{what} cannot be read ({_said(exc)})", _fix(exc.status, obj, namespace))
+        return Finding(False, f"{what} cannot be read ({said(exc)})", _fix(exc.status, obj, namespace))
     except (HTTPError, OSError, ValueError) as exc:
         return Finding(False, f"{what} cannot be read: the Kubernetes API server did not answer "
                               f"({type(exc).__name__})",
@@ -82,7 +83,7 @@ def _may(kube: Kube, namespace: str, obj: _Object) -> Finding:
             answer = _json(api.create_self_subject_access_review(body, _request_timeout=TIMEOUT,
                                                                  _preload_content=False))
         except ApiException as exc:
-            return Finding(False, f"RBAC for {obj.resource} could not be verified ({_said(exc)})",
+            return Finding(False, f"RBAC for {obj.resource} could not be verified ({said(exc)})",
                            "check the service account's token; a SelfSubjectAccessReview needs no Role")
         except (HTTPError, OSError, ValueError) as exc:
             return Finding(False, f"RBAC for {obj.resource} could not be verified: the Kubernetes API server did "
@@ -116,13 +117,3 @@ def _fix(status: int | None, obj: _Object, namespace: str) -> str:
         return (f"grant get, create and update on {obj.resource} in namespace {namespace} "
                 "(the Role and RoleBinding in deploy/kubernetes)")
     return "check that the Kubernetes API server answers from here"
-
-
-def _said(exc: ApiException) -> str:
-    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-    try:
-        status = json.loads(body) if body else {}
-    except ValueError:
-        status = {}
-    reason = status.get("reason") if isinstance(status, dict) else None
-    return f"{exc.status} {reason or exc.reason}"

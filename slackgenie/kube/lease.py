@@ -59,6 +59,7 @@ import structlog
 from kubernetes.client import CoordinationV1Api  # type: ignore[import-untyped]
 from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
 from urllib3.exceptions import HTTPError
+from slackgenie.kube.status import said
 
 log = structlog.get_logger("slackgenie.kube.lease")
 
@@ -322,7 +323,7 @@ class Lease:
                 if verb == "create":  # AlreadyExists: another replica created it; read on the next turn
                     raise _Failed() from None
                 raise _Conflict() from None
-            self._trouble(verb, _said(exc), status)
+            self._trouble(verb, said(exc, message=True), status)
             raise _Failed() from None
         except (HTTPError, OSError) as exc:
             reason = getattr(exc, "reason", None) or exc
@@ -365,14 +366,3 @@ def _bare(record: dict[str, Any]) -> dict[str, Any]:
     metadata = {k: v for k, v in (record.get("metadata") or {}).items() if k != "managedFields"}
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", **{k: v for k, v in record.items()
             if k not in ("metadata", "spec", "apiVersion", "kind")}, "metadata": metadata}
-
-
-def _said(exc: ApiException) -> str:
-    body = exc.body.decode("utf-8", "replace") if isinstance(exc.body, bytes) else exc.body
-    try:
-        status = json.loads(body) if body else {}
-    except ValueError:
-        status = {}
-    message = status.get("message") if isinstance(status, dict) else None
-    return f"{exc.status} {(status.get('reason') if isinstance(status, dict) else None) or exc.reason}: " \
-           f"{str(message or 'no message')[:300]}"

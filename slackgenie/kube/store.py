@@ -58,6 +58,7 @@ from kubernetes.client.exceptions import ApiException  # type: ignore[import-unt
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from slackgenie.core.facts import Busy, Changes, Changing, StateNotSaved, applied, decoded, encoded
+from slackgenie.kube.status import message_of, reason_of
 
 log = structlog.get_logger("slackgenie.kube.store")
 
@@ -267,7 +268,7 @@ class ConfigMapStore(Changing):
                                   "KUBERNETES_SERVICE_HOST (or KUBECONFIG) the API server?") from None
 
     def _refused(self, verb: str, exc: ApiException) -> Exception:
-        status, reason, message = exc.status or 0, _status_reason(exc), _status_message(exc)
+        status, reason, message = exc.status or 0, reason_of(exc), message_of(exc)
         said = f"{status} {reason}: {message}" if status else message
         if status == 404:
             return _Absent()
@@ -320,22 +321,3 @@ def _tries_per_request(api: Any) -> int:
         return max(retries, 0) + 1
     total = getattr(retries, "total", None)
     return max(total, 0) + 1 if isinstance(total, int) and not isinstance(total, bool) else 4
-
-
-def _status(exc: ApiException) -> dict[str, Any]:
-    body = exc.body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    try:
-        status = json.loads(body) if body else {}
-    except ValueError:  # a proxy's HTML page
-        return {}
-    return status if isinstance(status, dict) else {}
-
-
-def _status_reason(exc: ApiException) -> str:
-    return str(_status(exc).get("reason") or exc.reason or "")
-
-
-def _status_message(exc: ApiException) -> str:
-    return str(_status(exc).get("message") or exc.reason or "no message")[:300]
