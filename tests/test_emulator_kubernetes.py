@@ -501,3 +501,46 @@ def test_injected_faults_answer_status_objects(emu: KubernetesEmulator, tmp_path
         co.create_namespaced_lease(NS, lease_body(), _request_timeout=5)
     assert emu.get("leases", "slackgenie", NS) is not None
     assert [(e.verb, e.status) for e in emu.log(verb="create")] == [("create", 201)]
+
+
+def test_a_write_slipped_in_before_a_request_makes_its_resource_version_stale(emu: KubernetesEmulator,
+                                                                              tmp_path: Path) -> None:
+    """``before``: another client's change between a client's GET and its PUT; the PUT meets 409 Conflict.
+    A step may itself send requests to the server (they run no step); ``times=None``: before every one."""
+    cv, other = core(emu, tmp_path), core(emu, tmp_path)
+    cv.create_namespaced_config_map(NS, config_map(), _request_timeout=5)
+    read = cv.read_namespaced_config_map("slackgenie-state", NS, _request_timeout=5)
+
+    def theirs() -> None:  # over HTTP, on another connection: a GET and a PUT of its own
+        obj = other.read_namespaced_config_map("slackgenie-state", NS, _request_timeout=5)
+        obj.data["theirs"] = "1"
+        other.replace_namespaced_config_map("slackgenie-state", NS, obj, _request_timeout=5)
+
+    emu.before(theirs, verb="update", resource="configmaps")
+    read.data["mine"] = "1"
+    status, body = failure(cv.replace_namespaced_config_map, "slackgenie-state", NS, read)
+    assert (status, body["reason"]) == (409, "Conflict")
+    assert [(e.verb, e.status) for e in emu.log()][-3:] == [("get", 200), ("update", 200), ("update", 409)]
+    assert emu.get("configmaps", "slackgenie-state", NS)["data"] == {  # type: ignore[index]
+        "announced": '{"ops": "2026-01-05"}', "theirs": "1"}
+    again = cv.read_namespaced_config_map("slackgenie-state", NS, _request_timeout=5)  # once only: this one goes
+    again.data["mine"] = "1"
+    assert cv.replace_namespaced_config_map("slackgenie-state", NS, again, _request_timeout=5).data["mine"] == "1"
+
+    co = leases(emu, tmp_path)
+    co.create_namespaced_lease(NS, lease_body(), _request_timeout=5)
+    bumps = iter(range(1, 100))
+
+    def bump() -> None:  # a direct change before every update of the Lease (none of the ConfigMap)
+        lease = emu.get("leases", "slackgenie", NS) or {}
+        emu.put({**lease, "spec": {**lease["spec"], "leaseTransitions": next(bumps)}})
+
+    emu.before(bump, verb="update", resource="leases", times=None)
+    for _ in range(3):
+        version = co.read_namespaced_lease("slackgenie", NS, _request_timeout=5).metadata.resource_version
+        assert failure(co.replace_namespaced_lease, "slackgenie", NS, lease_body(resourceVersion=version))[0] == 409
+    assert emu.get("leases", "slackgenie", NS)["spec"]["leaseTransitions"] == 3  # type: ignore[index]
+    emu.clear_faults()
+    version = co.read_namespaced_lease("slackgenie", NS, _request_timeout=5).metadata.resource_version
+    assert co.replace_namespaced_lease("slackgenie", NS, lease_body(resourceVersion=version),
+                                       _request_timeout=5).spec.lease_transitions == 0

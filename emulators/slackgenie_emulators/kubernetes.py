@@ -23,6 +23,8 @@ What it answers follows ../shared/specs/kubernetes/LEASE.md (§1-3, §6, §7), w
   connection closed unanswered, or requests held unanswered (past any client's timeout).
 - ``log()``: every request with the token that made it, the verb and the object, and the status
   answered (0: none).
+- ``before(step, verb=..., resource=...)``: another client's change slipped in just before a request
+  is served (between a client's read and its write, whose resourceVersion is then stale).
 
 Not served: watch, server-side apply and JSON patch (415), ``generateName``, field selectors.
 """
@@ -37,7 +39,7 @@ import re
 import threading
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from http.server import ThreadingHTTPServer
@@ -143,6 +145,15 @@ class KubeRequest:
 
 
 @dataclass
+class _Before:
+    step: Callable[[], object]
+    verb: str | None
+    resource: str | None
+    name: str | None
+    left: int | None  # requests it still runs before (None: every one)
+
+
+@dataclass
 class _Account:
     user: str
     rules: list[Rule] = field(default_factory=list)
@@ -168,6 +179,8 @@ class KubernetesEmulator(EmulatorServer):
         self._version = 1000
         self._kube_log: list[KubeRequest] = []
         self._outage: str | None = None
+        self._befores: list[_Before] = []
+        self._stepping = 0  # steps of ``before`` running now: the requests they send run none
         self._back = threading.Event()
         self._back.set()
         self._httpd.RequestHandlerClass = _gated(self._httpd.RequestHandlerClass, self)
@@ -258,6 +271,41 @@ class KubernetesEmulator(EmulatorServer):
         if not refused:
             super().stop()
 
+    # --- interleaving -----------------------------------------------------------------------------
+    def before(self, step: Callable[[], object], *, verb: str | None = None, resource: str | None = None,
+               name: str | None = None, times: int | None = 1) -> None:
+        """Run ``step()`` just before serving each of the next ``times`` requests (None: every one until
+        ``clear_faults()``) with that RBAC ``verb`` (get, create, update, ...), ``resource`` and ``name``
+        (None: any): another client's change landing between a client's read and its write, which then
+        carries a stale resourceVersion. ``step`` runs on the serving thread, outside the server's lock,
+        before authorization; it may change objects with ``put`` or send requests to this server (those
+        run no step, nor does any request served while a step runs)."""
+        with self._lock:
+            self._befores.append(_Before(step, verb, resource, name, times))
+
+    def clear_faults(self) -> None:
+        super().clear_faults()
+        with self._lock:
+            self._befores.clear()
+
+    def _step_before(self, request: Request) -> None:
+        verb, resource, _, name = _attributes(request.method, request.path)
+        with self._lock:
+            if self._stepping:
+                return
+            due = next((b for b in self._befores if b.left != 0 and b.verb in (None, verb)
+                        and b.resource in (None, resource) and b.name in (None, name)), None)
+            if due is None:
+                return
+            if due.left is not None:
+                due.left -= 1
+            self._stepping += 1
+        try:
+            due.step()
+        finally:
+            with self._lock:
+                self._stepping -= 1
+
     # --- objects and the log ----------------------------------------------------------------------
     def get(self, resource: str, name: str, namespace: str = "slackgenie") -> dict[str, Any] | None:
         """The stored object as the API would answer it (a copy), None if absent."""
@@ -327,6 +375,7 @@ class KubernetesEmulator(EmulatorServer):
                         headers=headers)
 
     def handle(self, request: Request) -> Response:
+        self._step_before(request)
         try:
             return self._handle(request)
         except KubeError as error:
