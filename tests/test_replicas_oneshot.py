@@ -1,7 +1,8 @@
 """`slackgenie sync` (the one-shot) with leader_election (issue 23): it writes only as the lease
 holder. Nobody holding the Lease: it takes it, writes, and gives it back; a `run` replica holding
 it: the one-shot only plans, says who holds it, writes nothing and exits 1. In-process, against
-the emulators and the Kubernetes API stand-in of tests/test_lease.py."""
+the emulators, the Kubernetes API emulator's among them (the one-shot's token allowed what
+deploy/kubernetes' Role grants)."""
 
 from __future__ import annotations
 
@@ -9,44 +10,52 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from slackgenie_emulators import Emulators
+from slackgenie_emulators.kubernetes import slackgenie_role
 from slackgenie_emulators.sample import DEMO_AFTER_HANDOFF
 
 from conftest import write_config
 from providers_fixtures import run_main
-from test_lease import FakeKube
 
 ELECTION = "leader_election: {lease: slackgenie, namespace: slackgenie, duration: 15}\n"
+TOKEN = "one-shot-token"
 
 
 def _writes(emu: Emulators) -> int:
     return len(emu.slack.api_calls("usergroups.users.update"))
 
 
+def _env(emu: Emulators, tmp_path: Path) -> dict[str, str]:
+    emu.kubernetes.add_token(TOKEN, rules=slackgenie_role("slackgenie", "slackgenie", "slackgenie-state"))
+    return {**emu.env(), "KUBECONFIG": str(emu.kubeconfig(tmp_path / "kubeconfig", token=TOKEN))}
+
+
 def test_a_one_shot_takes_a_free_lease_writes_and_gives_it_back(emulators: Emulators, tmp_path: Path) -> None:
     emulators.clock.set(DEMO_AFTER_HANDOFF)
-    with FakeKube() as kube:
-        write_config(tmp_path, emulators.org.config_yaml + ELECTION)
-        result = run_main(["sync"], {**emulators.env(), "KUBECONFIG": str(kube.kubeconfig(tmp_path))})
-        assert result.code == 0, result.both
-        slack = emulators.slack.state  # after the 09:00 handoffs (by hand: as test_sync_e2e has them)
-        assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
-        assert slack.emails_of("payments-oncall") == ["grace@example.com"]  # the override from 09:00
-        lease = kube.get("leases", "slackgenie")
-        assert lease is not None and lease["spec"]["holderIdentity"] == ""  # given back at the end
+    write_config(tmp_path, emulators.org.config_yaml + ELECTION)
+    result = run_main(["sync"], _env(emulators, tmp_path))
+    assert result.code == 0, result.both
+    slack = emulators.slack.state  # after the 09:00 handoffs (by hand: as test_sync_e2e has them)
+    assert slack.emails_of("delivery-support") == ["alice@example.com", "dana.lead@example.com"]
+    assert slack.emails_of("payments-oncall") == ["grace@example.com"]  # the override from 09:00
+    lease = emulators.kubernetes.get("leases", "slackgenie")
+    assert lease is not None and lease["spec"]["holderIdentity"] == ""  # given back at the end
+    verbs = [(e.verb, e.resource, e.status) for e in emulators.kubernetes.log(TOKEN, resource="leases")]
+    assert verbs[:2] == [("get", "leases", 404), ("create", "leases", 201)]  # taken: it was free
+    assert verbs[-1] == ("update", "leases", 200)  # given back
 
 
 def test_a_one_shot_beside_a_replica_holding_the_lease_only_plans(emulators: Emulators, tmp_path: Path) -> None:
     emulators.clock.set(DEMO_AFTER_HANDOFF)
     now = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    with FakeKube() as kube:
-        kube.serve("POST", "/apis/coordination.k8s.io/v1/namespaces/slackgenie/leases", {
-            "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "slackgenie"},
-            "spec": {"holderIdentity": "slackgenie-7f9c-abcde", "leaseDurationSeconds": 15, "acquireTime": now,
-                     "renewTime": now, "leaseTransitions": 0}})
-        write_config(tmp_path, emulators.org.config_yaml + ELECTION)
-        result = run_main(["sync"], {**emulators.env(), "KUBECONFIG": str(kube.kubeconfig(tmp_path))})
-        assert result.code == 1, result.both
-        assert "is held by slackgenie-7f9c-abcde (a `run` replica)" in result.err, result.both
-        assert "would update" in result.out  # the plan is printed
-        assert _writes(emulators) == 0
-        assert kube.get("leases", "slackgenie")["spec"]["holderIdentity"] == "slackgenie-7f9c-abcde"  # type: ignore[index]
+    emulators.kubernetes.put({  # as the replica wrote it
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "slackgenie"},
+        "spec": {"holderIdentity": "slackgenie-7f9c-abcde", "leaseDurationSeconds": 15, "acquireTime": now,
+                 "renewTime": now, "leaseTransitions": 0}})
+    write_config(tmp_path, emulators.org.config_yaml + ELECTION)
+    result = run_main(["sync"], _env(emulators, tmp_path))
+    assert result.code == 1, result.both
+    assert "is held by slackgenie-7f9c-abcde (a `run` replica)" in result.err, result.both
+    assert "would update" in result.out  # the plan is printed
+    assert _writes(emulators) == 0
+    assert emulators.kubernetes.get("leases", "slackgenie")["spec"]["holderIdentity"] == "slackgenie-7f9c-abcde"  # type: ignore[index]
+    assert {e.verb for e in emulators.kubernetes.log(TOKEN, resource="leases")} == {"get"}  # never written
