@@ -224,6 +224,9 @@ def test_one_writer_each_change_announced_once_and_kill_9_of_it(cluster: Cluster
     time.sleep(INTERVAL + 1)  # more passes: nothing more to write or tell
     assert writes and {w.token for w in writes} == {holder.token}, writes
     assert changes(emu) == [corrected]
+    nine = int((DEMO_START + timedelta(minutes=2)).timestamp())  # carol's turn ends at 09:00
+    assert announcements(emu)[0] == "\n".join(corrected) + (
+        f"\nNext handoff: <!date^{nine}^{{date_short_pretty}} {{time}}|2026-11-23 09:00 UTC>")
     assert emu.slack.state.emails_of("delivery-support") == ["carol@example.com", "dana.lead@example.com"]
     for i, r in enumerate(replicas):  # both answer /oncall
         assert "delivery-support" in r.oncall(emu, f"before-{i}")
