@@ -392,3 +392,28 @@ def test_groups_of_levels_in_the_past_and_the_future(emu: Emulators, tmp_path: P
         assert result.code == 0, result.both
         for handle, who in zip(groups, expected):
             assert re.search(rf"@{handle} .*\+{re.escape(who)}", result.out), (at, handle, result.out)
+
+
+def test_a_throttled_policy_list_fails_the_levels_not_the_schedules(emu: Emulators, tmp_path: Path) -> None:
+    """Opsgenie throttles the escalations (its Configuration domain) for good: the levels fail
+    saying so; the schedules' own groups (another domain) are synced all the same."""
+    emu.opsgenie.inject(r"^/v2/escalations", status=429)
+    groups: dict[str, tuple[str, int] | list[str]] = {
+        "payments-oncall": [PAYMENTS], "delivery-oncall": [DELIVERY],
+        "payments-secondary": ("Payments Escalation", 2), "delivery-next": ("Delivery Escalation", 2)}
+    result = synced(emu, tmp_path, groups)
+    assert result.code == 1, result.both
+    assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
+    assert emu.slack.state.emails_of("delivery-oncall") == [CAROL]
+    assert re.search(r"payments-secondary.*FAILED", result.out) and "429" in result.out, result.out
+    assert emu.slack.state.emails_of("payments-secondary") == []
+
+
+def test_a_throttled_policy_read_alone_fails_its_level_not_the_schedules(emu: Emulators, tmp_path: Path) -> None:
+    emu.opsgenie.inject(r"^/v2/escalations", status=429)
+    groups: dict[str, tuple[str, int] | list[str]] = {
+        "payments-oncall": [PAYMENTS], "payments-secondary": ("Payments Escalation", 2)}
+    result = synced(emu, tmp_path, groups)
+    assert result.code == 1, result.both
+    assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
+    assert re.search(r"payments-secondary.*FAILED", result.out), result.out

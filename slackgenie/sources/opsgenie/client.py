@@ -30,31 +30,40 @@ DIALECT = Dialect(
 
 
 class OpsgenieClient:
-    """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header."""
+    """A few typed calls over Opsgenie's REST API v2. Thread-safe; the key never leaves the header.
+
+    Opsgenie throttles each request domain on its own (CONTRACTS §1.2): who-is-on-call
+    (``Schedule-oncalls``) apart from the configuration (schedules, overrides, teams, users,
+    escalations). Each has its own client, so a rate limit that outlasted the retries in one
+    holds back only that domain's requests: a throttled escalation policy does not fail the
+    schedules' own reads, nor the reverse."""
 
     def __init__(self, base_url: str, api_key: SecretStr, policy: RetryPolicy | None = None,
                  transport: httpx.BaseTransport | None = None, observer: ApiObserver | None = None,
                  stop: Stop | None = None):
-        self.api = ApiClient(base_url, DIALECT, {"Authorization": f"GenieKey {api_key.get_secret_value()}"},
-                             policy, transport, observer, stop=stop)
+        headers = {"Authorization": f"GenieKey {api_key.get_secret_value()}"}
+        self.api = ApiClient(base_url, DIALECT, headers, policy, transport, observer, stop=stop)  # Configuration
+        self.oncalls = ApiClient(base_url, DIALECT, headers, policy, transport, observer, stop=stop)
 
     def __repr__(self) -> str:
         return f"OpsgenieClient(base_url={self.api.base_url!r})"
 
     def throttled_for(self) -> float:
-        return self.api.throttled_for()
+        """Seconds before who-is-on-call may be asked again after a rate limit outlasted the retries."""
+        return self.oncalls.throttled_for()
 
     def close(self) -> None:
         self.api.close()
+        self.oncalls.close()
 
     def list_on_calls(self, at: datetime | None = None) -> list[dict[str, Any]]:
         """Who is on call in every schedule, flattened to usernames: one request."""
-        answer = self.api.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})
+        answer = self.oncalls.get("listOnCalls", "/v2/schedules/on-calls", {"flat": "true", **_date(at)})
         return _data(answer, list, "list on-calls")
 
     def schedule_on_calls(self, ref: str, at: datetime | None = None) -> dict[str, Any]:
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return _data(self.api.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params), dict,
+        return _data(self.oncalls.get("getOnCalls", f"/v2/schedules/{_quote(ref)}/on-calls", params), dict,
                      f"on-calls of {ref!r}")
 
     def list_overrides(self, schedule_id: str) -> list[dict[str, Any]]:
@@ -109,7 +118,7 @@ class OpsgenieClient:
     def next_on_calls(self, ref: str, at: datetime | None = None) -> Any:
         """``GET /v2/schedules/{ref}/next-on-calls?flat=true``: the whole answer."""
         params = {"scheduleIdentifierType": _ident_type(ref), "flat": "true", **_date(at)}
-        return self.api.get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)
+        return self.oncalls.get("getNextOnCalls", f"/v2/schedules/{_quote(ref)}/next-on-calls", params)
 
 
 def _data(answer: Any, kind: type[list[Any]] | type[dict[str, Any]], what: str) -> Any:
