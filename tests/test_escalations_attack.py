@@ -270,6 +270,27 @@ def test_two_policies_of_one_name_are_no_guess(emu: Emulators, source: OpsgenieS
     assert people(source.on_calls([ref(twin.id, 1)])[ref(twin.id, 1)]) == {"zoe@example.com"}
 
 
+def test_a_level_behind_a_disabled_schedule_says_it_is_disabled(emu: Emulators, source: OpsgenieSource) -> None:
+    schedule = emu.opsgenie.state.schedule(DELIVERY, "name")
+    assert schedule is not None
+    schedule.enabled = False  # Opsgenie then has nobody on call in it
+    asked = [ref("Delivery Escalation", 1), DELIVERY]
+    found = source.on_calls(asked)
+    assert people(found[DELIVERY]) == frozenset() and not found[DELIVERY].enabled  # type: ignore[union-attr]
+    level = found[asked[0]]
+    assert people(level) == frozenset()
+    assert isinstance(level, OnCall) and not level.enabled  # as the schedule's own read says: the plan warns
+
+
+def test_a_sync_warns_of_a_level_behind_a_disabled_schedule(emu: Emulators, tmp_path: Path) -> None:
+    schedule = emu.opsgenie.state.schedule(DELIVERY, "name")
+    assert schedule is not None
+    schedule.enabled = False
+    result = synced(emu, tmp_path, {"delivery-now": ("Delivery Escalation", 1), "delivery-users": ("Odd Teams", 3)})
+    assert "'Delivery Escalation, level 1' is disabled in Opsgenie" in result.out, result.out
+    assert emu.slack.state.emails_of("delivery-users") == [ALICE, BOB, CAROL]
+
+
 def test_a_team_that_cannot_be_read_fails_its_levels_only(emu: Emulators, source: OpsgenieSource) -> None:
     asked = [ref("Payments Escalation", 1), ref("Payments Escalation", 2), ref("Odd Teams", 3)]
     payments = emu.opsgenie.state.team("Payments")

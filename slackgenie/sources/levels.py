@@ -54,6 +54,7 @@ class People:
 
     usernames: frozenset[str]
     needs_mapping: tuple[tuple[str, str], ...] = ()
+    enabled: bool = True  # False: the schedule behind it is disabled (the plan warns, as for the schedule)
 
 
 class RecipientReader(Protocol):
@@ -112,7 +113,7 @@ def who(rule: Rule, reader: RecipientReader, at: datetime | None) -> People | Re
     read = reader.schedule(r, notify, at)
     if isinstance(read, ReadFailure):
         return read
-    return People(read.usernames, read.needs_mapping)
+    return People(read.usernames, read.needs_mapping, read.enabled)
 
 
 def levels_of(refs: Sequence[str]) -> list[str]:
@@ -124,7 +125,7 @@ def level_on_call(ref: str, policy: Policy, level: int, people: People) -> OnCal
     """A level's answer as the stages take a schedule's: named ``Policy, level N``, its id
     ``{policy id}#{N}``."""
     return OnCall(schedule=ref, schedule_id=f"{policy.id}#{level}", schedule_name=f"{policy.name}, level {level}",
-                  usernames=people.usernames, needs_mapping=people.needs_mapping)
+                  usernames=people.usernames, enabled=people.enabled, needs_mapping=people.needs_mapping)
 
 
 def around(found: Sequence[Stretch], notify: Literal["next", "previous"], start: datetime, end: datetime,
