@@ -16,6 +16,7 @@ at DEMO_START (Mon 2026-11-23 08:58 UTC):
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import timedelta
@@ -319,6 +320,24 @@ def test_a_throttled_team_is_waited_for_as_opsgenie_asks(emu: Emulators, source:
     asked = [ref("Payments Escalation", 2)]
     assert people(source.on_calls(asked)[asked[0]]) == {DAVE, ERIN, GRACE}
     assert emu.opsgenie.calls(r"^/v2/teams/") == 2
+
+
+def test_a_team_that_never_answers_fails_its_levels_within_the_budget(emu: Emulators, source: OpsgenieSource) -> None:
+    """Three groups on one silent team: the team is asked once for all three (not three retry
+    budgets one after another), and the pass's other levels are read."""
+    emu.opsgenie.state.add_escalation("More Payments", [_team("Payments", "admins"), _team("Payments", "users", 5)])
+    payments = emu.opsgenie.state.team("Payments")
+    assert payments is not None
+    emu.opsgenie.inject(rf"^/v2/teams/{payments.id}$", kind="latency", delay=4)  # beyond the 3 s timeout
+    asked = [ref("Payments Escalation", 2), ref("More Payments", 1), ref("More Payments", 2), ref("Payments Escalation", 3)]
+    began = time.monotonic()
+    found = source.on_calls(asked)
+    took = time.monotonic() - began
+    for one in asked[:3]:
+        assert "timed out" in failed(found[one]), found[one]
+    assert people(found[asked[3]]) == {DANA}
+    assert took < 12, took  # one retry budget (6 s) and a timeout, not three
+    assert emu.opsgenie.calls(rf"^/v2/teams/{payments.id}$") <= 4
 
 
 def test_a_user_named_by_id_alone_who_is_gone_fails_the_level(emu: Emulators, source: OpsgenieSource) -> None:

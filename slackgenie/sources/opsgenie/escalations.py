@@ -14,7 +14,9 @@ at the next pass; handoffs and stretches use the policies as last read.
 
 from __future__ import annotations
 
+import copy
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -62,6 +64,7 @@ class Escalations:
         self._known: dict[str, Policy] = {}  # each policy as last read, by its name or id as written
         self._teams: TimedMap[str, TeamMembers] = TimedMap(TEAM_AGE, timer=lambda: now().timestamp())
         self._team_reads: dict[str, threading.Lock] = {}
+        self._team_failed: dict[str, tuple[float, SourceError]] = {}  # the last failed read: when it ended, why
 
     # --- the policies ---------------------------------------------------------------------------
     def levels(self, refs: Sequence[str], fresh: bool = True,
@@ -160,15 +163,27 @@ class Escalations:
         return LevelView(level.policy.name, level.level, (recipient,))
 
     def team(self, recipient: Recipient) -> TeamMembers:
-        """A team's members and admins (kept ``TEAM_AGE``); raises ``SourceError``."""
+        """A team's members and admins (kept ``TEAM_AGE``); raises ``SourceError``. One read per
+        team however many levels ask at once: those that asked while it was under way share its
+        answer, a failure too (a silent team costs one retry budget, not one per level)."""
         ref = recipient.id or recipient.name or ""
+        asked = time.monotonic()
         with self._lock:
             alone = self._team_reads.setdefault(ref, threading.Lock())
-        with alone:  # one read per team however many levels ask at once
+        with alone:
             kept = self._teams.get(ref)
-            if kept is None:
+            if kept is not None:
+                return kept
+            ended, error = self._team_failed.get(ref, (float("-inf"), None))
+            if error is not None and ended >= asked:
+                raise copy.copy(error)
+            try:
                 kept = team_from_api(self.client.team(ref))
-                self._teams.put(ref, kept)
+            except SourceError as exc:
+                self._team_failed[ref] = (time.monotonic(), exc)
+                raise
+            self._team_failed.pop(ref, None)
+            self._teams.put(ref, kept)
             return kept
 
     def username(self, recipient: Recipient) -> str:
