@@ -392,6 +392,24 @@ def test_one_level_asked_twice_and_beside_its_schedule_is_read_once(emu: Emulato
         "/v2/escalations", "/v2/schedules/on-calls", f"/v2/schedules/{delivery.id}/next-on-calls"])
 
 
+def test_a_levels_stretches_beside_its_schedule_read_its_overrides_once(emu: Emulators, source: OpsgenieSource) -> None:
+    delivery = emu.opsgenie.state.schedule(DELIVERY, "name")
+    assert delivery is not None
+    asked = [ref("Delivery Escalation", 1), DELIVERY, delivery.id, ref("Delivery Escalation", 2)]
+    source.on_calls(asked)
+    emu.reset_logs()
+    start = DEMO_START + timedelta(minutes=2)  # Mon 09:00: alice until Tue 09:00, then bob
+    found = source.stretches(asked, start, start + timedelta(days=2))
+    for one in asked[:3]:
+        got = found[one]
+        assert not isinstance(got, ReadFailure), got
+        assert [(s.start - start, s.people) for s in got] == [(timedelta(0), {ALICE}), (timedelta(days=1), {BOB})]
+    nxt = found[asked[3]]
+    assert not isinstance(nxt, ReadFailure)
+    assert [(s.start - start, s.people) for s in nxt] == [(timedelta(0), {BOB}), (timedelta(days=1), {CAROL})]
+    assert emu.opsgenie.calls(rf"^/v2/schedules/{delivery.id}/overrides$") == 1, [r.path for r in emu.opsgenie.requests]
+
+
 # --- end to end: `slackgenie sync` --------------------------------------------------------------------
 
 def sync_config(groups: dict[str, tuple[str, int] | list[str]], extra: str = "") -> str:

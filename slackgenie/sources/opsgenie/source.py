@@ -91,8 +91,9 @@ class OpsgenieSource:
         margin = AROUND if any(isinstance(v, Level) and v.notify in ("next", "previous") for v in asked.values()) \
             else timedelta(0)
         behind = [v.schedule for v in asked.values() if isinstance(v, Level) and v.schedule is not None]
-        wide = self._stretches(list(dict.fromkeys(behind)), start - margin, end + margin) if behind else {}
-        out = self._stretches(plain, start, end) if plain else {}
+        # one read of each schedule, whether a group names it, a level stands on it, or both
+        wide = self._stretches(list(dict.fromkeys(plain + behind)), start - margin, end + margin)
+        out: dict[str, list[Stretch] | ReadFailure] = {ref: _within(wide[ref], start, end) for ref in plain}
         for ref, level in asked.items():
             out[ref] = self._level_stretches(ref, level, wide, start, end, margin)
         return {ref: out[ref] for ref in wanted}
@@ -114,8 +115,7 @@ class OpsgenieSource:
             return around(found, "next", start, end, start - margin, end + margin)
         if level.notify == "previous":
             return around(found, "previous", start, end, start - margin, end + margin)
-        return [Stretch(max(s.start, start), min(s.end, end), s.people) for s in found
-                if s.end > start and s.start < end]
+        return _within(found, start, end)
 
     def _stretches(self, refs: Sequence[str], start: datetime,
                    end: datetime) -> dict[str, list[Stretch] | ReadFailure]:
@@ -131,9 +131,14 @@ class OpsgenieSource:
             except Exception as exc:  # a rotation the maths cannot run: no answer, never "always covered"
                 return ReadFailure(ref, f"its rotations cannot be run forward: {type(exc).__name__}: {exc}")
 
-        walked = dict(zip(found, self._workers.map(walk, found)))
+        one = {m.id: ref for ref, m in found.items()}  # a schedule named by its name and its id: walked once
+        walked_once = dict(zip(one.values(), self._workers.map(walk, list(one.values()))))
         missing = ReadFailure("", "no such schedule in Opsgenie's schedule list (or the list could not be read)")
-        return {ref: walked[ref] if ref in walked else replace(missing, subject=ref) for ref in wanted}
+        out: dict[str, list[Stretch] | ReadFailure] = {}
+        for ref in wanted:
+            got = walked_once[one[found[ref].id]] if ref in found else missing
+            out[ref] = replace(got, subject=ref) if isinstance(got, ReadFailure) else got
+        return out
 
     def catalog(self) -> list[ScheduleInfo]:
         """The schedules the forecast read (no extra call while it is fresh)."""
@@ -320,6 +325,13 @@ def _matched(wanted: list[str], entries: list[dict[str, Any]]) -> tuple[dict[str
         else:
             results[ref] = on_call_from_api(ref, found[0])
     return results, missing
+
+
+def _within(found: list[Stretch] | ReadFailure, start: datetime, end: datetime) -> list[Stretch] | ReadFailure:
+    """Stretches read over a wider window, as they are within ``start``..``end``."""
+    if isinstance(found, ReadFailure):
+        return found
+    return stretches([(s.start, s.end, who) for s in found for who in s.people], start, end)
 
 
 def _walk(model: ScheduleModel, start: datetime, end: datetime) -> list[Stretch]:
