@@ -475,3 +475,68 @@ def test_a_throttled_policy_read_alone_fails_its_level_not_the_schedules(emu: Em
     assert result.code == 1, result.both
     assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
     assert re.search(r"payments-secondary.*FAILED", result.out), result.out
+
+
+# --- more odd answers ---------------------------------------------------------------------------------
+
+def test_a_policy_list_that_is_not_a_list_fails_the_levels_only(emu: Emulators, source: OpsgenieSource) -> None:
+    emu.opsgenie.inject(r"^/v2/escalations$", kind="transform", transform=lambda body: {**body, "data": {}})
+    asked = [ref("Payments Escalation", 1), ref("Delivery Escalation", 1), PAYMENTS]
+    found = source.on_calls(asked)
+    for one in asked[:2]:
+        assert failed(found[one]) == "Opsgenie: list escalations answered without a list"
+    assert people(found[PAYMENTS]) == {DAVE}
+
+
+def test_an_error_echoing_the_key_is_not_shown(emu: Emulators, tmp_path: Path) -> None:
+    emu.opsgenie.inject(r"^/v2/escalations", status=422, body='{"message": "key GenieKey %s is not allowed"}' % KEY)
+    result = synced(emu, tmp_path, {"payments-secondary": ("Payments Escalation", 2), "payments-oncall": [PAYMENTS]})
+    assert result.code == 1 and "HTTP 422" in result.out, result.both
+    assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
+
+
+def test_a_schedule_gone_from_behind_a_level_fails_it(emu: Emulators, source: OpsgenieSource) -> None:
+    delivery = emu.opsgenie.state.schedule(DELIVERY, "name")
+    assert delivery is not None
+    source.on_calls([ref("Delivery Escalation", 1)])
+    with emu.opsgenie.state.lock:
+        del emu.opsgenie.state.schedules[delivery.id]  # deleted; the policy still names it
+    asked = [ref("Delivery Escalation", n) for n in (1, 2, 3)] + [ref("Payments Escalation", 1)]
+    found = source.on_calls(asked)
+    assert failed(found[asked[0]]) == f"schedule {DELIVERY!r} (default): no such schedule in Opsgenie (check the name or id)"
+    assert failed(found[asked[1]]) == f"schedule {DELIVERY!r} (next): no such schedule in Opsgenie (check the policy)"
+    assert "no such schedule in Opsgenie's schedule list" in failed(found[asked[2]])
+    assert people(found[asked[3]]) == {DAVE}
+
+
+def test_previous_of_a_schedule_with_a_team_in_its_rotations_cannot_be_read_as_people(emu: Emulators,
+                                                                                        source: OpsgenieSource) -> None:
+    og = emu.opsgenie.state
+    og.add_schedule("Teamed_schedule", "UTC", rotations=[{
+        "name": "Weekly", "type": "weekly", "startDate": "2026-11-02T09:00:00Z",
+        "participants": [{"type": "team", "name": "Delivery"}, {"type": "user", "username": DAVE}]}])
+    og.add_escalation("Teamed", [_schedule("Teamed_schedule", "previous")])
+    error = failed(source.on_calls([ref("Teamed", 1)])[ref("Teamed", 1)])
+    assert "has a team or an escalation in its rotations" in error and "cannot be read as people" in error
+
+
+def test_a_policy_whose_name_has_spaces_at_its_ends_in_opsgenie_is_found(emu: Emulators, source: OpsgenieSource) -> None:
+    """The config trims the name it is given: Opsgenie's own name with a space at its end (typed so
+    in its UI) is found all the same, alone and listed."""
+    emu.opsgenie.state.add_escalation("Spaced Policy ", [_user("zoe@example.com")])
+    assert people(source.on_calls([ref("Spaced Policy", 1)])[ref("Spaced Policy", 1)]) == {"zoe@example.com"}
+    asked = [ref("Spaced Policy", 1), ref("Payments Escalation", 3)]
+    found = source.on_calls(asked)
+    assert people(found[asked[0]]) == {"zoe@example.com"} and people(found[asked[1]]) == {DANA}
+
+
+def test_a_policy_named_like_an_id_is_found_by_its_name(emu: Emulators, source: OpsgenieSource) -> None:
+    name = "0b7c1a2e-0000-4c1e-9d6f-000000000001"  # no policy has this id
+    emu.opsgenie.state.add_escalation(name, [_user("zoe@example.com")])
+    assert people(source.on_calls([ref(name, 1)])[ref(name, 1)]) == {"zoe@example.com"}
+
+
+def test_spaces_around_the_policy_in_the_config_are_trimmed(emu: Emulators, tmp_path: Path) -> None:
+    result = synced(emu, tmp_path, {"payments-escalation": ("  Payments Escalation  ", 3)})
+    assert result.code == 0, result.both
+    assert emu.slack.state.emails_of("payments-escalation") == [DANA]

@@ -90,14 +90,16 @@ class Escalations:
         return out
 
     def _read(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
-        """One policy: read by its id or name. Several: every policy in one request, matched here
-        (by id, else by name; two of one name: no guess)."""
+        """One policy: read by its id or name (none such: the list, where a name that looks like
+        an id, or that Opsgenie keeps with spaces at its ends, is found). Several: every policy
+        in one request, matched here (by id, else by name; two of one name: no guess)."""
         if not names:
             return {}
         if len(names) == 1:
             name = names[0]
-            found: dict[str, Policy | ReadFailure] = {name: read(name, lambda: policy_from_api(
-                self.client.escalation(name)), NO_POLICY)}
+            alone = read(name, lambda: policy_from_api(self.client.escalation(name)), NO_POLICY)
+            missing = isinstance(alone, ReadFailure) and alone.error == NO_POLICY
+            found: dict[str, Policy | ReadFailure] = self._listed(names) if missing else {name: alone}
         else:
             found = self._listed(names)
         with self._lock:
@@ -112,7 +114,8 @@ class Escalations:
         out: dict[str, Policy | ReadFailure] = {}
         for name in names:
             by_id = [p for p in policies if p.id == name]
-            by_name = [p for p in policies if p.name == name]
+            # a name as written, else as Opsgenie may keep it (the config trims what it is given)
+            by_name = [p for p in policies if p.name == name] or [p for p in policies if p.name.strip() == name]
             if name in broken:
                 out[name] = ReadFailure(name, broken[name])
             elif by_id or len(by_name) == 1:
