@@ -40,8 +40,8 @@ from slackgenie_emulators import Emulators
 from slackgenie_emulators.opsgenie import OpsgenieState
 from slackgenie_emulators.sample import DEMO_START, Org, sample_org
 
-from conftest import FAST_RETRY, write_config
-from providers_fixtures import run_main
+from conftest import CliResult, FAST_RETRY, write_config
+from escalation_fixtures import level_config, members, sync_file
 
 UTC = timezone.utc
 ALICE, BOB, CAROL, DAVE, ERIN, GRACE = (f"{n}@example.com" for n in ("alice", "bob", "carol", "dave", "erin", "grace"))
@@ -98,11 +98,7 @@ def escalation_org(handles: dict[str, tuple[str, int]] | None = None) -> Org:
 
 
 def config(groups: dict[str, tuple[str, int]], extra: str = "") -> str:
-    lines = ["provider: opsgenie", "interval: 60", "syncs:",
-             "  - usergroup: payments-oncall", f"    schedules: [{PAYMENTS}]"]
-    for handle, (policy, level) in groups.items():
-        lines += [f"  - usergroup: {handle}", f"    escalation: {{policy: {policy}, level: {level}}}"]
-    return "\n".join(lines) + "\n" + extra
+    return level_config("opsgenie", groups, extra)
 
 
 @pytest.fixture
@@ -111,13 +107,12 @@ def emu() -> Iterator[Emulators]:
         yield emulators
 
 
-def sync(emu: Emulators, tmp_path: Path, *args: str, text: str | None = None):  # type: ignore[no-untyped-def]
-    write_config(tmp_path, text if text is not None else config(GROUPS))
-    return run_main(["sync", *args], emu.env())
+def sync(emu: Emulators, tmp_path: Path, *args: str, text: str | None = None) -> CliResult:
+    return sync_file(emu, tmp_path, text if text is not None else config(GROUPS), *args)
 
 
 def held(emu: Emulators) -> dict[str, list[str]]:
-    return {handle: emu.slack.state.emails_of(handle) for handle in AT_START}
+    return members(emu, AT_START)
 
 
 def writes(emu: Emulators) -> int:
