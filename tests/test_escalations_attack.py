@@ -260,8 +260,8 @@ def test_a_policy_named_like_anothers_id_is_found_by_that_id(emu: Emulators, sou
 
 def test_two_policies_of_one_name_are_no_guess(emu: Emulators, source: OpsgenieSource) -> None:
     twin = emu.opsgenie.state.add_escalation("Twin", [_user("zoe@example.com")])
-    other = emu.opsgenie.state.add_escalation("Twin (2)", [_user(DANA)])
-    other.name = "Twin"
+    other = emu.opsgenie.state.add_escalation("Twin", [_user(DANA)])  # the emulator keeps both
+    assert other.id != twin.id and len(emu.opsgenie.state.escalations) == 6
     asked = [ref("Twin", 1), ref("Payments Escalation", 3)]
     found = source.on_calls(asked)
     error = failed(found[asked[0]])

@@ -132,8 +132,14 @@ class OpsgenieState:
         """An escalation policy; each rule ``{"notifyType": …, "delay": minutes or {timeAmount,
         timeUnit}, "recipient": {"type": user|schedule|team, "name"|"username"|"id": …}}``."""
         owner = self.team(team) if team else None
-        escalation = OgEscalation(id=str(uuid.uuid5(uuid.NAMESPACE_URL, "og-escalation:" + name)), name=name,
-                                  owner_team=owner.id if owner else None)
+        with self.lock:  # a second policy of one name gets an id of its own (it replaced the first)
+            seed = "og-escalation:" + name
+            ident = str(uuid.uuid5(uuid.NAMESPACE_URL, seed))
+            for n in range(2, 2 + len(self.escalations)):
+                if ident not in self.escalations:
+                    break
+                ident = str(uuid.uuid5(uuid.NAMESPACE_URL, f"{seed}#{n}"))
+        escalation = OgEscalation(id=ident, name=name, owner_team=owner.id if owner else None)
         self.set_rules(escalation, rules)
         with self.lock:
             self.escalations[escalation.id] = escalation
