@@ -540,3 +540,17 @@ def test_spaces_around_the_policy_in_the_config_are_trimmed(emu: Emulators, tmp_
     result = synced(emu, tmp_path, {"payments-escalation": ("  Payments Escalation  ", 3)})
     assert result.code == 0, result.both
     assert emu.slack.state.emails_of("payments-escalation") == [DANA]
+
+
+def test_one_schedules_next_and_previous_asked_by_two_policies_are_read_once(emu: Emulators,
+                                                                             source: OpsgenieSource) -> None:
+    delivery = emu.opsgenie.state.schedule(DELIVERY, "name")
+    assert delivery is not None
+    emu.opsgenie.state.add_escalation("Delivery Again", [_schedule(DELIVERY, "previous"), _schedule(DELIVERY, "next", 5)])
+    asked = [ref("Delivery Escalation", 2), ref("Delivery Escalation", 3), ref("Delivery Again", 1),
+             ref("Delivery Again", 2)]
+    found = source.on_calls(asked)
+    assert people(found[asked[0]]) == {ALICE} and people(found[asked[3]]) == {ALICE}
+    assert people(found[asked[1]]) == {BOB} and people(found[asked[2]]) == {BOB}
+    assert emu.opsgenie.calls(rf"^/v2/schedules/{delivery.id}/next-on-calls$") == 1
+    assert emu.opsgenie.calls(rf"^/v2/schedules/{delivery.id}/overrides$") == 1

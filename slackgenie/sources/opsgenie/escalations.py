@@ -199,19 +199,27 @@ class Escalations:
 
 
 class _Reader:
-    """``levels.RecipientReader`` over one pass's reads."""
+    """``levels.RecipientReader`` over one pass's reads: a schedule's next or previous on-call
+    read once however many levels ask for it (at once, too)."""
 
     def __init__(self, escalations: Escalations, schedules: Mapping[str, OnCall | ReadFailure],
                  previous: Callable[[str, datetime | None], OnCall | ReadFailure]):
         self._e, self._schedules, self._previous = escalations, schedules, previous
+        self._lock = threading.Lock()
+        self._alone: dict[tuple[str, str], threading.Lock] = {}
+        self._read: dict[tuple[str, str], OnCall | ReadFailure] = {}
 
     def schedule(self, recipient: Recipient, notify: Notify, at: datetime | None) -> OnCall | ReadFailure:
         ref = recipient.id or recipient.name or ""
-        if notify == "next":
-            return self._e.next_on_call(ref, at)
-        if notify == "previous":
-            return self._previous(ref, at)
-        return self._schedules.get(ref) or ReadFailure(ref, "not read")
+        if notify == "default":
+            return self._schedules.get(ref) or ReadFailure(ref, "not read")
+        key = (notify, ref)
+        with self._lock:
+            alone = self._alone.setdefault(key, threading.Lock())
+        with alone:
+            if key not in self._read:
+                self._read[key] = self._e.next_on_call(ref, at) if notify == "next" else self._previous(ref, at)
+            return self._read[key]
 
     def team(self, recipient: Recipient, role: TeamRole) -> People | ReadFailure:
         return read(recipient.label, lambda: self._e.team(recipient).people(role),
