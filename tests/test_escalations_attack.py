@@ -554,3 +554,29 @@ def test_one_schedules_next_and_previous_asked_by_two_policies_are_read_once(emu
     assert people(found[asked[1]]) == {BOB} and people(found[asked[2]]) == {BOB}
     assert emu.opsgenie.calls(rf"^/v2/schedules/{delivery.id}/next-on-calls$") == 1
     assert emu.opsgenie.calls(rf"^/v2/schedules/{delivery.id}/overrides$") == 1
+
+
+def test_check_shows_a_level_that_cannot_be_read_as_its_failure(emu: Emulators, source: OpsgenieSource) -> None:
+    payments = emu.opsgenie.state.team("Payments")
+    assert payments is not None
+    emu.opsgenie.inject(rf"^/v2/teams/{payments.id}$", status=500)
+    view = source.level(ref("Payments Escalation", 2))
+    assert isinstance(view, ReadFailure) and view.error.startswith("team 'Payments' (all): Opsgenie: HTTP 500")
+    random = source.level(ref("Odd Teams", 4))  # not people: shown as the recipient, with its fix
+    assert not isinstance(random, ReadFailure)
+    [recipient] = random.recipients
+    assert (recipient.kind, recipient.name, recipient.notify, recipient.people) == ("team", "Delivery", "random", None)
+    assert recipient.problem is not None and "notifyType all" in recipient.problem
+    empty = source.level(ref("Odd Teams", 1))
+    assert not isinstance(empty, ReadFailure) and empty.recipients[0].people == frozenset()
+
+
+@pytest.mark.parametrize("escalation", ["{policy: Payments Escalation, level: 0}", "{policy: Payments Escalation, level: '2'}",
+                                        "{policy: Payments Escalation, level: 51}", "{policy: '   ', level: 1}",
+                                        "{policy: Payments Escalation}", "{level: 1}", "Payments Escalation",
+                                        "{policy: Payments Escalation, level: 1, notify: all}"])
+def test_a_level_written_wrong_is_a_configuration_error(emu: Emulators, tmp_path: Path, escalation: str) -> None:
+    write_config(tmp_path, f"provider: opsgenie\nsyncs:\n  - usergroup: payments-secondary\n    escalation: {escalation}\n")
+    result = run_main(["sync"], emu.env())
+    assert result.code == 2 and "escalation" in result.err, result.both
+    assert emu.opsgenie.requests == [] and KEY not in result.both
