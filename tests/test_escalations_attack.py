@@ -580,3 +580,36 @@ def test_a_level_written_wrong_is_a_configuration_error(emu: Emulators, tmp_path
     result = run_main(["sync"], emu.env())
     assert result.code == 2 and "escalation" in result.err, result.both
     assert emu.opsgenie.requests == [] and KEY not in result.both
+
+
+def test_a_level_cut_or_a_policy_deleted_between_passes_leaves_its_group_as_it_was(emu: Emulators, tmp_path: Path) -> None:
+    groups: dict[str, tuple[str, int] | list[str]] = {
+        "payments-escalation": ("Payments Escalation", 3), "delivery-next": ("Delivery Escalation", 2),
+        "payments-oncall": [PAYMENTS]}
+    for handle in groups:
+        if emu.slack.state.group_by_handle(handle) is None:
+            emu.slack.state.add_group(handle, handle.title(), [])
+    path = write_config(tmp_path, sync_config(groups))
+    service = build(load(str(path), emu.env()), clock=SteppedClock(emu.clock))
+    try:
+        first = service.run_pass()
+        assert first.ok, first
+        assert emu.slack.state.emails_of("payments-escalation") == [DANA]
+        assert emu.slack.state.emails_of("delivery-next") == [ALICE]
+        og = emu.opsgenie.state
+        payments, delivery = og.escalation("Payments Escalation", "name"), og.escalation("Delivery Escalation", "name")
+        assert payments is not None and delivery is not None
+        og.set_rules(payments, [_schedule(PAYMENTS), _team("Payments", delay=15)])  # level 3 cut
+        with og.lock:
+            del og.escalations[delivery.id]
+        emu.clock.advance(60)
+        second = service.run_pass()
+        errors = {o.plan.handle: " ".join(o.plan.errors) for o in second.outcomes if o.plan.errors}
+        assert set(errors) == {"payments-escalation", "delivery-next"}, errors
+        assert "'Payments Escalation' has 2 level(s), so no level 3" in errors["payments-escalation"]
+        assert "no such escalation policy in Opsgenie" in errors["delivery-next"]
+        assert emu.slack.state.emails_of("payments-escalation") == [DANA]  # left as it was, not emptied
+        assert emu.slack.state.emails_of("delivery-next") == [ALICE]
+        assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
+    finally:
+        service.close()
