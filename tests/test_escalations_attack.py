@@ -613,3 +613,23 @@ def test_a_level_cut_or_a_policy_deleted_between_passes_leaves_its_group_as_it_w
         assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
     finally:
         service.close()
+
+
+def test_opsgenies_configuration_limit_spent_fails_only_what_needs_it(emu: Emulators, tmp_path: Path) -> None:
+    """The emulator's own per-domain limits: one configuration request a minute (the policy list
+    spends it). Who-is-on-call is its own domain: the schedules, their levels and next are read;
+    a team's level and a previous (the schedules' rotations, configuration) fail saying 429."""
+    emu.opsgenie.set_rate_limit("Configuration", 1, period=600)
+    groups: dict[str, tuple[str, int] | list[str]] = {
+        "payments-oncall": [PAYMENTS], "payments-primary": ("Payments Escalation", 1),
+        "payments-secondary": ("Payments Escalation", 2), "delivery-next": ("Delivery Escalation", 2),
+        "delivery-previous": ("Delivery Escalation", 3)}
+    result = synced(emu, tmp_path, groups)
+    assert result.code == 1, result.both
+    assert emu.slack.state.emails_of("payments-oncall") == [DAVE]
+    assert emu.slack.state.emails_of("payments-primary") == [DAVE]
+    assert emu.slack.state.emails_of("delivery-next") == [ALICE]
+    for handle in ("payments-secondary", "delivery-previous"):
+        assert re.search(rf"@{handle} +FAILED", result.out), result.out
+        assert emu.slack.state.emails_of(handle) == []
+    assert "team 'Payments' (all): Opsgenie: HTTP 429" in result.out
