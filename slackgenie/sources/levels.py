@@ -10,6 +10,7 @@ parses its own JSON into ``Rule`` (in its ``wire.py``) and says how to read a re
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -158,3 +159,58 @@ def around(found: Sequence[Stretch], notify: Literal["next", "previous"], start:
         if people:
             last = people
     return stretches(pieces, start, end)
+
+
+@dataclass(frozen=True)
+class Level:
+    """One level asked for, with the rule that makes it."""
+
+    ref: str
+    policy: Policy
+    level: int
+    rule: Rule
+
+    @property
+    def schedule(self) -> str | None:
+        """The schedule behind it (its id, else its name), if its recipient is a schedule."""
+        r = self.rule.recipient
+        return (r.id or r.name) if r.kind == "schedule" else None
+
+    @property
+    def notify(self) -> str:
+        return self.rule.notify
+
+
+class PolicyBook:
+    """The policies a provider's levels come from, each as last read (by its name or id as
+    written), and the rule behind each level asked; the provider says how to read them
+    (``_read``: its own calls, which also keep what they found in ``_known``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._known: dict[str, Policy] = {}  # each policy as last read, by its name or id as written
+
+    def _read(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
+        raise NotImplementedError
+
+    def levels(self, refs: Sequence[str], fresh: bool = True,
+               read_missing: bool = True) -> dict[str, Level | ReadFailure]:
+        """The rule behind each level reference. ``fresh``: read the policies now (a pass);
+        otherwise as last read, reading those never read unless ``read_missing`` is False (handoffs
+        and forecast checks, asked per group: they never call the provider for a policy)."""
+        asked = {ref: level for ref in dict.fromkeys(refs) if (level := parse_level(ref)) is not None}
+        names = list(dict.fromkeys(policy for policy, _ in asked.values()))
+        with self._lock:
+            known = {} if fresh else {n: self._known[n] for n in names if n in self._known}
+        missing = [n for n in names if n not in known]
+        policies: dict[str, Policy | ReadFailure] = {**known, **(
+            self._read(missing) if read_missing else {n: ReadFailure(n, "not read yet") for n in missing})}
+        out: dict[str, Level | ReadFailure] = {}
+        for ref, (name, number) in asked.items():
+            policy = policies[name]
+            if isinstance(policy, ReadFailure):
+                out[ref] = ReadFailure(ref, policy.error)
+                continue
+            rule = rule_at(policy, number)
+            out[ref] = ReadFailure(ref, rule) if isinstance(rule, str) else Level(ref, policy, number, rule)
+        return out

@@ -18,18 +18,18 @@ people (see ``team_problem``).
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Literal
 
-from slackgenie.core.model import OnCall, ReadFailure, parse_level
+from slackgenie.core.model import OnCall, ReadFailure
 from slackgenie.sources.base import LevelRecipient, LevelView
 from slackgenie.sources.http import SourceError, SourceNotFound
 from slackgenie.sources.jsm.client import JsmClient
 from slackgenie.sources.jsm.wire import _Schedule, policies_from_api, policy_from_api
-from slackgenie.sources.levels import People, Policy, Recipient, Rule, TeamRole, level_on_call, not_people, rule_at, who
+from slackgenie.sources.levels import (Level, People, Policy, PolicyBook, Recipient, Rule, TeamRole, level_on_call,
+                                       not_people, who)
 from slackgenie.sources.workers import Workers
 
 NO_POLICY = ("no such escalation policy in JSM Ops among the escalations of the teams that own the schedules "
@@ -74,26 +74,6 @@ def team_problem(team: str, notify: str, schedules: Sequence[str]) -> str:
 
 
 @dataclass(frozen=True)
-class Level:
-    """One level asked for, with the rule that makes it."""
-
-    ref: str
-    policy: Policy
-    level: int
-    rule: Rule
-
-    @property
-    def schedule(self) -> str | None:
-        """The id of the schedule behind it, if its recipient is a schedule."""
-        r = self.rule.recipient
-        return r.id if r.kind == "schedule" else None
-
-    @property
-    def notify(self) -> str:
-        return self.rule.notify
-
-
-@dataclass(frozen=True)
 class Readers:
     """What the source reads for a level (each answer whole, or a ReadFailure): who accounts are;
     a schedule's next and previous on-call."""
@@ -103,38 +83,15 @@ class Readers:
     previous: Callable[[str, datetime | None], OnCall | ReadFailure]
 
 
-class Escalations:
+class Escalations(PolicyBook):
     def __init__(self, client: JsmClient, schedules: Callable[[], list[_Schedule]], workers: Workers):
         self.client = client
         self._schedules = schedules  # the source's kept schedule list (teamId: where to look)
         self._workers = workers
-        self._lock = threading.Lock()
+        super().__init__()
         self._where: dict[str, tuple[str, str]] = {}  # policy as written -> (team id, policy id)
-        self._known: dict[str, Policy] = {}  # each policy as last read, by its name or id as written
 
     # --- the policies ---------------------------------------------------------------------------
-    def levels(self, refs: Sequence[str], fresh: bool = True,
-               read_missing: bool = True) -> dict[str, Level | ReadFailure]:
-        """The rule behind each level reference. ``fresh``: read the policies now (a pass);
-        otherwise as last read, reading those never read unless ``read_missing`` is False (handoffs
-        and forecast checks: they never call JSM Ops for a policy)."""
-        asked = {ref: level for ref in dict.fromkeys(refs) if (level := parse_level(ref)) is not None}
-        names = list(dict.fromkeys(policy for policy, _ in asked.values()))
-        with self._lock:
-            known = {} if fresh else {n: self._known[n] for n in names if n in self._known}
-        missing = [n for n in names if n not in known]
-        policies: dict[str, Policy | ReadFailure] = {**known, **(
-            self._read(missing) if read_missing else {n: ReadFailure(n, "not read yet") for n in missing})}
-        out: dict[str, Level | ReadFailure] = {}
-        for ref, (name, number) in asked.items():
-            policy = policies[name]
-            if isinstance(policy, ReadFailure):
-                out[ref] = ReadFailure(ref, policy.error)
-                continue
-            rule = rule_at(policy, number)
-            out[ref] = ReadFailure(ref, rule) if isinstance(rule, str) else Level(ref, policy, number, rule)
-        return out
-
     def _read(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
         """Each policy where it was last found (read again), then those not found there looked for
         in every team's list."""

@@ -17,16 +17,16 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Literal
 
-from slackgenie.core.model import OnCall, ReadFailure, parse_level
+from slackgenie.core.model import OnCall, ReadFailure
 from slackgenie.sources.base import LevelRecipient, LevelView
 from slackgenie.sources.caches import TimedMap
 from slackgenie.sources.http import SourceError
-from slackgenie.sources.levels import People, Policy, Recipient, Rule, TeamRole, level_on_call, not_people, rule_at, who
+from slackgenie.sources.levels import (Level, People, Policy, PolicyBook, Recipient, Rule, TeamRole, level_on_call,
+                                       not_people, who)
 from slackgenie.sources.opsgenie.client import OpsgenieClient
 from slackgenie.sources.opsgenie.wire import (TeamMembers, next_from_api, policies_from_api, policy_from_api,
                                               team_from_api, username_from_api)
@@ -37,58 +37,15 @@ NO_POLICY = "no such escalation policy in Opsgenie (check 'escalation.policy': i
 Notify = Literal["default", "next", "previous"]
 
 
-@dataclass(frozen=True)
-class Level:
-    """One level asked for, with the rule that makes it."""
-
-    ref: str
-    policy: Policy
-    level: int
-    rule: Rule
-
-    @property
-    def schedule(self) -> str | None:
-        """The schedule behind it (its id, else its name), if its recipient is a schedule."""
-        r = self.rule.recipient
-        return (r.id or r.name) if r.kind == "schedule" else None
-
-    @property
-    def notify(self) -> str:
-        return self.rule.notify
-
-
-class Escalations:
+class Escalations(PolicyBook):
     def __init__(self, client: OpsgenieClient, now: Callable[[], datetime]):
         self.client = client
-        self._lock = threading.Lock()
-        self._known: dict[str, Policy] = {}  # each policy as last read, by its name or id as written
+        super().__init__()
         self._teams: TimedMap[str, TeamMembers] = TimedMap(TEAM_AGE, timer=lambda: now().timestamp())
         self._team_reads: dict[str, threading.Lock] = {}
         self._team_failed: dict[str, tuple[float, SourceError]] = {}  # the last failed read: when it ended, why
 
     # --- the policies ---------------------------------------------------------------------------
-    def levels(self, refs: Sequence[str], fresh: bool = True,
-               read_missing: bool = True) -> dict[str, Level | ReadFailure]:
-        """The rule behind each level reference. ``fresh``: read the policies now (a pass);
-        otherwise as last read, reading those never read unless ``read_missing`` is False (handoffs
-        and forecast checks, asked per group: they never call Opsgenie for a policy)."""
-        asked = {ref: level for ref in dict.fromkeys(refs) if (level := parse_level(ref)) is not None}
-        names = list(dict.fromkeys(policy for policy, _ in asked.values()))
-        with self._lock:
-            known = {} if fresh else {n: self._known[n] for n in names if n in self._known}
-        missing = [n for n in names if n not in known]
-        policies: dict[str, Policy | ReadFailure] = {**known, **(
-            self._read(missing) if read_missing else {n: ReadFailure(n, "not read yet") for n in missing})}
-        out: dict[str, Level | ReadFailure] = {}
-        for ref, (name, number) in asked.items():
-            policy = policies[name]
-            if isinstance(policy, ReadFailure):
-                out[ref] = ReadFailure(ref, policy.error)
-                continue
-            rule = rule_at(policy, number)
-            out[ref] = ReadFailure(ref, rule) if isinstance(rule, str) else Level(ref, policy, number, rule)
-        return out
-
     def _read(self, names: list[str]) -> dict[str, Policy | ReadFailure]:
         """One policy: read by its id or name (none such: the list, where a name that looks like
         an id, or that Opsgenie keeps with spaces at its ends, is found). Several: every policy
