@@ -288,7 +288,7 @@ def test_a_sync_warns_of_a_level_behind_a_disabled_schedule(emu: Emulators, tmp_
     assert schedule is not None
     schedule.enabled = False
     result = synced(emu, tmp_path, {"delivery-now": ("Delivery Escalation", 1), "delivery-users": ("Odd Teams", 3)})
-    assert "'Delivery Escalation, level 1' is disabled in Opsgenie" in result.out, result.out
+    assert "the schedule behind 'Delivery Escalation, level 1' is disabled in Opsgenie" in result.out, result.out
     assert emu.slack.state.emails_of("delivery-users") == [ALICE, BOB, CAROL]
 
 

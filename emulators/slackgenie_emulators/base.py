@@ -64,8 +64,8 @@ class RateWindow:
         with self._lock:
             while self._times and now - self._times[0] >= self.window:
                 self._times.popleft()
-            if len(self._times) >= self.limit:
-                return self.window - (now - self._times[0])
+            if len(self._times) >= self.limit:  # a limit of 0: nothing is ever allowed
+                return self.window - (now - self._times[0]) if self._times else self.window
             self._times.append(now)
             return 0.0
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 
 from slackgenie.core.model import (Sync, PROVIDER_TITLES, Action, ActualGroup, Desired, GroupEdit, GroupPlan, OnCall,
-                                  ReadFailure, Resolution, describe_key, split_key)
+                                  ReadFailure, Resolution, describe_key, parse_level, split_key)
 
 
 def map_identity(username: str, user_map: Mapping[str, str]) -> str:
@@ -88,7 +88,8 @@ def desired_for(
         else:
             if not read.enabled:
                 title = PROVIDER_TITLES[split_key(key)[0]]
-                warnings.append(f"schedule {read.schedule_name!r} is disabled in {title}")
+                behind = "the schedule behind " if parse_level(split_key(key)[1]) is not None else "schedule "
+                warnings.append(f"{behind}{read.schedule_name!r} is disabled in {title}")
             on_call |= read.usernames
             why_unmapped.update(read.needs_mapping)
     if errors:
