@@ -42,3 +42,40 @@ def test_a_shut_gate_opens_and_sends_no_dm_and_says_the_holder_sends_it() -> Non
 def test_slacks_own_refusal_still_reads_as_slacks() -> None:
     refused = NotSent("missing_scope")
     assert refused.why == "Slack said missing_scope (add im:write and chat:write to the app, then reinstall it)"
+
+
+class Closing:
+    """A gate open for one write, shut from then on: the lease lost while that write is at Slack."""
+
+    def __init__(self) -> None:
+        self.open = True
+
+    def may_write(self) -> bool:
+        return self.open
+
+    def writing(self) -> AbstractContextManager[bool]:
+        allowed, self.open = self.open, False
+        return nullcontext(allowed)
+
+
+def test_a_write_throttled_while_the_lease_is_lost_is_not_sent_again(emulators: Any) -> None:
+    """slack_sdk retries a 429 after its Retry-After on its own: that retry must not go out once the
+    gate has shut (the new holder writes by then), and the write must not count as made."""
+    from pydantic import SecretStr
+
+    from slackgenie.retry import RetryPolicy, Stop
+    from slackgenie.slack.client import make_web_client
+    from slackgenie.slack.directory import Directory
+    from slackgenie.slack.target import SlackTarget
+    from slackgenie_emulators.sample import BOT_TOKEN
+
+    emulators.slack.inject(r"usergroups\.users\.update", status=429, retry_after=1, times=1)
+    client = make_web_client(SecretStr(BOT_TOKEN), emulators.slack.url + "/api/", RetryPolicy(), stop=Stop())
+    target = SlackTarget(client, Directory(client, None), gate=Closing())
+    group = emulators.slack.state.group_by_handle("payments-oncall")
+    before = list(group.users)
+    outcome = target.set_members(group.id, [emulators.slack.state.user_by_email("erin@example.com").id])
+    sent = [r for r in emulators.slack.requests if r.path.endswith("usergroups.users.update")]
+    assert len(sent) == 1  # the throttled attempt only: no retry after the gate shut
+    assert outcome is not None  # not reported as written
+    assert emulators.slack.state.group_by_handle("payments-oncall").users == before

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from http.client import RemoteDisconnected
 from typing import Any
 from urllib.error import URLError
@@ -54,12 +57,32 @@ def _repeatable(request: HttpRequest) -> bool:
     return not request.url.rstrip("/").endswith(NOT_REPEATABLE)
 
 
+# The write gate of the write under way in this thread (``delivery.gated`` sets it): a retry of a
+# write is sent only while the gate is still open, so a replica that lost the lease during a
+# 429's wait does not send the write again after the new holder's.
+_GATE: ContextVar[Callable[[], bool] | None] = ContextVar("slackgenie_write_gate", default=None)
+
+
+@contextmanager
+def gate_for_retries(may_write: Callable[[], bool]) -> Iterator[None]:
+    token = _GATE.set(may_write)
+    try:
+        yield
+    finally:
+        _GATE.reset(token)
+
+
+def _gate_shut() -> bool:
+    may_write = _GATE.get()
+    return may_write is not None and not may_write()
+
+
 def _within_budget(state: RetryState, policy: RetryPolicy, wait: float, stop: Stop) -> bool:
     """slack_sdk makes a fresh RetryState per call: the budget runs from the call's first failure."""
     if state.custom_values is None:
         state.custom_values = {}
     first = state.custom_values.setdefault("first_failure", time.monotonic())
-    return not stop.is_set() and (time.monotonic() - first) + wait <= policy.budget
+    return not stop.is_set() and not _gate_shut() and (time.monotonic() - first) + wait <= policy.budget
 
 
 class _Interruptible:
@@ -76,6 +99,8 @@ class _Interruptible:
         state.next_attempt_requested = True
         if self.stop.wait(self.pause(state, response)):
             raise SlackClientError("stopping: the call is not retried")
+        if _gate_shut():  # the lease was lost during the wait: the new holder writes
+            raise SlackClientError("not retried: this replica no longer holds the lease (leader_election)")
         state.increment_current_attempt()
 
 

@@ -29,7 +29,7 @@ from urllib.error import HTTPError, URLError
 from slack_sdk import WebClient
 from slack_sdk.errors import SlackApiError
 
-from slackgenie.slack.client import error_code
+from slackgenie.slack.client import error_code, gate_for_retries
 
 EVENT_TYPE = "slackgenie_post"
 LOOK_BACK = 900.0  # seconds before the attempt that the look starts (our clock may run ahead of Slack's)
@@ -77,7 +77,8 @@ def gated(gate: WriteGate) -> Iterator[None]:
     with gate.writing() as allowed:
         if not allowed:
             raise NotTheWriter()
-        yield
+        with gate_for_retries(gate.may_write):  # and each retry of it, when it is one
+            yield
 
 
 def mark(*parts: str) -> str:
