@@ -102,7 +102,7 @@ class Service:
 
     def run_through_backlog(self, budget: float | None, report_to: Callable[[PassReport], None],
                             waiting: Waiting | None = None) -> PassReport:
-        return self.passes.through_backlog(budget, report_to, waiting)
+        return self.passes.through_backlog(budget, report_to, waiting, self.may_write)
 
     def watch_gaps(self, wait: bool = False) -> None:
         self.coverage.watch(wait)

@@ -67,23 +67,24 @@ class Passes:
         return report
 
     def through_backlog(self, budget: float | None, report_to: Callable[[PassReport], None],
-                        waiting: Waiting | None = None) -> PassReport:
+                        waiting: Waiting | None = None, may_write: Callable[[], bool] = lambda: True) -> PassReport:
         """A pass, then, while Slack's rate limit has writes queued, a wait for it and another
         pass (which writes them, oldest first): what a one-shot ``sync`` does. ``budget``:
-        seconds it may wait in all (default: what the first backlog needs, at most an hour)."""
+        seconds it may wait in all (default: what the first backlog needs, at most an hour);
+        ``may_write``: whether this process still writes (leader_election: it holds the lease)."""
         report = self.run()
         report_to(report)
         etas = [o.queued_in for o in report.outcomes if o.queued_in is not None]
         if budget is None:
             budget = min(3600.0, max(etas, default=0.0) * 1.5 + 120)
         stop_waiting = time.monotonic() + budget
-        while report.backlog_in is not None and not self.stop.is_set():
+        while report.backlog_in is not None and not self.stop.is_set() and may_write():
             wait = report.backlog_in + BACKLOG_GUARD
             if time.monotonic() + wait > stop_waiting:
                 break
             if waiting is not None:
                 waiting(report, wait)
-            if self.stop.wait(wait):
+            if self.stop.wait(wait) or not may_write():
                 break
             report = self.run()
             report_to(report)

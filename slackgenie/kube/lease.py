@@ -280,12 +280,16 @@ class Lease:
         give the lease up (holder cleared) so another replica takes it at once; True if it was."""
         with self._cond:
             self._stopping = True
-            self._cond.wait_for(lambda: self._writes == 0, timeout=writes_drain)
+            drained = self._cond.wait_for(lambda: self._writes == 0, timeout=writes_drain)
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout=self.request_timeout + 1.0)
         self._tell()
         if not self._mine or self._monotonic() - self._sent >= self.duration:
+            return False
+        if not drained:  # a write still under way: the lease lapses after its duration instead
+            log.warning("lease.not_released", lease=self.name, identity=self.me,
+                        why="a Slack write was still under way; the lease lapses after its duration")
             return False
         body = {**_bare(self._record or {}),
                 "spec": {**((self._record or {}).get("spec") or {}), "holderIdentity": "",

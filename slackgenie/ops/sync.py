@@ -4,6 +4,7 @@ limit queued; printed as it goes; the exit code says how it ended."""
 from __future__ import annotations
 
 import sys
+import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -29,7 +30,7 @@ def run_sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, m
     if metrics_file:
         service.metrics.carry_over(metrics_file)
     lease = service.lease if not dry_run and at is None else None  # leader_election: write only as its holder
-    held = lease is not None and _take(lease)
+    held = lease is not None and _take(lease, service)
     supervisor = Supervisor(service.stop, config.file.pass_deadline + STOP_GRACE)
     try:
         result = supervisor.run(_work(service, supervisor, dry_run or (lease is not None and not held), at,
@@ -40,8 +41,9 @@ def run_sync(config: Config, clock: Clock, dry_run: bool, at: datetime | None, m
     if lease is not None and not held:
         if result.reports:
             print(render(result.reports[-1]), flush=True)
-        _say(f"slackgenie: {lease.where} is held by {lease.holder} (a `run` replica): it writes, so this run only "
-             "planned and wrote nothing")
+        who = (f"is held by {lease.holder} (a `run` replica): it writes" if lease.holder else
+               "could not be taken (the Kubernetes API server did not answer)")
+        _say(f"slackgenie: {lease.where} {who}, so this run only planned and wrote nothing")
         service.close()
         return EXIT_PARTIAL
     deadline = config.file.pass_deadline
@@ -88,14 +90,21 @@ def _work(service: Service, supervisor: Supervisor, dry_run: bool, at: datetime 
     return work
 
 
-def _take(lease: Lease) -> bool:
+def _take(lease: Lease, service: Service) -> bool:
     """With leader_election, a one-shot writes only as the lease holder: it takes the lease if
-    nobody holds it (renewing it while it runs; released at the end); False: a replica holds it."""
-    lease.step()
-    if not lease.may_write():
-        return False
-    lease.start()
-    return True
+    nobody holds it, or once its holder has not renewed it for its duration (a replica that died:
+    a process that sees a Lease for the first time must watch it that long, as every candidate
+    does), renewing it while it runs (released at the end); False: a live replica holds it, or the
+    API server did not answer in that time."""
+    until = time.monotonic() + lease.duration + 2 * lease.poll
+    while True:
+        wait = lease.step()
+        if lease.may_write():
+            lease.start()
+            return True
+        left = until - time.monotonic()
+        if left <= 0 or service.stop.wait(min(wait, left)):
+            return False
 
 
 def _why_none(result: Supervised, deadline: int) -> str:
