@@ -79,3 +79,16 @@ def test_a_write_throttled_while_the_lease_is_lost_is_not_sent_again(emulators: 
     assert len(sent) == 1  # the throttled attempt only: no retry after the gate shut
     assert outcome is not None  # not reported as written
     assert emulators.slack.state.group_by_handle("payments-oncall").users == before
+
+
+def test_a_record_is_cleared_only_while_it_is_still_the_one_this_process_wrote(tmp_path: Any) -> None:
+    """A replica paused mid-announcement must not clear the record the new holder wrote since."""
+    from slackgenie.engine.state import StateStore
+
+    ours, theirs = StateStore(tmp_path / "state.json"), StateStore(tmp_path / "state.json")  # two processes
+    ours.put("announced:g:sending", "alice|100.000")
+    theirs.put("announced:g:sending", "bob|200.000")  # the new holder's attempt, while we were paused
+    assert not ours.change_if({"announced:g:sending": "alice|100.000"}, {"announced:g:sending": None})
+    assert theirs.get("announced:g:sending") == "bob|200.000"
+    assert theirs.change_if({"announced:g:sending": "bob|200.000"}, {"announced:g:sending": None, "announced:g": "bob"})
+    assert ours.get("announced:g:sending") is None and ours.get("announced:g") == "bob"

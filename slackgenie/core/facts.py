@@ -10,7 +10,7 @@ app's takes record facts through ``Facts``; the engine's passes also hold the pa
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from datetime import datetime, timezone
 from typing import Protocol
@@ -48,6 +48,9 @@ class Facts(Protocol):
              keep_until: datetime | None = None) -> str | None: ...
 
     def drop(self, forget: Callable[[str], bool]) -> None: ...
+
+    def change_if(self, seen: Mapping[str, str | None], changes: Changes,
+                  keep_until: datetime | None = None) -> bool: ...
 
 
 class FactStore(Facts, Protocol):
@@ -98,6 +101,14 @@ class Changing:
     def change(self, changes: Changes, keep_until: datetime | None = None) -> None:
         """Several facts at once, all saved or none."""
         self._transaction(lambda facts: changes, keep_until)
+
+    def change_if(self, seen: Mapping[str, str | None], changes: Changes,
+                  keep_until: datetime | None = None) -> bool:
+        """``changes`` only while each key of ``seen`` still holds what it says there (nobody, no
+        other replica, changed it since it was seen): True when they were made. A record this
+        process wrote is cleared so, never one another process wrote over it."""
+        return self._transaction(lambda facts: changes if all(facts.get(k) == v for k, v in seen.items()) else None,
+                                 keep_until)
 
 
 # --- the stored form, the same in a file and in a ConfigMap --------------------------------------

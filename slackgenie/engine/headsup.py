@@ -180,7 +180,7 @@ class HeadsUps:
         try:
             channel = self.dms.open(found.user.id)
         except NotSent as exc:  # opening the DM is repeatable: surely nothing was sent
-            return self._not_sent(d, exc, keep, settled=earlier is None)
+            return self._not_sent(d, exc, keep, f"sending|{attempted:.3f}" if earlier is None else None)
         if earlier is not None:  # an earlier attempt's answer was lost: look before sending again
             settled = self._settle(d, earlier, channel, keep)
             if settled is not None:
@@ -200,7 +200,7 @@ class HeadsUps:
             return (f"heads-up for {person} not confirmed ({exc.code}): the next pass looks for it in "
                     "the DM and sends it only if it is not there")
         except NotSent as exc:
-            return self._not_sent(d, exc, keep, settled=True)
+            return self._not_sent(d, exc, keep, f"sending|{attempted}")
         self.state.put(d.key, "sent", keep)
         self.sent += 1
         log.info("headsup.sent", person=person, groups=list(d.groups), schedule=d.shift.schedule,
@@ -230,13 +230,15 @@ class HeadsUps:
         log.warning("headsup.uncertain", person=d.shift.person, error=why, retry="not repeated")
         return f"heads-up for {d.shift.person} may have been sent by an earlier attempt; not sent again ({why})"
 
-    def _not_sent(self, d: Due, exc: NotSent, keep: datetime, settled: bool) -> str:
-        """Surely not sent: recorded as final where retrying cannot help, else left for the next pass."""
+    def _not_sent(self, d: Due, exc: NotSent, keep: datetime, mine: str | None) -> str:
+        """Surely not sent: recorded as final where retrying cannot help, else left for the next
+        pass (``mine``: the record this attempt wrote, cleared only if no other process wrote
+        over it since)."""
         self.failed += 1
         if exc.final:
             self.state.put(d.key, f"not sent: {exc.code}", keep)
-        elif settled:
-            self.state.drop(lambda key: key == d.key)  # tried again by the next pass
+        elif mine is not None:
+            self.state.change_if({d.key: mine}, {d.key: None})  # tried again by the next pass
         log.warning("headsup.failed", person=d.shift.person, error=exc.code, shift_start=d.shift.start.isoformat())
         return f"heads-up for {d.shift.person} not sent: {exc.why}"
 

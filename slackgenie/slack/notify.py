@@ -97,6 +97,7 @@ class Attempt:
     where an older version recorded no time."""
     fingerprint: str
     at: float | None
+    raw: str = ""  # as recorded: what a clear must still find
 
 
 def _attempt(sending: str | None) -> Attempt | None:
@@ -104,9 +105,9 @@ def _attempt(sending: str | None) -> Attempt | None:
         return None
     fingerprint, _, at = sending.partition("|")
     try:
-        return Attempt(fingerprint, float(at))
+        return Attempt(fingerprint, float(at), sending)
     except ValueError:
-        return Attempt(fingerprint, None)
+        return Attempt(fingerprint, None, sending)
 
 
 class Notifier:
@@ -155,6 +156,8 @@ class Notifier:
         key = f"announced:{sync.usergroup}"
         if self.state.get(f"{key}:dropped") == fingerprint:
             return ""
+        if not self.gate.may_write():  # leader_election: the lease holder tells it (and keeps its records)
+            return f"announcement in {sync.announce} left to the lease holder (this replica does not hold the lease)"
         told = self.state.get(key)
         pending = _attempt(self.state.get(f"{key}:sending"))
         if told is None and pending is None:
@@ -185,8 +188,9 @@ class Notifier:
             notes.append(f"announcement in {channel} left to the lease holder (this replica no longer holds the lease)")
             return "; ".join(n for n in notes if n)
         attempted = self.now().timestamp()
+        sending: dict[str, str | None] = {f"{key}:sending": f"{fingerprint}|{attempted:.3f}"}
         # Recorded before the post (StateNotSaved: not posted at all): a lost answer is looked for.
-        self.state.put(f"{key}:sending", f"{fingerprint}|{attempted:.3f}")
+        self.state.change(sending)
         try:
             post(self.client, channel_id, text, mark(key, fingerprint, f"{attempted:.3f}"), self.gate)
         except Exception as exc:
@@ -196,10 +200,11 @@ class Notifier:
                 notes.append(f"announcement in {channel} not confirmed ({error_code(exc)}): the next pass looks for "
                              "it in the channel and posts it only if it is not there")
                 return "; ".join(n for n in notes if n)
-            self.state.change({f"{key}:sending": None})
+            self.state.change_if(sending, {f"{key}:sending": None})  # ours only, never another replica's
             notes.append(self._failed(f"announcement in {channel}", key, fingerprint, channel, exc, sync.usergroup))
             return "; ".join(n for n in notes if n)
-        self.state.change({key: fingerprint, f"{key}:sending": None})
+        if not self.state.change_if(sending, {key: fingerprint, f"{key}:sending": None}):
+            self.state.put(key, fingerprint)  # another process's attempt since: its record stays for it to settle
         log.info("group.announced", group=sync.usergroup, channel=channel)
         notes.append(f"announced in {channel}")
         return "; ".join(n for n in notes if n)
@@ -216,9 +221,12 @@ class Notifier:
                 if not was_posted(self.client, channel_id, mark(key, pending.fingerprint, f"{pending.at:.3f}"),
                                   pending.at):
                     log.info("notify.not_posted_before", group=group, channel=channel, retry="posting now")
-                    self.state.change({f"{key}:sending": None})
+                    if not self.state.change_if({f"{key}:sending": pending.raw}, {f"{key}:sending": None}):
+                        return None  # another process attempted it since: settled by the next pass
                     return told, ""
-                self.state.change({key: pending.fingerprint, f"{key}:sending": None})
+                if not self.state.change_if({f"{key}:sending": pending.raw},
+                                            {key: pending.fingerprint, f"{key}:sending": None}):
+                    return None
                 return pending.fingerprint, f"announcement in {channel} was posted by an earlier attempt (found in the channel)"
             except CannotLook as exc:
                 if not exc.lasting and self.now().timestamp() - pending.at < GIVE_UP_LOOKING:
@@ -228,7 +236,8 @@ class Notifier:
                 why = exc.reason + (f"; {exc.fix}" if exc.fix else "")
         else:
             why = "no record of when it was attempted"
-        self.state.change({key: pending.fingerprint, f"{key}:sending": None})
+        if not self.state.change_if({f"{key}:sending": pending.raw}, {key: pending.fingerprint, f"{key}:sending": None}):
+            return None
         log.warning("notify.uncertain", group=group, channel=channel, error=why, retry="not repeated")
         return pending.fingerprint, (f"announcement in {channel} may have been posted by an earlier attempt; not "
                                      f"repeated ({why})")
