@@ -9,7 +9,6 @@ cluster-scoped and asks about the namespace it names.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +18,7 @@ from kubernetes.client.exceptions import ApiException  # type: ignore[import-unt
 from urllib3.exceptions import HTTPError
 
 from slackgenie.kube.client import Kube
-from slackgenie.kube.status import said
+from slackgenie.kube.status import object_of, said
 
 TIMEOUT = 5.0
 VERBS = ("get", "create", "update")
@@ -54,7 +53,7 @@ def _read(kube: Kube, namespace: str, obj: _Object) -> Finding:
                                   else kube.core.read_namespaced_config_map)
     what = f"the {obj.kind} {obj.name} in namespace {namespace}"
     try:
-        body = _json(method(obj.name, namespace, _request_timeout=TIMEOUT, _preload_content=False))
+        body = object_of(method(obj.name, namespace, _request_timeout=TIMEOUT, _preload_content=False))
     except ApiException as exc:
         if exc.status == 404:
             return Finding(True, f"{what} does not exist yet: the first replica creates it")
@@ -80,7 +79,7 @@ def _may(kube: Kube, namespace: str, obj: _Object) -> Finding:
         body = {"apiVersion": "authorization.k8s.io/v1", "kind": "SelfSubjectAccessReview",
                 "spec": {"resourceAttributes": attributes}}
         try:
-            answer = _json(api.create_self_subject_access_review(body, _request_timeout=TIMEOUT,
+            answer = object_of(api.create_self_subject_access_review(body, _request_timeout=TIMEOUT,
                                                                  _preload_content=False))
         except ApiException as exc:
             return Finding(False, f"RBAC for {obj.resource} could not be verified ({said(exc)})",
@@ -99,15 +98,6 @@ def _may(kube: Kube, namespace: str, obj: _Object) -> Finding:
                        "(the Role and RoleBinding in deploy/kubernetes)")
     return Finding(True, f"RBAC: get, create and update on {obj.resource} ({obj.name}) in namespace {namespace}")
 
-
-def _json(answer: Any) -> dict[str, Any]:
-    try:
-        body = json.loads(answer.data)
-    finally:
-        answer.release_conn()
-    if not isinstance(body, dict):
-        raise ValueError("not a Kubernetes object")
-    return body
 
 
 def _fix(status: int | None, obj: _Object, namespace: str) -> str:

@@ -43,7 +43,6 @@ against its own ``lease_duration`` rather than the record's, and ``sys.exit()`` 
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import secrets
@@ -59,7 +58,7 @@ import structlog
 from kubernetes.client import CoordinationV1Api  # type: ignore[import-untyped]
 from kubernetes.client.exceptions import ApiException  # type: ignore[import-untyped]
 from urllib3.exceptions import HTTPError
-from slackgenie.kube.status import said
+from slackgenie.kube.status import object_of, said
 
 log = structlog.get_logger("slackgenie.kube.lease")
 
@@ -312,13 +311,7 @@ class Lease:
     def _call(self, verb: str, method: Callable[..., Any], *args: Any) -> dict[str, Any]:
         self.calls += 1
         try:
-            answer = method(*args, _request_timeout=self.request_timeout, _preload_content=False)
-            try:
-                body = json.loads(answer.data)
-            finally:
-                answer.release_conn()
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
+            body = object_of(method(*args, _request_timeout=self.request_timeout, _preload_content=False))
         except ApiException as exc:
             status = exc.status or 0
             if status == 404:

@@ -1,4 +1,5 @@
-"""The API server's ``Status`` body of a refusal (LEASE.md §2.1), read once for every caller."""
+"""The API server's answers read once for every caller: an object (``_preload_content=False``)
+and the ``Status`` body of a refusal (LEASE.md §2.1)."""
 
 from __future__ import annotations
 
@@ -33,3 +34,14 @@ def message_of(exc: ApiException) -> str:
 def said(exc: ApiException, message: bool = False) -> str:
     """``403 Forbidden`` (with ``message``: ``403 Forbidden: <the server's words>``)."""
     return f"{exc.status} {reason_of(exc)}" + (f": {message_of(exc)}" if message else "")
+
+
+def object_of(answer: Any) -> dict[str, Any]:
+    """The JSON object of an answer read raw (its connection released); ValueError if it is none."""
+    try:
+        body = json.loads(answer.data)
+    finally:
+        answer.release_conn()
+    if not isinstance(body, dict):
+        raise ValueError("not a Kubernetes object")
+    return body

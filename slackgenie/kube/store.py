@@ -43,7 +43,6 @@ otherwise; the timeout is divided so that the deadline holds either way.
 
 from __future__ import annotations
 
-import json
 import random
 import threading
 import time
@@ -58,7 +57,7 @@ from kubernetes.client.exceptions import ApiException  # type: ignore[import-unt
 from urllib3.exceptions import ConnectTimeoutError, HTTPError
 
 from slackgenie.core.facts import Busy, Changes, Changing, StateNotSaved, applied, decoded, encoded
-from slackgenie.kube.status import message_of, reason_of
+from slackgenie.kube.status import message_of, object_of, reason_of
 
 log = structlog.get_logger("slackgenie.kube.store")
 
@@ -247,14 +246,7 @@ class ConfigMapStore(Changing):
             raise _Again(f"no time was left to {verb} it")
         timeout = max(min(self.request_timeout, left) / self._tries_per_request, 0.001)
         try:
-            answer = method(*args, _request_timeout=timeout, _preload_content=False)
-            try:
-                body = json.loads(answer.data)
-            finally:
-                answer.release_conn()
-            if not isinstance(body, dict):
-                raise ValueError("not an object")
-            return body
+            return object_of(method(*args, _request_timeout=timeout, _preload_content=False))
         except ApiException as exc:
             raise self._refused(verb, exc) from None
         except (HTTPError, OSError) as exc:

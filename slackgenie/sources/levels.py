@@ -11,7 +11,7 @@ parses its own JSON into ``Rule`` (in its ``wire.py``) and says how to read a re
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal, Protocol
@@ -214,3 +214,12 @@ class PolicyBook:
             rule = rule_at(policy, number)
             out[ref] = ReadFailure(ref, rule) if isinstance(rule, str) else Level(ref, policy, number, rule)
         return out
+
+
+def split_asked(wanted: Sequence[str], asked: Mapping[str, Level | ReadFailure]) -> tuple[list[str], list[str]]:
+    """(the schedules asked for themselves, the schedules behind the levels asked whose recipient
+    is who is on call in them now): both read in the provider's one on-call read."""
+    plain = [r for r in wanted if r not in asked]
+    behind = [v.schedule for v in asked.values()
+              if isinstance(v, Level) and v.schedule is not None and v.notify == "default"]
+    return plain, behind

@@ -25,7 +25,7 @@ from slackgenie.sources.identity import UserKeys, is_email
 from slackgenie.sources.jsm.client import JsmClient, _utc
 from slackgenie.sources.jsm.escalations import Escalations, Level, Readers
 from slackgenie.sources.jsm.wire import _Period, _Schedule, _User
-from slackgenie.sources.levels import People, around, levels_of
+from slackgenie.sources.levels import People, around, levels_of, split_asked
 from slackgenie.sources.reads import read
 from slackgenie.sources.workers import Workers
 
@@ -89,9 +89,7 @@ class JsmSource:
 
     def _with_levels(self, wanted: list[str], asked: Mapping[str, Level | ReadFailure],
                      at: datetime | None) -> dict[str, OnCall | ReadFailure]:
-        plain = [r for r in wanted if r not in asked]
-        behind = [v.schedule for v in asked.values()
-                  if isinstance(v, Level) and v.schedule is not None and v.notify == "default"]
+        plain, behind = split_asked(wanted, asked)
         # a schedule behind a level that a group also names (by name or id) is read once
         named = {schedule.id: ref for ref in plain if not isinstance(schedule := self._find(ref), ReadFailure)}
         reads = self._on_calls(list(dict.fromkeys(plain + [s for s in behind if s not in named])), at)

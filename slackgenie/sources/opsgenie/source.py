@@ -18,7 +18,7 @@ from slackgenie.core.shifts import Stretch, stretches
 from slackgenie.sources.base import LevelView
 from slackgenie.sources.base import Override as TakenOverride
 from slackgenie.sources.http import SourceAuthError, SourceError, SourceNotFound, SourceUnavailable
-from slackgenie.sources.levels import around, levels_of
+from slackgenie.sources.levels import around, levels_of, split_asked
 from slackgenie.sources.opsgenie.client import OpsgenieClient
 from slackgenie.sources.opsgenie.escalations import Escalations, Level
 from slackgenie.sources.opsgenie.forecast import Forecast
@@ -164,9 +164,7 @@ class OpsgenieSource:
 
     def _with_levels(self, wanted: list[str], asked: Mapping[str, Level | ReadFailure],
                      at: datetime | None) -> dict[str, OnCall | ReadFailure]:
-        plain = [r for r in wanted if r not in asked]
-        behind = [v.schedule for v in asked.values()
-                  if isinstance(v, Level) and v.schedule is not None and v.notify == "default"]
+        plain, behind = split_asked(wanted, asked)
         schedules = list(dict.fromkeys(plain + behind))
         reads = self._on_calls(schedules, at) if schedules else {}
         found = self.escalations.on_calls(asked, reads, self._previous, at,
